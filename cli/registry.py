@@ -1,0 +1,43 @@
+"""``wangge registry load FILE``: validate the whole file, then publish it to ``registry.units``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.client import Publisher, TopicReader
+from shared.events import Department, Handler, Unit, registry_key
+from shared.settings import Settings
+
+Record = Unit | Department | Handler
+
+
+async def current_keys(settings: Settings) -> set[str]:
+    """Keys with a live (non-tombstone) value in the compacted topic, as of now."""
+    async with TopicReader(settings, "registry.units") as reader:
+        records = await reader.read_to_end()
+    live: dict[str, bool] = {}
+    for r in records:
+        if r.key is not None:
+            live[r.key] = r.value is not None
+    return {k for k, alive in live.items() if alive}
+
+
+async def publish_registry(
+    settings: Settings, records: list[Record], *, prune: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Publish one record per unit/department/handler; tombstones for keys no longer in the file.
+    Returns (records published, tombstones published)."""
+    keys = {registry_key(r) for r in records}
+    removed = (await current_keys(settings)) - keys if prune else set()
+    async with Publisher(settings, source="wangge/registry") as pub:
+        futures = []
+        for r in records:
+            futures.append(await pub.send("registry.units", r, key=registry_key(r), wait=False))
+            if progress:
+                progress(1)
+        for key in sorted(removed):
+            futures.append(await pub.send("registry.units", None, key=key, wait=False))
+        for f in futures:
+            await f
+    return len(records), len(removed)

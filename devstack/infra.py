@@ -1,0 +1,85 @@
+"""Where Kafka and PostgreSQL come from, in this order of precedence:
+
+a. ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` set: use them (DATABASE_URL is an admin DSN
+   that may create roles and schemas);
+b. else a Docker engine answers a ping: testcontainers (tests) or ``deploy/docker-compose.yml``;
+c. else local processes: Kafka from Maven Central on Java 17, PostgreSQL from Debian's package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.kafka_local import LocalKafka
+from devstack.postgres_local import LocalPostgres
+
+
+@dataclass
+class Infra:
+    bootstrap: str
+    admin_dsn: str
+    kind: str  # "env", "docker", "local"
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stop in reversed(self.stoppers):
+            stop()
+        self.stoppers.clear()
+
+
+def docker_engine_answers() -> bool:
+    """True when a Docker engine answers a ping (the client alone is not enough)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def _testcontainers() -> Infra:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+    pg = PostgresContainer("postgres:15", username="postgres", password="postgres", dbname="wangge")
+    kafka.start()
+    pg.start()
+    dsn = pg.get_connection_url(driver=None)
+    return Infra(kafka.get_bootstrap_server(), dsn, "docker", [kafka.stop, pg.stop])
+
+
+def local_processes(run_dir: Path) -> Infra:
+    kafka, pg = LocalKafka(run_dir), LocalPostgres(run_dir)
+    k_was, p_was = kafka.running(), pg.running()
+    bootstrap = kafka.start()
+    dsn = pg.start()
+    stoppers: list[Callable[[], None]] = []
+    if not p_was:
+        stoppers.append(pg.stop)
+    if not k_was:
+        stoppers.append(kafka.stop)
+    return Infra(bootstrap, dsn, "local", stoppers)
+
+
+def resolve(run_dir: Path, *, for_tests: bool) -> Infra:
+    """Kafka and PostgreSQL by precedence a-b-c; ``stop()`` stops only what this call started."""
+    env_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    env_db = os.environ.get("DATABASE_URL")
+    if env_kafka and env_db:
+        return Infra(env_kafka, env_db, "env")
+    if for_tests and docker_engine_answers():
+        return _testcontainers()
+    infra = local_processes(run_dir)
+    if env_kafka:
+        infra.bootstrap = env_kafka
+    if env_db:
+        infra.admin_dsn = env_db
+    return infra

@@ -1,0 +1,183 @@
+"""``make up`` / ``make down``: the whole stack as background processes on this machine.
+
+Kafka and PostgreSQL come from ``devstack.infra`` (env, else Docker compose, else local
+processes); the three services run as ``python -m services.<name>`` with their own database
+roles, on free HTTP ports. ``.run/env`` gets the addresses an outside client needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from devstack.infra import docker_engine_answers, resolve
+from devstack.kafka_local import LocalKafka
+from devstack.paths import RUN, ROOT, free_port, pid_alive, read_pid
+from devstack.postgres_local import LocalPostgres
+from devstack.testbed import ROLE_PASSWORD, SERVICES
+from devstack.wait import wait_until
+from shared.db import provision_service
+from shared.settings import Settings
+from shared.topics import ensure_topics
+
+COMPOSE = ROOT / "deploy" / "docker-compose.yml"
+
+
+def _run_dir(arg: str | None) -> Path:
+    return Path(arg).resolve() if arg else RUN
+
+
+def _write_env(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"export {k}='{v}'\n" for k, v in values.items()))
+    path.chmod(0o600)
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                k, v = line[len("export "):].split("=", 1)
+                out[k] = v.strip("'")
+    return out
+
+
+def infra_up(run_dir: str | None) -> int:
+    rd = _run_dir(run_dir)
+    infra = resolve(rd, for_tests=False)
+    _write_env(rd / "infra.env", {
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, "DATABASE_URL": infra.admin_dsn,
+    })
+    print(f"Kafka {infra.bootstrap}, PostgreSQL ready ({infra.kind}); env in {rd / 'infra.env'}")
+    return 0
+
+
+def infra_down(run_dir: str | None) -> int:
+    rd = _run_dir(run_dir)
+    LocalKafka(rd).stop()
+    LocalPostgres(rd).stop()
+    (rd / "infra.env").unlink(missing_ok=True)
+    return 0
+
+
+def _pii_key(rd: Path) -> str:
+    if os.environ.get("WANGGE_PII_KEY"):
+        return os.environ["WANGGE_PII_KEY"]
+    path = rd / "pii-key"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def _prepare(bootstrap: str, admin_dsn: str) -> dict[str, str]:
+    dsns = {svc: await provision_service(admin_dsn, svc, ROLE_PASSWORD) for svc in SERVICES}
+    await ensure_topics(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap))  # type: ignore[call-arg]
+    return dsns
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def up(run_dir: str | None) -> int:
+    rd = _run_dir(run_dir)
+    if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL")) \
+            and COMPOSE.exists() and docker_engine_answers():
+        subprocess.run(["docker", "compose", "-f", str(COMPOSE), "up", "-d", "--wait"], check=True)
+        _write_env(rd / "env", {
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+            "DATABASE_URL": "postgresql://postgres:postgres@127.0.0.1:5432/wangge",
+            "INTAKE_URL": "http://127.0.0.1:8081", "DISPATCH_URL": "http://127.0.0.1:8082",
+            "FEEDBACK_URL": "http://127.0.0.1:8083",
+        })
+        print(f"stack up (docker compose); env in {rd / 'env'}")
+        return 0
+    infra = resolve(rd, for_tests=False)
+    dsns = asyncio.run(_prepare(infra.bootstrap, infra.admin_dsn))
+    env_out = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, "DATABASE_URL": infra.admin_dsn}
+    logs = rd / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    previous = _read_env(rd / "env")
+    for svc in SERVICES:
+        pid_file = rd / f"{svc}.pid"
+        url_key = f"{svc.upper()}_URL"
+        if read_pid(pid_file) and previous.get(url_key) and _ready(previous[url_key]):
+            env_out[url_key] = previous[url_key]
+            continue
+        port = free_port()
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+            "DATABASE_URL": dsns[svc],
+            "WANGGE_HTTP_PORT": str(port),
+            "WANGGE_PII_KEY": _pii_key(rd),
+        }
+        with open(logs / f"{svc}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{svc}"], cwd=ROOT, env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        pid_file.write_text(str(proc.pid))
+        env_out[url_key] = f"http://127.0.0.1:{port}"
+    for svc in SERVICES:
+        url = env_out[f"{svc.upper()}_URL"]
+        wait_until(lambda url=url: _ready(url), timeout=90, interval=0.3,
+                   what=f"{svc} /readyz (log: {logs / f'{svc}.log'})")
+    _write_env(rd / "env", env_out)
+    print(f"stack up ({infra.kind} Kafka and PostgreSQL, three services); env in {rd / 'env'}")
+    return 0
+
+
+def stop_services(rd: Path) -> None:
+    pids = {svc: read_pid(rd / f"{svc}.pid") for svc in SERVICES}
+    for pid in pids.values():
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+    for svc, pid in pids.items():
+        if pid:
+            try:
+                wait_until(lambda pid=pid: not pid_alive(pid), timeout=40, what=f"{svc} to stop")
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+        (rd / f"{svc}.pid").unlink(missing_ok=True)
+
+
+def down(run_dir: str | None) -> int:
+    rd = _run_dir(run_dir)
+    if COMPOSE.exists() and docker_engine_answers() and not (rd / "kafka").exists():
+        subprocess.run(["docker", "compose", "-f", str(COMPOSE), "down"], check=False)
+    stop_services(rd)
+    infra_down(run_dir)
+    (rd / "env").unlink(missing_ok=True)
+    print("stack down")
+    return 0
+
+
+def status(run_dir: str | None) -> int:
+    rd = _run_dir(run_dir)
+    env = _read_env(rd / "env")
+    print(f"kafka:    {'running' if LocalKafka(rd).running() else 'stopped'}")
+    print(f"postgres: {'running' if LocalPostgres(rd).running() else 'stopped'}")
+    for svc in SERVICES:
+        url = env.get(f"{svc.upper()}_URL", "")
+        state = "ready" if url and _ready(url) else ("running" if read_pid(rd / f"{svc}.pid")
+                                                     else "stopped")
+        print(f"{svc:9} {state:8} {url}")
+    return 0
+
+
+COMMANDS = {"infra-up": infra_up, "infra-down": infra_down, "up": up, "down": down,
+            "status": status}

@@ -1,0 +1,5 @@
+from shared.service import run
+
+from .app import create_service
+
+run(create_service)

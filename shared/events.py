@@ -1,0 +1,317 @@
+"""The event contract: one pydantic model per topic, the only place where payloads are defined.
+
+Upstream systems code against these names and fields; fields may be added, none removed or renamed.
+Every published message also carries CloudEvents binary-mode headers (see ``shared.cloudevents``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Tier = Literal["grid", "community", "street", "district"]
+TIERS: tuple[Tier, ...] = ("grid", "community", "street", "district")
+UnitLevel = Literal["district", "street", "community", "grid", "building"]
+HandlerRole = Literal[
+    "grid_worker",
+    "neighbour_head",
+    "building_head",
+    "community_staff",
+    "party_volunteer",
+    "property_staff",
+    "department_staff",
+]
+AgencyMode = Literal["proxy_petition", "voice_advocacy", "errand_service"]
+Source = Literal[
+    "weixin_grid_group", "hotline_12345", "door_knock", "app", "visit", "suggestion_box", "other"
+]
+ActionKind = Literal["accept", "progress", "resolve", "escalate", "return", "transfer", "deliberate"]
+Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+Text = Annotated[str, Field(max_length=5000)]
+
+
+class Event(BaseModel):
+    """Base of every payload: strict about types, tolerant of fields added by newer producers."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- registry.units (compacted, keyed by unit code / department code / handler id) -----------
+
+
+class Unit(Event):
+    kind: Literal["unit"] = "unit"
+    code: Code
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    level: UnitLevel
+    parent: Code | None = None
+    area: list[tuple[float, float]] | None = None
+    aliases: list[str] = Field(default_factory=list)
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+
+
+class Department(Event):
+    kind: Literal["department"] = "department"
+    code: Code
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    parent: Code
+    categories: list[str] = Field(default_factory=list)
+
+
+class Handler(Event):
+    kind: Literal["handler"] = "handler"
+    id: Code
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    unit: Code
+    role: HandlerRole
+    on_duty: bool = True
+
+
+RegistryRecord = Annotated[Unit | Department | Handler, Field(discriminator="kind")]
+
+
+class RegistryEntry(BaseModel):
+    """Wrapper used to parse one ``registry.units`` value."""
+
+    record: RegistryRecord
+
+
+def registry_key(record: Unit | Department | Handler) -> str:
+    return record.id if isinstance(record, Handler) else record.code
+
+
+# --- reports.submitted / reports.rejected -----------------------------------------------------
+
+
+class Reporter(Event):
+    name: Annotated[str, Field(max_length=100)] | None = None
+    phone: str | None = None
+    resident_id: Annotated[str, Field(max_length=64)] | None = None
+    anonymous: bool = False
+
+    @field_validator("phone")
+    @classmethod
+    def _mainland_mobile(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        digits = re.sub(r"[\s-]", "", v)
+        if digits.startswith("+86"):
+            digits = digits[3:]
+        if not MOBILE_RE.match(digits):
+            raise ValueError("not a mainland China mobile number (11 digits starting 13-19)")
+        return digits
+
+
+class ReportLocation(Event):
+    building_code: Code | None = None
+    grid_code: Code | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> ReportLocation:
+        if not (self.building_code or self.grid_code or self.address) and (
+            self.lon is None or self.lat is None
+        ):
+            raise ValueError("give at least one of building_code, grid_code, address, lon+lat")
+        return self
+
+
+class ReportSubmitted(Event):
+    report_id: Annotated[str, Field(min_length=1, max_length=128)]
+    source: Source
+    submitted_at: AwareDatetime
+    reporter: Reporter = Field(default_factory=Reporter)
+    location: ReportLocation
+    category: Code | None = None
+    title: Annotated[str, Field(max_length=100)] | None = None
+    description: Annotated[str, Field(min_length=1, max_length=5000)]
+    photos: list[Annotated[str, Field(max_length=2000, pattern=r"^https?://")]] = Field(
+        default_factory=list, max_length=20
+    )
+    households_affected: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    urgent: bool | None = None
+
+
+class FieldError(Event):
+    field: str
+    message: str
+
+
+class ReportRejected(Event):
+    source: str | None = None
+    report_id: str | None = None
+    errors: list[FieldError]
+    reason: str = "invalid"
+
+
+# --- cases.* -----------------------------------------------------------------------------------
+
+
+class Classification(Event):
+    method: str
+    terms: list[str] = Field(default_factory=list)
+    confidence: float = Field(ge=0, le=1)
+
+
+class CaseLocation(Event):
+    district: str | None = None
+    street: str | None = None
+    community: str | None = None
+    grid: str | None = None
+    building: str | None = None
+
+
+class CaseOpened(Event):
+    case_id: str
+    report_ids: list[str]
+    source: Source
+    opened_at: datetime
+    category: str
+    category_name: str
+    agency_mode: AgencyMode
+    classification: Classification
+    location: CaseLocation
+    title: str | None = None
+    description: str
+    households_affected: int | None = None
+    urgent: bool = False
+    reporter_ref: str
+    reporter_phone_masked: str | None = None
+    default_tier: Tier | None = None
+
+
+class CaseMerged(Event):
+    case_id: str
+    report_id: str
+    source: Source
+    merged_at: datetime
+    supporter_count: int
+    reporter_ref: str
+    reporter_phone_masked: str | None = None
+    households_affected: int | None = None
+    urgent: bool = False
+
+
+class CaseDispatched(Event):
+    case_id: str
+    tier: Tier
+    unit: str
+    handler_id: str | None = None
+    respond_by: datetime
+    resolve_by: datetime
+    tier_reasons: list[str] = Field(default_factory=list)
+    attempt: int = 1
+    category: str | None = None
+    dispatched_at: datetime | None = None
+
+
+class CaseEscalated(Event):
+    case_id: str
+    from_tier: Tier
+    to_tier: Tier
+    unit: str
+    reason: str
+
+
+class CaseOverdue(Event):
+    case_id: str
+    deadline: Literal["respond", "resolve"]
+    unit: str
+    handler_id: str | None = None
+
+
+class CaseAccepted(Event):
+    """Published by dispatch when a handler accepts a case (feeds the response rate)."""
+
+    case_id: str
+    tier: Tier
+    unit: str
+    handler_id: str
+    accepted_at: datetime
+    on_time: bool
+
+
+class CaseResolved(Event):
+    case_id: str
+    resolved_at: datetime
+    tier: Tier
+    unit: str
+    handler_id: str | None = None
+    note: str
+    on_time: bool
+
+
+class CaseClosed(Event):
+    case_id: str
+    outcome: Literal["satisfied", "unrated"]
+    closed_at: datetime
+
+
+class CaseReopened(Event):
+    case_id: str
+    reason: str
+    reopen_count: int
+
+
+# --- handler.actions ----------------------------------------------------------------------------
+
+
+class HandlerAction(Event):
+    action_id: Annotated[str, Field(min_length=1, max_length=128)]
+    case_id: Annotated[str, Field(min_length=1, max_length=128)]
+    handler_id: Code
+    action: ActionKind
+    at: AwareDatetime
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    target_unit: Code | None = None
+    decide_by: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _required_per_action(self) -> HandlerAction:
+        if self.action in ("resolve", "escalate", "return") and not (self.note or "").strip():
+            raise ValueError(f"note is required for {self.action}")
+        if self.action == "transfer" and not self.target_unit:
+            raise ValueError("target_unit is required for transfer")
+        if self.action == "deliberate" and self.decide_by is None:
+            raise ValueError("decide_by is required for deliberate")
+        return self
+
+
+class HandlerActionRejected(Event):
+    action_id: str | None = None
+    case_id: str | None = None
+    reason: str
+
+
+# --- feedback.* ---------------------------------------------------------------------------------
+
+
+class FeedbackRequested(Event):
+    case_id: str
+    reporter_ref: str
+    channel: str
+    rating_token: str
+    expires_at: datetime
+
+
+class FeedbackSubmitted(Event):
+    case_id: Annotated[str, Field(min_length=1, max_length=128)]
+    rating_token: Annotated[str, Field(min_length=1, max_length=256)]
+    resolved: bool
+    satisfaction: Satisfaction
+    comment: Annotated[str, Field(max_length=2000)] | None = None
+    at: AwareDatetime
+
+
+class FeedbackRejected(Event):
+    case_id: str | None = None
+    reason: str

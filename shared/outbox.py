@@ -1,0 +1,93 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in id order, then deletes them.
+
+One relay per schema is active at a time (a PostgreSQL advisory lock elects it), so rows of one key
+leave in the order they were written, even with several replicas. The producer is idempotent with
+``acks=all``; a crash between publishing and deleting re-publishes the same rows with the same
+``ce_id``, which consumers' inboxes ignore (at-least-once delivery, exactly-once effects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+
+from shared.db import TRANSIENT_DB_ERRORS, connect
+from shared.logging import get_logger
+from shared.retry import Backoff
+
+log = get_logger(component="outbox")
+
+
+class OutboxRelay:
+    def __init__(
+        self, *, dsn: str, schema: str, broker: KafkaBroker, poll_s: float = 0.5,
+        batch: int = 1000, max_backoff_s: float = 30.0,
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.broker = broker
+        self.poll_s = poll_s
+        self.batch = batch
+        self.max_backoff_s = max_backoff_s
+        self.published = 0
+        self._wake = asyncio.Event()
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = Backoff(cap=self.max_backoff_s)
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await connect(self.dsn, self.schema)
+                await conn.add_listener(f"{self.schema}_outbox", self._notified)
+                while not await conn.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtext($1))", f"outbox:{self.schema}"
+                ):
+                    await self._wait()
+                log.info("outbox relay is leader", schema=self.schema)
+                backoff.reset()
+                while True:
+                    if not await self.relay_once(conn):
+                        await self._wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # transient: database or broker away; wait and retry
+                delay = backoff.next()
+                log.warning("outbox relay retrying", error=repr(exc), delay_s=round(delay, 2))
+                await asyncio.sleep(delay)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(*TRANSIENT_DB_ERRORS, Exception):
+                        await asyncio.wait_for(conn.close(), 5)
+
+    async def _wait(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.poll_s)
+        self._wake.clear()
+
+    async def relay_once(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, key, headers, payload FROM outbox ORDER BY id LIMIT $1", self.batch
+        )
+        if not rows:
+            return 0
+        futures = []
+        for r in rows:
+            fut = await self.broker.publish(
+                r["payload"],
+                r["topic"],
+                key=r["key"].encode() if r["key"] is not None else None,
+                headers=r["headers"],
+                no_confirm=True,
+            )
+            futures.append(fut)
+        await asyncio.gather(*futures)
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.published += len(rows)
+        return len(rows)

@@ -1,0 +1,130 @@
+"""The unit registry file: parsing and validating the operator's YAML (pure: no I/O but the file).
+
+``wangge registry load FILE`` validates the whole file with this module before publishing anything;
+each error names the line it comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from shared.events import Department, Handler, RegistryRecord, Unit, registry_key
+from shared.taxonomy import Taxonomy
+
+PARENT_LEVEL = {"street": "district", "community": "street", "grid": "community", "building": "grid"}
+_RECORD = TypeAdapter(RegistryRecord)
+
+
+@dataclass(frozen=True)
+class RegistryError:
+    line: int | None
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        at = f"line {self.line}: " if self.line else ""
+        return f"{at}{self.where}: {self.message}"
+
+
+class RegistryInvalid(Exception):
+    def __init__(self, errors: list[RegistryError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader that records the line of every mapping as ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+
+
+def parse_registry(text: str, taxonomy: Taxonomy) -> list[Unit | Department | Handler]:
+    """Every record of the file, or ``RegistryInvalid`` with all the errors found."""
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise RegistryInvalid(
+            [RegistryError(mark.line + 1 if mark else None, "file", f"not valid YAML: {exc}")]
+        ) from None
+    if not isinstance(doc, dict):
+        raise RegistryInvalid([RegistryError(None, "file", "expected a mapping with 'units'")])
+    errors: list[RegistryError] = []
+    records: list[tuple[int | None, Unit | Department | Handler]] = []
+    for section, kind in (("units", "unit"), ("departments", "department"), ("handlers", "handler")):
+        entries = doc.get(section) or []
+        if not isinstance(entries, list):
+            errors.append(RegistryError(doc.get("__line__"), section, "expected a list"))
+            continue
+        for i, entry in enumerate(entries):
+            where = f"{section}[{i}]"
+            if not isinstance(entry, dict):
+                errors.append(RegistryError(None, where, "expected a mapping"))
+                continue
+            line = entry.pop("__line__", None)
+            try:
+                records.append((line, _RECORD.validate_python({**entry, "kind": kind})))
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False, include_input=False):
+                    loc = ".".join(str(p) for p in err["loc"][1:]) or "(entry)"
+                    errors.append(RegistryError(line, f"{where}.{loc}", err["msg"]))
+    errors.extend(_cross_check(records, taxonomy))
+    if errors:
+        raise RegistryInvalid(errors)
+    return [r for _, r in records]
+
+
+def _cross_check(
+    records: list[tuple[int | None, Unit | Department | Handler]], taxonomy: Taxonomy
+) -> list[RegistryError]:
+    errors: list[RegistryError] = []
+    seen: dict[str, int | None] = {}
+    units = {r.code: r for _, r in records if isinstance(r, Unit)}
+    departments = {r.code: r for _, r in records if isinstance(r, Department)}
+    for line, r in records:
+        key = registry_key(r)
+        if key in seen:
+            errors.append(RegistryError(line, key, f"duplicate code (first on line {seen[key]})"))
+        seen.setdefault(key, line)
+        if isinstance(r, Unit):
+            want = PARENT_LEVEL.get(r.level)
+            if want is None and r.parent:
+                errors.append(RegistryError(line, r.code, "a district has no parent"))
+            if want is not None:
+                parent = units.get(r.parent or "")
+                if parent is None:
+                    errors.append(RegistryError(line, r.code, f"{r.level} needs a parent {want}"))
+                elif parent.level != want:
+                    errors.append(RegistryError(
+                        line, r.code, f"parent {parent.code} is a {parent.level}, not a {want}"
+                    ))
+            if r.area is not None and len(r.area) < 3:
+                errors.append(RegistryError(line, r.code, "area needs at least 3 points"))
+            if (r.lon is None) != (r.lat is None):
+                errors.append(RegistryError(line, r.code, "give both lon and lat, or neither"))
+        elif isinstance(r, Department):
+            parent = units.get(r.parent)
+            if parent is None or parent.level not in ("street", "district"):
+                errors.append(RegistryError(line, r.code, "parent must be a street or district"))
+            for c in r.categories:
+                if taxonomy.get(c) is None:
+                    errors.append(RegistryError(line, r.code, f"unknown category {c!r}"))
+        elif r.unit not in units and r.unit not in departments:
+            errors.append(RegistryError(line, r.id, f"unknown unit or department {r.unit!r}"))
+    return errors
+
+
+def load_registry_file(path: str | Path, taxonomy: Taxonomy) -> list[Unit | Department | Handler]:
+    return parse_registry(Path(path).read_text(encoding="utf-8"), taxonomy)

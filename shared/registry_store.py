@@ -1,0 +1,78 @@
+"""Each service's copy of the unit registry: applying ``registry.units`` records and reading it."""
+
+from __future__ import annotations
+
+import asyncpg
+from pydantic import RootModel
+
+from shared.consumer import Meta
+from shared.events import Department, Handler, RegistryRecord, Unit
+from shared.uow import UnitOfWork
+
+LEVELS = ("district", "street", "community", "grid", "building")
+
+
+class RegistryMessage(RootModel[RegistryRecord]):
+    """One ``registry.units`` value: a unit, a department or a handler (``kind`` says which)."""
+
+
+async def apply_registry_message(uow: UnitOfWork, msg: RegistryMessage | None, meta: Meta) -> None:
+    """Upsert the record; a tombstone (null value) removes whatever has the message's key."""
+    conn = uow.conn
+    if msg is None:
+        if meta.key:
+            for table, col in (("units", "code"), ("departments", "code"), ("handlers", "id")):
+                await conn.execute(f"DELETE FROM {table} WHERE {col} = $1", meta.key)
+        return
+    await upsert_record(conn, msg.root)
+
+
+async def upsert_record(conn: asyncpg.Connection, r: Unit | Department | Handler) -> None:
+    if isinstance(r, Unit):
+        await conn.execute(
+            """INSERT INTO units (code, name, level, parent, area, aliases, lon, lat)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
+                 parent = EXCLUDED.parent, area = EXCLUDED.area, aliases = EXCLUDED.aliases,
+                 lon = EXCLUDED.lon, lat = EXCLUDED.lat""",
+            r.code, r.name, r.level, r.parent,
+            [list(p) for p in r.area] if r.area else None, r.aliases, r.lon, r.lat,
+        )
+    elif isinstance(r, Department):
+        await conn.execute(
+            """INSERT INTO departments (code, name, parent, categories) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent = EXCLUDED.parent,
+                 categories = EXCLUDED.categories""",
+            r.code, r.name, r.parent, r.categories,
+        )
+    else:
+        await conn.execute(
+            """INSERT INTO handlers (id, name, unit, role, on_duty) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, unit = EXCLUDED.unit,
+                 role = EXCLUDED.role, on_duty = EXCLUDED.on_duty""",
+            r.id, r.name, r.unit, r.role, r.on_duty,
+        )
+
+
+async def lineage(conn: asyncpg.Connection, code: str) -> dict[str, str]:
+    """``{level: code}`` for the unit and all its ancestors (empty when the unit is unknown)."""
+    rows = await conn.fetch(
+        """WITH RECURSIVE up(code, level, parent, depth) AS (
+               SELECT code, level, parent, 0 FROM units WHERE code = $1
+               UNION ALL
+               SELECT u.code, u.level, u.parent, up.depth + 1
+               FROM units u JOIN up ON u.code = up.parent WHERE up.depth < 8)
+           SELECT code, level FROM up""",
+        code,
+    )
+    return {r["level"]: r["code"] for r in rows}
+
+
+async def unit_names(conn: asyncpg.Connection, codes: list[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT code, name FROM units WHERE code = ANY($1::text[]) "
+        "UNION ALL SELECT code, name FROM departments WHERE code = ANY($1::text[])",
+        codes,
+    )
+    return {r["code"]: r["name"] for r in rows}
+

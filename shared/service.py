@@ -1,0 +1,230 @@
+"""The runtime every service shares: broker, pool, migrations, outbox relay, HTTP, lifecycle.
+
+A service module builds a ``Service``, registers its subscriptions and HTTP routes, and is started
+either in-process (``await service.start()``, as the tests do) or under uvicorn by ``run`` (as
+``python -m services.<name>`` does): on SIGTERM the message in hand finishes, its offset is
+committed, background tasks stop, and the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from faststream.asgi import AsgiFastStream
+from pydantic import BaseModel
+
+from shared.consumer import Handler, InvalidHandler, Meta, Subscription
+from shared.db import KIT_MIGRATIONS, connect, create_pool, migrate
+from shared.http import HttpApp, Request, Response, Router
+from shared.kafka import create_broker
+from shared.logging import configure_logging, get_logger
+from shared.metrics import ServiceMetrics
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+log = get_logger(component="service")
+
+
+class Service:
+    def __init__(self, name: str, settings: Settings, migrations: Path) -> None:
+        self.name = name
+        self.schema = name
+        self.settings = settings
+        self.migrations = migrations
+        self.broker = create_broker(settings, name)
+        self.metrics = ServiceMetrics(name)
+        self.router = Router()
+        self.subscriptions: list[Subscription[Any]] = []
+        self._pool: asyncpg.Pool | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: list[Callable[[], Awaitable[None]]] = []
+        self.relay = OutboxRelay(
+            dsn=self.dsn, schema=self.schema, broker=self.broker,
+            poll_s=settings.outbox_poll_s, max_backoff_s=settings.retry_max_backoff_s,
+        )
+        self.background(self.relay.run)
+        self._started = False
+        self._add_ops_routes()
+
+    @property
+    def dsn(self) -> str:
+        return self.settings.database_url.get_secret_value()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name}: not started")
+        return self._pool
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        topic: str,
+        model: type[M],
+        *,
+        group: str | None = None,
+        idempotency_key: Callable[[M, Meta], str | None] | None = None,
+        on_invalid: InvalidHandler | None = None,
+        allow_tombstone: bool = False,
+    ) -> Callable[[Handler[M]], Handler[M]]:
+        """Register ``handler`` for a logical topic, in consumer group
+        ``wangge-<service>.<topic>`` (one group per subscription, so rebalances stay local)."""
+
+        def deco(handler: Handler[M]) -> Handler[M]:
+            sub = Subscription(
+                service=self, topic=topic, model=model, handler=handler,
+                group=group or f"wangge-{self.name}.{topic}", idempotency_key=idempotency_key,
+                on_invalid=on_invalid, allow_tombstone=allow_tombstone,
+            )
+            sub.register()
+            self.subscriptions.append(sub)
+            return handler
+
+        return deco
+
+    def background(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """A long-running task started after the broker and cancelled at shutdown."""
+        self._background.append(fn)
+
+    def _add_ops_routes(self) -> None:
+        @self.router.get("/healthz")
+        async def healthz(_: Request) -> Response:
+            return Response.json({"status": "ok", "service": self.name})
+
+        @self.router.get("/readyz")
+        async def readyz(_: Request) -> Response:
+            checks = await self.readiness()
+            ok = all(checks.values())
+            return Response.json({"ready": ok, "checks": checks}, 200 if ok else 503)
+
+        @self.router.get("/metrics")
+        async def metrics(_: Request) -> Response:
+            if self._pool is not None:
+                with contextlib.suppress(Exception):
+                    self.metrics.outbox_backlog.set(
+                        await self._pool.fetchval("SELECT count(*) FROM outbox")
+                    )
+            return Response(self.metrics.render(), content_type="text/plain; version=0.0.4")
+
+    async def readiness(self) -> dict[str, bool]:
+        db_ok = False
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                db_ok = await asyncio.wait_for(self._pool.fetchval("SELECT 1"), 2) == 1
+        kafka_ok = False
+        if self._started:
+            with contextlib.suppress(Exception):
+                kafka_ok = bool(await self.broker.ping(timeout=2))
+        return {"started": self._started, "database": db_ok, "kafka": kafka_ok}
+
+    # --- dead letters -------------------------------------------------------------------------
+
+    async def dead_letter(
+        self, topic: str, value: bytes | None, meta: Meta, error_class: str, error: str
+    ) -> None:
+        """Publish the original bytes to ``<topic>.dlq`` and wait for the broker's ack."""
+        headers = {
+            **{k: v for k, v in meta.headers.items() if k.startswith("ce_") or k == "traceparent"},
+            "dlq_error_class": error_class,
+            "dlq_error": error[:2000],
+            "dlq_original_topic": self.settings.topic(topic),
+            "dlq_original_partition": str(meta.partition),
+            "dlq_original_offset": str(meta.offset),
+            "dlq_service": self.name,
+            "dlq_time": datetime.now(UTC).isoformat(),
+        }
+        if meta.key is not None:
+            headers["dlq_original_key"] = meta.key
+        log.warning("dead-lettered", error_class=error_class, error=error[:300])
+        await self.broker.publish(
+            value if value is not None else b"", self.settings.topic(f"{topic}.dlq"),
+            key=meta.key.encode() if meta.key else None, headers=headers,
+        )
+        self.metrics.dead_letters.labels(topic).inc()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def open_resources(self) -> None:
+        conn = await connect(self.dsn)
+        try:
+            applied = await migrate(
+                conn, self.schema, {"kit": KIT_MIGRATIONS, self.name: self.migrations}
+            )
+        finally:
+            await conn.close()
+        if applied:
+            log.info("migrations applied", files=applied)
+        self._pool = await create_pool(self.dsn, self.schema, max_size=self.settings.db_pool_max)
+
+    async def start_background(self) -> None:
+        self._started = True
+        for fn in self._background:
+            self._tasks.append(asyncio.create_task(fn(), name=f"{self.name}:{fn.__name__}"))
+
+    async def stop_background(self) -> None:
+        self._started = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def close_resources(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def start(self) -> None:
+        """Start in-process: migrations, pool, broker and subscribers, background tasks."""
+        try:
+            await self.open_resources()
+            await self.broker.start()
+            await self.start_background()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop in the same order as a SIGTERM does: background tasks, consumers (the message in
+        hand finishes and is committed), then the pool."""
+        await self.stop_background()
+        await self.broker.stop()
+        await self.close_resources()
+
+    def asgi(self) -> HttpApp:
+        app = AsgiFastStream(
+            self.broker,
+            on_startup=[self.open_resources],
+            after_startup=[self.start_background],
+            on_shutdown=[self.stop_background],
+            after_shutdown=[self.close_resources],
+        )
+        return HttpApp(self.router, app)
+
+
+def run(factory: Callable[[Settings], Service]) -> None:
+    """Entry point of ``python -m services.<name>``: uvicorn with uvloop, JSON logs."""
+    import uvicorn
+
+    settings = Settings()
+    service = factory(settings)
+    configure_logging(service.name, settings.log_level)
+    uvicorn.run(
+        service.asgi(),
+        host=settings.http_host,
+        port=settings.http_port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        timeout_graceful_shutdown=30,
+    )

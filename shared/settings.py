@@ -1,0 +1,78 @@
+"""Settings from the environment (pydantic-settings), one model for every service.
+
+Every variable is documented in the README's configuration table. Durations that the SLA rules
+use are scaled by ``WANGGE_SLA_SCALE`` where they are applied, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_USERNAME")
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_PASSWORD")
+    )
+    kafka_ssl_cafile: str | None = Field(None, validation_alias=AliasChoices("KAFKA_SSL_CAFILE"))
+    kafka_ssl_certfile: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SSL_CERTFILE")
+    )
+    kafka_ssl_keyfile: str | None = Field(None, validation_alias=AliasChoices("KAFKA_SSL_KEYFILE"))
+
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://wangge@127.0.0.1:5432/wangge"),
+        validation_alias=AliasChoices("DATABASE_URL"),
+    )
+    db_pool_max: int = Field(10, validation_alias=AliasChoices("WANGGE_DB_POOL_MAX"))
+
+    topic_prefix: str = Field("", validation_alias=AliasChoices("WANGGE_TOPIC_PREFIX"))
+    http_host: str = Field("127.0.0.1", validation_alias=AliasChoices("WANGGE_HTTP_HOST"))
+    http_port: int = Field(8000, validation_alias=AliasChoices("WANGGE_HTTP_PORT"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("WANGGE_LOG_LEVEL"))
+
+    sla_scale: float = Field(1.0, gt=0, validation_alias=AliasChoices("WANGGE_SLA_SCALE"))
+    sweep_interval_s: float = Field(
+        5.0, gt=0, validation_alias=AliasChoices("WANGGE_SWEEP_INTERVAL_S")
+    )
+    feedback_window: timedelta = Field(
+        timedelta(days=7), validation_alias=AliasChoices("WANGGE_FEEDBACK_WINDOW")
+    )
+    merge_window: timedelta = Field(
+        timedelta(hours=72), validation_alias=AliasChoices("WANGGE_MERGE_WINDOW")
+    )
+    pii_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANGGE_PII_KEY"))
+    taxonomy_file: str | None = Field(None, validation_alias=AliasChoices("WANGGE_TAXONOMY_FILE"))
+    tier_rules_file: str | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_TIER_RULES_FILE")
+    )
+    outbox_poll_s: float = Field(0.5, gt=0, validation_alias=AliasChoices("WANGGE_OUTBOX_POLL_S"))
+    retry_max_backoff_s: float = Field(
+        30.0, gt=0, validation_alias=AliasChoices("WANGGE_RETRY_MAX_BACKOFF_S")
+    )
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a logical one (prefix for isolated environments)."""
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,61 @@
+"""The category taxonomy (分类): codes, names, default tiers, agency modes, keywords, SLA overrides."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.events import AgencyMode, Code, Tier
+
+DEFAULT_TAXONOMY = Path(__file__).parent / "taxonomy.yaml"
+
+
+class SlaOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    respond: timedelta | None = None
+    resolve: timedelta | None = None
+
+
+class Category(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: Code
+    name: str
+    tier: Tier
+    agency_mode: AgencyMode
+    keywords: dict[str, float] = Field(default_factory=dict)
+    sla: SlaOverride | None = None
+
+
+class Taxonomy(BaseModel):
+    categories: list[Category]
+
+    @model_validator(mode="after")
+    def _unique_and_other(self) -> Taxonomy:
+        codes = [c.code for c in self.categories]
+        dupes = {c for c in codes if codes.count(c) > 1}
+        if dupes:
+            raise ValueError(f"duplicate category codes: {sorted(dupes)}")
+        if "other" not in codes:
+            raise ValueError("the taxonomy needs an 'other' category")
+        return self
+
+    def get(self, code: str) -> Category | None:
+        return self.by_code.get(code)
+
+    @cached_property
+    def by_code(self) -> dict[str, Category]:
+        return {c.code: c for c in self.categories}
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    with open(path or DEFAULT_TAXONOMY, encoding="utf-8") as f:
+        return Taxonomy.model_validate(yaml.safe_load(f))
+
+
+@lru_cache
+def default_taxonomy() -> Taxonomy:
+    return load_taxonomy()

@@ -1,0 +1,142 @@
+"""Every topic the system uses, with its partitions and configuration, and the code that creates them.
+
+Keys: case events by case id; reports by the community they resolve to (see docs/architecture.md);
+``registry.units`` by unit code, compacted; handler actions and ratings by case id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared import events as ev
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    model: type[ev.BaseModel] | None
+    description: str
+    partitions: int = 6
+    config: dict[str, str] = field(default_factory=dict)
+
+
+_DAYS = 24 * 3600 * 1000
+_RETAIN_30D = {"retention.ms": str(30 * _DAYS)}
+_RETAIN_7D = {"retention.ms": str(7 * _DAYS)}
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        "registry.units",
+        None,
+        "Unit registry: units, departments, handlers (compacted; null value removes).",
+        partitions=1,
+        config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
+    ),
+    TopicSpec("reports.submitted", ev.ReportSubmitted, "Resident reports from every channel.",
+              config=_RETAIN_30D),
+    TopicSpec("reports.rejected", ev.ReportRejected, "Reports that intake could not accept.",
+              config=_RETAIN_30D),
+    TopicSpec("cases.opened", ev.CaseOpened, "A new case, located and classified."),
+    TopicSpec("cases.merged", ev.CaseMerged, "A duplicate report attached to an open case (附议)."),
+    TopicSpec("cases.dispatched", ev.CaseDispatched, "A case assigned to a unit and handler."),
+    TopicSpec("cases.accepted", ev.CaseAccepted, "A handler accepted a case."),
+    TopicSpec("cases.escalated", ev.CaseEscalated, "A case moved one tier up (吹哨/上报)."),
+    TopicSpec("cases.overdue", ev.CaseOverdue, "A response or resolution deadline was missed."),
+    TopicSpec("cases.resolved", ev.CaseResolved, "A handler resolved a case."),
+    TopicSpec("cases.closed", ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
+    TopicSpec("cases.reopened", ev.CaseReopened, "The resident was not satisfied: handle again."),
+    TopicSpec("handler.actions", ev.HandlerAction, "What handlers do, from their apps."),
+    TopicSpec("handler.actions.rejected", ev.HandlerActionRejected,
+              "Handler actions that broke the rules."),
+    TopicSpec("feedback.requested", ev.FeedbackRequested, "Follow-up (回访) request, one per reporter."),
+    TopicSpec("feedback.submitted", ev.FeedbackSubmitted, "A resident's rating."),
+    TopicSpec("feedback.rejected", ev.FeedbackRejected, "Ratings that were not accepted."),
+)
+
+CONSUMED = (
+    "registry.units",
+    "reports.submitted",
+    "cases.opened",
+    "cases.merged",
+    "cases.dispatched",
+    "cases.accepted",
+    "cases.escalated",
+    "cases.resolved",
+    "cases.closed",
+    "cases.reopened",
+    "handler.actions",
+    "feedback.submitted",
+)
+
+DLQ_TOPICS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(f"{name}.dlq", None, f"Dead letters of {name}.", partitions=1, config=_RETAIN_30D)
+    for name in CONSUMED
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = TOPICS + DLQ_TOPICS
+
+
+def spec(name: str) -> TopicSpec:
+    for t in ALL_TOPICS:
+        if t.name == name:
+            return t
+    raise KeyError(name)
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30) -> None:
+    """New topics are usable once every partition has a leader."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(names)
+        ready = all(
+            t.get("error_code", 0) == 0 and t.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            for t in described
+        )
+        if ready:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout}s: {names}")
+        await asyncio.sleep(0.1)
+
+
+def admin_client(settings: Settings) -> AIOKafkaAdminClient:
+    from shared.kafka import client_security_kwargs
+
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **client_security_kwargs(settings)
+    )
+
+
+async def ensure_topics(
+    settings: Settings, *, partitions: int | None = None, replication: int = 1
+) -> list[str]:
+    """Create every missing topic (prefixed). Returns the names created."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                name=settings.topic(t.name),
+                num_partitions=t.partitions if t.partitions == 1 else (partitions or t.partitions),
+                replication_factor=replication,
+                topic_configs=t.config,
+            )
+            for t in ALL_TOPICS
+            if settings.topic(t.name) not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+            await _wait_for_leaders(admin, [n.name for n in new])
+        return [n.name for n in new]
+    finally:
+        await admin.close()

@@ -1,0 +1,68 @@
+"""Unit of work: one PostgreSQL transaction around a handler's reads, writes and outgoing events.
+
+Outgoing events are rows in the service's outbox table, written in the same transaction as the
+state change they describe; ``shared.outbox.OutboxRelay`` publishes them after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+from pydantic import BaseModel
+
+from shared.cloudevents import make_headers
+
+
+@dataclass
+class OutgoingEvent:
+    topic: str
+    key: str | None
+    headers: dict[str, str]
+    payload: bytes | None
+
+
+@dataclass
+class UnitOfWork:
+    """What a handler gets: the open connection and a way to emit events.
+
+    ``publish`` only records the event; ``flush`` (called by the consumer pipeline before commit)
+    writes them to the outbox with one round trip.
+    """
+
+    conn: asyncpg.Connection
+    source: str
+    topic_prefix: str = ""
+    trace_headers: Mapping[str, str] = field(default_factory=dict)
+    pending: list[OutgoingEvent] = field(default_factory=list)
+
+    def publish(
+        self,
+        topic: str,
+        payload: BaseModel | None,
+        *,
+        key: str | None,
+        subject: str | None = None,
+        time: datetime | None = None,
+    ) -> None:
+        """Emit ``payload`` on logical ``topic`` keyed by ``key``; ``None`` is a tombstone."""
+        headers = make_headers(
+            source=self.source, topic=topic, subject=subject, time=time or datetime.now(UTC),
+            extra=self.trace_headers,
+        )
+        body = payload.model_dump_json().encode() if payload is not None else None
+        self.pending.append(OutgoingEvent(f"{self.topic_prefix}{topic}", key, headers, body))
+
+    async def flush(self) -> int:
+        if not self.pending:
+            return 0
+        await self.conn.executemany(
+            "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3, $4)",
+            [(e.topic, e.key, e.headers, e.payload) for e in self.pending],
+        )
+        await self.conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+        n = len(self.pending)
+        self.pending.clear()
+        return n

@@ -1,0 +1,30 @@
+"""Fixtures: real Kafka and PostgreSQL (env, else testcontainers, else local processes), started
+once per test session; each test gets its own database and topic prefix (a ``Testbed``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from devstack.infra import Infra, resolve
+from devstack.paths import RUN
+from devstack.testbed import Testbed, create_testbed, destroy_testbed
+from shared.logging import configure_logging
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    configure_logging("tests", "WARNING")
+    inf = resolve(RUN / "test", for_tests=True)
+    yield inf
+    inf.stop()
+
+
+@pytest.fixture
+async def bed(infra: Infra) -> AsyncIterator[Testbed]:
+    tb = await create_testbed(infra.bootstrap, infra.admin_dsn)
+    try:
+        yield tb
+    finally:
+        await destroy_testbed(tb, infra.admin_dsn)

@@ -1,0 +1,35 @@
+"""Sample data for tests: the sample city registry and report builders (Chinese texts)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shared.registry import load_registry_file
+from shared.taxonomy import default_taxonomy
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_REGISTRY = ROOT / "deploy" / "samples" / "registry.yaml"
+
+
+def sample_registry() -> list[Any]:
+    return load_registry_file(SAMPLE_REGISTRY, default_taxonomy())
+
+
+def report(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "report_id": f"r-{uuid.uuid4().hex[:12]}",
+        "source": "weixin_grid_group",
+        "submitted_at": datetime.now(UTC).isoformat(),
+        "reporter": {"name": "王阿姨", "phone": "13812345678"},
+        "location": {"building_code": "WC-YY-OJY-G01-B03"},
+        "description": "3栋楼道垃圾堆了三天没人清运，异味很大",
+    }
+    body.update(over)
+    return body
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
