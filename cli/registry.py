@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import typer
+from rich.progress import Progress
+
+from cli.common import console, err_console, run, settings
 from shared.client import Publisher, TopicReader
 from shared.events import Department, Handler, Unit, registry_key
+from shared.registry import RegistryInvalid, load_registry_file
 from shared.settings import Settings
+from shared.taxonomy import load_taxonomy
 
 Record = Unit | Department | Handler
 
@@ -23,7 +30,10 @@ async def current_keys(settings: Settings) -> set[str]:
 
 
 async def publish_registry(
-    settings: Settings, records: list[Record], *, prune: bool = True,
+    settings: Settings,
+    records: list[Record],
+    *,
+    prune: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Publish one record per unit/department/handler; tombstones for keys no longer in the file.
@@ -41,3 +51,32 @@ async def publish_registry(
         for f in futures:
             await f
     return len(records), len(removed)
+
+
+app = typer.Typer(help="The unit registry (units, departments, handlers).", no_args_is_help=True)
+
+
+@app.command("load")
+def load(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="registry YAML file"),
+    prune: bool = typer.Option(True, help="publish tombstones for units no longer in the file"),
+) -> None:
+    """Validate the whole file, then publish one record per unit to registry.units."""
+    cfg = settings()
+    try:
+        records = load_registry_file(file, load_taxonomy(cfg.taxonomy_file))
+    except RegistryInvalid as exc:
+        err_console.print(f"[red]{file}: {len(exc.errors)} error(s); nothing published[/red]")
+        for e in exc.errors:
+            err_console.print(f"  {e}")
+        raise typer.Exit(1) from None
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("publishing", total=len(records))
+        sent, removed = run(
+            publish_registry(
+                cfg, records, prune=prune, progress=lambda n: progress.advance(task, n)
+            )
+        )
+    console.print(
+        f"published {sent} records, {removed} tombstones to {cfg.topic('registry.units')}"
+    )

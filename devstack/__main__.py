@@ -1,7 +1,8 @@
 """The development stack: ``python -m devstack COMMAND``.
 
 infra-up / infra-down   Kafka and PostgreSQL only (precedence: env, then local processes)
-up / down               infra, roles, topics and the three services in the background; writes .run/env
+up / down               infra, roles, topics and the three services in the background;
+                        writes .run/env
 status                  what is running
 """
 
@@ -14,8 +15,11 @@ from devstack import stack
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name in ("infra-up", "infra-down", "up", "down", "status"):
         p = sub.add_parser(name)

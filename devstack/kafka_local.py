@@ -8,6 +8,7 @@ runs with the machine's Java 17 and a heap of at most 1 GiB.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -58,37 +59,39 @@ class LocalKafka:
         return f"127.0.0.1:{self.port}"
 
     def running(self) -> bool:
-        return read_pid(self.pid_file) is not None and self.port_file.exists() and port_open(
-            self.port
+        return (
+            read_pid(self.pid_file) is not None and self.port_file.exists() and port_open(self.port)
         )
 
     def _write_config(self) -> None:
         port, controller = free_port(), free_port()
         self.port_file.write_text(str(port))
         self.props.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={self.data}",
-                "num.partitions=3",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=10",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=false",
-                "delete.topic.enable=true",
-                "log.cleaner.backoff.ms=1000",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data}",
+                    "num.partitions=3",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=10",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "delete.topic.enable=true",
+                    "log.cleaner.backoff.ms=1000",
+                    "",
+                ]
+            )
         )
 
     def start(self, timeout: float = 90) -> str:
@@ -102,24 +105,49 @@ class LocalKafka:
             shutil.rmtree(self.data, ignore_errors=True)
             self._write_config()
             subprocess.run(
-                [_java(), "-cp", cp, "kafka.tools.StorageTool", "format", "-t",
-                 str(uuid.uuid4().hex[:22]), "-c", str(self.props)],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                [
+                    _java(),
+                    "-cp",
+                    cp,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    str(uuid.uuid4().hex[:22]),
+                    "-c",
+                    str(self.props),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
             )
         elif port_open(self.port):
             raise RuntimeError(f"port {self.port} of the local Kafka is taken by another process")
         with open(self.log, "ab") as log:
             proc = subprocess.Popen(
-                [_java(), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                 "-Djava.awt.headless=true", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                 "-cp", cp, "kafka.Kafka", str(self.props)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    _java(),
+                    "-Xms256m",
+                    "-Xmx1g",
+                    "-XX:+UseG1GC",
+                    "-XX:MaxGCPauseMillis=20",
+                    "-Djava.awt.headless=true",
+                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                    "-cp",
+                    cp,
+                    "kafka.Kafka",
+                    str(self.props),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
         wait_until(
             lambda: (proc.poll() is None or _died(self.log)) and self.healthy(),
-            timeout=timeout, interval=0.25, what=f"Kafka on {self.bootstrap} (log: {self.log})",
+            timeout=timeout,
+            interval=0.25,
+            what=f"Kafka on {self.bootstrap} (log: {self.log})",
         )
         return self.bootstrap
 
@@ -156,7 +184,5 @@ async def metadata_ok(bootstrap: str) -> bool:
     except Exception:
         return False
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await admin.close()
-        except Exception:
-            pass

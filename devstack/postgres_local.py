@@ -38,7 +38,8 @@ def ensure_installed() -> Path:
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-        check=True, env=env,
+        check=True,
+        env=env,
     )
     bindir = find_bindir()
     if bindir is None:
@@ -66,7 +67,7 @@ class LocalPostgres:
     def _as_owner(self, cmd: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload,no-any-return]
+        return subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
 
     def _chown(self, path: Path) -> None:
         if os.geteuid() == 0:
@@ -75,8 +76,10 @@ class LocalPostgres:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
 
     def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists() and self.port_file.exists() and port_open(
-            self.port
+        return (
+            (self.data / "postmaster.pid").exists()
+            and self.port_file.exists()
+            and port_open(self.port)
         )
 
     def start(self, timeout: float = 60) -> str:
@@ -94,9 +97,19 @@ class LocalPostgres:
             pwfile.write_text(self.pw_file.read_text())
             self._chown(self.dir)
             self._as_owner(
-                [str(bindir / "initdb"), "-D", str(self.data), "-U", ADMIN_USER, "-E", "UTF8",
-                 "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 f"--pwfile={pwfile}"],
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    ADMIN_USER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                ],
                 stdout=subprocess.DEVNULL,
             )
             pwfile.unlink()
@@ -111,8 +124,19 @@ class LocalPostgres:
             raise RuntimeError(f"port {self.port} of the local PostgreSQL is taken")
         self._chown(self.dir)
         self._as_owner(
-            [str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-             "-o", f"-p {self.port}", "-w", "-t", str(int(timeout)), "start"],
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                f"-p {self.port}",
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
             stdout=subprocess.DEVNULL,
         )
         wait_until(self.healthy, timeout=timeout, what="PostgreSQL SELECT 1")
@@ -123,8 +147,19 @@ class LocalPostgres:
     def _psql(self, db: str, sql: str) -> str:
         bindir = ensure_installed()
         out = self._as_owner(
-            [str(bindir / "psql"), "-h", str(self.dir), "-p", str(self.port), "-U", ADMIN_USER,
-             "-d", db, "-tAc", sql],
+            [
+                str(bindir / "psql"),
+                "-h",
+                str(self.dir),
+                "-p",
+                str(self.port),
+                "-U",
+                ADMIN_USER,
+                "-d",
+                db,
+                "-tAc",
+                sql,
+            ],
             capture_output=True,
         )
         return out.stdout.decode().strip()

@@ -15,11 +15,12 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 from devstack.infra import docker_engine_answers, resolve
 from devstack.kafka_local import LocalKafka
-from devstack.paths import RUN, ROOT, free_port, pid_alive, read_pid
+from devstack.paths import ROOT, RUN, free_port, pid_alive, read_pid
 from devstack.postgres_local import LocalPostgres
 from devstack.testbed import ROLE_PASSWORD, SERVICES
 from devstack.wait import wait_until
@@ -45,7 +46,7 @@ def _read_env(path: Path) -> dict[str, str]:
     if path.exists():
         for line in path.read_text().splitlines():
             if line.startswith("export ") and "=" in line:
-                k, v = line[len("export "):].split("=", 1)
+                k, v = line[len("export ") :].split("=", 1)
                 out[k] = v.strip("'")
     return out
 
@@ -53,9 +54,13 @@ def _read_env(path: Path) -> dict[str, str]:
 def infra_up(run_dir: str | None) -> int:
     rd = _run_dir(run_dir)
     infra = resolve(rd, for_tests=False)
-    _write_env(rd / "infra.env", {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, "DATABASE_URL": infra.admin_dsn,
-    })
+    _write_env(
+        rd / "infra.env",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+            "DATABASE_URL": infra.admin_dsn,
+        },
+    )
     print(f"Kafka {infra.bootstrap}, PostgreSQL ready ({infra.kind}); env in {rd / 'infra.env'}")
     return 0
 
@@ -80,7 +85,7 @@ def _pii_key(rd: Path) -> str:
 
 async def _prepare(bootstrap: str, admin_dsn: str) -> dict[str, str]:
     dsns = {svc: await provision_service(admin_dsn, svc, ROLE_PASSWORD) for svc in SERVICES}
-    await ensure_topics(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap))  # type: ignore[call-arg]
+    await ensure_topics(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap))
     return dsns
 
 
@@ -94,15 +99,22 @@ def _ready(url: str) -> bool:
 
 def up(run_dir: str | None) -> int:
     rd = _run_dir(run_dir)
-    if not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL")) \
-            and COMPOSE.exists() and docker_engine_answers():
+    if (
+        not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"))
+        and COMPOSE.exists()
+        and docker_engine_answers()
+    ):
         subprocess.run(["docker", "compose", "-f", str(COMPOSE), "up", "-d", "--wait"], check=True)
-        _write_env(rd / "env", {
-            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
-            "DATABASE_URL": "postgresql://postgres:postgres@127.0.0.1:5432/wangge",
-            "INTAKE_URL": "http://127.0.0.1:8081", "DISPATCH_URL": "http://127.0.0.1:8082",
-            "FEEDBACK_URL": "http://127.0.0.1:8083",
-        })
+        _write_env(
+            rd / "env",
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+                "DATABASE_URL": "postgresql://postgres:postgres@127.0.0.1:5432/wangge",
+                "INTAKE_URL": "http://127.0.0.1:8081",
+                "DISPATCH_URL": "http://127.0.0.1:8082",
+                "FEEDBACK_URL": "http://127.0.0.1:8083",
+            },
+        )
         print(f"stack up (docker compose); env in {rd / 'env'}")
         return 0
     infra = resolve(rd, for_tests=False)
@@ -127,18 +139,31 @@ def up(run_dir: str | None) -> int:
         }
         with open(logs / f"{svc}.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", f"services.{svc}"], cwd=ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                [sys.executable, "-m", f"services.{svc}"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         pid_file.write_text(str(proc.pid))
         env_out[url_key] = f"http://127.0.0.1:{port}"
     for svc in SERVICES:
         url = env_out[f"{svc.upper()}_URL"]
-        wait_until(lambda url=url: _ready(url), timeout=90, interval=0.3,
-                   what=f"{svc} /readyz (log: {logs / f'{svc}.log'})")
+        wait_until(
+            partial(_ready, url),
+            timeout=90,
+            interval=0.3,
+            what=f"{svc} /readyz (log: {logs / f'{svc}.log'})",
+        )
     _write_env(rd / "env", env_out)
     print(f"stack up ({infra.kind} Kafka and PostgreSQL, three services); env in {rd / 'env'}")
     return 0
+
+
+def _dead(pid: int) -> bool:
+    return not pid_alive(pid)
 
 
 def stop_services(rd: Path) -> None:
@@ -149,7 +174,7 @@ def stop_services(rd: Path) -> None:
     for svc, pid in pids.items():
         if pid:
             try:
-                wait_until(lambda pid=pid: not pid_alive(pid), timeout=40, what=f"{svc} to stop")
+                wait_until(partial(_dead, pid), timeout=40, what=f"{svc} to stop")
             except TimeoutError:
                 os.kill(pid, signal.SIGKILL)
         (rd / f"{svc}.pid").unlink(missing_ok=True)
@@ -173,11 +198,19 @@ def status(run_dir: str | None) -> int:
     print(f"postgres: {'running' if LocalPostgres(rd).running() else 'stopped'}")
     for svc in SERVICES:
         url = env.get(f"{svc.upper()}_URL", "")
-        state = "ready" if url and _ready(url) else ("running" if read_pid(rd / f"{svc}.pid")
-                                                     else "stopped")
+        state = (
+            "ready"
+            if url and _ready(url)
+            else ("running" if read_pid(rd / f"{svc}.pid") else "stopped")
+        )
         print(f"{svc:9} {state:8} {url}")
     return 0
 
 
-COMMANDS = {"infra-up": infra_up, "infra-down": infra_down, "up": up, "down": down,
-            "status": status}
+COMMANDS = {
+    "infra-up": infra_up,
+    "infra-down": infra_down,
+    "up": up,
+    "down": down,
+    "status": status,
+}

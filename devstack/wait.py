@@ -14,7 +14,9 @@ class WaitTimeout(TimeoutError):
     pass
 
 
-def wait_until(cond: Callable[[], T], *, timeout: float, interval: float = 0.1, what: str = "") -> T:
+def wait_until(
+    cond: Callable[[], T], *, timeout: float, interval: float = 0.1, what: str = ""
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         result = cond()

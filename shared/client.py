@@ -37,8 +37,11 @@ class Publisher:
         self.settings = settings
         self.source = source
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
-            enable_idempotence=True, linger_ms=5, **client_security_kwargs(settings),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            **client_security_kwargs(settings),
         )
 
     async def __aenter__(self) -> Publisher:
@@ -49,9 +52,14 @@ class Publisher:
         await self.producer.stop()
 
     async def send(
-        self, topic: str, value: BaseModel | Mapping[str, Any] | bytes | None, *,
-        key: str | None = None, subject: str | None = None,
-        headers: Mapping[str, str] | None = None, wait: bool = True,
+        self,
+        topic: str,
+        value: BaseModel | Mapping[str, Any] | bytes | None,
+        *,
+        key: str | None = None,
+        subject: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        wait: bool = True,
     ) -> Any:
         """Send to the logical ``topic``; returns the broker's metadata, or a future."""
         if isinstance(value, BaseModel):
@@ -63,7 +71,8 @@ class Publisher:
         hdrs = make_headers(source=self.source, topic=topic, subject=subject)
         hdrs.update(headers or {})
         fut = await self.producer.send(
-            self.settings.topic(topic), body,
+            self.settings.topic(topic),
+            body,
             key=key.encode() if key is not None else None,
             headers=[(k, v.encode()) for k, v in hdrs.items()],
         )
@@ -78,8 +87,10 @@ class TopicReader:
         self.topics = [settings.topic(t) for t in topics]
         self.records: list[Record] = []
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
-            group_id=None, **client_security_kwargs(settings),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
+            **client_security_kwargs(settings),
         )
         self._prefix = len(settings.topic_prefix)
 
@@ -98,7 +109,9 @@ class TopicReader:
         return self.consumer.partitions_for_topic(topic) or set()
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.consumer.stop()
@@ -106,10 +119,16 @@ class TopicReader:
     async def poll(self, timeout_ms: int = 100) -> list[Record]:
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
         new = [
-            Record(tp.topic[self._prefix:], r.partition, r.offset,
-                   r.key.decode() if r.key is not None else None, decode_headers(r.headers),
-                   r.value)
-            for tp, recs in batch.items() for r in recs
+            Record(
+                tp.topic[self._prefix :],
+                r.partition,
+                r.offset,
+                r.key.decode() if r.key is not None else None,
+                decode_headers(r.headers),
+                r.value,
+            )
+            for tp, recs in batch.items()
+            for r in recs
         ]
         self.records.extend(new)
         return new
@@ -127,7 +146,7 @@ class TopicReader:
             if result:
                 return result
             if time.monotonic() > deadline:
-                seen = {t: len(self.of(t[self._prefix:])) for t in self.topics}
+                seen = {t: len(self.of(t[self._prefix :])) for t in self.topics}
                 raise TimeoutError(f"timed out after {timeout}s waiting for {what}; seen {seen}")
             await self.poll()
 
@@ -139,4 +158,3 @@ class TopicReader:
             while await self.consumer.position(tp) < off:
                 await self.poll(200)
         return self.records
-

@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 binary-mode Kafka headers: attributes as ``ce_*`` headers, the data as the body."""
+"""CloudEvents 1.0 binary mode on Kafka: attributes as ``ce_*`` headers, the data as the body."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ def event_type(topic: str) -> str:
 
 
 def make_headers(
-    *, source: str, topic: str, subject: str | None = None, event_id: str | None = None,
-    time: datetime | None = None, extra: Mapping[str, str] | None = None,
+    *,
+    source: str,
+    topic: str,
+    subject: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     headers = {
         "ce_specversion": SPECVERSION,
@@ -34,8 +39,10 @@ def make_headers(
     return headers
 
 
-def decode_headers(raw: Sequence[tuple[str, bytes]] | Mapping[str, object] | None) -> dict[str, str]:
-    """Kafka headers (list of (name, bytes)) as a str -> str dict; undecodable values are dropped."""
+def decode_headers(
+    raw: Sequence[tuple[str, bytes]] | Mapping[str, object] | None,
+) -> dict[str, str]:
+    """Kafka headers (name, bytes) as a str -> str dict; undecodable values are dropped."""
     out: dict[str, str] = {}
     items = raw.items() if isinstance(raw, Mapping) else (raw or ())
     for name, value in items:

@@ -114,7 +114,10 @@ class Subscription(Generic[M]):
             received_at=datetime.now(UTC),
         )
         structlog.contextvars.bind_contextvars(
-            topic=self.topic, partition=meta.partition, offset=meta.offset, ce_id=meta.ce_id,
+            topic=self.topic,
+            partition=meta.partition,
+            offset=meta.offset,
+            ce_id=meta.ce_id,
             case_id=meta.headers.get("ce_subject"),
         )
         started = time.perf_counter()
@@ -129,8 +132,11 @@ class Subscription(Generic[M]):
     async def _process(self, value: bytes | None, meta: Meta) -> None:
         if value is None:
             if self.allow_tombstone:
-                await self._apply(meta, lambda uow: self.handler(uow, None, meta),  # type: ignore[arg-type]
-                                  key=f"{meta.partition}:{meta.offset}")
+                await self._apply(
+                    meta,
+                    lambda uow: self.handler(uow, None, meta),  # type: ignore[arg-type]
+                    key=f"{meta.partition}:{meta.offset}",
+                )
                 return
             await self.service.dead_letter(self.topic, value, meta, "EmptyMessage", "no body")
             return
@@ -161,18 +167,25 @@ class Subscription(Generic[M]):
                 return
             on_invalid = self.on_invalid
             await self._apply(
-                meta, lambda uow: on_invalid(uow, obj, errors, meta),
+                meta,
+                lambda uow: on_invalid(uow, obj, errors, meta),
                 key=meta.ce_id or f"invalid:{meta.partition}:{meta.offset}",
             )
             return
         key = (self.idempotency_key(event, meta) if self.idempotency_key else None) or meta.ce_id
         await self._apply(
-            meta, lambda uow: self.handler(uow, event, meta),
-            key=key or f"{meta.partition}:{meta.offset}", value=value,
+            meta,
+            lambda uow: self.handler(uow, event, meta),
+            key=key or f"{meta.partition}:{meta.offset}",
+            value=value,
         )
 
     async def _apply(
-        self, meta: Meta, work: Callable[[UnitOfWork], Awaitable[None]], *, key: str,
+        self,
+        meta: Meta,
+        work: Callable[[UnitOfWork], Awaitable[None]],
+        *,
+        key: str,
         value: bytes | None = None,
     ) -> None:
         """Run ``work`` once in a transaction with inbox and outbox; retry transient failures."""
@@ -184,13 +197,16 @@ class Subscription(Generic[M]):
                     claimed = await conn.fetchval(
                         "INSERT INTO inbox (consumer, message_key) VALUES ($1, $2) "
                         "ON CONFLICT DO NOTHING RETURNING true",
-                        self.consumer_name, key,
+                        self.consumer_name,
+                        key,
                     )
                     if not claimed:
                         log.info("duplicate message ignored", message_key=key)
                         return
                     uow = UnitOfWork(
-                        conn, source=f"wangge/{svc.name}", topic_prefix=svc.settings.topic_prefix,
+                        conn,
+                        source=f"wangge/{svc.name}",
+                        topic_prefix=svc.settings.topic_prefix,
                         trace_headers=_trace_headers(meta.headers),
                     )
                     await work(uow)

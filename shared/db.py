@@ -44,7 +44,9 @@ def ident(name: str) -> str:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
-            typ, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+            typ,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
             schema="pg_catalog",
         )
 
@@ -107,7 +109,9 @@ async def migrate(conn: asyncpg.Connection, schema: str, folders: dict[str, Path
                 await conn.execute(
                     f"INSERT INTO {schema}.schema_migrations (source, version, name) "
                     "VALUES ($1, $2, $3)",
-                    source, version, path.name,
+                    source,
+                    version,
+                    path.name,
                 )
                 applied.append(f"{source}/{path.name}")
     return applied
@@ -153,4 +157,3 @@ async def provision_service(admin_dsn: str, service: str, password: str) -> str:
     finally:
         await conn.close()
     return with_credentials(admin_dsn, role, password)
-

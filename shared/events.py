@@ -28,7 +28,9 @@ AgencyMode = Literal["proxy_petition", "voice_advocacy", "errand_service"]
 Source = Literal[
     "weixin_grid_group", "hotline_12345", "door_knock", "app", "visit", "suggestion_box", "other"
 ]
-ActionKind = Literal["accept", "progress", "resolve", "escalate", "return", "transfer", "deliberate"]
+ActionKind = Literal[
+    "accept", "progress", "resolve", "escalate", "return", "transfer", "deliberate"
+]
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")

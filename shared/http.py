@@ -50,9 +50,7 @@ class Router:
         self.routes: list[tuple[re.Pattern[str], RouteHandler]] = []
 
     def get(self, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
-        regex = re.compile(
-            "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
-        )
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
 
         def deco(fn: RouteHandler) -> RouteHandler:
             self.routes.append((regex, fn))
@@ -91,9 +89,11 @@ class HttpApp:
                 response = await handler(Request(params, {k: v[-1] for k, v in qs.items()}))
             except ValueError as exc:
                 response = Response.error(400, str(exc))
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [(b"content-type", response.content_type.encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(b"content-type", response.content_type.encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": response.body})

@@ -36,7 +36,9 @@ def broker_security(settings: Settings) -> BaseSecurity | None:
         user = settings.kafka_sasl_username or ""
         pw = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
         cls = {
-            "PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512
+            "PLAIN": SASLPlaintext,
+            "SCRAM-SHA-256": SASLScram256,
+            "SCRAM-SHA-512": SASLScram512,
         }.get(mech)
         if cls is None:
             raise ValueError(f"unsupported KAFKA_SASL_MECHANISM {mech!r}")
@@ -56,7 +58,9 @@ def client_security_kwargs(settings: Settings) -> dict[str, Any]:
         kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism.upper()
         kwargs["sasl_plain_username"] = settings.kafka_sasl_username
         kwargs["sasl_plain_password"] = (
-            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
+            settings.kafka_sasl_password.get_secret_value()
+            if settings.kafka_sasl_password
+            else None
         )
     return kwargs
 

@@ -24,8 +24,14 @@ log = get_logger(component="outbox")
 
 class OutboxRelay:
     def __init__(
-        self, *, dsn: str, schema: str, broker: KafkaBroker, poll_s: float = 0.5,
-        batch: int = 1000, max_backoff_s: float = 30.0,
+        self,
+        *,
+        dsn: str,
+        schema: str,
+        broker: KafkaBroker,
+        poll_s: float = 0.5,
+        batch: int = 1000,
+        max_backoff_s: float = 30.0,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -88,6 +94,8 @@ class OutboxRelay:
             )
             futures.append(fut)
         await asyncio.gather(*futures)
-        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        await conn.execute(
+            "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
         self.published += len(rows)
         return len(rows)

@@ -16,7 +16,12 @@ from pydantic import TypeAdapter, ValidationError
 from shared.events import Department, Handler, RegistryRecord, Unit, registry_key
 from shared.taxonomy import Taxonomy
 
-PARENT_LEVEL = {"street": "district", "community": "street", "grid": "community", "building": "grid"}
+PARENT_LEVEL = {
+    "street": "district",
+    "community": "street",
+    "grid": "community",
+    "building": "grid",
+}
 _RECORD = TypeAdapter(RegistryRecord)
 
 
@@ -41,19 +46,19 @@ class _LineLoader(yaml.SafeLoader):
     """A SafeLoader that records the line of every mapping as ``__line__``."""
 
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def parse_registry(text: str, taxonomy: Taxonomy) -> list[Unit | Department | Handler]:
     """Every record of the file, or ``RegistryInvalid`` with all the errors found."""
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise RegistryInvalid(
@@ -63,7 +68,11 @@ def parse_registry(text: str, taxonomy: Taxonomy) -> list[Unit | Department | Ha
         raise RegistryInvalid([RegistryError(None, "file", "expected a mapping with 'units'")])
     errors: list[RegistryError] = []
     records: list[tuple[int | None, Unit | Department | Handler]] = []
-    for section, kind in (("units", "unit"), ("departments", "department"), ("handlers", "handler")):
+    for section, kind in (
+        ("units", "unit"),
+        ("departments", "department"),
+        ("handlers", "handler"),
+    ):
         entries = doc.get(section) or []
         if not isinstance(entries, list):
             errors.append(RegistryError(doc.get("__line__"), section, "expected a list"))
@@ -107,9 +116,11 @@ def _cross_check(
                 if parent is None:
                     errors.append(RegistryError(line, r.code, f"{r.level} needs a parent {want}"))
                 elif parent.level != want:
-                    errors.append(RegistryError(
-                        line, r.code, f"parent {parent.code} is a {parent.level}, not a {want}"
-                    ))
+                    errors.append(
+                        RegistryError(
+                            line, r.code, f"parent {parent.code} is a {parent.level}, not a {want}"
+                        )
+                    )
             if r.area is not None and len(r.area) < 3:
                 errors.append(RegistryError(line, r.code, "area needs at least 3 points"))
             if (r.lon is None) != (r.lat is None):

@@ -35,22 +35,35 @@ async def upsert_record(conn: asyncpg.Connection, r: Unit | Department | Handler
                ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
                  parent = EXCLUDED.parent, area = EXCLUDED.area, aliases = EXCLUDED.aliases,
                  lon = EXCLUDED.lon, lat = EXCLUDED.lat""",
-            r.code, r.name, r.level, r.parent,
-            [list(p) for p in r.area] if r.area else None, r.aliases, r.lon, r.lat,
+            r.code,
+            r.name,
+            r.level,
+            r.parent,
+            [list(p) for p in r.area] if r.area else None,
+            r.aliases,
+            r.lon,
+            r.lat,
         )
     elif isinstance(r, Department):
         await conn.execute(
             """INSERT INTO departments (code, name, parent, categories) VALUES ($1, $2, $3, $4)
                ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent = EXCLUDED.parent,
                  categories = EXCLUDED.categories""",
-            r.code, r.name, r.parent, r.categories,
+            r.code,
+            r.name,
+            r.parent,
+            r.categories,
         )
     else:
         await conn.execute(
             """INSERT INTO handlers (id, name, unit, role, on_duty) VALUES ($1, $2, $3, $4, $5)
                ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, unit = EXCLUDED.unit,
                  role = EXCLUDED.role, on_duty = EXCLUDED.on_duty""",
-            r.id, r.name, r.unit, r.role, r.on_duty,
+            r.id,
+            r.name,
+            r.unit,
+            r.role,
+            r.on_duty,
         )
 
 
@@ -75,4 +88,3 @@ async def unit_names(conn: asyncpg.Connection, codes: list[str]) -> dict[str, st
         codes,
     )
     return {r["code"]: r["name"] for r in rows}
-

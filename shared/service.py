@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,10 +44,13 @@ class Service:
         self.subscriptions: list[Subscription[Any]] = []
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.relay = OutboxRelay(
-            dsn=self.dsn, schema=self.schema, broker=self.broker,
-            poll_s=settings.outbox_poll_s, max_backoff_s=settings.retry_max_backoff_s,
+            dsn=self.dsn,
+            schema=self.schema,
+            broker=self.broker,
+            poll_s=settings.outbox_poll_s,
+            max_backoff_s=settings.retry_max_backoff_s,
         )
         self.background(self.relay.run)
         self._started = False
@@ -80,9 +83,14 @@ class Service:
 
         def deco(handler: Handler[M]) -> Handler[M]:
             sub = Subscription(
-                service=self, topic=topic, model=model, handler=handler,
-                group=group or f"wangge-{self.name}.{topic}", idempotency_key=idempotency_key,
-                on_invalid=on_invalid, allow_tombstone=allow_tombstone,
+                service=self,
+                topic=topic,
+                model=model,
+                handler=handler,
+                group=group or f"wangge-{self.name}.{topic}",
+                idempotency_key=idempotency_key,
+                on_invalid=on_invalid,
+                allow_tombstone=allow_tombstone,
             )
             sub.register()
             self.subscriptions.append(sub)
@@ -90,7 +98,7 @@ class Service:
 
         return deco
 
-    def background(self, fn: Callable[[], Awaitable[None]]) -> None:
+    def background(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A long-running task started after the broker and cancelled at shutdown."""
         self._background.append(fn)
 
@@ -145,8 +153,10 @@ class Service:
             headers["dlq_original_key"] = meta.key
         log.warning("dead-lettered", error_class=error_class, error=error[:300])
         await self.broker.publish(
-            value if value is not None else b"", self.settings.topic(f"{topic}.dlq"),
-            key=meta.key.encode() if meta.key else None, headers=headers,
+            value if value is not None else b"",
+            self.settings.topic(f"{topic}.dlq"),
+            key=meta.key.encode() if meta.key else None,
+            headers=headers,
         )
         self.metrics.dead_letters.labels(topic).inc()
 
@@ -208,7 +218,7 @@ class Service:
             on_shutdown=[self.stop_background],
             after_shutdown=[self.close_resources],
         )
-        return HttpApp(self.router, app)
+        return HttpApp(self.router, app)  # type: ignore[arg-type]
 
 
 def run(factory: Callable[[Settings], Service]) -> None:

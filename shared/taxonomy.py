@@ -1,4 +1,4 @@
-"""The category taxonomy (分类): codes, names, default tiers, agency modes, keywords, SLA overrides."""
+"""The category taxonomy (分类): codes, names, default tiers, agency modes, keywords, SLAs."""
 
 from __future__ import annotations
 

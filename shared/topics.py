@@ -1,4 +1,4 @@
-"""Every topic the system uses, with its partitions and configuration, and the code that creates them.
+"""Every topic the system uses, with partitions and configuration, and the code creating them.
 
 Keys: case events by case id; reports by the community they resolve to (see docs/architecture.md);
 ``registry.units`` by unit code, compacted; handler actions and ratings by case id.
@@ -7,6 +7,7 @@ Keys: case events by case id; reports by the community they resolve to (see docs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -37,10 +38,18 @@ TOPICS: tuple[TopicSpec, ...] = (
         partitions=1,
         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
     ),
-    TopicSpec("reports.submitted", ev.ReportSubmitted, "Resident reports from every channel.",
-              config=_RETAIN_30D),
-    TopicSpec("reports.rejected", ev.ReportRejected, "Reports that intake could not accept.",
-              config=_RETAIN_30D),
+    TopicSpec(
+        "reports.submitted",
+        ev.ReportSubmitted,
+        "Resident reports from every channel.",
+        config=_RETAIN_30D,
+    ),
+    TopicSpec(
+        "reports.rejected",
+        ev.ReportRejected,
+        "Reports that intake could not accept.",
+        config=_RETAIN_30D,
+    ),
     TopicSpec("cases.opened", ev.CaseOpened, "A new case, located and classified."),
     TopicSpec("cases.merged", ev.CaseMerged, "A duplicate report attached to an open case (附议)."),
     TopicSpec("cases.dispatched", ev.CaseDispatched, "A case assigned to a unit and handler."),
@@ -51,9 +60,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("cases.closed", ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
     TopicSpec("cases.reopened", ev.CaseReopened, "The resident was not satisfied: handle again."),
     TopicSpec("handler.actions", ev.HandlerAction, "What handlers do, from their apps."),
-    TopicSpec("handler.actions.rejected", ev.HandlerActionRejected,
-              "Handler actions that broke the rules."),
-    TopicSpec("feedback.requested", ev.FeedbackRequested, "Follow-up (回访) request, one per reporter."),
+    TopicSpec(
+        "handler.actions.rejected",
+        ev.HandlerActionRejected,
+        "Handler actions that broke the rules.",
+    ),
+    TopicSpec(
+        "feedback.requested", ev.FeedbackRequested, "Follow-up (回访) request, one per reporter."
+    ),
     TopicSpec("feedback.submitted", ev.FeedbackSubmitted, "A resident's rating."),
     TopicSpec("feedback.rejected", ev.FeedbackRejected, "Ratings that were not accepted."),
 )
@@ -88,13 +102,16 @@ def spec(name: str) -> TopicSpec:
     raise KeyError(name)
 
 
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30) -> None:
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30
+) -> None:
     """New topics are usable once every partition has a leader."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         described = await admin.describe_topics(names)
         ready = all(
-            t.get("error_code", 0) == 0 and t.get("partitions")
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
             and all(p.get("leader", -1) >= 0 for p in t["partitions"])
             for t in described
         )
@@ -132,10 +149,8 @@ async def ensure_topics(
             if settings.topic(t.name) not in existing
         ]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
             await _wait_for_leaders(admin, [n.name for n in new])
         return [n.name for n in new]
     finally:

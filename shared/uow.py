@@ -49,7 +49,10 @@ class UnitOfWork:
     ) -> None:
         """Emit ``payload`` on logical ``topic`` keyed by ``key``; ``None`` is a tombstone."""
         headers = make_headers(
-            source=self.source, topic=topic, subject=subject, time=time or datetime.now(UTC),
+            source=self.source,
+            topic=topic,
+            subject=subject,
+            time=time or datetime.now(UTC),
             extra=self.trace_headers,
         )
         body = payload.model_dump_json().encode() if payload is not None else None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from devstack.testbed import Testbed
+from devstack.wait import eventually
 from shared.registry import load_registry_file
 from shared.taxonomy import default_taxonomy
 
@@ -33,3 +36,14 @@ def report(**over: Any) -> dict[str, Any]:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+async def wait_registry(bed: Testbed, handler_id: str = "h-0030") -> None:
+    """Wait until every running service has read the sample registry up to ``handler_id``
+    (the last record of the sample file, on the single partition of registry.units)."""
+    for svc in bed.running:
+        await eventually(
+            partial(svc.pool.fetchval, "SELECT 1 FROM handlers WHERE id = $1", handler_id),
+            timeout=30,
+            what=f"{svc.name} to read the registry",
+        )

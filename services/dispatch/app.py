@@ -26,7 +26,9 @@ def create_service(settings: Settings) -> Service:
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe("cases.opened", CaseOpened)(dispatch.on_opened)
     svc.subscribe(
-        "handler.actions", HandlerAction, idempotency_key=lambda a, _: a.action_id,
+        "handler.actions",
+        HandlerAction,
+        idempotency_key=lambda a, _: a.action_id,
         on_invalid=dispatch.on_invalid_action,
     )(dispatch.on_action)
     return svc

@@ -24,7 +24,11 @@ class Deadlines:
 
 
 def deadlines(
-    tier: Tier, start: datetime, *, scale: float = 1.0, urgent: bool = False,
+    tier: Tier,
+    start: datetime,
+    *,
+    scale: float = 1.0,
+    urgent: bool = False,
     sla: dict[Tier, tuple[timedelta, timedelta]] = DEFAULT_SLA,
 ) -> Deadlines:
     respond, resolve = sla[tier]

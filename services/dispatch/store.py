@@ -8,7 +8,9 @@ from typing import Any
 import asyncpg
 
 
-async def get_case(conn: asyncpg.Connection, case_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+async def get_case(
+    conn: asyncpg.Connection, case_id: str, *, lock: bool = False
+) -> asyncpg.Record | None:
     sql = "SELECT * FROM cases WHERE case_id = $1" + (" FOR UPDATE" if lock else "")
     row: asyncpg.Record | None = await conn.fetchrow(sql, case_id)
     return row
@@ -26,15 +28,31 @@ async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) ->
 
 
 async def add_timeline(
-    conn: asyncpg.Connection, case_id: str, at: datetime, event: str, *,
-    from_state: str | None = None, to_state: str | None = None, tier: str | None = None,
-    unit: str | None = None, handler_id: str | None = None, detail: dict[str, Any] | None = None,
+    conn: asyncpg.Connection,
+    case_id: str,
+    at: datetime,
+    event: str,
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    tier: str | None = None,
+    unit: str | None = None,
+    handler_id: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     await conn.execute(
         """INSERT INTO timeline (case_id, at, event, from_state, to_state, tier, unit, handler_id,
                                  detail)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        case_id, at, event, from_state, to_state, tier, unit, handler_id, detail or {},
+        case_id,
+        at,
+        event,
+        from_state,
+        to_state,
+        tier,
+        unit,
+        handler_id,
+        detail or {},
     )
 
 
@@ -53,7 +71,8 @@ async def pick_handler(
            WHERE h.unit = $1 AND h.on_duty AND h.role <> 'party_volunteer'
              AND NOT (h.id = ANY($2::text[]))
            GROUP BY h.id ORDER BY count(c.case_id), h.id LIMIT 1""",
-        unit, exclude or [],
+        unit,
+        exclude or [],
     )
     return handler
 
@@ -66,7 +85,9 @@ async def department_for(
         code: str | None = await conn.fetchval(
             """SELECT code FROM departments WHERE parent = $1 AND $2 = ANY(categories)
                AND NOT (code = ANY($3::text[])) ORDER BY code LIMIT 1""",
-            parent, category, exclude,
+            parent,
+            category,
+            exclude,
         )
         if code:
             return code
@@ -74,5 +95,7 @@ async def department_for(
 
 
 async def handler_row(conn: asyncpg.Connection, handler_id: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow("SELECT * FROM handlers WHERE id = $1", handler_id)
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM handlers WHERE id = $1", handler_id
+    )
     return row

@@ -23,8 +23,9 @@ class TierDecision:
     urgent_response: bool = False
 
 
-def decide_tier(default: Tier, *, households: int | None, supporters: int, urgent: bool,
-                category: str) -> TierDecision:
+def decide_tier(
+    default: Tier, *, households: int | None, supporters: int, urgent: bool, category: str
+) -> TierDecision:
     tier = default
     reasons = [f"category default: {default}"]
     if households is not None and households >= 100 and TIERS.index(tier) < TIERS.index("street"):

@@ -23,7 +23,9 @@ async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) ->
     await conn.execute(f"UPDATE cases SET {sets} WHERE case_id = $1", case_id, *changes.values())
 
 
-async def get_case(conn: asyncpg.Connection, case_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+async def get_case(
+    conn: asyncpg.Connection, case_id: str, *, lock: bool = False
+) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT * FROM cases WHERE case_id = $1" + (" FOR UPDATE" if lock else ""), case_id
     )
@@ -34,15 +36,19 @@ async def add_reporter(conn: asyncpg.Connection, case_id: str, ref: str, channel
     await conn.execute(
         "INSERT INTO reporters (case_id, reporter_ref, channel) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING",
-        case_id, ref, channel,
+        case_id,
+        ref,
+        channel,
     )
 
 
 async def reporters(conn: asyncpg.Connection, case_id: str) -> list[asyncpg.Record]:
-    return list(await conn.fetch(
-        "SELECT reporter_ref, channel FROM reporters WHERE case_id = $1 ORDER BY reporter_ref",
-        case_id,
-    ))
+    return list(
+        await conn.fetch(
+            "SELECT reporter_ref, channel FROM reporters WHERE case_id = $1 ORDER BY reporter_ref",
+            case_id,
+        )
+    )
 
 
 async def find_request(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:

@@ -36,13 +36,20 @@ class Intake:
         self.classifier = KeywordClassifier(taxonomy)
 
     async def reject(
-        self, uow: UnitOfWork, source: str | None, report_id: str | None,
-        errors: list[FieldError], reason: str = "invalid",
+        self,
+        uow: UnitOfWork,
+        source: str | None,
+        report_id: str | None,
+        errors: list[FieldError],
+        reason: str = "invalid",
     ) -> None:
         if isinstance(source, str) and isinstance(report_id, str):
             source, report_id = source[:64], report_id[:128]
             await store.insert_report(
-                uow.conn, source=source, report_id=report_id, outcome="rejected",
+                uow.conn,
+                source=source,
+                report_id=report_id,
+                outcome="rejected",
                 errors=[e.model_dump() for e in errors],
             )
         else:
@@ -58,8 +65,12 @@ class Intake:
         self, uow: UnitOfWork, obj: Any, errors: list[FieldError], meta: Meta
     ) -> None:
         source, report_id = obj.get("source"), obj.get("report_id")
-        await self.reject(uow, source if isinstance(source, str) else None,
-                          report_id if isinstance(report_id, str) else None, errors)
+        await self.reject(
+            uow,
+            source if isinstance(source, str) else None,
+            report_id if isinstance(report_id, str) else None,
+            errors,
+        )
 
     async def on_report(self, uow: UnitOfWork, report: ReportSubmitted, meta: Meta) -> None:
         conn = uow.conn
@@ -77,7 +88,9 @@ class Intake:
         unit = await self.locate(uow, report)
         if unit is None:
             await self.reject(
-                uow, report.source, report.report_id,
+                uow,
+                report.source,
+                report.report_id,
                 [FieldError(field="location", message="no unit matches this location")],
                 reason="unlocatable",
             )
@@ -94,28 +107,45 @@ class Intake:
             )
         now = datetime.now(UTC)
         case_id = new_case_id(now)
-        await store.insert_case(conn, case_id=case_id, category=cat.code, lineage=lin, opened_at=now)
+        await store.insert_case(
+            conn, case_id=case_id, category=cat.code, lineage=lin, opened_at=now
+        )
         ref = self.pii.reporter_ref(report.reporter, report.source, report.report_id)
         masked = mask_phone(report.reporter.phone)
         await store.insert_report(
-            conn, source=report.source, report_id=report.report_id,
-            submitted_at=report.submitted_at, outcome="opened", case_id=case_id,
-            reporter_ref=ref, reporter_name_enc=self.pii.encrypt(report.reporter.name),
+            conn,
+            source=report.source,
+            report_id=report.report_id,
+            submitted_at=report.submitted_at,
+            outcome="opened",
+            case_id=case_id,
+            reporter_ref=ref,
+            reporter_name_enc=self.pii.encrypt(report.reporter.name),
             reporter_phone_enc=self.pii.encrypt(report.reporter.phone),
             reporter_phone_masked=masked,
         )
         uow.publish(
             "cases.opened",
             CaseOpened(
-                case_id=case_id, report_ids=[report.report_id], source=report.source,
-                opened_at=now, category=cat.code, category_name=cat.name,
-                agency_mode=cat.agency_mode, classification=classification,
+                case_id=case_id,
+                report_ids=[report.report_id],
+                source=report.source,
+                opened_at=now,
+                category=cat.code,
+                category_name=cat.name,
+                agency_mode=cat.agency_mode,
+                classification=classification,
                 location=CaseLocation(**{lvl: lin.get(lvl) for lvl in CaseLocation.model_fields}),
-                title=report.title, description=report.description,
-                households_affected=report.households_affected, urgent=bool(report.urgent),
-                reporter_ref=ref, reporter_phone_masked=masked, default_tier=cat.tier,
+                title=report.title,
+                description=report.description,
+                households_affected=report.households_affected,
+                urgent=bool(report.urgent),
+                reporter_ref=ref,
+                reporter_phone_masked=masked,
+                default_tier=cat.tier,
             ),
-            key=case_id, subject=case_id,
+            key=case_id,
+            subject=case_id,
         )
 
     async def locate(self, uow: UnitOfWork, report: ReportSubmitted) -> str | None:

@@ -7,18 +7,7 @@ from __future__ import annotations
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from shared.client import Publisher, TopicReader
-from tests.samples import now_iso, report, sample_registry
-
-
-async def wait_registry(bed: Testbed, svc_names: list[str], handler_id: str) -> None:
-    from devstack.wait import eventually
-
-    for svc in bed.running:
-        if svc.name in svc_names:
-            await eventually(
-                lambda svc=svc: svc.pool.fetchval("SELECT 1 FROM handlers WHERE id = $1", handler_id),
-                timeout=30, what=f"{svc.name} to read the registry",
-            )
+from tests.samples import now_iso, report, sample_registry, wait_registry
 
 
 async def test_report_to_closed_case(bed: Testbed) -> None:
@@ -26,13 +15,20 @@ async def test_report_to_closed_case(bed: Testbed) -> None:
         await bed.start(name)
     settings = bed.settings()
     await publish_registry(settings, sample_registry())
-    await wait_registry(bed, ["intake", "dispatch", "feedback"], "h-0030")
+    await wait_registry(bed, "h-0030")
 
     rep = report()
-    async with Publisher(settings, source="test/upstream") as pub, TopicReader(
-        settings, "cases.opened", "cases.dispatched", "cases.resolved", "feedback.requested",
-        "cases.closed",
-    ) as reader:
+    async with (
+        Publisher(settings, source="test/upstream") as pub,
+        TopicReader(
+            settings,
+            "cases.opened",
+            "cases.dispatched",
+            "cases.resolved",
+            "feedback.requested",
+            "cases.closed",
+        ) as reader,
+    ):
         await pub.send("reports.submitted", rep, key=rep["report_id"])
         opened = await reader.wait_for(lambda r: r.of("cases.opened"), what="cases.opened")
         case = opened[0].json()
@@ -50,18 +46,33 @@ async def test_report_to_closed_case(bed: Testbed) -> None:
 
         cid = case["case_id"]
         for i, action in enumerate(("accept", "resolve")):
-            await pub.send("handler.actions", {
-                "action_id": f"{cid}-{i}", "case_id": cid, "handler_id": "h-0001",
-                "action": action, "at": now_iso(), "note": "已清运并消杀",
-            }, key=cid)
+            await pub.send(
+                "handler.actions",
+                {
+                    "action_id": f"{cid}-{i}",
+                    "case_id": cid,
+                    "handler_id": "h-0001",
+                    "action": action,
+                    "at": now_iso(),
+                    "note": "已清运并消杀",
+                },
+                key=cid,
+            )
         resolved = (await reader.wait_for(lambda r: r.of("cases.resolved")))[0].json()
         assert resolved["tier"] == "grid" and resolved["on_time"] is True
 
         request = (await reader.wait_for(lambda r: r.of("feedback.requested")))[0].json()
         assert request["case_id"] == cid and request["channel"] == "weixin_grid_group"
-        await pub.send("feedback.submitted", {
-            "case_id": cid, "rating_token": request["rating_token"], "resolved": True,
-            "satisfaction": "satisfied", "at": now_iso(),
-        }, key=cid)
+        await pub.send(
+            "feedback.submitted",
+            {
+                "case_id": cid,
+                "rating_token": request["rating_token"],
+                "resolved": True,
+                "satisfaction": "satisfied",
+                "at": now_iso(),
+            },
+            key=cid,
+        )
         closed = (await reader.wait_for(lambda r: r.of("cases.closed")))[0].json()
         assert closed == {**closed, "case_id": cid, "outcome": "satisfied"}

@@ -1,0 +1,21 @@
+"""``wangge``: the operators' command line. One module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import case, metrics, registry, report
+
+app = typer.Typer(
+    name="wangge",
+    help="wangge (网格): community grid governance on Kafka and PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(registry.app, name="registry")
+app.add_typer(report.app, name="report")
+app.add_typer(case.app, name="case")
+app.command("metrics")(metrics.metrics)
+
+if __name__ == "__main__":
+    app()
