@@ -27,6 +27,7 @@ from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
+from shared.sweeper import Sweeper, SweepFn
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger(component="service")
@@ -101,6 +102,16 @@ class Service:
     def background(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A long-running task started after the broker and cancelled at shutdown."""
         self._background.append(fn)
+
+    def sweeper(
+        self, name: str, fn: SweepFn, *, interval_s: float | None = None, batch: int = 500
+    ) -> Sweeper:
+        """A durable-timer sweep (see ``shared.sweeper``) run every ``WANGGE_SWEEP_INTERVAL_S``."""
+        sw = Sweeper(
+            self, name, fn, interval_s=interval_s or self.settings.sweep_interval_s, batch=batch
+        )
+        self.background(sw.run)
+        return sw
 
     def _add_ops_routes(self) -> None:
         @self.router.get("/healthz")
