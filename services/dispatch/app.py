@@ -1,34 +1,61 @@
 """Dispatch wiring: tiered dispatch (小事不出网格、大事不出社区), SLA timers, handler actions.
 
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.reopened`` and
-``handler.actions``; publishes ``cases.dispatched``, ``cases.escalated``, ``cases.overdue``,
-``cases.resolved`` and ``handler.actions.rejected`` through its outbox.
+``handler.actions``; publishes ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
+``cases.overdue``, ``cases.resolved`` and ``handler.actions.rejected`` through its outbox. Three
+sweepers keep the deadlines (response, resolution, end of deliberation).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.events import CaseOpened, HandlerAction
+from shared.events import CaseMerged, CaseOpened, CaseReopened, HandlerAction
 from shared.registry_store import RegistryMessage, apply_registry_message
 from shared.service import Service
 from shared.settings import Settings
+from shared.sweeper import Sweeper
 from shared.taxonomy import load_taxonomy
 
-from .handlers import Dispatch
+from .handlers import Clock, Dispatch, utcnow
+from .tiers import load_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_service(settings: Settings) -> Service:
-    svc = Service("dispatch", settings, MIGRATIONS)
-    dispatch = Dispatch(load_taxonomy(settings.taxonomy_file), sla_scale=settings.sla_scale)
+class DispatchService(Service):
+    """The service, with its domain object and sweepers in reach (tests drive them directly)."""
+
+    def __init__(self, settings: Settings, dispatch: Dispatch) -> None:
+        super().__init__("dispatch", settings, MIGRATIONS)
+        self.dispatch = dispatch
+        self.sweepers: dict[str, Sweeper] = {}
+
+
+def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchService:
+    dispatch = Dispatch(
+        load_taxonomy(settings.taxonomy_file),
+        load_rules(settings.tier_rules_file),
+        sla_scale=settings.sla_scale,
+        clock=clock,
+    )
+    svc = DispatchService(settings, dispatch)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe("cases.opened", CaseOpened)(dispatch.on_opened)
+    svc.subscribe("cases.merged", CaseMerged)(dispatch.on_merged)
+    svc.subscribe("cases.reopened", CaseReopened)(dispatch.on_reopened)
     svc.subscribe(
         "handler.actions",
         HandlerAction,
         idempotency_key=lambda a, _: a.action_id,
         on_invalid=dispatch.on_invalid_action,
     )(dispatch.on_action)
+    for name, fn in (
+        ("response-deadlines", dispatch.sweep_response),
+        ("resolution-deadlines", dispatch.sweep_resolution),
+        ("deliberations", dispatch.sweep_deliberations),
+    ):
+        sw = svc.sweeper(name, fn)
+        sw.clock = clock
+        svc.sweepers[name] = sw
     return svc

@@ -1,29 +1,50 @@
-"""Dispatch's handlers: tier decision, assignment, deadlines and handler actions."""
+"""Dispatch's handlers: they orchestrate the pure rules (tiers, assignment, sla, states) around
+the SQL of ``store`` and the events of the outbox. Time comes from ``clock`` (injectable)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.consumer import Meta
+import asyncpg
+
+from shared.consumer import Meta, PermanentError
 from shared.events import (
+    CaseAccepted,
     CaseDispatched,
+    CaseEscalated,
+    CaseMerged,
     CaseOpened,
+    CaseOverdue,
+    CaseReopened,
     CaseResolved,
     FieldError,
     HandlerAction,
     HandlerActionRejected,
     Tier,
 )
-from shared.taxonomy import Taxonomy
+from shared.logging import get_logger
+from shared.taxonomy import SlaOverride, Taxonomy
 from shared.uow import UnitOfWork
 
 from . import store
-from .sla import deadlines
-from .tiers import decide_tier
+from .assignment import Location, Route, next_handler, pick_handler, route, transfer_refusal
+from .sla import SlaPolicy, extend
+from .states import (
+    CaseEvent,
+    CaseView,
+    State,
+    authorization_refusal,
+    next_state,
+    refusal,
+)
+from .tiers import CaseFacts, DispatchRules, decide_tier, higher, next_tier, tier_index
 
 Clock = Callable[[], datetime]
+log = get_logger(component="dispatch")
+
+SWEEP_BATCH = 500
 
 
 def utcnow() -> datetime:
@@ -32,96 +53,370 @@ def utcnow() -> datetime:
 
 class Dispatch:
     def __init__(
-        self, taxonomy: Taxonomy, *, sla_scale: float = 1.0, clock: Clock = utcnow
+        self,
+        taxonomy: Taxonomy,
+        rules: DispatchRules,
+        *,
+        sla_scale: float = 1.0,
+        clock: Clock = utcnow,
     ) -> None:
         self.taxonomy = taxonomy
-        self.sla_scale = sla_scale
+        self.rules = rules
+        self.sla = SlaPolicy(rules, sla_scale)
         self.clock = clock
 
-    async def assign_unit(
+    # --- helpers ----------------------------------------------------------------------------
+
+    def default_tier(self, category: str) -> Tier:
+        cat = self.taxonomy.get(category)
+        return cat.tier if cat else "grid"
+
+    def category_sla(self, category: str, tier: Tier) -> SlaOverride | None:
+        """A category's own SLA (taxonomy ``sla``) applies at its default tier."""
+        cat = self.taxonomy.get(category)
+        return cat.sla if cat is not None and cat.tier == tier else None
+
+    @staticmethod
+    def respond_within(case: asyncpg.Record) -> timedelta | None:
+        s = case["respond_within_s"]
+        return None if s is None else timedelta(seconds=s)
+
+    async def route(
+        self, conn: asyncpg.Connection, case: asyncpg.Record, tier: Tier, exclude: list[str]
+    ) -> Route | None:
+        loc = store.location(case)
+        depts = await store.departments_of(conn, [loc.street, loc.district])
+        return route(tier, loc, case["category"], depts, exclude)
+
+    async def redispatch(
         self,
         uow: UnitOfWork,
-        tier: Tier,
-        case: dict[str, str | None],
-        category: str,
-        exclude: list[str],
-    ) -> str:
-        if tier in ("grid", "community") and case.get(tier):
-            return str(case[tier])
-        parents = [p for p in (case.get("street"), case.get("district")) if p]
-        if tier == "district":
-            parents = [p for p in (case.get("district"),) if p]
-        dept = await store.department_for(uow.conn, category, parents, exclude)
-        if dept:
-            return dept
-        for level in (tier, "community", "street", "district"):
-            if case.get(level):
-                return str(case[level])
-        raise ValueError("case has no location to dispatch to")
+        case: asyncpg.Record,
+        *,
+        event: CaseEvent,
+        to: Route,
+        now: datetime,
+        reason: str,
+        actor: str | None = None,
+        **changes: Any,
+    ) -> CaseDispatched:
+        """Move the case to ``to`` (a unit, maybe of another tier): pick its handler, start fresh
+        deadlines, record the step and publish a new ``cases.dispatched`` (attempt + 1)."""
+        state = next_state(case["state"], event)
+        if state is None:  # the callers check the table first; this guards the invariant
+            raise PermanentError(refusal(case["state"], event))
+        handler = pick_handler(await store.handler_loads(uow.conn, to.unit))
+        dl = self.sla.deadlines(
+            to.tier,
+            now,
+            respond_within=self.respond_within(case),
+            category_sla=self.category_sla(case["category"], to.tier),
+        )
+        reasons = [*case["tier_reasons"], reason, *to.notes]
+        attempt = case["attempt"] + 1
+        await store.update_case(
+            uow.conn,
+            case["case_id"],
+            tier=to.tier,
+            unit=to.unit,
+            handler_id=handler,
+            state=state,
+            attempt=attempt,
+            tier_reasons=reasons,
+            dispatched_at=now,
+            respond_by=dl.respond_by,
+            resolve_by=dl.resolve_by,
+            respond_missed=False,
+            resolve_missed_at=None,
+            accepted_at=None,
+            paused_at=None,
+            paused_until=None,
+            **changes,
+        )
+        await store.add_timeline(
+            uow.conn,
+            case["case_id"],
+            now,
+            event,
+            from_state=case["state"],
+            to_state=state,
+            tier=to.tier,
+            unit=to.unit,
+            handler_id=handler,
+            detail={
+                "reason": reason,
+                "from_tier": case["tier"],
+                "from_unit": case["unit"],
+                "by": actor,
+                "attempt": attempt,
+            },
+        )
+        dispatched = CaseDispatched(
+            case_id=case["case_id"],
+            tier=to.tier,
+            unit=to.unit,
+            handler_id=handler,
+            respond_by=dl.respond_by,
+            resolve_by=dl.resolve_by,
+            tier_reasons=reasons,
+            attempt=attempt,
+            category=case["category"],
+            dispatched_at=now,
+        )
+        self.publish(uow, "cases.dispatched", dispatched)
+        return dispatched
+
+    @staticmethod
+    def publish(uow: UnitOfWork, topic: str, event: Any) -> None:
+        uow.publish(topic, event, key=event.case_id, subject=event.case_id)
+
+    def escalated(
+        self, uow: UnitOfWork, from_tier: Tier, to: CaseDispatched, reason: str, unit: str
+    ) -> None:
+        self.publish(
+            uow,
+            "cases.escalated",
+            CaseEscalated(
+                case_id=to.case_id,
+                from_tier=from_tier,
+                to_tier=to.tier,
+                unit=unit,
+                reason=reason,
+            ),
+        )
+
+    # --- cases.opened -----------------------------------------------------------------------
 
     async def on_opened(self, uow: UnitOfWork, ev: CaseOpened, meta: Meta) -> None:
-        if await store.get_case(uow.conn, ev.case_id):
+        conn = uow.conn
+        if await store.get_case(conn, ev.case_id):
             return
-        cat = self.taxonomy.get(ev.category)
-        default: Tier = ev.default_tier or (cat.tier if cat else "grid")
-        decision = decide_tier(
-            default,
-            households=ev.households_affected,
-            supporters=1,
-            urgent=ev.urgent,
+        early = await store.take_early_merge(conn, ev.case_id)
+        facts = CaseFacts(
             category=ev.category,
+            households_affected=_max(ev.households_affected, early and early["households"]),
+            supporter_count=early["supporters"] if early else 1,
+            urgent=ev.urgent or bool(early and early["urgent"]),
         )
-        loc = ev.location.model_dump()
-        unit = await self.assign_unit(uow, decision.tier, loc, ev.category, [])
-        handler = await store.pick_handler(uow.conn, unit)
+        decision = decide_tier(ev.default_tier or self.default_tier(ev.category), facts, self.rules)
+        loc = ev.location
+        depts = await store.departments_of(conn, [loc.street, loc.district])
+        where = route(
+            decision.tier,
+            Location(loc.district, loc.street, loc.community, loc.grid),
+            ev.category,
+            depts,
+        )
+        if where is None:
+            raise PermanentError("case has no location to dispatch to")
+        reasons = decision.reasons + where.notes
+        handler = pick_handler(await store.handler_loads(conn, where.unit))
         now = self.clock()
-        dl = deadlines(decision.tier, now, scale=self.sla_scale, urgent=decision.urgent_response)
+        dl = self.sla.deadlines(
+            where.tier,
+            now,
+            respond_within=decision.respond_within,
+            category_sla=self.category_sla(ev.category, where.tier),
+        )
         await store.insert_case(
-            uow.conn,
+            conn,
             case_id=ev.case_id,
             category=ev.category,
-            urgent=ev.urgent,
-            households=ev.households_affected,
-            start_tier=decision.tier,
-            tier=decision.tier,
-            tier_reasons=decision.reasons,
-            unit=unit,
+            district=loc.district,
+            street=loc.street,
+            community=loc.community,
+            grid=loc.grid,
+            building=loc.building,
+            urgent=facts.urgent,
+            households=facts.households_affected,
+            supporters=facts.supporter_count,
+            start_tier=where.tier,
+            tier=where.tier,
+            tier_reasons=reasons,
+            respond_within_s=(
+                decision.respond_within.total_seconds() if decision.respond_within else None
+            ),
+            unit=where.unit,
             handler_id=handler,
             state="dispatched",
             dispatched_at=now,
             respond_by=dl.respond_by,
             resolve_by=dl.resolve_by,
             opened_at=ev.opened_at,
-            **{k: loc.get(k) for k in ("district", "street", "community", "grid", "building")},
         )
         await store.add_timeline(
-            uow.conn,
+            conn,
             ev.case_id,
             now,
             "dispatched",
             to_state="dispatched",
-            tier=decision.tier,
-            unit=unit,
+            tier=where.tier,
+            unit=where.unit,
             handler_id=handler,
-            detail={"tier_reasons": decision.reasons},
+            detail={"tier_reasons": reasons, "attempt": 1},
         )
-        uow.publish(
+        self.publish(
+            uow,
             "cases.dispatched",
             CaseDispatched(
                 case_id=ev.case_id,
-                tier=decision.tier,
-                unit=unit,
+                tier=where.tier,
+                unit=where.unit,
                 handler_id=handler,
                 respond_by=dl.respond_by,
                 resolve_by=dl.resolve_by,
-                tier_reasons=decision.reasons,
+                tier_reasons=reasons,
                 attempt=1,
                 category=ev.category,
                 dispatched_at=now,
             ),
-            key=ev.case_id,
-            subject=ev.case_id,
         )
+
+    # --- cases.merged (附议): the "5 or more merged reports" rule ------------------------------
+
+    async def on_merged(self, uow: UnitOfWork, ev: CaseMerged, meta: Meta) -> None:
+        conn = uow.conn
+        case = await store.get_case(conn, ev.case_id, lock=True)
+        if case is None:  # the merge overtook the case: kept until cases.opened arrives
+            await store.add_early_merge(
+                conn, ev.case_id, ev.supporter_count, ev.households_affected, ev.urgent
+            )
+            return
+        facts = CaseFacts(
+            category=case["category"],
+            households_affected=_max(case["households"], ev.households_affected),
+            supporter_count=max(case["supporters"], ev.supporter_count),
+            urgent=case["urgent"] or ev.urgent,
+        )
+        await store.update_case(
+            conn,
+            ev.case_id,
+            households=facts.households_affected,
+            supporters=facts.supporter_count,
+            urgent=facts.urgent,
+        )
+        now = self.clock()
+        await store.add_timeline(
+            conn,
+            ev.case_id,
+            now,
+            "merged",
+            tier=case["tier"],
+            unit=case["unit"],
+            detail={"report_id": ev.report_id, "supporter_count": facts.supporter_count},
+        )
+        decision = decide_tier(case["tier"], facts, self.rules)
+        new_reasons = [r for r in decision.reasons[1:] if r not in case["tier_reasons"]]
+        if tier_index(decision.tier) > tier_index(case["tier"]):
+            if next_state(case["state"], "rules_raised") is None:
+                return  # resolved: the rules apply to the next dispatch, if any
+            to = await self.route(conn, case, decision.tier, list(case["excluded_units"]))
+            if to is None:
+                return
+            case = await self._with_respond_within(conn, case, decision.respond_within)
+            reason = "; ".join(new_reasons) or f"tier rules: at least {decision.tier}"
+            sent = await self.redispatch(
+                uow, case, event="rules_raised", to=to, now=now, reason=reason
+            )
+            self.escalated(uow, case["tier"], sent, f"rules: {reason}", sent.unit)
+            return
+        if decision.respond_within is not None and case["respond_within_s"] is None:
+            case = await self._with_respond_within(conn, case, decision.respond_within)
+            if case["state"] in ("dispatched", "escalated", "returned", "transferred"):
+                await self._tighten_response(uow, case, now, new_reasons)
+
+    async def _with_respond_within(
+        self, conn: asyncpg.Connection, case: asyncpg.Record, within: timedelta | None
+    ) -> asyncpg.Record:
+        if within is None or case["respond_within_s"] is not None:
+            return case
+        await store.update_case(conn, case["case_id"], respond_within_s=within.total_seconds())
+        fresh = await store.get_case(conn, case["case_id"])
+        assert fresh is not None
+        return fresh
+
+    async def _tighten_response(
+        self, uow: UnitOfWork, case: asyncpg.Record, now: datetime, reasons: list[str]
+    ) -> None:
+        """A merge made the case urgent before anyone accepted it: shorten its response
+        deadline (never lengthen it) and tell downstream with a new ``cases.dispatched``."""
+        within = self.respond_within(case)
+        assert within is not None
+        respond_by = min(case["respond_by"], case["dispatched_at"] + within * self.sla.scale)
+        all_reasons = [*case["tier_reasons"], *reasons]
+        attempt = case["attempt"] + 1
+        await store.update_case(
+            uow.conn,
+            case["case_id"],
+            respond_by=respond_by,
+            tier_reasons=all_reasons,
+            attempt=attempt,
+        )
+        await store.add_timeline(
+            uow.conn,
+            case["case_id"],
+            now,
+            "respond_deadline_shortened",
+            tier=case["tier"],
+            unit=case["unit"],
+            handler_id=case["handler_id"],
+            detail={"respond_by": respond_by.isoformat(), "reasons": reasons},
+        )
+        self.publish(
+            uow,
+            "cases.dispatched",
+            CaseDispatched(
+                case_id=case["case_id"],
+                tier=case["tier"],
+                unit=case["unit"],
+                handler_id=case["handler_id"],
+                respond_by=respond_by,
+                resolve_by=case["resolve_by"],
+                tier_reasons=all_reasons,
+                attempt=attempt,
+                category=case["category"],
+                dispatched_at=case["dispatched_at"],
+            ),
+        )
+
+    # --- cases.reopened ---------------------------------------------------------------------
+
+    async def on_reopened(self, uow: UnitOfWork, ev: CaseReopened, meta: Meta) -> None:
+        """Dispatch again one tier above the tier that resolved it; from the second reopen on,
+        at least at the street, under supervision (督办) of the street office."""
+        conn = uow.conn
+        case = await store.get_case(conn, ev.case_id, lock=True)
+        if case is None:
+            raise PermanentError(f"reopened case {ev.case_id} is unknown to dispatch")
+        if next_state(case["state"], "reopen") is None:
+            raise PermanentError(f"case {ev.case_id} reopened in state {case['state']}")
+        count = max(case["reopen_count"] + 1, ev.reopen_count)
+        resolved_tier: Tier = case["resolved_tier"] or case["tier"]
+        target = next_tier(resolved_tier) or resolved_tier
+        supervise = count >= 2
+        if supervise:
+            target = higher(target, "street")
+        to = await self.route(conn, case, target, list(case["excluded_units"]))
+        if to is None:
+            raise PermanentError(f"no unit to dispatch reopened case {ev.case_id} to")
+        changes: dict[str, Any] = {"reopen_count": count, "resolved_at": None}
+        newly_supervised = supervise and not case["supervised"]
+        supervisor = case["street"] or (to.unit if to.tier == "street" else case["district"])
+        if newly_supervised:
+            changes |= {"supervised": True, "supervisor_unit": supervisor}
+        sent = await self.redispatch(
+            uow,
+            case,
+            event="reopen",
+            to=to,
+            now=self.clock(),
+            reason=f"reopened ({count}): {ev.reason}",
+            **changes,
+        )
+        if newly_supervised:
+            self.escalated(uow, resolved_tier, sent, "supervision", supervisor)
+
+    # --- handler.actions --------------------------------------------------------------------
 
     async def on_invalid_action(
         self, uow: UnitOfWork, obj: Any, errors: list[FieldError], meta: Meta
@@ -138,12 +433,11 @@ class Dispatch:
         )
 
     def reject(self, uow: UnitOfWork, action: HandlerAction, reason: str) -> None:
+        log.info("handler action rejected", action=action.action, reason=reason)
         uow.publish(
             "handler.actions.rejected",
             HandlerActionRejected(
-                action_id=action.action_id,
-                case_id=action.case_id,
-                reason=reason,
+                action_id=action.action_id, case_id=action.case_id, reason=reason
             ),
             key=action.case_id,
             subject=action.case_id,
@@ -155,59 +449,338 @@ class Dispatch:
         if case is None:
             self.reject(uow, action, "unknown case")
             return
-        handler = await store.handler_row(conn, action.handler_id)
-        if handler is None or handler["unit"] != case["unit"]:
-            self.reject(uow, action, "handler is not of the assigned unit")
+        actor = await store.actor(conn, action.handler_id)
+        view = CaseView(
+            state=case["state"],
+            tier=case["tier"],
+            unit=case["unit"],
+            handler_id=case["handler_id"],
+            community=case["community"],
+        )
+        why = authorization_refusal(actor, view, action.action)
+        if why is not None:
+            self.reject(uow, action, why)
             return
-        now = self.clock()
-        if action.action == "accept" and case["state"] == "dispatched":
+        if next_state(case["state"], action.action) is None:
+            self.reject(uow, action, refusal(case["state"], action.action))
+            return
+        assert actor is not None
+        apply = {
+            "accept": self._accept,
+            "progress": self._progress,
+            "resolve": self._resolve,
+            "escalate": self._escalate,
+            "return": self._return,
+            "transfer": self._transfer,
+            "deliberate": self._deliberate,
+        }[action.action]
+        refused = await apply(uow, case, action)
+        if refused:
+            self.reject(uow, action, refused)
+
+    async def _step(
+        self,
+        uow: UnitOfWork,
+        case: asyncpg.Record,
+        action: HandlerAction,
+        detail: dict[str, Any] | None = None,
+        **changes: Any,
+    ) -> State:
+        """A transition that keeps the case where it is: update the row, record the step."""
+        to = next_state(case["state"], action.action)
+        assert to is not None
+        await store.update_case(uow.conn, case["case_id"], state=to, **changes)
+        await store.add_timeline(
+            uow.conn,
+            case["case_id"],
+            action.at,
+            action.action,
+            from_state=case["state"],
+            to_state=to,
+            tier=case["tier"],
+            unit=case["unit"],
+            handler_id=action.handler_id,
+            detail={"action_id": action.action_id, "note": action.note, **(detail or {})},
+        )
+        return to
+
+    async def _accept(self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction) -> str | None:
+        on_time = not case["respond_missed"] and (
+            case["respond_by"] is None or a.at <= case["respond_by"]
+        )
+        await self._step(
+            uow,
+            case,
+            a,
+            {"on_time": on_time},
+            handler_id=a.handler_id,
+            accepted_at=a.at,
+        )
+        self.publish(
+            uow,
+            "cases.accepted",
+            CaseAccepted(
+                case_id=case["case_id"],
+                tier=case["tier"],
+                unit=case["unit"],
+                handler_id=a.handler_id,
+                accepted_at=a.at,
+                on_time=on_time,
+            ),
+        )
+        return None
+
+    async def _progress(
+        self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction
+    ) -> str | None:
+        await self._step(uow, case, a)
+        return None
+
+    async def _resolve(self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction) -> str | None:
+        on_time = case["resolve_missed_at"] is None and (
+            case["resolve_by"] is None or a.at <= case["resolve_by"]
+        )
+        await self._step(
+            uow,
+            case,
+            a,
+            {"on_time": on_time},
+            handler_id=a.handler_id,
+            resolved_at=a.at,
+            resolved_tier=case["tier"],
+            resolved_unit=case["unit"],
+            paused_at=None,
+            paused_until=None,
+        )
+        self.publish(
+            uow,
+            "cases.resolved",
+            CaseResolved(
+                case_id=case["case_id"],
+                resolved_at=a.at,
+                tier=case["tier"],
+                unit=case["unit"],
+                handler_id=a.handler_id,
+                note=a.note or "",
+                on_time=on_time,
+            ),
+        )
+        return None
+
+    async def _escalate(
+        self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction
+    ) -> str | None:
+        up = next_tier(case["tier"])
+        if up is None:
+            return f"already at the top tier ({case['tier']})"
+        to = await self.route(uow.conn, case, up, list(case["excluded_units"]))
+        if to is None:
+            return f"no unit above {case['tier']} covers the case"
+        reason = f"handler: {a.note}"
+        sent = await self.redispatch(
+            uow, case, event="escalate", to=to, now=self.clock(), reason=reason, actor=a.handler_id
+        )
+        self.escalated(uow, case["tier"], sent, reason, sent.unit)
+        return None
+
+    async def _return(self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction) -> str | None:
+        exclude = [*case["excluded_units"], case["unit"]]
+        to = await self.route(uow.conn, case, case["tier"], exclude)
+        if to is None:
+            return "no other unit can take the case"
+        sent = await self.redispatch(
+            uow,
+            case,
+            event="return",
+            to=to,
+            now=self.clock(),
+            reason=f"returned by {case['unit']}: {a.note}",
+            actor=a.handler_id,
+            excluded_units=exclude,
+        )
+        if tier_index(sent.tier) > tier_index(case["tier"]):
+            self.escalated(uow, case["tier"], sent, "return", sent.unit)
+        return None
+
+    async def _transfer(
+        self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction
+    ) -> str | None:
+        assert a.target_unit is not None
+        target = await store.target_unit(uow.conn, a.target_unit)
+        why = transfer_refusal(case["tier"], case["unit"], target)
+        if why is not None:
+            return why
+        await self.redispatch(
+            uow,
+            case,
+            event="transfer",
+            to=Route(case["tier"], a.target_unit),
+            now=self.clock(),
+            reason=f"transferred from {case['unit']}" + (f": {a.note}" if a.note else ""),
+            actor=a.handler_id,
+        )
+        return None
+
+    async def _deliberate(
+        self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction
+    ) -> str | None:
+        """To the community's residents' council (议事会): the deadline pauses until decide_by
+        (resolve_by moves back by the length of the pause)."""
+        assert a.decide_by is not None
+        if not case["community"]:
+            return "the case has no community, so no residents' council"
+        if a.decide_by <= a.at:
+            return "decide_by must be after the action's time"
+        pause = a.decide_by - a.at
+        await self._step(
+            uow,
+            case,
+            a,
+            {"council": case["community"], "decide_by": a.decide_by.isoformat()},
+            paused_at=a.at,
+            paused_until=a.decide_by,
+            resolve_by=extend(case["resolve_by"], pause),
+        )
+        return None
+
+    # --- the sweepers (durable timers) ------------------------------------------------------
+
+    async def sweep_response(self, uow: UnitOfWork, now: datetime) -> int:
+        """Response deadline missed: the next handler of the unit, a fresh response deadline,
+        ``cases.overdue`` (respond) and a new ``cases.dispatched``."""
+        rows = await store.due_for_response(uow.conn, now, SWEEP_BATCH)
+        for case in rows:
+            state = next_state(case["state"], "respond_timeout")
+            assert state is not None
+            handler = next_handler(
+                await store.handler_loads(uow.conn, case["unit"]), case["handler_id"]
+            )
+            respond, _ = self.sla.durations(
+                case["tier"],
+                respond_within=self.respond_within(case),
+                category_sla=self.category_sla(case["category"], case["tier"]),
+            )
+            respond_by = now + respond * self.sla.scale
+            attempt = case["attempt"] + 1
             await store.update_case(
-                conn,
-                action.case_id,
-                state="accepted",
-                accepted_at=action.at,
-                handler_id=action.handler_id,
+                uow.conn,
+                case["case_id"],
+                state=state,
+                handler_id=handler,
+                respond_by=respond_by,
+                respond_missed=True,
+                attempt=attempt,
             )
             await store.add_timeline(
-                conn,
-                action.case_id,
-                action.at,
-                "accept",
-                from_state="dispatched",
-                to_state="accepted",
+                uow.conn,
+                case["case_id"],
+                now,
+                "respond_timeout",
+                from_state=case["state"],
+                to_state=state,
                 tier=case["tier"],
                 unit=case["unit"],
-                handler_id=action.handler_id,
+                handler_id=handler,
+                detail={
+                    "missed": case["respond_by"].isoformat(),
+                    "from_handler": case["handler_id"],
+                    "attempt": attempt,
+                },
             )
-        elif action.action == "resolve" and case["state"] == "accepted":
-            on_time = case["resolve_by"] is None or action.at <= case["resolve_by"]
-            await store.update_case(conn, action.case_id, state="resolved", resolved_at=action.at)
-            await store.add_timeline(
-                conn,
-                action.case_id,
-                action.at,
-                "resolve",
-                from_state="accepted",
-                to_state="resolved",
-                tier=case["tier"],
-                unit=case["unit"],
-                handler_id=action.handler_id,
-                detail={"note": action.note},
+            self.publish(
+                uow,
+                "cases.overdue",
+                CaseOverdue(
+                    case_id=case["case_id"],
+                    deadline="respond",
+                    unit=case["unit"],
+                    handler_id=case["handler_id"],
+                ),
             )
-            uow.publish(
-                "cases.resolved",
-                CaseResolved(
-                    case_id=action.case_id,
-                    resolved_at=action.at,
+            self.publish(
+                uow,
+                "cases.dispatched",
+                CaseDispatched(
+                    case_id=case["case_id"],
                     tier=case["tier"],
                     unit=case["unit"],
-                    handler_id=action.handler_id,
-                    note=action.note or "",
-                    on_time=on_time,
+                    handler_id=handler,
+                    respond_by=respond_by,
+                    resolve_by=case["resolve_by"],
+                    tier_reasons=[*case["tier_reasons"]],
+                    attempt=attempt,
+                    category=case["category"],
+                    dispatched_at=now,
                 ),
-                key=action.case_id,
-                subject=action.case_id,
-                time=now,
             )
-        else:
-            self.reject(uow, action, f"{action.action} is not allowed in state {case['state']}")
+        return len(rows)
+
+    async def sweep_resolution(self, uow: UnitOfWork, now: datetime) -> int:
+        """Resolution deadline missed: ``cases.overdue`` (resolve), then one tier up with reason
+        ``timeout`` (``cases.escalated`` and a new ``cases.dispatched``). At the top tier there is
+        nothing above: the miss is recorded and the deadline cleared, so it fires once."""
+        rows = await store.due_for_resolution(uow.conn, now, SWEEP_BATCH)
+        for case in rows:
+            self.publish(
+                uow,
+                "cases.overdue",
+                CaseOverdue(
+                    case_id=case["case_id"],
+                    deadline="resolve",
+                    unit=case["unit"],
+                    handler_id=case["handler_id"],
+                ),
+            )
+            up = next_tier(case["tier"])
+            to = await self.route(uow.conn, case, up, list(case["excluded_units"])) if up else None
+            if to is None:
+                await store.update_case(
+                    uow.conn, case["case_id"], resolve_by=None, resolve_missed_at=now
+                )
+                await store.add_timeline(
+                    uow.conn,
+                    case["case_id"],
+                    now,
+                    "resolve_timeout",
+                    from_state=case["state"],
+                    to_state=case["state"],
+                    tier=case["tier"],
+                    unit=case["unit"],
+                    handler_id=case["handler_id"],
+                    detail={"missed": case["resolve_by"].isoformat(), "escalated": False},
+                )
+                continue
+            reason = f"timeout: resolution deadline missed at {case['tier']}"
+            sent = await self.redispatch(
+                uow, case, event="resolve_timeout", to=to, now=now, reason=reason
+            )
+            self.escalated(uow, case["tier"], sent, "timeout", sent.unit)
+        return len(rows)
+
+    async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
+        """``decide_by`` reached: back to ``accepted``, its (extended) deadline running again."""
+        rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
+        for case in rows:
+            state = next_state(case["state"], "deliberation_ended")
+            assert state is not None
+            await store.update_case(
+                uow.conn, case["case_id"], state=state, paused_at=None, paused_until=None
+            )
+            await store.add_timeline(
+                uow.conn,
+                case["case_id"],
+                now,
+                "deliberation_ended",
+                from_state=case["state"],
+                to_state=state,
+                tier=case["tier"],
+                unit=case["unit"],
+                handler_id=case["handler_id"],
+                detail={"decide_by": case["paused_until"].isoformat()},
+            )
+        return len(rows)
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    values = [v for v in (a, b) if v is not None]
+    return max(values) if values else None

@@ -1,43 +1,166 @@
-"""The tier decision (pure): 小事不出网格、大事不出社区 — start low, raise by the rules."""
+"""The tier decision (pure): 小事不出网格、大事不出社区 — start at the category's default tier and
+raise it by the rules of a configuration file (``tier_rules.yaml``, or ``WANGGE_TIER_RULES_FILE``).
+
+The same file holds the deadlines of each tier (see ``sla.py``).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.events import TIERS, Tier
 
+DEFAULT_RULES_FILE = Path(__file__).parent / "tier_rules.yaml"
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
+_UNIT = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """``30m``, ``2h``, ``3d``, ``45s``; numbers are seconds; anything else goes to pydantic
+    (ISO 8601 ``PT2H`` and the like)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        return timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def tier_index(t: Tier) -> int:
+    return TIERS.index(t)
+
 
 def higher(a: Tier, b: Tier) -> Tier:
-    return a if TIERS.index(a) >= TIERS.index(b) else b
+    return a if tier_index(a) >= tier_index(b) else b
 
 
 def next_tier(t: Tier) -> Tier | None:
-    i = TIERS.index(t)
+    i = tier_index(t)
     return TIERS[i + 1] if i + 1 < len(TIERS) else None
+
+
+class Conditions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    households_affected_at_least: int | None = Field(None, ge=1)
+    supporter_count_at_least: int | None = Field(None, ge=1)
+    urgent: bool | None = None
+    category_in: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Conditions:
+        if all(v is None for v in self.model_dump().values()):
+            raise ValueError("a rule needs at least one condition")
+        return self
+
+
+class TierRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    when: Conditions
+    min_tier: Tier | None = None
+    respond_within: Duration | None = None
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _has_effect(self) -> TierRule:
+        if self.min_tier is None and self.respond_within is None:
+            raise ValueError("a rule needs min_tier or respond_within")
+        return self
+
+    def describe(self) -> str:
+        if self.reason:
+            return self.reason
+        conds = ", ".join(f"{k}={v}" for k, v in self.when.model_dump(exclude_none=True).items())
+        effects = []
+        if self.min_tier:
+            effects.append(f"at least {self.min_tier}")
+        if self.respond_within:
+            effects.append(f"respond within {self.respond_within}")
+        return f"{conds}: {' and '.join(effects)}"
+
+
+class TierSla(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    respond: Duration = Field(gt=timedelta(0))
+    resolve: Duration = Field(gt=timedelta(0))
+
+
+class DispatchRules(BaseModel):
+    """The whole rules file: tier rules and per-tier deadlines."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rules: list[TierRule] = Field(default_factory=list)
+    sla: dict[Tier, TierSla]
+
+    @model_validator(mode="after")
+    def _every_tier(self) -> DispatchRules:
+        missing = [t for t in TIERS if t not in self.sla]
+        if missing:
+            raise ValueError(f"sla is missing tiers: {missing}")
+        return self
+
+
+def load_rules(path: str | Path | None = None) -> DispatchRules:
+    """Read and validate the rules file (the default one when ``path`` is None); fails loudly,
+    so that a service never starts with rules it did not understand."""
+    with open(path or DEFAULT_RULES_FILE, encoding="utf-8") as f:
+        return DispatchRules.model_validate(yaml.safe_load(f))
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the rules look at."""
+
+    category: str
+    households_affected: int | None = None
+    supporter_count: int = 1
+    urgent: bool = False
 
 
 @dataclass(frozen=True)
 class TierDecision:
     tier: Tier
     reasons: list[str] = field(default_factory=list)
-    urgent_response: bool = False
+    respond_within: timedelta | None = None  # a shorter response deadline, when a rule says so
 
 
-def decide_tier(
-    default: Tier, *, households: int | None, supporters: int, urgent: bool, category: str
-) -> TierDecision:
+def _holds(c: Conditions, f: CaseFacts) -> bool:
+    if c.households_affected_at_least is not None and (
+        f.households_affected is None or f.households_affected < c.households_affected_at_least
+    ):
+        return False
+    if c.supporter_count_at_least is not None and f.supporter_count < c.supporter_count_at_least:
+        return False
+    if c.urgent is not None and f.urgent != c.urgent:
+        return False
+    return c.category_in is None or f.category in c.category_in
+
+
+def decide_tier(default: Tier, facts: CaseFacts, rules: DispatchRules) -> TierDecision:
+    """The start tier: ``default`` raised by every rule that fires; the reasons say why."""
     tier = default
     reasons = [f"category default: {default}"]
-    if households is not None and households >= 100 and TIERS.index(tier) < TIERS.index("street"):
-        tier = "street"
-        reasons.append("households_affected >= 100: at least street")
-    elif households is not None and households >= 10 and tier == "grid":
-        tier = "community"
-        reasons.append("households_affected >= 10: at least community")
-    if supporters >= 5 and tier == "grid":
-        tier = "community"
-        reasons.append("5 or more merged reports: at least community")
-    fast = urgent or category == "safety_hazard"
-    if fast:
-        reasons.append("urgent or safety hazard: respond within 30 minutes")
-    return TierDecision(tier, reasons, fast)
+    respond_within: timedelta | None = None
+    for rule in rules.rules:
+        if not _holds(rule.when, facts):
+            continue
+        raises = rule.min_tier is not None and tier_index(rule.min_tier) > tier_index(tier)
+        shortens = rule.respond_within is not None and (
+            respond_within is None or rule.respond_within < respond_within
+        )
+        if rule.min_tier is not None and raises:
+            tier = rule.min_tier
+        if shortens:
+            respond_within = rule.respond_within
+        if raises or shortens or rule.respond_within is not None:
+            reasons.append(rule.describe())
+    return TierDecision(tier, reasons, respond_within)

@@ -1,0 +1,158 @@
+"""The case state machine (pure): ONE transition table, and who may act on a case.
+
+States (``cases.state``):
+
+- ``dispatched``: assigned to a unit (and a handler, or the unit as a whole), not yet accepted;
+- ``escalated`` / ``returned`` / ``transferred``: the same, after a move to another unit (上报/吹哨,
+  退单, 转办): the state says how the case got where it is;
+- ``accepted``: a handler took it; ``deliberating``: at the community's residents' council
+  (议事会), its deadline paused until ``decide_by``; ``resolved``: done (feedback may reopen it).
+
+Events are the handler actions of ``handler.actions`` and the system's own: ``respond_timeout``
+and ``resolve_timeout`` (the sweeper), ``deliberation_ended`` (the sweeper, at ``decide_by``),
+``rules_raised`` (merged reports raised the tier) and ``reopen`` (``cases.reopened``).
+A pair missing from the table is not allowed; the action is rejected and nothing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from shared.events import ActionKind
+
+State = Literal[
+    "dispatched", "escalated", "returned", "transferred", "accepted", "deliberating", "resolved"
+]
+SystemEvent = Literal[
+    "respond_timeout", "resolve_timeout", "deliberation_ended", "rules_raised", "reopen"
+]
+CaseEvent = ActionKind | SystemEvent
+
+STATES: tuple[State, ...] = get_args(State)
+AWAITING: tuple[State, ...] = ("dispatched", "escalated", "returned", "transferred")
+OPEN: tuple[State, ...] = (*AWAITING, "accepted", "deliberating")
+
+# (state, event) -> next state. The single source of truth of what may happen to a case.
+TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
+    # awaiting acceptance: take it, pass it on, or let the clock run out
+    ("dispatched", "accept"): "accepted",
+    ("dispatched", "escalate"): "escalated",
+    ("dispatched", "return"): "returned",
+    ("dispatched", "transfer"): "transferred",
+    ("dispatched", "respond_timeout"): "dispatched",
+    ("dispatched", "resolve_timeout"): "escalated",
+    ("dispatched", "rules_raised"): "escalated",
+    ("escalated", "accept"): "accepted",
+    ("escalated", "escalate"): "escalated",
+    ("escalated", "return"): "returned",
+    ("escalated", "transfer"): "transferred",
+    ("escalated", "respond_timeout"): "escalated",
+    ("escalated", "resolve_timeout"): "escalated",
+    ("escalated", "rules_raised"): "escalated",
+    ("returned", "accept"): "accepted",
+    ("returned", "escalate"): "escalated",
+    ("returned", "return"): "returned",
+    ("returned", "transfer"): "transferred",
+    ("returned", "respond_timeout"): "returned",
+    ("returned", "resolve_timeout"): "escalated",
+    ("returned", "rules_raised"): "escalated",
+    ("transferred", "accept"): "accepted",
+    ("transferred", "escalate"): "escalated",
+    ("transferred", "return"): "returned",
+    ("transferred", "transfer"): "transferred",
+    ("transferred", "respond_timeout"): "transferred",
+    ("transferred", "resolve_timeout"): "escalated",
+    ("transferred", "rules_raised"): "escalated",
+    # accepted: work on it, finish it, or hand it on
+    ("accepted", "progress"): "accepted",
+    ("accepted", "resolve"): "resolved",
+    ("accepted", "escalate"): "escalated",
+    ("accepted", "return"): "returned",
+    ("accepted", "transfer"): "transferred",
+    ("accepted", "deliberate"): "deliberating",
+    ("accepted", "resolve_timeout"): "escalated",
+    ("accepted", "rules_raised"): "escalated",
+    # at the residents' council: the deadline is paused (no resolve_timeout)
+    ("deliberating", "progress"): "deliberating",
+    ("deliberating", "resolve"): "resolved",
+    ("deliberating", "escalate"): "escalated",
+    ("deliberating", "deliberation_ended"): "accepted",
+    ("deliberating", "rules_raised"): "escalated",
+    # resolved: only the resident can bring it back
+    ("resolved", "reopen"): "dispatched",
+}
+
+_HINTS: dict[CaseEvent, str] = {
+    "resolve": "resolve needs an accepted case",
+    "progress": "progress needs an accepted case",
+    "deliberate": "deliberate needs an accepted case",
+    "accept": "the case is already accepted",
+}
+
+
+def next_state(state: State, event: CaseEvent) -> State | None:
+    """The state after ``event``, or None when the table does not allow it."""
+    return TRANSITIONS.get((state, event))
+
+
+def refusal(state: State, event: CaseEvent) -> str:
+    """Why ``event`` is not allowed in ``state`` (for handler.actions.rejected)."""
+    if state == "resolved":
+        return f"{event} is not allowed: the case is resolved"
+    hint = _HINTS.get(event)
+    return f"{event} is not allowed in state {state}" + (f" ({hint})" if hint else "")
+
+
+# --- who may act ---------------------------------------------------------------------------------
+
+VOLUNTEER_TIERS = ("grid", "community")
+VOLUNTEER_ACTIONS: tuple[ActionKind, ...] = ("accept", "progress", "resolve")
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    unit: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CaseView:
+    state: State
+    tier: str
+    unit: str
+    handler_id: str | None
+    community: str | None
+
+
+def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKind) -> str | None:
+    """Why ``actor`` may not perform ``action`` on the case (None: they may).
+
+    The assigned handler and every handler of the assigned unit may act. A party volunteer
+    (党员志愿者) is never assigned automatically: they may ``accept`` an unaccepted grid- or
+    community-tier case of their own community (接单), and once it is theirs, report progress
+    and resolve it; escalating, returning, transferring and deliberating stay with the staff.
+    """
+    if actor is None:
+        return "unknown handler"
+    if actor.role == "party_volunteer":
+        if actor.id == case.handler_id:
+            if action in VOLUNTEER_ACTIONS:
+                return None
+            return f"party volunteers may not {action}"
+        if action != "accept":
+            return "party volunteers may only accept (接单) cases of their community"
+        if case.community != actor.unit:
+            return "party volunteers may only accept cases of their own community"
+        if case.tier not in VOLUNTEER_TIERS:
+            return f"party volunteers may not accept a {case.tier}-tier case"
+        if case.state not in AWAITING:
+            return "the case is already accepted"
+        return None
+    if actor.id == case.handler_id or actor.unit == case.unit:
+        return None
+    return "handler is neither the assigned handler nor of the assigned unit"
+
+
+assert all(s in STATES for pair in TRANSITIONS for s in (pair[0], TRANSITIONS[pair]))
