@@ -1,19 +1,31 @@
 """Feedback wiring: follow-up (回访), authenticated ratings, reopen, and governance metrics.
 
-Consumes ``registry.units``, ``cases.opened``, ``cases.resolved`` and ``feedback.submitted``;
+Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.dispatched``,
+``cases.accepted``, ``cases.escalated``, ``cases.resolved`` and ``feedback.submitted``;
 publishes ``feedback.requested``, ``feedback.rejected``, ``cases.closed`` and ``cases.reopened``.
+A durable timer closes cases nobody rated within ``WANGGE_FEEDBACK_WINDOW`` (scaled by
+``WANGGE_SLA_SCALE``); the HTTP API serves metrics, hot issues, rankings and case status.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.events import CaseOpened, CaseResolved, FeedbackSubmitted
+from shared.events import (
+    CaseAccepted,
+    CaseDispatched,
+    CaseEscalated,
+    CaseMerged,
+    CaseOpened,
+    CaseResolved,
+    FeedbackSubmitted,
+)
 from shared.registry_store import RegistryMessage, apply_registry_message
 from shared.service import Service
 from shared.settings import Settings
 
-from .handlers import Feedback
+from .api import register_routes
+from .handlers import SWEEP_BATCH, Feedback
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,8 +35,14 @@ def create_service(settings: Settings) -> Service:
     fb = Feedback(window=settings.feedback_window * settings.sla_scale)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
+    svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
+    svc.subscribe("cases.dispatched", CaseDispatched)(fb.on_dispatched)
+    svc.subscribe("cases.accepted", CaseAccepted)(fb.on_accepted)
+    svc.subscribe("cases.escalated", CaseEscalated)(fb.on_escalated)
     svc.subscribe("cases.resolved", CaseResolved)(fb.on_resolved)
     svc.subscribe("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
         fb.on_submitted
     )
+    svc.sweeper("close-unrated", fb.close_unrated, batch=SWEEP_BATCH)
+    register_routes(svc)
     return svc

@@ -1,21 +1,50 @@
-"""Feedback's schema: the case read model, reporters, rating tokens and ratings."""
+"""Feedback's SQL: the case read model, reporters, rating tokens, ratings and metric facts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from .formulas import (
+    AcceptRow,
+    CaseFacts,
+    DispatchRow,
+    MetricInputs,
+    RatingRow,
+    ResolutionRow,
+)
+from .periods import Period
 
-async def insert_case(conn: asyncpg.Connection, **row: Any) -> bool:
+LEVEL_COLUMNS = {
+    "district": "district",
+    "street": "street",
+    "community": "community",
+    "grid": "grid",
+    "building": "building",
+}
+
+# --- the case row -------------------------------------------------------------------------------
+
+
+async def ensure_case(conn: asyncpg.Connection, case_id: str) -> None:
+    """A placeholder row for a case whose cases.opened has not been applied yet."""
+    await conn.execute(
+        "INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING", case_id
+    )
+
+
+async def upsert_opened(conn: asyncpg.Connection, **row: Any) -> None:
+    """Fill in what cases.opened says (over a placeholder, if one exists)."""
     cols = ", ".join(row)
     params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    done = await conn.fetchval(
-        f"INSERT INTO cases ({cols}) VALUES ({params}) ON CONFLICT (case_id) DO NOTHING "
-        "RETURNING true",
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in row if c != "case_id")
+    await conn.execute(
+        f"INSERT INTO cases ({cols}) VALUES ({params}) ON CONFLICT (case_id) DO UPDATE SET {sets}",
         *row.values(),
     )
-    return bool(done)
 
 
 async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> None:
@@ -32,6 +61,9 @@ async def get_case(
     return row
 
 
+# --- reporters and tokens -----------------------------------------------------------------------
+
+
 async def add_reporter(conn: asyncpg.Connection, case_id: str, ref: str, channel: str) -> None:
     await conn.execute(
         "INSERT INTO reporters (case_id, reporter_ref, channel) VALUES ($1, $2, $3) "
@@ -42,12 +74,43 @@ async def add_reporter(conn: asyncpg.Connection, case_id: str, ref: str, channel
     )
 
 
-async def reporters(conn: asyncpg.Connection, case_id: str) -> list[asyncpg.Record]:
+async def reporters_to_ask(
+    conn: asyncpg.Connection, case_id: str, round_: int
+) -> list[asyncpg.Record]:
+    """Reporters of the case without a rating request for ``round_`` yet."""
     return list(
         await conn.fetch(
-            "SELECT reporter_ref, channel FROM reporters WHERE case_id = $1 ORDER BY reporter_ref",
+            """SELECT r.reporter_ref, r.channel FROM reporters r
+               WHERE r.case_id = $1 AND NOT EXISTS (
+                   SELECT 1 FROM feedback_requests f
+                   WHERE f.case_id = r.case_id AND f.reporter_ref = r.reporter_ref
+                     AND f.round = $2)
+               ORDER BY r.reporter_ref""",
             case_id,
+            round_,
         )
+    )
+
+
+async def insert_request(
+    conn: asyncpg.Connection,
+    *,
+    token_hash: str,
+    case_id: str,
+    reporter_ref: str,
+    round_: int,
+    requested_at: datetime,
+    expires_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO feedback_requests (token_hash, case_id, reporter_ref, round, requested_at, "
+        "expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        token_hash,
+        case_id,
+        reporter_ref,
+        round_,
+        requested_at,
+        expires_at,
     )
 
 
@@ -56,3 +119,190 @@ async def find_request(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Rec
         "SELECT * FROM feedback_requests WHERE token_hash = $1 FOR UPDATE", token_hash
     )
     return row
+
+
+async def use_request(conn: asyncpg.Connection, token_hash: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE feedback_requests SET used_at = $2 WHERE token_hash = $1", token_hash, at
+    )
+
+
+async def insert_rating(conn: asyncpg.Connection, **row: Any) -> None:
+    await _insert(conn, "ratings", row)
+
+
+# --- facts from case events ---------------------------------------------------------------------
+
+
+async def insert_fact(conn: asyncpg.Connection, table: str, **row: Any) -> None:
+    if table not in ("dispatches", "accepts", "escalations", "resolutions", "reopens"):
+        raise ValueError(f"not a fact table: {table}")
+    await _insert(conn, table, row)
+
+
+async def _insert(conn: asyncpg.Connection, table: str, row: dict[str, Any]) -> None:
+    cols = ", ".join(row)
+    params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+    await conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({params})", *row.values())
+
+
+# --- durable timer ------------------------------------------------------------------------------
+
+
+async def claim_unrated(conn: asyncpg.Connection, now: datetime, limit: int) -> list[str]:
+    """Cases whose rating window has ended without a decisive rating, locked for this sweep."""
+    rows = await conn.fetch(
+        """SELECT case_id FROM cases
+           WHERE state = 'resolved' AND rating_window_ends <= $1
+           ORDER BY rating_window_ends LIMIT $2
+           FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+    )
+    return [r["case_id"] for r in rows]
+
+
+# --- units and metrics --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The cases a unit answers for: by location (a unit of the tree, rolled up through the
+    case's district/street/community/grid codes) or, for a department, by dispatch."""
+
+    code: str
+    name: str
+    kind: str  # unit level (district/street/community/grid/building) or "department"
+
+    def sql(self, param: str = "$1") -> str:
+        if self.kind == "department":
+            return f"SELECT case_id FROM dispatches WHERE unit = {param}"
+        return f"SELECT case_id FROM cases WHERE {LEVEL_COLUMNS[self.kind]} = {param}"
+
+
+async def scope_of(conn: asyncpg.Connection, code: str) -> Scope | None:
+    row = await conn.fetchrow("SELECT code, name, level FROM units WHERE code = $1", code)
+    if row is not None and row["level"] in LEVEL_COLUMNS:
+        return Scope(row["code"], row["name"], row["level"])
+    row = await conn.fetchrow("SELECT code, name FROM departments WHERE code = $1", code)
+    if row is not None:
+        return Scope(row["code"], row["name"], "department")
+    return None
+
+
+async def children(conn: asyncpg.Connection, code: str) -> list[Scope]:
+    """The units directly below ``code`` (the communities of a street, the grids of a
+    community...), buildings excepted."""
+    rows = await conn.fetch(
+        "SELECT code, name, level FROM units WHERE parent = $1 AND level <> 'building' "
+        "ORDER BY code",
+        code,
+    )
+    return [Scope(r["code"], r["name"], r["level"]) for r in rows]
+
+
+async def metric_inputs(conn: asyncpg.Connection, scope: Scope, period: Period) -> MetricInputs:
+    """The rows of ``formulas`` for one unit and one period (see that module for which rows)."""
+    s, a, b = scope.sql(), period.start, period.end
+    opened = await conn.fetch(
+        f"""SELECT case_id, category, opened_at FROM cases
+            WHERE case_id IN ({s}) AND opened_at >= $2 AND opened_at < $3""",
+        scope.code,
+        a,
+        b,
+    )
+    dispatches = await conn.fetch(
+        f"""SELECT case_id, dispatched_at FROM dispatches
+            WHERE case_id IN ({s}) AND dispatched_at >= $2 AND dispatched_at < $3""",
+        scope.code,
+        a,
+        b,
+    )
+    accepts = await conn.fetch(
+        "SELECT case_id, accepted_at, on_time FROM accepts WHERE case_id = ANY($1::text[])",
+        list({d["case_id"] for d in dispatches}),
+    )
+    resolutions = await conn.fetch(
+        f"""SELECT case_id, resolved_at, tier, on_time FROM resolutions
+            WHERE case_id IN ({s}) AND resolved_at >= $2 AND resolved_at < $3""",
+        scope.code,
+        a,
+        b,
+    )
+    ratings = await conn.fetch(
+        f"""SELECT resolved, satisfaction FROM ratings
+            WHERE case_id IN ({s}) AND at >= $2 AND at < $3""",
+        scope.code,
+        a,
+        b,
+    )
+    facts = await conn.fetch(
+        """SELECT c.case_id, c.category, c.opened_at,
+                  COALESCE((SELECT d.tier FROM dispatches d WHERE d.case_id = c.case_id
+                            ORDER BY d.attempt, d.dispatched_at LIMIT 1),
+                           c.default_tier) AS start_tier,
+                  EXISTS (SELECT 1 FROM escalations e WHERE e.case_id = c.case_id) AS escalated,
+                  EXISTS (SELECT 1 FROM reopens r WHERE r.case_id = c.case_id) AS reopened
+           FROM cases c WHERE c.case_id = ANY($1::text[])""",
+        list({r["case_id"] for r in resolutions}),
+    )
+    return MetricInputs(
+        opened=[CaseFacts(r["case_id"], r["category"], r["opened_at"]) for r in opened],
+        dispatches=[DispatchRow(r["case_id"], r["dispatched_at"]) for r in dispatches],
+        accepts=[AcceptRow(r["case_id"], r["accepted_at"], r["on_time"]) for r in accepts],
+        resolutions=[
+            ResolutionRow(r["case_id"], r["resolved_at"], r["tier"], r["on_time"])
+            for r in resolutions
+        ],
+        ratings=[RatingRow(r["resolved"], r["satisfaction"]) for r in ratings],
+        facts={r["case_id"]: CaseFacts(**dict(r)) for r in facts},
+    )
+
+
+async def opened_categories(
+    conn: asyncpg.Connection, scope: Scope, period: Period
+) -> dict[str, int]:
+    rows = await conn.fetch(
+        f"""SELECT COALESCE(category, 'unknown') AS category, count(*) AS n FROM cases
+            WHERE case_id IN ({scope.sql()}) AND opened_at >= $2 AND opened_at < $3
+            GROUP BY 1""",
+        scope.code,
+        period.start,
+        period.end,
+    )
+    return {r["category"]: r["n"] for r in rows}
+
+
+async def category_names(conn: asyncpg.Connection, codes: list[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (category) category, category_name FROM cases
+           WHERE category = ANY($1::text[]) AND category_name IS NOT NULL
+           ORDER BY category, opened_at DESC""",
+        codes,
+    )
+    return {r["category"]: r["category_name"] for r in rows}
+
+
+# --- the resident-facing view of one case -------------------------------------------------------
+
+
+async def case_events(conn: asyncpg.Connection, case_id: str) -> list[dict[str, Any]]:
+    """Every fact of the case as ``{at, event, ...}``, unordered, without personal data."""
+    rows = await conn.fetch(
+        """SELECT opened_at AS at, 'opened' AS event, NULL AS tier, NULL AS unit, NULL AS detail
+               FROM cases WHERE case_id = $1 AND opened_at IS NOT NULL
+           UNION ALL SELECT dispatched_at, 'dispatched', tier, unit, NULL
+               FROM dispatches WHERE case_id = $1
+           UNION ALL SELECT accepted_at, 'accepted', tier, unit, NULL
+               FROM accepts WHERE case_id = $1
+           UNION ALL SELECT at, 'escalated', to_tier, unit, from_tier
+               FROM escalations WHERE case_id = $1
+           UNION ALL SELECT resolved_at, 'resolved', tier, unit, NULL
+               FROM resolutions WHERE case_id = $1
+           UNION ALL SELECT at, 'reopened', NULL, NULL, reason
+               FROM reopens WHERE case_id = $1
+           UNION ALL SELECT closed_at, 'closed', NULL, NULL, outcome
+               FROM cases WHERE case_id = $1 AND closed_at IS NOT NULL""",
+        case_id,
+    )
+    return [dict(r) for r in rows]

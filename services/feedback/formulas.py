@@ -1,0 +1,306 @@
+"""The governance metrics (pure): every formula a community is judged by, over plain rows.
+
+``store.metric_inputs`` reads the rows of one unit and one period from feedback's read model;
+everything here is arithmetic on them, with no SQL and no Kafka. docs/feedback.md repeats each
+formula with its Chinese name.
+
+Which rows belong to a period (``[start, end)`` in Asia/Shanghai time, see ``periods``):
+
+- ``opened``: cases whose ``cases.opened.opened_at`` falls in the period (received, hot issues).
+- ``dispatches``: every ``cases.dispatched`` whose ``dispatched_at`` falls in the period;
+  ``accepts``: every ``cases.accepted`` of those cases (at any time), to pair with them.
+- ``resolutions``: every ``cases.resolved`` whose ``resolved_at`` falls in the period. A case
+  resolved twice in a period (resolved, reopened, resolved again) counts once, by its latest
+  resolution in the period: the "cases resolved" every outcome rate divides by.
+- ``ratings``: every valid rating (any reporter's, decisive or not) whose ``at`` is in the period.
+- ``facts``: per case, what is known of it at any time (start tier, escalated, reopened, opened_at).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SATISFIED = ("satisfied", "basically_satisfied")
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    case_id: str
+    category: str | None = None
+    opened_at: datetime | None = None
+    start_tier: str | None = None  # tier of the first dispatch (else intake's default tier)
+    escalated: bool = False  # at least one cases.escalated, ever
+    reopened: bool = False  # at least one cases.reopened, ever
+
+
+@dataclass(frozen=True)
+class DispatchRow:
+    case_id: str
+    dispatched_at: datetime
+
+
+@dataclass(frozen=True)
+class AcceptRow:
+    case_id: str
+    accepted_at: datetime
+    on_time: bool  # dispatch's verdict: accepted before the response deadline (respond_by)
+
+
+@dataclass(frozen=True)
+class ResolutionRow:
+    case_id: str
+    resolved_at: datetime
+    tier: str
+    on_time: bool  # dispatch's verdict: resolved before the resolution deadline (resolve_by)
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    resolved: bool
+    satisfaction: str
+
+
+@dataclass(frozen=True)
+class Ratio:
+    numerator: int
+    denominator: int
+
+    @property
+    def rate(self) -> float | None:
+        """``numerator / denominator``, rounded to 4 places; ``None`` when nothing to divide by."""
+        if self.denominator == 0:
+            return None
+        return round(self.numerator / self.denominator, 4)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rate": self.rate, "numerator": self.numerator, "denominator": self.denominator}
+
+
+@dataclass(frozen=True)
+class MetricInputs:
+    opened: Sequence[CaseFacts] = ()
+    dispatches: Sequence[DispatchRow] = ()
+    accepts: Sequence[AcceptRow] = ()
+    resolutions: Sequence[ResolutionRow] = ()
+    ratings: Sequence[RatingRow] = ()
+    facts: Mapping[str, CaseFacts] = field(default_factory=dict)
+
+
+# --- one formula per function -------------------------------------------------------------------
+
+
+def received(opened: Sequence[CaseFacts]) -> int:
+    """Received (受理量): cases opened in the period."""
+    return len(opened)
+
+
+def pair_accepts(
+    dispatches: Sequence[DispatchRow], accepts: Iterable[AcceptRow]
+) -> dict[int, AcceptRow]:
+    """Which dispatch each accept answers: the latest dispatch of the same case at or before the
+    accept (the earliest one when clocks put the accept first). Returns ``{dispatch index: first
+    accept}``; a dispatch nobody accepted is absent."""
+    by_case: dict[str, list[int]] = {}
+    for i, d in enumerate(dispatches):
+        by_case.setdefault(d.case_id, []).append(i)
+    paired: dict[int, AcceptRow] = {}
+    for a in sorted(accepts, key=lambda a: a.accepted_at):
+        idxs = sorted(by_case.get(a.case_id, []), key=lambda i: dispatches[i].dispatched_at)
+        if not idxs:
+            continue
+        before = [i for i in idxs if dispatches[i].dispatched_at <= a.accepted_at]
+        target = before[-1] if before else idxs[0]
+        paired.setdefault(target, a)
+    return paired
+
+
+def response_rate(dispatches: Sequence[DispatchRow], accepts: Iterable[AcceptRow]) -> Ratio:
+    """Response rate (响应率) = dispatches accepted before their response deadline / dispatches.
+
+    Every (re)dispatch counts, including those after an escalation or a reopen."""
+    paired = pair_accepts(dispatches, accepts)
+    return Ratio(sum(1 for a in paired.values() if a.on_time), len(dispatches))
+
+
+def latest_resolutions(resolutions: Iterable[ResolutionRow]) -> dict[str, ResolutionRow]:
+    """The cases resolved in the period, each with its latest resolution in the period."""
+    latest: dict[str, ResolutionRow] = {}
+    for r in resolutions:
+        cur = latest.get(r.case_id)
+        if cur is None or r.resolved_at >= cur.resolved_at:
+            latest[r.case_id] = r
+    return latest
+
+
+def on_time_resolution_rate(latest: Mapping[str, ResolutionRow]) -> Ratio:
+    """On-time resolution rate (按期办结率) = cases resolved before their resolution deadline /
+    cases resolved."""
+    return Ratio(sum(1 for r in latest.values() if r.on_time), len(latest))
+
+
+def resolution_rate(ratings: Sequence[RatingRow]) -> Ratio:
+    """Resolution rate (解决率) = ratings with resolved = true / ratings."""
+    return Ratio(sum(1 for r in ratings if r.resolved), len(ratings))
+
+
+def satisfaction_rate(ratings: Sequence[RatingRow]) -> Ratio:
+    """Satisfaction rate (满意率) = (satisfied + basically_satisfied) / ratings."""
+    return Ratio(sum(1 for r in ratings if r.satisfaction in SATISFIED), len(ratings))
+
+
+def reopen_rate(latest: Mapping[str, ResolutionRow], facts: Mapping[str, CaseFacts]) -> Ratio:
+    """Reopen rate (重办率) = cases resolved that were reopened at least once / cases resolved."""
+    return Ratio(sum(1 for c in latest if _fact(facts, c).reopened), len(latest))
+
+
+def kept_in_grid_rate(latest: Mapping[str, ResolutionRow], facts: Mapping[str, CaseFacts]) -> Ratio:
+    """Kept in the grid (小事不出网格率) = cases resolved that started at grid tier and were
+    resolved at grid tier / cases resolved that started at grid tier."""
+    started = [c for c in latest if _fact(facts, c).start_tier == "grid"]
+    return Ratio(sum(1 for c in started if latest[c].tier == "grid"), len(started))
+
+
+def kept_in_community_rate(latest: Mapping[str, ResolutionRow]) -> Ratio:
+    """Kept in the community (大事不出社区率) = cases resolved at grid or community tier /
+    cases resolved."""
+    return Ratio(sum(1 for r in latest.values() if r.tier in ("grid", "community")), len(latest))
+
+
+def escalation_rate(latest: Mapping[str, ResolutionRow], facts: Mapping[str, CaseFacts]) -> Ratio:
+    """Escalation rate (上报率) = cases resolved that were escalated at least once (吹哨/上报) /
+    cases resolved."""
+    return Ratio(sum(1 for c in latest if _fact(facts, c).escalated), len(latest))
+
+
+def resolve_hours(
+    latest: Mapping[str, ResolutionRow], facts: Mapping[str, CaseFacts]
+) -> list[float]:
+    """Time to resolve of each case resolved: its (latest) resolved_at - opened_at, in hours.
+    Cases whose opening feedback has not seen yet are left out."""
+    out = []
+    for c, r in latest.items():
+        opened = _fact(facts, c).opened_at
+        if opened is not None:
+            out.append(max(0.0, (r.resolved_at - opened).total_seconds() / 3600))
+    return out
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The p-th percentile with linear interpolation between closest ranks (numpy's default):
+    the median is ``percentile(v, 50)``. ``None`` for no values."""
+    if not values:
+        return None
+    v = sorted(values)
+    k = (len(v) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def hot_issues(
+    current: Mapping[str, int], previous: Mapping[str, int], top: int = 5
+) -> list[dict[str, Any]]:
+    """Hot issues (高频问题): the ``top`` categories by cases opened in the period (ties by
+    category code), each with its count, the previous period's count, the change
+    (count - previous) and the relative change (change / previous; ``None`` when previous = 0)."""
+    ranked = sorted(current.items(), key=lambda kv: (-kv[1], kv[0]))[: max(top, 0)]
+    out = []
+    for category, count in ranked:
+        prev = previous.get(category, 0)
+        out.append(
+            {
+                "category": category,
+                "count": count,
+                "previous": prev,
+                "change": count - prev,
+                "change_rate": round((count - prev) / prev, 4) if prev else None,
+            }
+        )
+    return out
+
+
+def category_counts(opened: Iterable[CaseFacts]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in opened:
+        key = c.category or "unknown"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def compute(inputs: MetricInputs) -> dict[str, Any]:
+    """Every metric of one unit and period, as the HTTP API returns them."""
+    latest = latest_resolutions(inputs.resolutions)
+    hours = resolve_hours(latest, inputs.facts)
+    med, p90 = percentile(hours, 50), percentile(hours, 90)
+    return {
+        "received": received(inputs.opened),
+        "resolved": len(latest),
+        "ratings": len(inputs.ratings),
+        "response_rate": response_rate(inputs.dispatches, inputs.accepts).as_json(),
+        "on_time_resolution_rate": on_time_resolution_rate(latest).as_json(),
+        "resolution_rate": resolution_rate(inputs.ratings).as_json(),
+        "satisfaction_rate": satisfaction_rate(inputs.ratings).as_json(),
+        "reopen_rate": reopen_rate(latest, inputs.facts).as_json(),
+        "kept_in_grid_rate": kept_in_grid_rate(latest, inputs.facts).as_json(),
+        "kept_in_community_rate": kept_in_community_rate(latest).as_json(),
+        "escalation_rate": escalation_rate(latest, inputs.facts).as_json(),
+        "time_to_resolve_hours": {
+            "median": None if med is None else round(med, 2),
+            "p90": None if p90 is None else round(p90, 2),
+            "cases": len(hours),
+        },
+    }
+
+
+# --- ranking ------------------------------------------------------------------------------------
+
+# Composite score (综合得分) of a unit, 0-100: the weighted mean of its rates, reopen inverted.
+SCORE_WEIGHTS: dict[str, float] = {
+    "satisfaction_rate": 0.30,
+    "on_time_resolution_rate": 0.20,
+    "response_rate": 0.15,
+    "resolution_rate": 0.15,
+    "kept_in_community_rate": 0.10,
+    "reopen_rate": 0.10,  # counted as (1 - reopen rate)
+}
+
+
+def score(metrics: Mapping[str, Any]) -> float | None:
+    """Composite score = 100 * sum(w_i * r_i) / sum(w_i) over the rates r_i that exist (a rate
+    with a zero denominator is left out and its weight with it); reopen counts as 1 - rate.
+    ``None`` when no rate exists (a unit with no activity in the period)."""
+    total = weight = 0.0
+    for name, w in SCORE_WEIGHTS.items():
+        rate = (metrics.get(name) or {}).get("rate")
+        if rate is None:
+            continue
+        total += w * (1 - rate if name == "reopen_rate" else rate)
+        weight += w
+    return round(100 * total / weight, 2) if weight else None
+
+
+def rank(rows: Sequence[Mapping[str, Any]], by: str = "score") -> list[dict[str, Any]]:
+    """Rank units (each row has ``code`` and ``by`` as a number or None): highest first, units
+    without a value last, ties share a rank (1, 1, 3) and are listed by code; reopen rate ranks
+    lowest first, since fewer reopens is better."""
+    lower_is_better = by == "reopen_rate"
+
+    def key(row: Mapping[str, Any]) -> tuple[int, float, str]:
+        v = row.get(by)
+        if v is None:
+            return (1, 0.0, str(row["code"]))
+        return (0, v if lower_is_better else -v, str(row["code"]))
+
+    ordered = sorted(rows, key=key)
+    out: list[dict[str, Any]] = []
+    for i, row in enumerate(ordered):
+        same = out and out[-1][by] == row.get(by) and row.get(by) is not None
+        out.append({**row, "rank": out[-1]["rank"] if same else i + 1})
+    return out
+
+
+def _fact(facts: Mapping[str, CaseFacts], case_id: str) -> CaseFacts:
+    return facts.get(case_id) or CaseFacts(case_id)

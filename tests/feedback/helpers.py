@@ -1,0 +1,205 @@
+"""Helpers of the feedback tests: upstream event builders, the HTTP API, waiting on topics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from shared.client import Publisher, Record, TopicReader
+from shared.http import HttpApp, Receive, Scope, Send
+from shared.service import Service
+
+SH = ZoneInfo("Asia/Shanghai")
+H = timedelta(hours=1)
+
+
+def sh(month: int, day: int, hour: int = 0, minute: int = 0, year: int = 2026) -> datetime:
+    """A local time in Asia/Shanghai."""
+    return datetime(year, month, day, hour, minute, tzinfo=SH)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def new_case_id() -> str:
+    return f"c-{uuid.uuid4().hex[:10]}"
+
+
+LOCATIONS = {
+    "WC-YY-OJY-G01": ("WC", "WC-YY", "WC-YY-OJY", "WC-YY-OJY-G01"),
+    "WC-YY-OJY-G02": ("WC", "WC-YY", "WC-YY-OJY", "WC-YY-OJY-G02"),
+    "WC-YY-HPY-G01": ("WC", "WC-YY", "WC-YY-HPY", "WC-YY-HPY-G01"),
+}
+
+
+def opened(
+    case_id: str,
+    *,
+    grid: str = "WC-YY-OJY-G01",
+    category: str = "sanitation",
+    at: datetime | None = None,
+    reporter_ref: str | None = None,
+    source: str = "weixin_grid_group",
+) -> dict[str, Any]:
+    district, street, community, grid_code = LOCATIONS[grid]
+    return {
+        "case_id": case_id,
+        "report_ids": [f"r-{case_id}"],
+        "source": source,
+        "opened_at": iso(at or datetime.now(UTC)),
+        "category": category,
+        "category_name": {"sanitation": "环境卫生", "parking": "停车管理", "noise": "噪音扰民"}.get(
+            category, category
+        ),
+        "agency_mode": "errand_service",
+        "classification": {"method": "keywords", "terms": [], "confidence": 0.9},
+        "location": {
+            "district": district,
+            "street": street,
+            "community": community,
+            "grid": grid_code,
+        },
+        "description": "楼道垃圾堆积",
+        "reporter_ref": reporter_ref or f"ref-{case_id}",
+        "reporter_phone_masked": "138****5678",
+    }
+
+
+def merged(case_id: str, reporter_ref: str, source: str = "hotline_12345") -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "report_id": f"r-{uuid.uuid4().hex[:8]}",
+        "source": source,
+        "merged_at": iso(datetime.now(UTC)),
+        "supporter_count": 2,
+        "reporter_ref": reporter_ref,
+    }
+
+
+def dispatched(
+    case_id: str, tier: str, unit: str, at: datetime, attempt: int = 1
+) -> dict[str, Any]:
+    respond = {"grid": 2, "community": 4, "street": 8, "district": 24}[tier]
+    return {
+        "case_id": case_id,
+        "tier": tier,
+        "unit": unit,
+        "handler_id": "h-0001",
+        "respond_by": iso(at + respond * H),
+        "resolve_by": iso(at + 24 * H),
+        "attempt": attempt,
+        "dispatched_at": iso(at),
+    }
+
+
+def accepted(case_id: str, tier: str, unit: str, at: datetime, on_time: bool) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "tier": tier,
+        "unit": unit,
+        "handler_id": "h-0001",
+        "accepted_at": iso(at),
+        "on_time": on_time,
+    }
+
+
+def escalated(case_id: str, from_tier: str, to_tier: str, unit: str) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "from_tier": from_tier,
+        "to_tier": to_tier,
+        "unit": unit,
+        "reason": "超出网格处置能力",
+    }
+
+
+def resolved(
+    case_id: str,
+    tier: str = "grid",
+    unit: str = "WC-YY-OJY-G01",
+    at: datetime | None = None,
+    on_time: bool = True,
+) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "resolved_at": iso(at or datetime.now(UTC)),
+        "tier": tier,
+        "unit": unit,
+        "handler_id": "h-0001",
+        "note": "已处理",
+        "on_time": on_time,
+    }
+
+
+def rating(
+    case_id: str,
+    token: str,
+    *,
+    ok: bool = True,
+    satisfaction: str = "satisfied",
+    at: datetime | None = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "case_id": case_id,
+        "rating_token": token,
+        "resolved": ok,
+        "satisfaction": satisfaction,
+        "at": iso(at or datetime.now(UTC)),
+    }
+    if comment is not None:
+        body["comment"] = comment
+    return body
+
+
+async def send(pub: Publisher, topic: str, body: dict[str, Any], **headers: str) -> None:
+    await pub.send(
+        topic, body, key=body.get("case_id"), subject=body.get("case_id"), headers=headers or None
+    )
+
+
+def of_case(reader: TopicReader, topic: str, case_id: str) -> list[Any]:
+    return [r.json() for r in reader.of(topic) if _case(r) == case_id]
+
+
+def _case(r: Record) -> str | None:
+    body = r.json()
+    return body.get("case_id") if isinstance(body, dict) else None
+
+
+async def wait_n(
+    reader: TopicReader, topic: str, case_id: str, n: int, timeout: float = 30
+) -> list[Any]:
+    """The first ``n`` messages of ``topic`` about ``case_id`` (waits for them)."""
+    found: list[Any] = await reader.wait_for(
+        lambda r: len(of_case(r, topic, case_id)) >= n and of_case(r, topic, case_id),
+        timeout=timeout,
+        what=f"{n} x {topic} for {case_id}",
+    )
+    return found
+
+
+async def http_get(svc: Service, path: str) -> tuple[int, Any]:
+    """GET through the service's real ASGI HTTP app (router, 400/404 handling, JSON)."""
+
+    async def no_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("lifespan not expected")
+
+    app = HttpApp(svc.router, no_lifespan)
+    route, _, qs = path.partition("?")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send_(msg: dict[str, Any]) -> None:
+        sent.append(msg)
+
+    scope = {"type": "http", "method": "GET", "path": route, "query_string": qs.encode()}
+    await app(scope, receive, send_)
+    return sent[0]["status"], orjson.loads(sent[1]["body"])
