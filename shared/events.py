@@ -189,6 +189,9 @@ class CaseOpened(Event):
     reporter_ref: str
     reporter_phone_masked: str | None = None
     default_tier: Tier | None = None
+    # Which location rule found the unit (building_code | grid_code | point | address |
+    # description, "+address"/"+description" when a building named in the text refined it).
+    located_by: str | None = None
 
 
 class CaseMerged(Event):
