@@ -41,7 +41,7 @@ def _write_env(path: Path, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def _read_env(path: Path) -> dict[str, str]:
+def read_env(path: Path) -> dict[str, str]:
     out = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -122,7 +122,7 @@ def up(run_dir: str | None) -> int:
     env_out = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, "DATABASE_URL": infra.admin_dsn}
     logs = rd / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    previous = _read_env(rd / "env")
+    previous = read_env(rd / "env")
     for svc in SERVICES:
         pid_file = rd / f"{svc}.pid"
         url_key = f"{svc.upper()}_URL"
@@ -193,7 +193,7 @@ def down(run_dir: str | None) -> int:
 
 def status(run_dir: str | None) -> int:
     rd = _run_dir(run_dir)
-    env = _read_env(rd / "env")
+    env = read_env(rd / "env")
     print(f"kafka:    {'running' if LocalKafka(rd).running() else 'stopped'}")
     print(f"postgres: {'running' if LocalPostgres(rd).running() else 'stopped'}")
     for svc in SERVICES:

@@ -1,0 +1,264 @@
+"""``make demo``: the whole loop on a sample city, on real Kafka and PostgreSQL.
+
+Starts the stack (as ``make up`` does, in its own run folder), loads the sample registry, replays
+sample resident reports through intake -> dispatch -> feedback, plays the handlers (accept,
+resolve) and the residents (ratings: most satisfied, some not, which reopens the case), prints
+what happened, and stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from cli.registry import publish_registry
+from devstack import stack
+from devstack.paths import ROOT, RUN
+from shared.client import Publisher, TopicReader
+from shared.registry import load_registry_file
+from shared.settings import Settings
+from shared.taxonomy import default_taxonomy
+
+SAMPLES = ROOT / "deploy" / "samples"
+console = Console()
+TOPICS = (
+    "cases.opened",
+    "cases.merged",
+    "reports.rejected",
+    "cases.dispatched",
+    "cases.escalated",
+    "cases.resolved",
+    "feedback.requested",
+    "cases.closed",
+    "cases.reopened",
+    "handler.actions.rejected",
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def wait_registry(admin_dsn: str, timeout: float = 60) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        for schema in stack.SERVICES:
+            while not await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.handlers WHERE id = 'h-0030'"
+            ):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{schema} did not read the registry")
+                await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+async def unit_handler(admin_dsn: str, unit: str) -> str | None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        found: str | None = await conn.fetchval(
+            "SELECT id FROM dispatch.handlers WHERE unit = $1 AND role <> 'party_volunteer' "
+            "ORDER BY id LIMIT 1",
+            unit,
+        )
+        return found
+    finally:
+        await conn.close()
+
+
+def load_reports() -> list[dict[str, Any]]:
+    out = []
+    for i, line in enumerate((SAMPLES / "reports.jsonl").read_text(encoding="utf-8").splitlines()):
+        r = orjson.loads(line)
+        r.update(
+            report_id=f"demo-{i:03d}",
+            submitted_at=now(),
+            reporter={"name": "居民", "phone": f"1380000{i:04d}"},
+        )
+        out.append(r)
+    out.append(
+        {
+            "report_id": "demo-bad",
+            "source": "app",
+            "submitted_at": now(),
+            "location": {"building_code": "NOWHERE"},
+            "description": "无效位置的测试报事",
+        }
+    )
+    return out
+
+
+async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
+    rng = random.Random(2026)
+    records = load_registry_file(SAMPLES / "registry.yaml", default_taxonomy())
+    await publish_registry(settings, records)
+    await wait_registry(admin_dsn)
+    reports = load_reports()
+    console.print(
+        f"[bold]registry loaded[/bold] ({len(records)} records); replaying {len(reports)} reports"
+    )
+    acted: set[tuple[str, int]] = set()
+    rated: set[str] = set()
+    async with (
+        Publisher(settings, source="demo/upstream") as pub,
+        TopicReader(settings, *TOPICS) as reader,
+    ):
+        for r in reports:
+            await pub.send("reports.submitted", r, key=r["report_id"])
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            for rec in await reader.poll(200):
+                ev = rec.json()
+                if rec.topic == "cases.dispatched" and (ev["case_id"], ev["attempt"]) not in acted:
+                    acted.add((ev["case_id"], ev["attempt"]))
+                    handler = ev["handler_id"] or await unit_handler(admin_dsn, ev["unit"])
+                    if handler is None:
+                        continue
+                    for action in ("accept", "resolve"):
+                        await pub.send(
+                            "handler.actions",
+                            {
+                                "action_id": str(uuid.uuid4()),
+                                "case_id": ev["case_id"],
+                                "handler_id": handler,
+                                "action": action,
+                                "at": now(),
+                                "note": "已到现场处理完毕" if action == "resolve" else None,
+                            },
+                            key=ev["case_id"],
+                        )
+                elif rec.topic == "feedback.requested" and ev["rating_token"] not in rated:
+                    rated.add(ev["rating_token"])
+                    roll = rng.random()
+                    reopened = sum(
+                        1
+                        for x in reader.of("cases.reopened")
+                        if x.json()["case_id"] == ev["case_id"]
+                    )
+                    if roll < 0.1 and not reopened:
+                        verdict = {
+                            "resolved": False,
+                            "satisfaction": "unsatisfied",
+                            "comment": "问题没有解决",
+                        }
+                    elif roll < 0.2:
+                        continue  # never rated: closes as unrated when the window ends
+                    else:
+                        verdict = {
+                            "resolved": True,
+                            "satisfaction": "satisfied" if roll < 0.85 else "basically_satisfied",
+                        }
+                    await pub.send(
+                        "feedback.submitted",
+                        {
+                            "case_id": ev["case_id"],
+                            "rating_token": ev["rating_token"],
+                            "at": now(),
+                            **verdict,
+                        },
+                        key=ev["case_id"],
+                    )
+            opened = {x.json()["case_id"] for x in reader.of("cases.opened")}
+            closed = {x.json()["case_id"] for x in reader.of("cases.closed")}
+            answered = (
+                len(reader.of("cases.opened"))
+                + len(reader.of("cases.merged"))
+                + len(reader.of("reports.rejected"))
+            )
+            waiting = {
+                x.json()["case_id"]
+                for x in reader.of("feedback.requested")
+                if x.json()["rating_token"] not in rated
+            }
+            unrated = {x.json()["case_id"] for x in reader.of("feedback.requested")} - closed
+            if answered >= len(reports) and opened and opened <= closed | unrated and not waiting:
+                break
+        summary(reader, len(reports))
+    show_metrics(feedback_url)
+    return 0
+
+
+def summary(reader: TopicReader, n_reports: int) -> None:
+    def count(topic: str) -> int:
+        return len(reader.of(topic))
+
+    console.print()
+    console.rule("[bold]what happened")
+    for rec in reader.of("cases.opened")[:8]:
+        ev = rec.json()
+        console.print(
+            f"  {ev['case_id']}  [cyan]{ev['category_name']}[/cyan]  "
+            f"{ev['location']['grid'] or ev['location']['community']}  "
+            f"{ev['description'][:28]}…"
+        )
+    table = Table(title="the loop 收集 → 处置 → 反馈 → 评价")
+    table.add_column("step")
+    table.add_column("count", justify="right")
+    tiers = Counter(
+        x.json()["tier"] for x in reader.of("cases.dispatched") if x.json()["attempt"] == 1
+    )
+    outcomes = Counter(x.json()["outcome"] for x in reader.of("cases.closed"))
+    rows = [
+        ("reports submitted", n_reports),
+        ("rejected", count("reports.rejected")),
+        ("cases opened", count("cases.opened")),
+        ("merged into open cases (附议)", count("cases.merged")),
+        *[(f"first dispatched at {t} tier", n) for t, n in sorted(tiers.items())],
+        ("escalated", count("cases.escalated")),
+        ("resolved (incl. after reopen)", count("cases.resolved")),
+        ("follow-up requests (回访)", count("feedback.requested")),
+        ("reopened (unsatisfied)", count("cases.reopened")),
+        *[(f"closed: {o}", n) for o, n in sorted(outcomes.items())],
+        ("handler actions rejected", count("handler.actions.rejected")),
+    ]
+    for step, n in rows:
+        table.add_row(step, str(n))
+    console.print(table)
+
+
+def show_metrics(feedback_url: str) -> None:
+    import json
+    import urllib.request
+
+    period = datetime.now(UTC).strftime("%Y-%m")
+    try:
+        with urllib.request.urlopen(
+            f"{feedback_url}/units/WC/metrics?period={period}", timeout=5
+        ) as r:
+            data = json.load(r)
+    except OSError as exc:
+        console.print(f"(metrics not available: {exc})")
+        return
+    console.print(f"[bold]district WC, {period}:[/bold] {json.dumps(data, ensure_ascii=False)}")
+
+
+def main() -> int:
+    run_dir = RUN / "demo"
+    # A rating window of 20 s, so the demo also shows unrated closing; sweeps every second.
+    os.environ.setdefault("WANGGE_FEEDBACK_WINDOW", "PT20S")
+    os.environ.setdefault("WANGGE_SWEEP_INTERVAL_S", "1")
+    try:
+        stack.up(str(run_dir))
+        env = stack.read_env(Path(run_dir) / "env")
+        settings = Settings(KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"])
+        return asyncio.run(play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"]))
+    finally:
+        stack.down(str(run_dir))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
