@@ -164,7 +164,7 @@ def test_score_weights_available_rates_and_inverts_reopen() -> None:
 
 
 def test_rank_orders_ties_and_missing_values() -> None:
-    rows = [
+    rows: list[dict[str, object]] = [
         {"code": "b", "score": 80.0},
         {"code": "a", "score": 80.0},
         {"code": "c", "score": None},

@@ -1,0 +1,98 @@
+"""Follow-up (回访) on the real broker and database: a request per reporter, tokens stored as
+hashes, forgery and reuse rejected, the first valid rating deciding, events in any order."""
+
+from __future__ import annotations
+
+import hashlib
+
+from devstack.testbed import Testbed
+from devstack.wait import eventually
+from shared.client import Publisher, TopicReader
+from tests.feedback.helpers import (
+    merged,
+    new_case_id,
+    of_case,
+    opened,
+    rating,
+    resolved,
+    send,
+    wait_n,
+)
+
+TOPICS = ("feedback.requested", "feedback.rejected", "cases.closed", "cases.reopened")
+
+
+async def test_tokens_forgery_reuse_and_merged_reporters(bed: Testbed) -> None:
+    svc = await bed.start("feedback")
+    a, b, late = new_case_id(), new_case_id(), new_case_id()
+    async with (
+        Publisher(bed.settings(), source="test/upstream") as pub,
+        TopicReader(bed.settings(), *TOPICS) as reader,
+    ):
+        await send(pub, "cases.opened", opened(a, reporter_ref="ref-a1"))
+        await send(pub, "cases.merged", merged(a, "ref-a2", source="hotline_12345"))
+        await send(pub, "cases.opened", opened(b))
+        # out of order: the resolution is applied before the case is known, then the opening
+        await send(pub, "cases.resolved", resolved(late))
+        await send(pub, "cases.resolved", resolved(a))
+        await send(pub, "cases.resolved", resolved(b))
+
+        requests = await wait_n(reader, "feedback.requested", a, 2)
+        by_ref = {r["reporter_ref"]: r for r in requests}
+        assert set(by_ref) == {"ref-a1", "ref-a2"}
+        assert by_ref["ref-a1"]["channel"] == "weixin_grid_group"
+        assert by_ref["ref-a2"]["channel"] == "hotline_12345"
+        tok1, tok2 = by_ref["ref-a1"]["rating_token"], by_ref["ref-a2"]["rating_token"]
+        assert tok1 != tok2 and len(tok1) >= 32
+        tok_b = (await wait_n(reader, "feedback.requested", b, 1))[0]["rating_token"]
+
+        # only hashes are stored
+        stored = await svc.pool.fetch("SELECT * FROM feedback_requests WHERE case_id = $1", a)
+        assert {r["token_hash"] for r in stored} == {
+            hashlib.sha256(t.encode()).hexdigest() for t in (tok1, tok2)
+        }
+        assert not any(tok1 in str(dict(r)) or tok2 in str(dict(r)) for r in stored)
+
+        await send(pub, "cases.opened", opened(late))
+        assert (await wait_n(reader, "feedback.requested", late, 1))[0]["reporter_ref"] == (
+            f"ref-{late}"
+        )
+
+        # forgery: a made-up token, another case's token, an unknown case, an invalid payload
+        await send(pub, "feedback.submitted", rating(a, "forged-" + tok1[7:]))
+        await send(pub, "feedback.submitted", rating(a, tok_b))
+        await send(pub, "feedback.submitted", rating("no-such-case", tok1))
+        await send(pub, "feedback.submitted", rating(a, tok1, satisfaction="great"))
+        # the first valid rating decides; reuse is refused; the supporter's rating still counts
+        await send(pub, "feedback.submitted", rating(a, tok1, satisfaction="basically_satisfied"))
+        await send(pub, "feedback.submitted", rating(a, tok1, ok=False))
+        await send(pub, "feedback.submitted", rating(a, tok2, satisfaction="unsatisfied"))
+
+        rejected = await wait_n(reader, "feedback.rejected", a, 4)
+        rejected += await wait_n(reader, "feedback.rejected", "no-such-case", 1)
+        reasons = sorted(r["reason"].split(":")[0] for r in rejected)
+        assert reasons == [
+            "invalid",
+            "invalid token",
+            "invalid token",
+            "token already used",
+            "unknown case",
+        ]
+        closed = await wait_n(reader, "cases.closed", a, 1)
+        assert closed[0]["outcome"] == "satisfied"
+
+        async def both_ratings() -> list[dict[str, object]]:
+            rows = await svc.pool.fetch(
+                "SELECT reporter_ref, satisfaction, decided FROM ratings WHERE case_id = $1 "
+                "ORDER BY id",
+                a,
+            )
+            return [dict(r) for r in rows] if len(rows) == 2 else []
+
+        assert await eventually(both_ratings, what="two ratings of case a") == [
+            {"reporter_ref": "ref-a1", "satisfaction": "basically_satisfied", "decided": True},
+            {"reporter_ref": "ref-a2", "satisfaction": "unsatisfied", "decided": False},
+        ]
+        await reader.read_to_end()
+        assert len(of_case(reader, "cases.closed", a)) == 1
+        assert of_case(reader, "cases.reopened", a) == []
