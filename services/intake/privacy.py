@@ -15,6 +15,7 @@ import os
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.events import Reporter
+from shared.logging import mask_phone as mask_phone_numbers_in
 
 
 class PiiKeyMissing(RuntimeError):
@@ -70,3 +71,9 @@ def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return None
     return f"{phone[:3]}****{phone[-4:]}"
+
+
+def redact_phones(text: str) -> str:
+    """Every mainland mobile number written inside free text, masked (联系电话138****5678):
+    descriptions leave intake on other topics, phone numbers typed into them must not."""
+    return mask_phone_numbers_in(text)
