@@ -1,29 +1,116 @@
-"""``wangge metrics UNIT --period P``: the governance rates of a unit, from feedback's HTTP API."""
+"""``wangge metrics UNIT --period P``: the governance metrics of a unit, from feedback's HTTP API
+(``GET /units/{code}/metrics``); ``--hot-issues`` and ``--ranking`` add the other two views."""
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.error
+import urllib.parse
 import urllib.request
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from cli.common import console
+from cli.common import console, err_console
+
+# The JSON keys of docs/feedback.md, in the order operators read them, with their Chinese names.
+LABELS: dict[str, str] = {
+    "received": "受理量 received",
+    "resolved": "办结量 resolved",
+    "ratings": "评价数 ratings",
+    "response_rate": "响应率 response rate",
+    "on_time_resolution_rate": "按期办结率 on-time resolution",
+    "resolution_rate": "解决率 resolution rate",
+    "satisfaction_rate": "满意率 satisfaction rate",
+    "reopen_rate": "重办率 reopen rate",
+    "kept_in_grid_rate": "小事不出网格率 kept in the grid",
+    "kept_in_community_rate": "大事不出社区率 kept in the community",
+    "escalation_rate": "上报率 escalation rate",
+    "time_to_resolve_hours": "办结用时(小时) time to resolve (h)",
+}
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(metric, value, detail) for each metric of a ``/units/{code}/metrics`` answer."""
+    rows = []
+    for key, label in LABELS.items():
+        if key not in metrics:
+            continue
+        v = metrics[key]
+        if key == "time_to_resolve_hours":
+            med, p90 = v.get("median"), v.get("p90")
+            value = "-" if med is None else f"median {med:g}"
+            rows.append((label, value, "-" if p90 is None else f"p90 {p90:g}, {v['cases']} cases"))
+        elif isinstance(v, dict):
+            rows.append((label, _pct(v["rate"]), f"{v['numerator']}/{v['denominator']}"))
+        else:
+            rows.append((label, str(v), ""))
+    return rows
+
+
+def _get(base: str, path: str, period: str) -> Any:
+    url = f"{base}{path}?period={urllib.parse.quote(period)}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.load(exc).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        err_console.print(f"[red]{exc.code}: {message}[/red]")
+        raise typer.Exit(1) from None
 
 
 def metrics(
     unit: str,
     period: str = typer.Option(..., "--period", help="2026-11, 2026-W47 or 2026-11-23"),
+    hot_issues: bool = typer.Option(False, "--hot-issues", help="also the top categories"),
+    ranking: bool = typer.Option(False, "--ranking", help="also rank the units below UNIT"),
     url: str = typer.Option(None, "--url", help="feedback base URL (default $FEEDBACK_URL)"),
 ) -> None:
-    """Print the metrics of UNIT for PERIOD as a table."""
-    base = url or os.environ.get("FEEDBACK_URL", "http://127.0.0.1:8083")
-    with urllib.request.urlopen(f"{base}/units/{unit}/metrics?period={period}", timeout=10) as r:
-        data = json.load(r)
-    table = Table(title=f"{unit} {period}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in data.get("metrics", data).items():
-        table.add_row(key, str(value))
+    """Print the metrics of UNIT (rolled up from its grids) for PERIOD as a table."""
+    base = (url or os.environ.get("FEEDBACK_URL", "http://127.0.0.1:8083")).rstrip("/")
+    code = urllib.parse.quote(unit, safe="")
+    data = _get(base, f"/units/{code}/metrics", period)
+    p = data["period"]
+    table = Table(title=f"{data['unit']['name']} ({unit}) {p['label']} [{p['time_zone']}]")
+    for col, justify in (("metric", "left"), ("value", "right"), ("detail", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in metric_rows(data["metrics"]):
+        table.add_row(*row)
     console.print(table)
+    if hot_issues:
+        hot = _get(base, f"/units/{code}/hot-issues", period)
+        t = Table(title=f"高频问题 hot issues (vs {hot['previous_period']})")
+        for col in ("category", "count", "previous", "change"):
+            t.add_column(col)
+        for i in hot["hot_issues"]:
+            t.add_row(
+                f"{i['category_name']} ({i['category']})",
+                str(i["count"]),
+                str(i["previous"]),
+                f"{i['change']:+d}",
+            )
+        console.print(t)
+    if ranking:
+        ranked = _get(base, f"/units/{code}/ranking", period)
+        t = Table(title="排名 ranking (composite score)")
+        for col in ("rank", "unit", "score", "received", "satisfaction", "on time"):
+            t.add_column(col)
+        for r in ranked["ranking"]:
+            t.add_row(
+                str(r["rank"]),
+                f"{r['name']} ({r['code']})",
+                "-" if r["score"] is None else f"{r['score']:.1f}",
+                str(r["received"]),
+                _pct(r["satisfaction_rate"]),
+                _pct(r["on_time_resolution_rate"]),
+            )
+        console.print(t)

@@ -1,0 +1,22 @@
+"""The CLI's metrics table follows the JSON of GET /units/{code}/metrics (pure)."""
+
+from __future__ import annotations
+
+from cli.metrics import LABELS, metric_rows
+from services.feedback.api import RATES
+
+
+def test_every_rate_of_the_api_has_a_labelled_row() -> None:
+    assert set(RATES) <= set(LABELS)
+    metrics = {
+        "received": 4,
+        "satisfaction_rate": {"rate": 0.6, "numerator": 3, "denominator": 5},
+        "reopen_rate": {"rate": None, "numerator": 0, "denominator": 0},
+        "time_to_resolve_hours": {"median": 6.0, "p90": 39.6, "cases": 3},
+    }
+    assert metric_rows(metrics) == [
+        ("受理量 received", "4", ""),
+        ("满意率 satisfaction rate", "60.0%", "3/5"),
+        ("重办率 reopen rate", "-", "0/0"),
+        ("办结用时(小时) time to resolve (h)", "median 6", "p90 39.6, 3 cases"),
+    ]
