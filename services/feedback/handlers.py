@@ -239,7 +239,7 @@ class Feedback:
             resolved=ev.resolved,
             satisfaction=ev.satisfaction,
             comment=ev.comment,
-            at=ev.at,
+            at=min(ev.at, now),  # the channel's time, never in the future
             recorded_at=now,
             decided=decides,
         )
