@@ -1,44 +1,89 @@
-"""``wangge case show CASE_ID``: the dispatch timeline of a case."""
+"""``wangge case show CASE_ID``: where a case is in dispatch, and its timeline."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from cli.common import console, run, schema_connection
 
 app = typer.Typer(help="Cases.", no_args_is_help=True)
 
+Row = dict[str, Any]
 
-async def _timeline(case_id: str) -> list[dict[str, object]]:
-    from services.dispatch.store import timeline
+
+async def _load(case_id: str) -> tuple[Row | None, list[Row]]:
+    from services.dispatch.store import get_case, timeline
 
     conn = await schema_connection("dispatch")
     try:
-        return [dict(r) for r in await timeline(conn, case_id)]
+        case = await get_case(conn, case_id)
+        return (dict(case) if case else None), [dict(r) for r in await timeline(conn, case_id)]
     finally:
         await conn.close()
 
 
-@app.command("show")
-def show(case_id: str) -> None:
-    """Every state change of the case, in order."""
-    rows = run(_timeline(case_id))
-    if not rows:
-        console.print(f"no case {case_id!r} in dispatch")
-        raise typer.Exit(1)
-    table = Table(title=f"case {case_id}")
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
+
+
+def _detail(detail: Any) -> str:
+    if not detail:
+        return ""
+    if isinstance(detail, dict):
+        detail = {k: v for k, v in detail.items() if v not in (None, "", [])}
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True)
+
+
+def render(case_id: str, case: Row | None, rows: list[Row]) -> Group:
+    """The case's current place and deadlines, then every state change in order."""
+    parts: list[Any] = []
+    if case is not None:
+        handler = case["handler_id"] or "(the unit as a whole)"
+        parts.append(
+            Text.from_markup(
+                f"[bold]{case_id}[/bold]  {case['category']}  state [bold]{case['state']}[/bold]"
+                f"  tier {case['tier']}  unit {case['unit']}  handler {handler}"
+                f"  attempt {case['attempt']}"
+            )
+        )
+        parts.append(
+            Text(
+                f"respond by {_when(case['respond_by'])}  resolve by {_when(case['resolve_by'])}"
+                + (f"  reopened {case['reopen_count']}x" if case["reopen_count"] else "")
+                + (f"  督办 supervised by {case['supervisor_unit']}" if case["supervised"] else "")
+            )
+        )
+        if case["tier_reasons"]:
+            parts.append(Text("tier reasons: " + "; ".join(case["tier_reasons"])))
+    table = Table(title=f"timeline of {case_id}")
     for col in ("at", "event", "from", "to", "tier", "unit", "handler", "detail"):
         table.add_column(col)
     for r in rows:
         table.add_row(
-            f"{r['at']:%Y-%m-%d %H:%M:%S}",
+            _when(r["at"]),
             str(r["event"]),
             str(r["from_state"] or ""),
             str(r["to_state"] or ""),
             str(r["tier"] or ""),
             str(r["unit"] or ""),
             str(r["handler_id"] or ""),
-            str(r["detail"] or ""),
+            _detail(r["detail"]),
         )
-    console.print(table)
+    parts.append(table)
+    return Group(*parts)
+
+
+@app.command("show")
+def show(case_id: str) -> None:
+    """Where the case is (state, tier, unit, handler, deadlines) and its timeline."""
+    case, rows = run(_load(case_id))
+    if case is None and not rows:
+        console.print(f"no case {case_id!r} in dispatch")
+        raise typer.Exit(1)
+    console.print(render(case_id, case, rows))

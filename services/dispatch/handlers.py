@@ -3,13 +3,13 @@ the SQL of ``store`` and the events of the outbox. Time comes from ``clock`` (in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from shared.consumer import Meta, PermanentError
+from shared.consumer import TRANSIENT_ERRORS, Meta, PermanentError
 from shared.events import (
     CaseAccepted,
     CaseDispatched,
@@ -646,139 +646,165 @@ class Dispatch:
     # --- the sweepers (durable timers) ------------------------------------------------------
 
     async def sweep_response(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_response(uow.conn, now, SWEEP_BATCH)
+        return await self._each(uow, rows, now, self._response_missed)
+
+    async def sweep_resolution(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_resolution(uow.conn, now, SWEEP_BATCH)
+        return await self._each(uow, rows, now, self._resolution_missed)
+
+    async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
+        return await self._each(uow, rows, now, self._deliberation_ended)
+
+    async def _each(
+        self,
+        uow: UnitOfWork,
+        rows: list[asyncpg.Record],
+        now: datetime,
+        fn: Callable[[UnitOfWork, asyncpg.Record, datetime], Awaitable[None]],
+    ) -> int:
+        """Handle each claimed row in a savepoint: one broken row is logged and left for the
+        next sweep, without holding back the others. Transient errors fail the whole sweep."""
+        for case in rows:
+            mark = len(uow.pending)
+            try:
+                async with uow.conn.transaction():
+                    await fn(uow, case, now)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:
+                del uow.pending[mark:]
+                log.exception("sweep of a case failed", case_id=case["case_id"], sweep=fn.__name__)
+        return len(rows)
+
+    async def _response_missed(self, uow: UnitOfWork, case: asyncpg.Record, now: datetime) -> None:
         """Response deadline missed: the next handler of the unit, a fresh response deadline,
         ``cases.overdue`` (respond) and a new ``cases.dispatched``."""
-        rows = await store.due_for_response(uow.conn, now, SWEEP_BATCH)
-        for case in rows:
-            state = next_state(case["state"], "respond_timeout")
-            assert state is not None
-            handler = next_handler(
-                await store.handler_loads(uow.conn, case["unit"]), case["handler_id"]
-            )
-            respond, _ = self.sla.durations(
-                case["tier"],
-                respond_within=self.respond_within(case),
-                category_sla=self.category_sla(case["category"], case["tier"]),
-            )
-            respond_by = now + respond * self.sla.scale
-            attempt = case["attempt"] + 1
-            await store.update_case(
-                uow.conn,
-                case["case_id"],
-                state=state,
-                handler_id=handler,
-                respond_by=respond_by,
-                respond_missed=True,
-                attempt=attempt,
-            )
-            await store.add_timeline(
-                uow.conn,
-                case["case_id"],
-                now,
-                "respond_timeout",
-                from_state=case["state"],
-                to_state=state,
+        state = next_state(case["state"], "respond_timeout")
+        assert state is not None
+        handler = next_handler(
+            await store.handler_loads(uow.conn, case["unit"]), case["handler_id"]
+        )
+        respond, _ = self.sla.durations(
+            case["tier"],
+            respond_within=self.respond_within(case),
+            category_sla=self.category_sla(case["category"], case["tier"]),
+        )
+        respond_by = now + respond * self.sla.scale
+        attempt = case["attempt"] + 1
+        await store.update_case(
+            uow.conn,
+            case["case_id"],
+            state=state,
+            handler_id=handler,
+            respond_by=respond_by,
+            respond_missed=True,
+            attempt=attempt,
+        )
+        await store.add_timeline(
+            uow.conn,
+            case["case_id"],
+            now,
+            "respond_timeout",
+            from_state=case["state"],
+            to_state=state,
+            tier=case["tier"],
+            unit=case["unit"],
+            handler_id=handler,
+            detail={
+                "missed": case["respond_by"].isoformat(),
+                "from_handler": case["handler_id"],
+                "attempt": attempt,
+            },
+        )
+        self.publish(
+            uow,
+            "cases.overdue",
+            CaseOverdue(
+                case_id=case["case_id"],
+                deadline="respond",
+                unit=case["unit"],
+                handler_id=case["handler_id"],
+            ),
+        )
+        self.publish(
+            uow,
+            "cases.dispatched",
+            CaseDispatched(
+                case_id=case["case_id"],
                 tier=case["tier"],
                 unit=case["unit"],
                 handler_id=handler,
-                detail={
-                    "missed": case["respond_by"].isoformat(),
-                    "from_handler": case["handler_id"],
-                    "attempt": attempt,
-                },
-            )
-            self.publish(
-                uow,
-                "cases.overdue",
-                CaseOverdue(
-                    case_id=case["case_id"],
-                    deadline="respond",
-                    unit=case["unit"],
-                    handler_id=case["handler_id"],
-                ),
-            )
-            self.publish(
-                uow,
-                "cases.dispatched",
-                CaseDispatched(
-                    case_id=case["case_id"],
-                    tier=case["tier"],
-                    unit=case["unit"],
-                    handler_id=handler,
-                    respond_by=respond_by,
-                    resolve_by=case["resolve_by"],
-                    tier_reasons=[*case["tier_reasons"]],
-                    attempt=attempt,
-                    category=case["category"],
-                    dispatched_at=now,
-                ),
-            )
-        return len(rows)
+                respond_by=respond_by,
+                resolve_by=case["resolve_by"],
+                tier_reasons=[*case["tier_reasons"]],
+                attempt=attempt,
+                category=case["category"],
+                dispatched_at=now,
+            ),
+        )
 
-    async def sweep_resolution(self, uow: UnitOfWork, now: datetime) -> int:
+    async def _resolution_missed(
+        self, uow: UnitOfWork, case: asyncpg.Record, now: datetime
+    ) -> None:
         """Resolution deadline missed: ``cases.overdue`` (resolve), then one tier up with reason
         ``timeout`` (``cases.escalated`` and a new ``cases.dispatched``). At the top tier there is
-        nothing above: the miss is recorded and the deadline cleared, so it fires once."""
-        rows = await store.due_for_resolution(uow.conn, now, SWEEP_BATCH)
-        for case in rows:
-            self.publish(
-                uow,
-                "cases.overdue",
-                CaseOverdue(
-                    case_id=case["case_id"],
-                    deadline="resolve",
-                    unit=case["unit"],
-                    handler_id=case["handler_id"],
-                ),
-            )
-            up = next_tier(case["tier"])
-            to = await self.route(uow.conn, case, up, list(case["excluded_units"])) if up else None
-            if to is None:
-                await store.update_case(
-                    uow.conn, case["case_id"], resolve_by=None, resolve_missed_at=now
-                )
-                await store.add_timeline(
-                    uow.conn,
-                    case["case_id"],
-                    now,
-                    "resolve_timeout",
-                    from_state=case["state"],
-                    to_state=case["state"],
-                    tier=case["tier"],
-                    unit=case["unit"],
-                    handler_id=case["handler_id"],
-                    detail={"missed": case["resolve_by"].isoformat(), "escalated": False},
-                )
-                continue
-            reason = f"timeout: resolution deadline missed at {case['tier']}"
-            sent = await self.redispatch(
-                uow, case, event="resolve_timeout", to=to, now=now, reason=reason
-            )
-            self.escalated(uow, case["tier"], sent, "timeout", sent.unit)
-        return len(rows)
-
-    async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
-        """``decide_by`` reached: back to ``accepted``, its (extended) deadline running again."""
-        rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
-        for case in rows:
-            state = next_state(case["state"], "deliberation_ended")
-            assert state is not None
-            await store.update_case(
-                uow.conn, case["case_id"], state=state, paused_at=None, paused_until=None
-            )
+        nothing above: the miss is recorded (``resolve_missed_at``), so it fires once."""
+        self.publish(
+            uow,
+            "cases.overdue",
+            CaseOverdue(
+                case_id=case["case_id"],
+                deadline="resolve",
+                unit=case["unit"],
+                handler_id=case["handler_id"],
+            ),
+        )
+        up = next_tier(case["tier"])
+        to = await self.route(uow.conn, case, up, list(case["excluded_units"])) if up else None
+        if to is None:
+            await store.update_case(uow.conn, case["case_id"], resolve_missed_at=now)
             await store.add_timeline(
                 uow.conn,
                 case["case_id"],
                 now,
-                "deliberation_ended",
+                "resolve_timeout",
                 from_state=case["state"],
-                to_state=state,
+                to_state=case["state"],
                 tier=case["tier"],
                 unit=case["unit"],
                 handler_id=case["handler_id"],
-                detail={"decide_by": case["paused_until"].isoformat()},
+                detail={"missed": case["resolve_by"].isoformat(), "escalated": False},
             )
-        return len(rows)
+            return
+        reason = f"timeout: resolution deadline missed at {case['tier']}"
+        sent = await self.redispatch(
+            uow, case, event="resolve_timeout", to=to, now=now, reason=reason
+        )
+        self.escalated(uow, case["tier"], sent, "timeout", sent.unit)
+
+    async def _deliberation_ended(
+        self, uow: UnitOfWork, case: asyncpg.Record, now: datetime
+    ) -> None:
+        """``decide_by`` reached: back to ``accepted``, its (extended) deadline running again."""
+        state = next_state(case["state"], "deliberation_ended")
+        assert state is not None
+        await store.update_case(
+            uow.conn, case["case_id"], state=state, paused_at=None, paused_until=None
+        )
+        await store.add_timeline(
+            uow.conn,
+            case["case_id"],
+            now,
+            "deliberation_ended",
+            from_state=case["state"],
+            to_state=state,
+            tier=case["tier"],
+            unit=case["unit"],
+            handler_id=case["handler_id"],
+            detail={"decide_by": case["paused_until"].isoformat()},
+        )
 
 
 def _max(a: int | None, b: int | None) -> int | None:

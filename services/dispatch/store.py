@@ -78,51 +78,39 @@ async def take_early_merge(conn: asyncpg.Connection, case_id: str) -> asyncpg.Re
 # cases reads only the few rows that are due.
 
 
+RESPOND_DUE_SQL = """SELECT * FROM cases
+    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred') AND respond_by <= $1
+    ORDER BY respond_by LIMIT $2
+    FOR UPDATE SKIP LOCKED"""
+
+RESOLVE_DUE_SQL = """SELECT * FROM cases
+    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted')
+      AND resolve_missed_at IS NULL AND resolve_by <= $1
+    ORDER BY resolve_by LIMIT $2
+    FOR UPDATE SKIP LOCKED"""
+
+DELIBERATION_DUE_SQL = """SELECT * FROM cases
+    WHERE state = 'deliberating' AND paused_until <= $1
+    ORDER BY paused_until LIMIT $2
+    FOR UPDATE SKIP LOCKED"""
+
+
 async def due_for_response(
     conn: asyncpg.Connection, now: datetime, limit: int
 ) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            """SELECT * FROM cases
-               WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred')
-                 AND respond_by <= $1
-               ORDER BY respond_by LIMIT $2
-               FOR UPDATE SKIP LOCKED""",
-            now,
-            limit,
-        )
-    )
+    return list(await conn.fetch(RESPOND_DUE_SQL, now, limit))
 
 
 async def due_for_resolution(
     conn: asyncpg.Connection, now: datetime, limit: int
 ) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            """SELECT * FROM cases
-               WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted')
-                 AND resolve_by <= $1
-               ORDER BY resolve_by LIMIT $2
-               FOR UPDATE SKIP LOCKED""",
-            now,
-            limit,
-        )
-    )
+    return list(await conn.fetch(RESOLVE_DUE_SQL, now, limit))
 
 
 async def deliberations_due(
     conn: asyncpg.Connection, now: datetime, limit: int
 ) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            """SELECT * FROM cases
-               WHERE state = 'deliberating' AND paused_until <= $1
-               ORDER BY paused_until LIMIT $2
-               FOR UPDATE SKIP LOCKED""",
-            now,
-            limit,
-        )
-    )
+    return list(await conn.fetch(DELIBERATION_DUE_SQL, now, limit))
 
 
 # --- timeline ------------------------------------------------------------------------------------

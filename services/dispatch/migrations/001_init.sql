@@ -43,7 +43,8 @@ CREATE INDEX cases_handler_open ON cases (handler_id) WHERE state <> 'resolved';
 CREATE INDEX cases_respond_due ON cases (respond_by)
     WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred');
 CREATE INDEX cases_resolve_due ON cases (resolve_by)
-    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted');
+    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted')
+      AND resolve_missed_at IS NULL;
 CREATE INDEX cases_deliberation_due ON cases (paused_until) WHERE state = 'deliberating';
 
 -- Merged reports (附议) that arrived before the case itself: applied when cases.opened comes.

@@ -1,0 +1,105 @@
+"""Assignment rules (pure): the unit of a tier, and the handler within it."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.dispatch.assignment import (
+    Dept,
+    HandlerLoad,
+    Location,
+    TargetUnit,
+    next_handler,
+    pick_handler,
+    route,
+    transfer_refusal,
+)
+from shared.events import Tier
+
+LOC = Location(district="WC", street="WC-YY", community="WC-YY-OJY", grid="WC-YY-OJY-G01")
+DEPTS = [
+    Dept("WC-CGJ", "WC", ("illegal_construction", "market_order")),
+    Dept("WC-FWJ", "WC", ("demolition",)),
+    Dept("WC-YY-SZ", "WC-YY", ("municipal_facility",)),
+    Dept("WC-YY-SFS", "WC-YY", ("legal_petition",)),
+    Dept("WC-ZHL-SZ", "WC-ZHL", ("municipal_facility",)),
+    Dept("WC-YY-ZZ", "WC-YY", ("market_order",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("tier", "category", "unit"),
+    [
+        ("grid", "sanitation", "WC-YY-OJY-G01"),
+        ("community", "parking", "WC-YY-OJY"),
+        ("street", "municipal_facility", "WC-YY-SZ"),  # the street's own department
+        ("street", "illegal_construction", "WC-CGJ"),  # a district department (城管)
+        ("street", "market_order", "WC-YY-ZZ"),  # the street's before the district's
+        ("street", "noise", "WC-YY"),  # nobody owns it: the street office
+        ("district", "demolition", "WC-FWJ"),
+        ("district", "municipal_facility", "WC"),  # street departments are not district ones
+    ],
+)
+def test_unit_of_each_tier(tier: Tier, category: str, unit: str) -> None:
+    r = route(tier, LOC, category, DEPTS)
+    assert r is not None and (r.tier, r.unit, r.notes) == (tier, unit, [])
+
+
+def test_excluded_units_are_skipped_then_the_case_goes_up() -> None:
+    r = route("street", LOC, "market_order", DEPTS, exclude=["WC-YY-ZZ"])
+    assert r is not None and r.unit == "WC-CGJ"
+    r = route("street", LOC, "market_order", DEPTS, exclude=["WC-YY-ZZ", "WC-CGJ"])
+    assert r is not None and r.unit == "WC-YY"
+    r = route("grid", LOC, "sanitation", DEPTS, exclude=["WC-YY-OJY-G01"])
+    assert r is not None and (r.tier, r.unit) == ("community", "WC-YY-OJY")
+    assert r.notes == ["no grid unit left for the case: community"]
+    assert route("district", LOC, "demolition", DEPTS, exclude=["WC-FWJ", "WC"]) is None
+
+
+def test_a_case_located_only_to_its_community_starts_there() -> None:
+    r = route("grid", Location("WC", "WC-YY", "WC-YY-OJY", None), "sanitation", DEPTS)
+    assert r is not None and (r.tier, r.unit) == ("community", "WC-YY-OJY")
+
+
+def h(
+    id_: str, open_cases: int = 0, role: str = "grid_worker", on_duty: bool = True
+) -> HandlerLoad:
+    return HandlerLoad(id_, role, on_duty, open_cases)
+
+
+def test_fewest_open_cases_ties_by_id_never_volunteers_or_off_duty() -> None:
+    assert pick_handler([h("h-2", 1), h("h-1", 1), h("h-3", 0)]) == "h-3"
+    assert pick_handler([h("h-2", 1), h("h-1", 1)]) == "h-1"
+    assert pick_handler([h("h-1", 0, on_duty=False), h("h-2", 4)]) == "h-2"
+    assert pick_handler([h("h-0", 0, role="party_volunteer"), h("h-2", 4)]) == "h-2"
+    assert pick_handler([h("h-1", 0, on_duty=False)]) is None
+    assert pick_handler([]) is None
+
+
+def test_next_handler_after_a_missed_response() -> None:
+    assert next_handler([h("h-1", 0), h("h-2", 5)], "h-1") == "h-2"
+    assert next_handler([h("h-1", 0)], "h-1") == "h-1"  # nobody else: keep the one there is
+    assert next_handler([h("h-1", 0, on_duty=False)], "h-1") is None
+    assert next_handler([h("h-1", 0)], None) == "h-1"
+
+
+@pytest.mark.parametrize(
+    ("tier", "unit", "target", "ok"),
+    [
+        ("grid", "WC-YY-OJY-G01", TargetUnit("WC-YY-OJY-G02", level="grid"), True),
+        ("grid", "WC-YY-OJY-G01", TargetUnit("WC-YY-OJY", level="community"), False),
+        ("grid", "WC-YY-OJY-G01", TargetUnit("WC-YY-OJY-G01", level="grid"), False),
+        ("community", "WC-YY-OJY", TargetUnit("WC-YY-HPY", level="community"), True),
+        ("street", "WC-YY", TargetUnit("WC-YY-SZ", department_of="street"), True),
+        ("street", "WC-YY-SZ", TargetUnit("WC-CGJ", department_of="district"), True),
+        ("street", "WC-YY-SZ", TargetUnit("WC-ZHL", level="street"), True),
+        ("district", "WC", TargetUnit("WC-FWJ", department_of="district"), True),
+        ("district", "WC-FWJ", TargetUnit("WC-YY-SZ", department_of="street"), False),
+        ("grid", "WC-YY-OJY-G01", TargetUnit("WC-YY-OJY-G01-B03", level="building"), False),
+        ("grid", "WC-YY-OJY-G01", None, False),
+    ],
+)
+def test_transfer_stays_within_the_tier(
+    tier: Tier, unit: str, target: TargetUnit | None, ok: bool
+) -> None:
+    assert (transfer_refusal(tier, unit, target) is None) is ok
