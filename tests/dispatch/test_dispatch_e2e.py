@@ -146,6 +146,26 @@ async def test_tiers_units_and_handlers(bed: Testbed) -> None:
         late = await d.open(early)
         assert late["tier"] == "community" and late["attempt"] == 1
 
+        # a merged report marked urgent shortens the response deadline of an unaccepted case
+        calm = (await d.open(case_opened(location=QHJ_G01)))["case_id"]
+        await d.send(
+            "cases.merged",
+            CaseMerged(
+                case_id=calm,
+                report_id="r-urgent",
+                source="app",
+                merged_at=clock(),
+                supporter_count=2,
+                reporter_ref="ref-urgent",
+                urgent=True,
+            ),
+            calm,
+        )
+        hurried = await d.one("cases.dispatched", calm, attempt=2)
+        assert (hurried["tier"], hurried["unit"]) == ("grid", "WC-ZHL-QHJ-G01")
+        assert span(hurried, "respond_by") == timedelta(minutes=30)
+        assert span(hurried, "resolve_by") == timedelta(hours=24)
+
         await d.drain()
         assert len(d.of("cases.dispatched", cid)) == 2  # the merge of 2 changed nothing
 
