@@ -99,6 +99,7 @@ class Subscription(Generic[M]):
             max_poll_records=200,
             title=self.group,
             description=self.model.__doc__,
+            decoder=_raw_body,
         )
         sub(self._on_message)
 
@@ -224,6 +225,12 @@ class Subscription(Generic[M]):
                 svc.metrics.failures.labels(self.topic, "permanent").inc()
                 await svc.dead_letter(self.topic, value, meta, type(exc).__name__, str(exc)[:2000])
                 return
+
+
+async def _raw_body(msg: Any) -> Any:
+    """Leave the body as bytes: decoding is the pipeline's job, so that bytes that are not JSON
+    reach it (and its dead-letter queue) instead of failing inside FastStream."""
+    return msg.body
 
 
 def _trace_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -5,6 +5,7 @@ The producer is idempotent with ``acks=all``; consumers never auto-commit (see `
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -74,5 +75,6 @@ def create_broker(settings: Settings, service: str) -> KafkaBroker:
         security=broker_security(settings),
         linger_ms=5,
         graceful_timeout=30.0,
-        logger=None,
+        logger=logging.getLogger(f"wangge.{service}.faststream"),
+        log_level=logging.DEBUG,
     )

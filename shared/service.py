@@ -177,7 +177,7 @@ class Service:
         conn = await connect(self.dsn)
         try:
             applied = await migrate(
-                conn, self.schema, {"kit": KIT_MIGRATIONS, self.name: self.migrations}
+                conn, self.schema, {"shared": KIT_MIGRATIONS, self.name: self.migrations}
             )
         finally:
             await conn.close()

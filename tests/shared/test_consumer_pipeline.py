@@ -1,0 +1,148 @@
+"""The shared consumer pipeline on the real broker and database: inbox, outbox, CloudEvents
+headers, dead letters, transient retries. A purpose-built service keeps the tests about the kit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.testbed import Testbed
+from devstack.wait import eventually
+from shared.client import Publisher, TopicReader
+from shared.consumer import Meta
+from shared.events import HandlerAction, HandlerActionRejected
+from shared.service import Service
+from shared.settings import Settings
+from shared.uow import UnitOfWork
+from tests.samples import now_iso
+
+
+class KitService:
+    """Records each handler action in ``notes`` and answers on handler.actions.rejected."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.transient_failures_left = 0
+        self.calls = 0
+
+    def factory(self, settings: Settings) -> Service:
+        mig = self.tmp / "migrations"
+        mig.mkdir(exist_ok=True)
+        (mig / "001_notes.sql").write_text(
+            "CREATE TABLE notes (action_id text PRIMARY KEY, note text);"
+        )
+        svc = Service("kit", settings, mig)
+        svc.subscribe("handler.actions", HandlerAction, idempotency_key=None)(self.handle)
+        return svc
+
+    async def handle(self, uow: UnitOfWork, ev: HandlerAction, meta: Meta) -> None:
+        self.calls += 1
+        await uow.conn.execute("INSERT INTO notes VALUES ($1, $2)", ev.action_id, ev.note)
+        if ev.note == "boom":
+            raise ValueError("a permanent failure")
+        if self.transient_failures_left:
+            self.transient_failures_left -= 1
+            raise ConnectionResetError("database went away")
+        uow.publish(
+            "handler.actions.rejected",
+            HandlerActionRejected(action_id=ev.action_id, case_id=ev.case_id, reason="noted"),
+            key=ev.case_id,
+            subject=ev.case_id,
+        )
+
+
+def action(action_id: str, note: str = "ok") -> dict[str, Any]:
+    return {
+        "action_id": action_id,
+        "case_id": "C1",
+        "handler_id": "h-0001",
+        "action": "progress",
+        "at": now_iso(),
+        "note": note,
+    }
+
+
+@pytest.fixture
+async def kit(bed: Testbed, tmp_path: Path) -> tuple[KitService, Service]:
+    ks = KitService(tmp_path)
+    svc = await bed.start("kit", ks.factory, DATABASE_URL=bed.admin_dsn)
+    return ks, svc
+
+
+async def notes(svc: Service) -> list[str]:
+    return [r["action_id"] for r in await svc.pool.fetch("SELECT action_id FROM notes")]
+
+
+async def test_redelivered_event_is_applied_once(bed: Testbed, kit: Any) -> None:
+    ks, svc = kit
+    s = bed.settings()
+    async with Publisher(s) as pub, TopicReader(s, "handler.actions.rejected") as reader:
+        for _ in range(2):  # the same event (same ce_id) delivered twice
+            await pub.send("handler.actions", action("a1"), key="C1", headers={"ce_id": "ev-1"})
+        await pub.send("handler.actions", action("a2"), key="C1")
+        await reader.wait_for(lambda r: len(r.of("handler.actions.rejected")) >= 2)
+        out = reader.of("handler.actions.rejected")
+    assert sorted(await notes(svc)) == ["a1", "a2"]
+    assert ks.calls == 2
+    assert [r.json()["action_id"] for r in out] == ["a1", "a2"]
+    assert await svc.pool.fetchval("SELECT count(*) FROM inbox") == 2
+
+
+async def test_outgoing_events_carry_cloudevents_headers(bed: Testbed, kit: Any) -> None:
+    s = bed.settings()
+    async with Publisher(s) as pub, TopicReader(s, "handler.actions.rejected") as reader:
+        await pub.send("handler.actions", action("a1"), key="C1")
+        rec = (await reader.wait_for(lambda r: r.of("handler.actions.rejected")))[0]
+    h = rec.headers
+    assert h["ce_specversion"] == "1.0"
+    assert h["ce_source"] == "wangge/kit"
+    assert h["ce_type"] == "org.wangge.handler.actions.rejected.v1"
+    assert h["ce_subject"] == "C1" and rec.key == "C1"
+    assert len(h["ce_id"]) >= 32 and h["ce_time"].endswith("+00:00")
+    _, svc = kit
+    await eventually(lambda: _outbox_empty(svc), what="outbox to drain")
+
+
+async def _outbox_empty(svc: Service) -> bool:
+    return await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_poison_messages_go_to_dlq_and_do_not_block(bed: Testbed, kit: Any) -> None:
+    _, svc = kit
+    s = bed.settings()
+    async with Publisher(s) as pub, TopicReader(s, "handler.actions.dlq") as dlq:
+        bad = await pub.send("handler.actions", b"\xff not json", key="C1")
+        await pub.send("handler.actions", b"[1, 2]", key="C1")
+        await pub.send("handler.actions", {"action_id": "x"}, key="C1")  # invalid, no hook
+        await pub.send("handler.actions", action("boom", note="boom"), key="C1")
+        await pub.send("handler.actions", action("good"), key="C1")
+        await dlq.wait_for(lambda r: len(r.of("handler.actions.dlq")) >= 4, what="4 dead letters")
+        dead = dlq.of("handler.actions.dlq")
+        await eventually(lambda: _has_note(svc, "good"), what="the good message")
+    classes = [r.headers["dlq_error_class"] for r in dead]
+    assert classes == ["NotJson", "NotJsonObject", "ValidationError", "ValueError"]
+    first = dead[0]
+    assert first.value == b"\xff not json"
+    assert first.headers["dlq_original_topic"] == s.topic("handler.actions")
+    assert first.headers["dlq_original_partition"] == str(bad.partition)
+    assert first.headers["dlq_original_offset"] == str(bad.offset)
+    assert first.headers["dlq_service"] == "kit" and first.headers["dlq_time"]
+    # The permanent failure rolled back its own effects.
+    assert await notes(svc) == ["good"]
+
+
+async def _has_note(svc: Service, action_id: str) -> bool:
+    return action_id in await notes(svc)
+
+
+async def test_transient_failures_are_retried_not_skipped(bed: Testbed, kit: Any) -> None:
+    ks, svc = kit
+    ks.transient_failures_left = 2
+    s = bed.settings()
+    async with Publisher(s) as pub, TopicReader(s, "handler.actions.rejected") as reader:
+        await pub.send("handler.actions", action("t1"), key="C1")
+        await reader.wait_for(lambda r: r.of("handler.actions.rejected"), timeout=30)
+    assert ks.calls == 3
+    assert await notes(svc) == ["t1"]
