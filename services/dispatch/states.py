@@ -155,4 +155,15 @@ def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKin
     return "handler is neither the assigned handler nor of the assigned unit"
 
 
-assert all(s in STATES for pair in TRANSITIONS for s in (pair[0], TRANSITIONS[pair]))
+def markdown_table() -> str:
+    """The transition table as a markdown matrix (docs/dispatch.md embeds it; a test keeps the
+    two equal)."""
+    events: tuple[CaseEvent, ...] = (*get_args(ActionKind), *get_args(SystemEvent))
+    lines = [
+        "| state \\ event | " + " | ".join(events) + " |",
+        "|---|" + "---|" * len(events),
+    ]
+    for state in STATES:
+        cells = [TRANSITIONS.get((state, e), "—") for e in events]
+        lines.append(f"| **{state}** | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.dispatch.states import (
@@ -12,6 +14,7 @@ from services.dispatch.states import (
     CaseView,
     State,
     authorization_refusal,
+    markdown_table,
     next_state,
     refusal,
 )
@@ -109,3 +112,8 @@ def test_party_volunteers_take_unaccepted_cases_of_their_community() -> None:
     assert authorization_refusal(VOLUNTEER, theirs, "resolve") is None
     assert authorization_refusal(VOLUNTEER, theirs, "progress") is None
     assert authorization_refusal(VOLUNTEER, theirs, "escalate") is not None
+
+
+def test_the_docs_show_the_table_of_the_code() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "dispatch.md").read_text("utf-8")
+    assert markdown_table() in docs
