@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import case, metrics, registry, report
+from cli import case, dlq, metrics, registry, report
 
 app = typer.Typer(
     name="wangge",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(registry.app, name="registry")
 app.add_typer(report.app, name="report")
 app.add_typer(case.app, name="case")
+app.add_typer(dlq.app, name="dlq")
 app.command("metrics")(metrics.metrics)
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class KitService:
         self.tmp = tmp
         self.transient_failures_left = 0
         self.calls = 0
+        self.fixed = False
 
     def factory(self, settings: Settings) -> Service:
         mig = self.tmp / "migrations"
@@ -40,7 +41,7 @@ class KitService:
     async def handle(self, uow: UnitOfWork, ev: HandlerAction, meta: Meta) -> None:
         self.calls += 1
         await uow.conn.execute("INSERT INTO notes VALUES ($1, $2)", ev.action_id, ev.note)
-        if ev.note == "boom":
+        if ev.note == "boom" and not self.fixed:
             raise ValueError("a permanent failure")
         if self.transient_failures_left:
             self.transient_failures_left -= 1
@@ -146,3 +147,23 @@ async def test_transient_failures_are_retried_not_skipped(bed: Testbed, kit: Any
         await reader.wait_for(lambda r: r.of("handler.actions.rejected"), timeout=30)
     assert ks.calls == 3
     assert await notes(svc) == ["t1"]
+
+
+async def test_dlq_list_and_replay_after_the_fix(bed: Testbed, kit: Any) -> None:
+    from cli.dlq import read_dead_letters, replay
+
+    ks, svc = kit
+    s = bed.settings()
+    async with Publisher(s) as pub, TopicReader(s, "handler.actions.dlq") as dlq:
+        await pub.send("handler.actions", action("r1", note="boom"), key="C1")
+        await dlq.wait_for(lambda r: r.of("handler.actions.dlq"), what="the dead letter")
+    letters = await read_dead_letters(s, "handler.actions")
+    assert [d.header("dlq_error_class") for d in letters] == ["ValueError"]
+    assert letters[0].record.key == "C1"
+    assert await notes(svc) == []
+
+    ks.fixed = True  # the bug is fixed: replaying now applies the message, once
+    replayed = await replay(s, "handler.actions", [letters[0].ident])
+    assert replayed == [letters[0].ident]
+    await eventually(lambda: _has_note(svc, "r1"), what="the replayed message")
+    assert await replay(s, "handler.actions", ["no-such-id"]) == []
