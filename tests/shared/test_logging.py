@@ -1,0 +1,34 @@
+"""Logs are JSON lines, and never carry a full mainland mobile number or a secret (pure)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.logging import configure_logging, get_logger, mask_phone
+
+
+def test_mask_phone_in_free_text() -> None:
+    assert (
+        mask_phone("联系电话13812345678，备用 15900001111")
+        == "联系电话138****5678，备用 159****1111"
+    )
+    assert mask_phone("订单号 213812345678901 不是手机号") == "订单号 213812345678901 不是手机号"
+
+
+def test_log_lines_are_json_without_phones_or_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test", "INFO")
+    get_logger().info(
+        "reporter called",
+        phone="13812345678",
+        nested={"text": "call me at 13912345678"},
+        db_password="hunter2",
+        rating_token="tok-123",
+    )
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    data = json.loads(line)
+    assert data["event"] == "reporter called" and data["service"] == "test"
+    assert "13812345678" not in line and "13912345678" not in line
+    assert data["phone"] == "138****5678"
+    assert data["db_password"] == "***" and data["rating_token"] == "***"
