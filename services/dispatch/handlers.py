@@ -126,7 +126,6 @@ class Dispatch:
             dispatched_at=now,
             respond_by=dl.respond_by,
             resolve_by=dl.resolve_by,
-            respond_missed=False,
             resolve_missed_at=None,
             accepted_at=None,
             paused_at=None,
@@ -339,18 +338,16 @@ class Dispatch:
         self, uow: UnitOfWork, case: asyncpg.Record, now: datetime, reasons: list[str]
     ) -> None:
         """A merge made the case urgent before anyone accepted it: shorten its response
-        deadline (never lengthen it) and tell downstream with a new ``cases.dispatched``."""
+        deadline (never lengthen it). This is no new dispatch, so no ``cases.dispatched`` (every
+        dispatch counts in the response rate); ``cases.accepted.on_time`` tells the outcome."""
         within = self.respond_within(case)
         assert within is not None
         respond_by = min(case["respond_by"], case["dispatched_at"] + within * self.sla.scale)
-        all_reasons = [*case["tier_reasons"], *reasons]
-        attempt = case["attempt"] + 1
         await store.update_case(
             uow.conn,
             case["case_id"],
             respond_by=respond_by,
-            tier_reasons=all_reasons,
-            attempt=attempt,
+            tier_reasons=[*case["tier_reasons"], *reasons],
         )
         await store.add_timeline(
             uow.conn,
@@ -361,22 +358,6 @@ class Dispatch:
             unit=case["unit"],
             handler_id=case["handler_id"],
             detail={"respond_by": respond_by.isoformat(), "reasons": reasons},
-        )
-        self.publish(
-            uow,
-            "cases.dispatched",
-            CaseDispatched(
-                case_id=case["case_id"],
-                tier=case["tier"],
-                unit=case["unit"],
-                handler_id=case["handler_id"],
-                respond_by=respond_by,
-                resolve_by=case["resolve_by"],
-                tier_reasons=all_reasons,
-                attempt=attempt,
-                category=case["category"],
-                dispatched_at=case["dispatched_at"],
-            ),
         )
 
     # --- cases.reopened ---------------------------------------------------------------------
@@ -505,9 +486,7 @@ class Dispatch:
         return to
 
     async def _accept(self, uow: UnitOfWork, case: asyncpg.Record, a: HandlerAction) -> str | None:
-        on_time = not case["respond_missed"] and (
-            case["respond_by"] is None or a.at <= case["respond_by"]
-        )
+        on_time = case["respond_by"] is None or a.at <= case["respond_by"]
         await self._step(
             uow,
             case,
@@ -699,7 +678,6 @@ class Dispatch:
             state=state,
             handler_id=handler,
             respond_by=respond_by,
-            respond_missed=True,
             attempt=attempt,
         )
         await store.add_timeline(

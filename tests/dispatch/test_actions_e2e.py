@@ -172,3 +172,9 @@ async def test_party_volunteers_take_cases_of_their_community(bed: Testbed) -> N
         )["case_id"]
         far = await d.act(other, "h-0013", "accept")
         assert "own community" in await d.rejected(far, other)
+
+        # an accept after the response deadline is not on time
+        slow = await d.open(case_opened())
+        late = datetime.fromisoformat(slow["respond_by"]) + timedelta(minutes=1)
+        await d.act(slow["case_id"], slow["handler_id"], "accept", at=late)
+        assert (await d.one("cases.accepted", slow["case_id"]))["on_time"] is False

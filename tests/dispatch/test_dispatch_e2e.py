@@ -161,13 +161,18 @@ async def test_tiers_units_and_handlers(bed: Testbed) -> None:
             ),
             calm,
         )
-        hurried = await d.one("cases.dispatched", calm, attempt=2)
-        assert (hurried["tier"], hurried["unit"]) == ("grid", "WC-ZHL-QHJ-G01")
-        assert span(hurried, "respond_by") == timedelta(minutes=30)
-        assert span(hurried, "resolve_by") == timedelta(hours=24)
+        await eventually(
+            lambda: svc.pool.fetchval(
+                "SELECT respond_by - dispatched_at = interval '30 minutes' FROM cases "
+                "WHERE case_id = $1",
+                calm,
+            ),
+            what="response deadline shortened",
+        )
 
         await d.drain()
         assert len(d.of("cases.dispatched", cid)) == 2  # the merge of 2 changed nothing
+        assert len(d.of("cases.dispatched", calm)) == 1  # a shorter deadline is no new dispatch
 
 
 async def test_the_rules_file_can_be_replaced(bed: Testbed, tmp_path: Path) -> None:

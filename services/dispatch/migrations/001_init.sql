@@ -28,7 +28,6 @@ CREATE TABLE cases (
     dispatched_at      timestamptz NOT NULL,
     respond_by         timestamptz,
     resolve_by         timestamptz,
-    respond_missed     boolean NOT NULL DEFAULT false,    -- of the current unit
     resolve_missed_at  timestamptz,                       -- at the top tier: nothing to escalate to
     accepted_at        timestamptz,
     resolved_at        timestamptz,
