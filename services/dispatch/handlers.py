@@ -32,6 +32,7 @@ from . import store
 from .assignment import Location, Route, next_handler, pick_handler, route, transfer_refusal
 from .sla import SlaPolicy, extend
 from .states import (
+    AWAITING,
     CaseEvent,
     CaseView,
     State,
@@ -321,7 +322,7 @@ class Dispatch:
             return
         if decision.respond_within is not None and case["respond_within_s"] is None:
             case = await self._with_respond_within(conn, case, decision.respond_within)
-            if case["state"] in ("dispatched", "escalated", "returned", "transferred"):
+            if case["state"] in AWAITING:
                 await self._tighten_response(uow, case, now, new_reasons)
 
     async def _with_respond_within(
