@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from rich.table import Table
 
 from cli.registry import publish_registry
 from devstack import stack
+from devstack.actors import Actors, stable_fraction
 from devstack.paths import ROOT, RUN
 from shared.client import Publisher, TopicReader
 from shared.registry import load_registry_file
@@ -80,6 +80,17 @@ async def unit_handler(admin_dsn: str, unit: str) -> str | None:
         await conn.close()
 
 
+def demo_rating(case_id: str, round_: int) -> dict[str, Any] | None:
+    """1 in 10 unsatisfied at first (the case is reopened), 1 in 10 never rated, the rest
+    satisfied or basically satisfied."""
+    f = stable_fraction(case_id, "demo")
+    if round_ == 1 and f < 0.1:
+        return {"resolved": False, "satisfaction": "unsatisfied", "comment": "问题没有解决"}
+    if f < 0.2:
+        return None
+    return {"resolved": True, "satisfaction": "satisfied" if f < 0.85 else "basically_satisfied"}
+
+
 def load_reports() -> list[dict[str, Any]]:
     out = []
     for i, line in enumerate((SAMPLES / "reports.jsonl").read_text(encoding="utf-8").splitlines()):
@@ -103,7 +114,6 @@ def load_reports() -> list[dict[str, Any]]:
 
 
 async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
-    rng = random.Random(2026)
     records = load_registry_file(SAMPLES / "registry.yaml", default_taxonomy())
     await publish_registry(settings, records)
     await wait_registry(admin_dsn)
@@ -111,67 +121,17 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
     console.print(
         f"[bold]registry loaded[/bold] ({len(records)} records); replaying {len(reports)} reports"
     )
-    acted: set[tuple[str, int]] = set()
-    rated: set[str] = set()
     async with (
         Publisher(settings, source="demo/upstream") as pub,
         TopicReader(settings, *TOPICS) as reader,
     ):
+        actors = Actors(pub, partial(unit_handler, admin_dsn), rating=demo_rating)
         for r in reports:
             await pub.send("reports.submitted", r, key=r["report_id"])
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             for rec in await reader.poll(200):
-                ev = rec.json()
-                if rec.topic == "cases.dispatched" and (ev["case_id"], ev["attempt"]) not in acted:
-                    acted.add((ev["case_id"], ev["attempt"]))
-                    handler = ev["handler_id"] or await unit_handler(admin_dsn, ev["unit"])
-                    if handler is None:
-                        continue
-                    for action in ("accept", "resolve"):
-                        await pub.send(
-                            "handler.actions",
-                            {
-                                "action_id": str(uuid.uuid4()),
-                                "case_id": ev["case_id"],
-                                "handler_id": handler,
-                                "action": action,
-                                "at": now(),
-                                "note": "已到现场处理完毕" if action == "resolve" else None,
-                            },
-                            key=ev["case_id"],
-                        )
-                elif rec.topic == "feedback.requested" and ev["rating_token"] not in rated:
-                    rated.add(ev["rating_token"])
-                    roll = rng.random()
-                    reopened = sum(
-                        1
-                        for x in reader.of("cases.reopened")
-                        if x.json()["case_id"] == ev["case_id"]
-                    )
-                    if roll < 0.1 and not reopened:
-                        verdict = {
-                            "resolved": False,
-                            "satisfaction": "unsatisfied",
-                            "comment": "问题没有解决",
-                        }
-                    elif roll < 0.2:
-                        continue  # never rated: closes as unrated when the window ends
-                    else:
-                        verdict = {
-                            "resolved": True,
-                            "satisfaction": "satisfied" if roll < 0.85 else "basically_satisfied",
-                        }
-                    await pub.send(
-                        "feedback.submitted",
-                        {
-                            "case_id": ev["case_id"],
-                            "rating_token": ev["rating_token"],
-                            "at": now(),
-                            **verdict,
-                        },
-                        key=ev["case_id"],
-                    )
+                await actors.react(rec)
             opened = {x.json()["case_id"] for x in reader.of("cases.opened")}
             closed = {x.json()["case_id"] for x in reader.of("cases.closed")}
             answered = (
@@ -182,7 +142,7 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
             waiting = {
                 x.json()["case_id"]
                 for x in reader.of("feedback.requested")
-                if x.json()["rating_token"] not in rated
+                if x.json()["rating_token"] not in actors.seen_tokens
             }
             unrated = {x.json()["case_id"] for x in reader.of("feedback.requested")} - closed
             if answered >= len(reports) and opened and opened <= closed | unrated and not waiting:

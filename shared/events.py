@@ -306,6 +306,7 @@ class FeedbackRequested(Event):
     channel: str
     rating_token: str
     expires_at: datetime
+    round: int = 1  # 1 for the first resolution, 2 after one reopen, ...
 
 
 class FeedbackSubmitted(Event):

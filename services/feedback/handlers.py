@@ -185,6 +185,7 @@ class Feedback:
                     channel=r["channel"],
                     rating_token=token,
                     expires_at=expires,
+                    round=case["round"],
                 ),
                 key=case_id,
                 subject=case_id,

@@ -1,0 +1,96 @@
+"""Simulated people for the demo and the crash suite: handlers who accept and resolve what is
+dispatched to them, and residents who rate what was resolved.
+
+They react to ``cases.dispatched`` and ``feedback.requested`` records and are idempotent: a record
+delivered twice (at-least-once) produces the same action ids, which dispatch applies once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.client import Publisher, Record
+
+# (case_id, rating round) -> the rating to give, or None to never rate.
+RatingPolicy = Callable[[str, int], dict[str, Any] | None]
+HandlerLookup = Callable[[str], Awaitable[str | None]]
+
+
+def always_satisfied(case_id: str, round_: int) -> dict[str, Any] | None:
+    return {"resolved": True, "satisfaction": "satisfied"}
+
+
+def stable_fraction(case_id: str, salt: str = "") -> float:
+    """A number in [0, 1) fixed by the case id: choices that survive replays and restarts."""
+    digest = hashlib.sha256(f"{salt}{case_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
+def unsatisfied_first(share: float) -> RatingPolicy:
+    """``share`` of the cases are rated unsatisfied once (reopened), then satisfied."""
+
+    def policy(case_id: str, round_: int) -> dict[str, Any] | None:
+        if round_ == 1 and stable_fraction(case_id, "reopen") < share:
+            return {"resolved": False, "satisfaction": "unsatisfied", "comment": "问题没有解决"}
+        return {"resolved": True, "satisfaction": "satisfied"}
+
+    return policy
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class Actors:
+    publisher: Publisher
+    unit_handler: HandlerLookup
+    rating: RatingPolicy = always_satisfied
+    note: str = "已到现场处理完毕"
+    seen_tokens: set[str] = field(default_factory=set)
+
+    async def react(self, rec: Record) -> None:
+        if rec.topic == "cases.dispatched":
+            await self.on_dispatched(rec.json())
+        elif rec.topic == "feedback.requested":
+            await self.on_requested(rec.json())
+
+    async def on_dispatched(self, ev: dict[str, Any]) -> None:
+        handler = ev.get("handler_id") or await self.unit_handler(ev["unit"])
+        if handler is None:
+            return
+        case_id, attempt = ev["case_id"], ev["attempt"]
+        for action in ("accept", "resolve"):
+            await self.publisher.send(
+                "handler.actions",
+                {
+                    "action_id": f"{case_id}:{attempt}:{action}",
+                    "case_id": case_id,
+                    "handler_id": handler,
+                    "action": action,
+                    "at": now_iso(),
+                    "note": self.note if action == "resolve" else None,
+                },
+                key=case_id,
+                wait=False,
+            )
+
+    async def on_requested(self, ev: dict[str, Any]) -> None:
+        token = ev["rating_token"]
+        if token in self.seen_tokens:
+            return
+        self.seen_tokens.add(token)
+        case_id = ev["case_id"]
+        verdict = self.rating(case_id, ev.get("round", 1))
+        if verdict is None:
+            return
+        await self.publisher.send(
+            "feedback.submitted",
+            {"case_id": case_id, "rating_token": token, "at": now_iso(), **verdict},
+            key=case_id,
+            wait=False,
+        )
