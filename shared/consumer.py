@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -32,6 +32,7 @@ from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import FieldError
 from shared.logging import get_logger
 from shared.retry import Backoff
+from shared.tracing import child_headers, parse_traceparent
 from shared.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class Meta:
     key: str | None
     headers: dict[str, str]
     received_at: datetime
+    # This hop's trace headers (shared.tracing): what the events it causes carry.
+    trace_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def ce_id(self) -> str | None:
@@ -106,20 +109,25 @@ class Subscription(Generic[M]):
     async def _on_message(self, msg: KafkaMessage) -> None:
         record = msg.raw_message
         assert not isinstance(record, tuple)
+        headers = decode_headers(record.headers)
+        trace = child_headers(headers)
         meta = Meta(
             topic=self.topic,
             partition=record.partition,
             offset=record.offset,
             key=record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None,
-            headers=decode_headers(record.headers),
+            headers=headers,
             received_at=datetime.now(UTC),
+            trace_headers=trace,
         )
+        parent = parse_traceparent(trace["traceparent"])
         structlog.contextvars.bind_contextvars(
             topic=self.topic,
             partition=meta.partition,
             offset=meta.offset,
             ce_id=meta.ce_id,
             case_id=meta.headers.get("ce_subject"),
+            trace_id=parent.trace_id if parent else None,
         )
         started = time.perf_counter()
         try:
@@ -127,7 +135,7 @@ class Subscription(Generic[M]):
         finally:
             self.service.metrics.observe_consumed(self.topic, time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars(
-                "topic", "partition", "offset", "ce_id", "case_id"
+                "topic", "partition", "offset", "ce_id", "case_id", "trace_id"
             )
 
     async def _process(self, value: bytes | None, meta: Meta) -> None:
@@ -192,6 +200,7 @@ class Subscription(Generic[M]):
         """Run ``work`` once in a transaction with inbox and outbox; retry transient failures."""
         svc = self.service
         backoff = Backoff(cap=svc.settings.retry_max_backoff_s)
+        trace_headers = meta.trace_headers or _trace_headers(meta.headers)
         while True:
             try:
                 async with svc.pool.acquire() as conn, conn.transaction():
@@ -208,7 +217,7 @@ class Subscription(Generic[M]):
                         conn,
                         source=f"wangge/{svc.name}",
                         topic_prefix=svc.settings.topic_prefix,
-                        trace_headers=_trace_headers(meta.headers),
+                        trace_headers=trace_headers,
                     )
                     await work(uow)
                     await uow.flush()
@@ -234,4 +243,5 @@ async def _raw_body(msg: Any) -> Any:
 
 
 def _trace_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k in ("traceparent", "tracestate")}
+    """This hop's trace headers: the incoming trace with a new span, or a new trace."""
+    return child_headers(headers)

@@ -1,8 +1,28 @@
-"""Prometheus metrics of one service instance (its own registry, so tests can run several)."""
+"""Prometheus metrics of one service instance (its own registry, so tests can run several).
+
+Besides the pipeline's own metrics, a service may add its own gauges and counters and refresh
+them when ``/metrics`` is scraped (values that live in the database, such as open cases)::
+
+    open_cases = svc.metrics.gauge("wangge_open_cases", "Open cases by tier", ["tier"])
+
+    @svc.metrics.on_scrape
+    async def _count_open() -> None:
+        for r in await svc.pool.fetch("SELECT tier, count(*) AS n FROM cases ... GROUP BY tier"):
+            open_cases.labels(r["tier"]).set(r["n"])
+
+A hook that fails or takes longer than ``SCRAPE_HOOK_TIMEOUT_S`` is counted in
+``wangge_scrape_hook_failures_total`` and leaves its metrics at their previous values.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+ScrapeHook = Callable[[], Awaitable[None]]
+SCRAPE_HOOK_TIMEOUT_S = 5.0
 
 
 class ServiceMetrics:
@@ -40,11 +60,44 @@ class ServiceMetrics:
         self.outbox_backlog = Gauge(
             "wangge_outbox_backlog", "Rows waiting in the outbox", registry=reg
         )
+        self.scrape_hook_failures = Counter(
+            "wangge_scrape_hook_failures_total",
+            "Scrape-time refresh hooks that failed or timed out",
+            ["hook"],
+            registry=reg,
+        )
         self.service = service
+        self._scrape_hooks: list[ScrapeHook] = []
 
     def observe_consumed(self, topic: str, seconds: float) -> None:
         self.consumed.labels(topic).inc()
         self.latency.labels(topic).observe(seconds)
+
+    def observe_published(self, topic: str, count: int = 1) -> None:
+        self.published.labels(topic).inc(count)
+
+    # --- a service's own metrics --------------------------------------------------------------
+
+    def gauge(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Gauge:
+        """A gauge in this instance's registry (set it from an ``on_scrape`` hook or directly)."""
+        return Gauge(name, documentation, list(labelnames), registry=self.registry)
+
+    def counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Counter:
+        """A counter in this instance's registry (``name`` without the ``_total`` suffix)."""
+        return Counter(name, documentation, list(labelnames), registry=self.registry)
+
+    def on_scrape(self, hook: ScrapeHook) -> ScrapeHook:
+        """Run ``hook`` before each ``/metrics`` rendering (usable as a decorator)."""
+        self._scrape_hooks.append(hook)
+        return hook
+
+    async def refresh(self) -> None:
+        """Run every scrape hook; a failing or slow hook is counted, never raised."""
+        for hook in self._scrape_hooks:
+            try:
+                await asyncio.wait_for(hook(), SCRAPE_HOOK_TIMEOUT_S)
+            except Exception:
+                self.scrape_hook_failures.labels(getattr(hook, "__name__", "hook")).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -32,6 +34,7 @@ class OutboxRelay:
         poll_s: float = 0.5,
         batch: int = 1000,
         max_backoff_s: float = 30.0,
+        on_published: Callable[[str, int], None] | None = None,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -40,6 +43,7 @@ class OutboxRelay:
         self.batch = batch
         self.max_backoff_s = max_backoff_s
         self.published = 0
+        self.on_published = on_published  # (physical topic, count) after each batch is acked
         self._wake = asyncio.Event()
 
     def _notified(self, *_: Any) -> None:
@@ -98,4 +102,7 @@ class OutboxRelay:
             "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
         )
         self.published += len(rows)
+        if self.on_published is not None:
+            for topic, n in Counter(r["topic"] for r in rows).items():
+                self.on_published(topic, n)
         return len(rows)

@@ -52,8 +52,10 @@ class Service:
             broker=self.broker,
             poll_s=settings.outbox_poll_s,
             max_backoff_s=settings.retry_max_backoff_s,
+            on_published=self._count_published,
         )
         self.background(self.relay.run)
+        self.metrics.on_scrape(self._outbox_backlog)
         self._started = False
         self._add_ops_routes()
 
@@ -126,12 +128,17 @@ class Service:
 
         @self.router.get("/metrics")
         async def metrics(_: Request) -> Response:
-            if self._pool is not None:
-                with contextlib.suppress(Exception):
-                    self.metrics.outbox_backlog.set(
-                        await self._pool.fetchval("SELECT count(*) FROM outbox")
-                    )
+            await self.metrics.refresh()
             return Response(self.metrics.render(), content_type="text/plain; version=0.0.4")
+
+    async def _outbox_backlog(self) -> None:
+        if self._pool is not None:
+            backlog = await self._pool.fetchval("SELECT count(*) FROM outbox")
+            self.metrics.outbox_backlog.set(backlog)
+
+    def _count_published(self, topic: str, count: int) -> None:
+        prefix = self.settings.topic_prefix
+        self.metrics.observe_published(topic.removeprefix(prefix) if prefix else topic, count)
 
     async def readiness(self) -> dict[str, bool]:
         db_ok = False
@@ -160,6 +167,8 @@ class Service:
             "dlq_service": self.name,
             "dlq_time": datetime.now(UTC).isoformat(),
         }
+        if "traceparent" not in headers and meta.trace_headers.get("traceparent"):
+            headers["traceparent"] = meta.trace_headers["traceparent"]
         if meta.key is not None:
             headers["dlq_original_key"] = meta.key
         log.warning("dead-lettered", error_class=error_class, error=error[:300])

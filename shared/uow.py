@@ -14,6 +14,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from shared.cloudevents import make_headers
+from shared.tracing import TRACEPARENT, new_root
 
 
 @dataclass
@@ -37,6 +38,11 @@ class UnitOfWork:
     topic_prefix: str = ""
     trace_headers: Mapping[str, str] = field(default_factory=dict)
     pending: list[OutgoingEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Work no message caused (a timer sweep) starts its own trace (shared.tracing).
+        if TRACEPARENT not in self.trace_headers:
+            self.trace_headers = {**self.trace_headers, **new_root()}
 
     def publish(
         self,
