@@ -28,6 +28,7 @@ from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.sweeper import Sweeper, SweepFn
+from shared.uow import UnitOfWork
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger(component="service")
@@ -56,6 +57,9 @@ class Service:
         )
         self.background(self.relay.run)
         self.metrics.on_scrape(self._outbox_backlog)
+        self.inbox_pruner = self.sweeper(
+            "inbox-prune", self._prune_inbox, interval_s=600, batch=10_000
+        )
         self._started = False
         self._add_ops_routes()
 
@@ -114,6 +118,16 @@ class Service:
         )
         self.background(sw.run)
         return sw
+
+    async def _prune_inbox(self, uow: UnitOfWork, now: datetime) -> int:
+        """Forget applied message keys older than ``WANGGE_INBOX_RETENTION`` (longer than any
+        topic's retention, so a redelivered message is still recognised)."""
+        deleted: str = await uow.conn.execute(
+            "DELETE FROM inbox WHERE ctid = ANY(ARRAY(SELECT ctid FROM inbox "
+            "WHERE processed_at < $1 LIMIT 10000))",
+            now - self.settings.inbox_retention,
+        )
+        return int(deleted.split()[-1])
 
     def _add_ops_routes(self) -> None:
         @self.router.get("/healthz")

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("WANGGE_TIER_RULES_FILE")
     )
     outbox_poll_s: float = Field(0.5, gt=0, validation_alias=AliasChoices("WANGGE_OUTBOX_POLL_S"))
+    inbox_retention: timedelta = Field(
+        timedelta(days=35), validation_alias=AliasChoices("WANGGE_INBOX_RETENTION")
+    )
     retry_max_backoff_s: float = Field(
         30.0, gt=0, validation_alias=AliasChoices("WANGGE_RETRY_MAX_BACKOFF_S")
     )
