@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import case, dlq, metrics, ops, registry, report
+from cli import case, dlq, metrics, ops, registry, report, simulate
 
 app = typer.Typer(
     name="wangge",
@@ -17,6 +17,7 @@ app.add_typer(report.app, name="report")
 app.add_typer(case.app, name="case")
 app.add_typer(dlq.app, name="dlq")
 app.command("metrics")(metrics.metrics)
+app.add_typer(simulate.app, name="simulate")
 app.add_typer(ops.app, name="ops")
 
 if __name__ == "__main__":
