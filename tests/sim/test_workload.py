@@ -110,7 +110,7 @@ def _dispatched(tier: str, unit: str, attempt: int = 1) -> dict:
 def test_handler_actions_are_valid_and_mostly_accept_then_resolve():
     model = HandlerModel(TERRITORY, seed=4)
     grid = TERRITORY.grids()[0].code
-    actions = Counter()
+    actions: Counter[str] = Counter()
     for i in range(1000):
         plans = model.react({**_dispatched("grid", grid), "case_id": f"C{i}"})
         delays = [p.delay_s for p in plans]
@@ -127,7 +127,7 @@ def test_handler_actions_are_valid_and_mostly_accept_then_resolve():
 
 def test_ratings_have_a_realistic_satisfaction_mix_and_some_never_come():
     model = ResidentModel(seed=5)
-    verdicts = Counter()
+    verdicts: Counter[str] = Counter()
     for i in range(2000):
         plans = model.react({"case_id": f"C{i}", "rating_token": f"t{i}"})
         for p in plans:
