@@ -76,7 +76,6 @@ class Actors:
                     "note": self.note if action == "resolve" else None,
                 },
                 key=case_id,
-                wait=False,
             )
 
     async def on_requested(self, ev: dict[str, Any]) -> None:
@@ -92,5 +91,4 @@ class Actors:
             "feedback.submitted",
             {"case_id": case_id, "rating_token": token, "at": now_iso(), **verdict},
             key=case_id,
-            wait=False,
         )

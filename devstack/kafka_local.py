@@ -8,7 +8,6 @@ runs with the machine's Java 17 and a heap of at most 1 GiB.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -18,6 +17,8 @@ from pathlib import Path
 
 from devstack.paths import CACHE, ROOT, free_port, pid_alive, port_open, read_pid
 from devstack.wait import wait_until
+from shared.kafka import kafka_reachable
+from shared.settings import Settings
 
 LIB = CACHE / "kafka" / "lib"
 POM = ROOT / "deploy" / "kafka" / "pom.xml"
@@ -155,7 +156,7 @@ class LocalKafka:
         """A metadata request succeeds."""
         if not self.port_file.exists() or not port_open(self.port):
             return False
-        return asyncio.run(metadata_ok(self.bootstrap))
+        return asyncio.run(kafka_reachable(Settings(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap)))
 
     def stop(self, timeout: float = 60) -> None:
         pid = read_pid(self.pid_file)
@@ -171,18 +172,3 @@ class LocalKafka:
 
 def _died(log: Path) -> bool:
     raise RuntimeError(f"Kafka exited during start; see {log}")
-
-
-async def metadata_ok(bootstrap: str) -> bool:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-    try:
-        await admin.start()
-        await admin.list_topics()
-        return True
-    except Exception:
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.close()

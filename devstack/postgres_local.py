@@ -171,11 +171,12 @@ class LocalPostgres:
         except (subprocess.CalledProcessError, OSError):
             return False
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; ``mode="immediate"`` is a crash (recovery from WAL at next start)."""
         if not (self.data / "postmaster.pid").exists():
             return
         bindir = ensure_installed()
         self._as_owner(
-            [str(bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            [str(bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
             stdout=subprocess.DEVNULL,
         )

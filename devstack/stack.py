@@ -89,12 +89,27 @@ async def _prepare(bootstrap: str, admin_dsn: str) -> dict[str, str]:
     return dsns
 
 
-def _ready(url: str) -> bool:
+def ready(url: str) -> bool:
+    """The service's /readyz answers 200."""
     try:
         with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def spawn_service(name: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m services.<name>`` in the background, in its own session, logging to a file."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def up(run_dir: str | None) -> int:
@@ -126,7 +141,7 @@ def up(run_dir: str | None) -> int:
     for svc in SERVICES:
         pid_file = rd / f"{svc}.pid"
         url_key = f"{svc.upper()}_URL"
-        if read_pid(pid_file) and previous.get(url_key) and _ready(previous[url_key]):
+        if read_pid(pid_file) and previous.get(url_key) and ready(previous[url_key]):
             env_out[url_key] = previous[url_key]
             continue
         port = free_port()
@@ -137,22 +152,13 @@ def up(run_dir: str | None) -> int:
             "WANGGE_HTTP_PORT": str(port),
             "WANGGE_PII_KEY": _pii_key(rd),
         }
-        with open(logs / f"{svc}.log", "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", f"services.{svc}"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        proc = spawn_service(svc, env, logs / f"{svc}.log")
         pid_file.write_text(str(proc.pid))
         env_out[url_key] = f"http://127.0.0.1:{port}"
     for svc in SERVICES:
         url = env_out[f"{svc.upper()}_URL"]
         wait_until(
-            partial(_ready, url),
+            partial(ready, url),
             timeout=90,
             interval=0.3,
             what=f"{svc} /readyz (log: {logs / f'{svc}.log'})",
@@ -200,7 +206,7 @@ def status(run_dir: str | None) -> int:
         url = env.get(f"{svc.upper()}_URL", "")
         state = (
             "ready"
-            if url and _ready(url)
+            if url and ready(url)
             else ("running" if read_pid(rd / f"{svc}.pid") else "stopped")
         )
         print(f"{svc:9} {state:8} {url}")

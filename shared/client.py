@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from shared.cloudevents import decode_headers, make_headers
@@ -31,17 +33,22 @@ class Record:
 
 
 class Publisher:
-    """Publishes with CloudEvents headers, acks=all, idempotent."""
+    """Publishes with CloudEvents headers, acks=all, idempotent. After a Kafka error the
+    producer is replaced (an idempotent producer may be dead for good) and the error raised, so
+    the caller can retry."""
 
     def __init__(self, settings: Settings, source: str = "wangge/cli") -> None:
         self.settings = settings
         self.source = source
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+        self.producer = self._new_producer()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
-            **client_security_kwargs(settings),
+            **client_security_kwargs(self.settings),
         )
 
     async def __aenter__(self) -> Publisher:
@@ -50,6 +57,12 @@ class Publisher:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.producer.stop()
+
+    async def _replace_producer(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        self.producer = self._new_producer()
+        await self.producer.start()
 
     async def send(
         self,
@@ -70,13 +83,17 @@ class Publisher:
             body = value
         hdrs = make_headers(source=self.source, topic=topic, subject=subject)
         hdrs.update(headers or {})
-        fut = await self.producer.send(
-            self.settings.topic(topic),
-            body,
-            key=key.encode() if key is not None else None,
-            headers=[(k, v.encode()) for k, v in hdrs.items()],
-        )
-        return await fut if wait else fut
+        try:
+            fut = await self.producer.send(
+                self.settings.topic(topic),
+                body,
+                key=key.encode() if key is not None else None,
+                headers=[(k, v.encode()) for k, v in hdrs.items()],
+            )
+            return await fut if wait else fut
+        except KafkaError:
+            await self._replace_producer()
+            raise
 
 
 class TopicReader:

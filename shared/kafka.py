@@ -5,6 +5,7 @@ The producer is idempotent with ``acks=all``; consumers never auto-commit (see `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from typing import Any
@@ -78,3 +79,23 @@ def create_broker(settings: Settings, service: str) -> KafkaBroker:
         logger=logging.getLogger(f"wangge.{service}.faststream"),
         log_level=logging.DEBUG,
     )
+
+
+async def kafka_reachable(settings: Settings, timeout_ms: int = 5000) -> bool:
+    """A metadata request succeeds (the health check of the broker)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=timeout_ms,
+        **client_security_kwargs(settings),
+    )
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 
 from shared.db import TRANSIENT_DB_ERRORS, connect
 from shared.logging import get_logger
+from shared.producer import OutRecord, Producer
 from shared.retry import Backoff
 
 log = get_logger(component="outbox")
@@ -30,7 +30,7 @@ class OutboxRelay:
         *,
         dsn: str,
         schema: str,
-        broker: KafkaBroker,
+        producer: Producer,
         poll_s: float = 0.5,
         batch: int = 1000,
         max_backoff_s: float = 30.0,
@@ -38,7 +38,7 @@ class OutboxRelay:
     ) -> None:
         self.dsn = dsn
         self.schema = schema
-        self.broker = broker
+        self.producer = producer
         self.poll_s = poll_s
         self.batch = batch
         self.max_backoff_s = max_backoff_s
@@ -87,17 +87,9 @@ class OutboxRelay:
         )
         if not rows:
             return 0
-        futures = []
-        for r in rows:
-            fut = await self.broker.publish(
-                r["payload"],
-                r["topic"],
-                key=r["key"].encode() if r["key"] is not None else None,
-                headers=r["headers"],
-                no_confirm=True,
-            )
-            futures.append(fut)
-        await asyncio.gather(*futures)
+        await self.producer.send_all(
+            [OutRecord(r["topic"], r["key"], r["payload"], r["headers"]) for r in rows]
+        )
         await conn.execute(
             "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
         )

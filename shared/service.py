@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,13 +20,15 @@ import asyncpg
 from faststream.asgi import AsgiFastStream
 from pydantic import BaseModel
 
-from shared.consumer import Handler, InvalidHandler, Meta, Subscription
+from shared.consumer import TRANSIENT_ERRORS, Handler, InvalidHandler, Meta, Subscription
 from shared.db import KIT_MIGRATIONS, connect, create_pool, migrate
 from shared.http import HttpApp, Request, Response, Router
-from shared.kafka import create_broker
+from shared.kafka import create_broker, kafka_reachable
 from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
+from shared.producer import OutRecord, Producer
+from shared.retry import Backoff
 from shared.settings import Settings
 from shared.sweeper import Sweeper, SweepFn
 from shared.uow import UnitOfWork
@@ -40,7 +43,8 @@ class Service:
         self.schema = name
         self.settings = settings
         self.migrations = migrations
-        self.broker = create_broker(settings, name)
+        self.broker = create_broker(settings, name)  # consumes; publishing goes through:
+        self.producer = Producer(settings, f"wangge-{name}")
         self.metrics = ServiceMetrics(name)
         self.router = Router()
         self.subscriptions: list[Subscription[Any]] = []
@@ -50,7 +54,7 @@ class Service:
         self.relay = OutboxRelay(
             dsn=self.dsn,
             schema=self.schema,
-            broker=self.broker,
+            producer=self.producer,
             poll_s=settings.outbox_poll_s,
             max_backoff_s=settings.retry_max_backoff_s,
             on_published=self._count_published,
@@ -186,17 +190,45 @@ class Service:
         if meta.key is not None:
             headers["dlq_original_key"] = meta.key
         log.warning("dead-lettered", error_class=error_class, error=error[:300])
-        await self.broker.publish(
-            value if value is not None else b"",
-            self.settings.topic(f"{topic}.dlq"),
-            key=meta.key.encode() if meta.key else None,
-            headers=headers,
-        )
+        backoff = Backoff(cap=self.settings.retry_max_backoff_s)
+        while True:  # the dead letter must be durable before the offset is committed
+            try:
+                await self.producer.send_all(
+                    [
+                        OutRecord(
+                            self.settings.topic(f"{topic}.dlq"), meta.key, value or b"", headers
+                        )
+                    ]
+                )
+                break
+            except TRANSIENT_ERRORS as exc:
+                delay = backoff.next()
+                log.warning("dead letter not yet published", error=repr(exc), delay_s=delay)
+                await asyncio.sleep(delay)
         self.metrics.dead_letters.labels(topic).inc()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def open_resources(self) -> None:
+        """Migrate and open the pool, then make sure Kafka answers; while either is away (a
+        restart, a failover), wait with capped backoff instead of exiting."""
+        await self._until_available("database", self._open_database)
+        await self._until_available("kafka", partial(kafka_reachable, self.settings))
+
+    async def _until_available(self, what: str, attempt: Callable[[], Awaitable[object]]) -> None:
+        backoff = Backoff(cap=self.settings.retry_max_backoff_s)
+        while True:
+            try:
+                if await attempt() is not False:
+                    return
+                error = "no answer"
+            except TRANSIENT_ERRORS as exc:
+                error = repr(exc)
+            delay = backoff.next()
+            log.warning("waiting for a dependency", dependency=what, error=error, delay_s=delay)
+            await asyncio.sleep(delay)
+
+    async def _open_database(self) -> None:
         conn = await connect(self.dsn)
         try:
             applied = await migrate(
@@ -223,6 +255,7 @@ class Service:
         self._tasks.clear()
 
     async def close_resources(self) -> None:
+        await self.producer.stop()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -1,0 +1,91 @@
+"""The producer every service publishes with: idempotent, ``acks=all``, and replaced when it dies.
+
+An idempotent aiokafka producer stops for good on some broker answers (``OutOfOrderSequenceNumber``
+after a broker restart, ``ProducerFenced``): its sender task ends and every later send fails. This
+wrapper closes such a producer and starts a fresh one (a new producer id) on the next send; callers
+retry the records that were not acknowledged, which consumers' inboxes make harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from shared.kafka import client_security_kwargs
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger(component="producer")
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str  # physical topic name
+    key: str | None
+    value: bytes | None
+    headers: Mapping[str, str]
+
+
+class Producer:
+    def __init__(self, settings: Settings, client_id: str) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                    client_id=self.client_id,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                    max_batch_size=256 * 1024,
+                    **client_security_kwargs(self.settings),
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _discard(self, producer: AIOKafkaProducer) -> None:
+        async with self._lock:
+            if self._producer is producer:
+                self._producer = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 10)
+
+    async def send_all(self, records: Sequence[OutRecord]) -> None:
+        """Send the records in order and wait until the broker acknowledged every one of them.
+        On a Kafka error the producer is replaced and the error raised: retry the whole batch."""
+        producer = await self._ensure()
+        try:
+            futures = [
+                await producer.send(
+                    r.topic,
+                    r.value,
+                    key=r.key.encode() if r.key is not None else None,
+                    headers=[(k, v.encode()) for k, v in r.headers.items()],
+                )
+                for r in records
+            ]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            log.warning("producer replaced after an error", error=repr(exc))
+            await self._discard(producer)
+            raise
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._discard(self._producer)
