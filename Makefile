@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test test-all lint demo up down status clean asyncapi
+.PHONY: help setup test test-all lint demo up down status clean asyncapi ops-files deploy-check
 
 help:
 	@echo "make demo    run the whole loop on a sample city and print what happened"
@@ -12,6 +12,8 @@ help:
 	@echo "make up      start Kafka, PostgreSQL and the three services in the background (.run/env)"
 	@echo "make down    stop everything make up started"
 	@echo "make lint    ruff + mypy"
+	@echo "make ops-files     regenerate docs/asyncapi.yaml and deploy/k8s/base/topics.yaml"
+	@echo "make deploy-check  lint the Dockerfile, schema-check compose and the k8s manifests"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,3 +48,26 @@ status: $(STAMP)
 
 clean: down
 	rm -rf .run .cache $(VENV)
+
+# --- deploy artefacts (docs/operations.md) ------------------------------------------------------
+DEPLOY_TOOLS := .cache/deploy-tools
+GO_BIN := $(CURDIR)/.cache/go-bin
+KUSTOMIZE_VERSION := v5.7.1
+
+asyncapi ops-files: $(STAMP)
+	$(BIN)/python scripts/generate_ops_files.py
+
+$(DEPLOY_TOOLS)/.installed: deploy/tools-requirements.txt
+	test -x $(DEPLOY_TOOLS)/bin/python || $(PY) -m venv $(DEPLOY_TOOLS)
+	$(DEPLOY_TOOLS)/bin/python -m pip install -q -r deploy/tools-requirements.txt
+	touch $@
+
+$(GO_BIN)/kustomize:
+	GOBIN=$(GO_BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize
+	$(BIN)/python scripts/generate_ops_files.py --check
+	$(DEPLOY_TOOLS)/bin/hadolint deploy/Dockerfile
+	$(DEPLOY_TOOLS)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
+	$(DEPLOY_TOOLS)/bin/python scripts/validate_k8s.py --kustomize $(GO_BIN)/kustomize \
+		deploy/k8s/base deploy/k8s/overlays/example

@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
 from cli.common import console, run, settings
+from shared.db import provision_service
 from shared.kafka import client_security_kwargs
 from shared.settings import Settings
 from shared.topics import ALL_TOPICS, TopicSpec, admin_client
@@ -175,6 +176,28 @@ def topics(
     console.print(table)
     if any(c.state in ("drift", "missing") for c in checks):
         raise typer.Exit(1)
+
+
+@app.command("setup")
+def setup(
+    partitions: int = typer.Option(None, help="partitions of multi-partition topics (default 6)"),
+    replication: int = typer.Option(1, help="replication factor (3 in production)"),
+) -> None:
+    """One-shot set-up (the compose ``setup`` job): each service's database role and schema
+    (admin ``DATABASE_URL``, password ``WANGGE_DB_ROLE_PASSWORD``), then the topics."""
+    password = os.environ.get("WANGGE_DB_ROLE_PASSWORD")
+    if not password:
+        console.print("[red]WANGGE_DB_ROLE_PASSWORD is not set[/red]")
+        raise typer.Exit(2)
+    s = settings()
+
+    async def _roles() -> None:
+        for svc in SERVICES:
+            await provision_service(s.database_url.get_secret_value(), svc, password)
+            console.print(f"role wangge_{svc} and schema {svc}: ready")
+
+    run(_roles())
+    topics(partitions=partitions, replication=replication, check_only=False)
 
 
 # --- lag -------------------------------------------------------------------------------------
