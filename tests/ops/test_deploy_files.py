@@ -108,3 +108,24 @@ def test_compose_keeps_what_make_up_expects() -> None:
         )
         assert "healthcheck" in services[svc]
     assert services["setup"]["command"] == ["wangge", "ops", "setup"]
+
+
+def test_dashboard_uses_metrics_that_exist() -> None:
+    """Every wangge_* metric on the Grafana dashboard is one a service exports, or one of the two
+    dispatch is asked to register (docs/operations.md)."""
+    from shared.metrics import ServiceMetrics
+
+    dashboard = json.loads((DEPLOY / "grafana/wangge-overview.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\b(wangge_[a-z_]+)", e)}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    exported = {
+        fam.name + suffix
+        for fam in ServiceMetrics("x").registry.collect()
+        for suffix in suffixes[fam.type]
+    }
+    asked_of_dispatch = {"wangge_open_cases", "wangge_deadline_breaches_total"}
+    assert used - exported <= asked_of_dispatch, used - exported
+    assert {"wangge_messages_consumed_total", "wangge_processing_seconds_bucket"} <= used
+    operations = (ROOT / "docs/operations.md").read_text()
+    assert all(name.removesuffix("_total") in operations for name in asked_of_dispatch)
