@@ -158,7 +158,7 @@ class LocalKafka:
             return False
         return asyncio.run(kafka_reachable(Settings(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap)))
 
-    def stop(self, timeout: float = 60) -> None:
+    def stop(self, timeout: float = 20) -> None:
         pid = read_pid(self.pid_file)
         if pid is None:
             return
