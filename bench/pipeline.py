@@ -1,0 +1,197 @@
+"""The real pipeline, reports.submitted -> intake -> cases.opened -> dispatch -> cases.dispatched:
+sustained throughput from a backlog, latency at a fixed offered load, and two dispatch replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.kafka import client_security_kwargs
+from shared.settings import Settings
+from sim.driver import Driver
+from sim.territory import Territory
+from sim.workload import Mix, ReportFactory
+
+OUTCOME_TOPICS = ("cases.opened", "cases.merged", "reports.rejected", "cases.dispatched")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
+    return s[k]
+
+
+@dataclass
+class Outcomes:
+    """What came out of the pipeline, with the monotonic time each record was read."""
+
+    times: dict[str, list[float]] = field(default_factory=lambda: {t: [] for t in OUTCOME_TOPICS})
+    dispatched_first: Counter[str] = field(default_factory=Counter)  # case_id -> attempt-1 count
+    opened_reports: dict[str, str] = field(default_factory=dict)  # case_id -> first report id
+    dispatched_at: dict[str, float] = field(default_factory=dict)  # case_id -> read time
+
+    def add(self, topic: str, body: dict[str, Any], at: float) -> None:
+        if topic == "cases.dispatched":
+            if int(body.get("attempt", 1)) != 1:
+                return
+            self.dispatched_first[body["case_id"]] += 1
+            self.dispatched_at.setdefault(body["case_id"], at)
+        elif topic == "cases.opened":
+            self.opened_reports[body["case_id"]] = body["report_ids"][0]
+        self.times[topic].append(at)
+
+    @property
+    def reports_done(self) -> int:
+        """Reports through the pipeline: dispatched (first time), merged or rejected."""
+        return (
+            len(self.times["cases.dispatched"])
+            + len(self.times["cases.merged"])
+            + len(self.times["reports.rejected"])
+        )
+
+    def done_times(self) -> list[float]:
+        return sorted(
+            self.times["cases.dispatched"]
+            + self.times["cases.merged"]
+            + self.times["reports.rejected"]
+        )
+
+
+async def _reader(settings: Settings, topics: tuple[str, ...]) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        **client_security_kwargs(settings),
+    )
+    await consumer.start()
+    await consumer._client.force_metadata_update()
+    parts = [
+        TopicPartition(settings.topic(t), p)
+        for t in topics
+        for p in sorted(consumer.partitions_for_topic(settings.topic(t)) or ())
+    ]
+    consumer.assign(parts)
+    await consumer.seek_to_end(*parts)
+    for tp in parts:
+        await consumer.position(tp)
+    return consumer
+
+
+async def collect(
+    settings: Settings,
+    outcomes: Outcomes,
+    until: Any,
+    *,
+    timeout: float,
+    started: asyncio.Event | None = None,
+) -> bool:
+    """Read the outcome topics (from their end as of now) until ``until(outcomes)`` or timeout."""
+    consumer = await _reader(settings, OUTCOME_TOPICS)
+    if started is not None:
+        started.set()
+    prefix = len(settings.topic_prefix)
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(outcomes):
+            if time.monotonic() > deadline:
+                return False
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            at = time.monotonic()
+            for tp, records in batch.items():
+                for r in records:
+                    if r.value is not None:
+                        outcomes.add(tp.topic[prefix:], orjson.loads(r.value), at)
+        return True
+    finally:
+        await consumer.stop()
+
+
+def sustained_rate(times: list[float], lo: float = 0.1, hi: float = 0.9) -> float:
+    """Completions per second between the ``lo`` and ``hi`` quantiles of completion times
+    (leaves out the start-up and the tail)."""
+    if len(times) < 20:
+        return 0.0
+    a, b = int(len(times) * lo), int(len(times) * hi)
+    span = times[b] - times[a]
+    return (b - a) / span if span > 0 else 0.0
+
+
+async def preload_backlog(settings: Settings, territory: Territory, n: int, seed: int) -> float:
+    """Publish ``n`` reports as fast as the producer goes (nobody consuming them yet)."""
+    driver = Driver(
+        settings, ReportFactory(territory, seed=seed, run_tag="bl"), count=n, progress=True
+    )
+    stats = await driver.run()
+    if stats.send_errors:
+        raise RuntimeError(f"{stats.send_errors} backlog reports not sent")
+    return stats.offered_rate
+
+
+async def latency_run(
+    settings: Settings, territory: Territory, rate: float, duration: float, seed: int, drain: float
+) -> dict[str, Any]:
+    """Offer new reports (each opens a case) at ``rate`` for ``duration`` s; latency from publish
+    to reading ``cases.dispatched``, over the reports whose case was dispatched."""
+    published: dict[str, float] = {}
+    outcomes = Outcomes()
+    driver = Driver(
+        settings,
+        ReportFactory(territory, seed=seed, mix=Mix.clean(), run_tag=f"lat{int(rate)}"),
+        rate=rate,
+        duration_s=duration,
+        on_published=lambda rid, t: published.__setitem__(rid, t),
+        progress=True,
+    )
+    target = int(rate * duration)
+    ready = asyncio.Event()
+    reader = asyncio.create_task(
+        collect(
+            settings,
+            outcomes,
+            lambda o: len(o.dispatched_first) >= target,
+            timeout=duration + drain,
+            started=ready,
+        )
+    )
+    await ready.wait()
+    stats = await driver.run()
+    await reader
+    lat = [
+        (outcomes.dispatched_at[case] - published[rid]) * 1000
+        for case, rid in outcomes.opened_reports.items()
+        if case in outcomes.dispatched_at and rid in published
+    ]
+    return {
+        "offered_per_s": round(stats.offered_rate, 1),
+        "offered": stats.offered,
+        "dispatched": len(lat),
+        "p50": round(percentile(lat, 50), 1),
+        "p95": round(percentile(lat, 95), 1),
+        "p99": round(percentile(lat, 99), 1),
+        "max": round(max(lat), 1) if lat else None,
+    }
+
+
+async def duplicated_effects(admin_dsn: str, database: str) -> dict[str, int]:
+    """Dispatch's own record: cases, and cases dispatched (first time) more than once."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        cases = await conn.fetchval("SELECT count(*) FROM dispatch.cases")
+        twice = await conn.fetchval(
+            """SELECT count(*) FROM (SELECT case_id FROM dispatch.timeline
+               WHERE event = 'dispatched' GROUP BY case_id HAVING count(*) > 1) d"""
+        )
+        return {"dispatch_cases": cases, "cases_with_two_dispatch_entries": twice}
+    finally:
+        await conn.close()

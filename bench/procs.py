@@ -1,0 +1,148 @@
+"""Services as processes (``python -m services.<name>``, as ``make up`` runs them) against a
+testbed, with their memory (RSS) and their own /metrics; and the machine they run on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.paths import ROOT, free_port
+from devstack.testbed import Testbed, pii_key_for_tests
+from devstack.wait import wait_until
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine() -> dict[str, object]:
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cores": os.cpu_count(),
+        "memory_mb": mem_kb // 1024,
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_at_start": list(os.getloadavg()),
+    }
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    rss_start_mb: float = 0.0
+    rss_samples: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); log: {self.log}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def rss(self) -> float:
+        mb = rss_mb(self.proc.pid)
+        self.rss_samples.append(mb)
+        return mb
+
+    def consumed(self, topic: str) -> float:
+        """``wangge_messages_consumed_total{topic=...}`` from the process's own /metrics."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        m = re.search(
+            r'^wangge_messages_consumed_total\{topic="' + re.escape(topic) + r'"\} (\S+)$',
+            text,
+            re.M,
+        )
+        return float(m.group(1)) if m else 0.0
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_service(
+    bed: Testbed,
+    name: str,
+    logs: Path,
+    *,
+    tag: str = "",
+    profile_to: Path | None = None,
+    env_over: dict[str, str] | None = None,
+) -> ServiceProcess:
+    """``python -m services.<name>`` with the testbed's Kafka, prefix and the service's own DSN;
+    under pyinstrument when ``profile_to`` is given (the profile is written at SIGINT)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bed.bootstrap,
+        "DATABASE_URL": bed.service_dsns[name],
+        "WANGGE_TOPIC_PREFIX": bed.prefix,
+        "WANGGE_PII_KEY": pii_key_for_tests(),
+        "WANGGE_HTTP_PORT": str(port),
+        **(env_over or {}),
+    }
+    cmd = [sys.executable, "-m", f"services.{name}"]
+    if profile_to is not None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pyinstrument",
+            "--renderer",
+            "text",
+            "--outfile",
+            str(profile_to),
+            "-m",
+            f"services.{name}",
+        ]
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{name}{tag}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return ServiceProcess(name, proc, port, log)
+
+
+def wait_ready(*procs: ServiceProcess, timeout: float = 90) -> None:
+    for p in procs:
+        wait_until(p.ready, timeout=timeout, interval=0.2, what=f"{p.name} /readyz ({p.log})")
+        p.rss_start_mb = p.rss()

@@ -1,0 +1,379 @@
+"""``make bench`` / ``python -m bench``: one run measuring, on this machine,
+
+1. the limit: a bare consumer that COPYs the report messages into a table and publishes one small
+   event per message (``bench.limit``);
+2. the sustained throughput of the real pipeline (reports.submitted -> intake -> dispatch ->
+   cases.dispatched; one process each, ``python -m services.<name>``) from a backlog, and its
+   ratio to the limit;
+3. the latency from publish to cases.dispatched at offered loads (200/s and 1,000/s);
+4. two dispatch replicas sharing the work (each consumed part of it, no case dispatched twice);
+5. dispatch's deadline sweeps over 1,000,000 open cases (``bench.sweep``);
+
+against an isolated database and topic prefix (a testbed) on the Kafka and PostgreSQL that
+``devstack.infra`` resolves (env, else local processes in ``.run/bench``). Writes
+``bench/results/<date>.json`` and ``<date>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.chart import draw
+from bench.limit import measure_commit_ms, measure_limit
+from bench.pipeline import (
+    Outcomes,
+    collect,
+    duplicated_effects,
+    latency_run,
+    preload_backlog,
+    sustained_rate,
+)
+from bench.procs import ServiceProcess, machine, start_service, wait_ready
+from bench.sweep import load_cases, time_sweeps, utcnow
+from cli.registry import publish_registry
+from devstack.infra import resolve
+from devstack.paths import ROOT, RUN
+from devstack.testbed import Testbed, create_testbed, destroy_testbed
+from devstack.wait import eventually
+from shared.logging import configure_logging
+from sim.territory import Territory, TerritorySize, generate_territory
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--backlog", type=int, default=5000, help="reports in the throughput run")
+    p.add_argument("--rates", default="200,1000", help="offered loads of the latency runs")
+    p.add_argument("--latency-s", type=float, default=15, help="seconds per latency run")
+    p.add_argument("--drain-s", type=float, default=30, help="wait for stragglers after a run")
+    p.add_argument("--pipeline-timeout-s", type=float, default=150)
+    p.add_argument("--replica-reports", type=int, default=1000, help="0: skip the replica run")
+    p.add_argument("--sweep-cases", type=int, default=1_000_000, help="0: skip the sweep run")
+    p.add_argument("--sweep-due", type=int, default=100, help="cases past both deadlines")
+    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--small-city", action="store_true", help="a small territory (quick runs)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--log-level", default="INFO", help="the services' WANGGE_LOG_LEVEL")
+    p.add_argument("--profile", action="store_true", help="run the services under pyinstrument")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--tag", default="", help="suffix of the result files")
+    return p.parse_args(argv)
+
+
+class RssSampler:
+    """RSS of every running service process, once a second (for 'memory flat over a run')."""
+
+    def __init__(self) -> None:
+        self.procs: dict[str, ServiceProcess] = {}
+        self.samples: dict[str, list[tuple[float, float]]] = {}
+        self.t0 = time.monotonic()
+
+    def watch(self, label: str, p: ServiceProcess) -> None:
+        self.procs[label] = p
+        self.samples.setdefault(label, [])
+
+    async def run(self) -> None:
+        while True:
+            for label, p in list(self.procs.items()):
+                if p.proc.poll() is None:
+                    with contextlib.suppress(OSError):
+                        self.samples[label].append((time.monotonic() - self.t0, p.rss()))
+            await asyncio.sleep(1.0)  # a sampling period, not synchronisation
+
+
+async def wait_registry(bed: Testbed, territory: Territory, schemas: tuple[str, ...]) -> None:
+    last = territory.handlers[-1].id
+    conn = await asyncpg.connect(bed.admin_dsn)
+    try:
+        for schema in schemas:
+            sql = f"SELECT 1 FROM {schema}.handlers WHERE id = $1"
+            await eventually(
+                partial(conn.fetchval, sql, last),
+                timeout=600,
+                interval=0.5,
+                what=f"{schema} to read the registry",
+            )
+    finally:
+        await conn.close()
+
+
+def stop(p: ServiceProcess, profiled: bool) -> None:
+    p.stop(signal.SIGINT if profiled else signal.SIGTERM)
+
+
+async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any]) -> None:
+    settings = bed.settings()
+    logs = RUN / "bench" / "logs"
+    stamp = results["started_at"].replace(":", "")
+    size = TerritorySize.small() if args.small_city else TerritorySize()
+    territory = generate_territory(size, seed=args.seed)
+    results["territory"] = {
+        "streets": territory.count("street"),
+        "communities": territory.count("community"),
+        "grids": territory.count("grid"),
+        "buildings": territory.count("building"),
+        "departments": len(territory.departments),
+        "handlers": len(territory.handlers),
+    }
+    env = {"WANGGE_LOG_LEVEL": args.log_level}
+    prof = args.out / f"profile-{stamp}" if args.profile else None
+    if prof is not None:
+        prof.mkdir(parents=True, exist_ok=True)
+
+    def profile_to(name: str) -> Path | None:
+        return prof / f"{name}.txt" if prof is not None else None
+
+    sampler = RssSampler()
+    sampling = asyncio.create_task(sampler.run())
+    procs: list[ServiceProcess] = []
+    try:
+        intake = start_service(bed, "intake", logs, tag=f"-{stamp}-1", env_over=env)
+        dispatch = start_service(
+            bed, "dispatch", logs, tag=f"-{stamp}", profile_to=profile_to("dispatch"), env_over=env
+        )
+        procs += [intake, dispatch]
+        wait_ready(intake, dispatch)
+        sampler.watch("dispatch", dispatch)
+
+        print(f"registry: {len(territory.records())} records")
+        t0 = time.monotonic()
+        await publish_registry(settings, territory.records(), prune=False)
+        await wait_registry(bed, territory, ("intake", "dispatch"))
+        results["registry_load_s"] = round(time.monotonic() - t0, 1)
+
+        intake.stop()  # the backlog builds up while intake is away
+        print(f"backlog: {args.backlog} reports")
+        results["backlog_publish_per_s"] = round(
+            await preload_backlog(settings, territory, args.backlog, seed=args.seed + 10), 1
+        )
+
+        print("limit: bare consumer, COPY + one event per message")
+        limit = await measure_limit(
+            settings, bed.admin_dsn, args.backlog, partitions=args.partitions
+        )
+        results["limit"] = limit
+        results["kafka_commit_per_message_ms"] = await measure_commit_ms(settings)
+        results["limit_reports_per_s"] = limit["reports_per_s"]
+
+        print("pipeline: intake + dispatch draining the backlog")
+        outcomes = Outcomes()
+        ready = asyncio.Event()
+        reader = asyncio.create_task(
+            collect(
+                settings,
+                outcomes,
+                lambda o: o.reports_done >= args.backlog,
+                timeout=args.pipeline_timeout_s,
+                started=ready,
+            )
+        )
+        await ready.wait()
+        t0 = time.monotonic()
+        intake = start_service(
+            bed, "intake", logs, tag=f"-{stamp}-2", profile_to=profile_to("intake"), env_over=env
+        )
+        procs.append(intake)
+        wait_ready(intake)
+        sampler.watch("intake", intake)
+        finished = await reader
+        done = outcomes.done_times()
+        pipeline_rate = sustained_rate(done)
+        intake_done = sorted(
+            outcomes.times["cases.opened"]
+            + outcomes.times["cases.merged"]
+            + outcomes.times["reports.rejected"]
+        )
+        results["pipeline"] = {
+            "reports": args.backlog,
+            "reports_done": outcomes.reports_done,
+            "finished": finished,
+            "wall_s_from_intake_start": round((done[-1] - t0) if done else 0.0, 1),
+            "sustained_reports_per_s": round(pipeline_rate, 1),
+            "intake_hop_reports_per_s": round(sustained_rate(intake_done), 1),
+            "opened": len(outcomes.times["cases.opened"]),
+            "merged": len(outcomes.times["cases.merged"]),
+            "rejected": len(outcomes.times["reports.rejected"]),
+            "dispatched": len(outcomes.times["cases.dispatched"]),
+            "per_second": per_second(done),
+        }
+        results["pipeline_reports_per_s"] = round(pipeline_rate, 1)
+        results["ratio_to_limit"] = (
+            round(pipeline_rate / limit["reports_per_s"], 3) if limit["reports_per_s"] else None
+        )
+
+        if args.replica_reports:
+            print(f"replicas: two dispatch processes, {args.replica_reports} reports")
+            results["replicas"] = await replicas(args, bed, territory, dispatch, logs, stamp, env)
+            procs.append(results["replicas"].pop("_proc"))
+        results["latency_ms"] = {}
+        for rate in [float(r) for r in args.rates.split(",") if r]:
+            print(f"latency: {rate:.0f} reports/s for {args.latency_s:.0f} s")
+            results["latency_ms"][str(int(rate))] = await latency_run(
+                settings, territory, rate, args.latency_s, args.seed + int(rate), args.drain_s
+            )
+        results["rss_mb"] = {
+            name: {"start": round(p.rss_start_mb, 1), "end": round(p.rss(), 1)}
+            for name, p in (("intake", intake), ("dispatch", dispatch))
+        }
+
+    finally:
+        sampling.cancel()
+        for p in procs:
+            stop(p, args.profile)
+    results["rss_samples"] = {
+        k: [(round(t, 1), round(m, 1)) for t, m in v] for k, v in sampler.samples.items()
+    }
+    if prof is not None:
+        results["profiles"] = sorted(str(p) for p in prof.glob("*.txt"))
+
+    if args.sweep_cases:
+        print(f"sweep: loading {args.sweep_cases} open cases into dispatch.cases")
+        now = utcnow()
+        dsn = bed.service_dsns["dispatch"]
+        load_s = await load_cases(dsn, territory, args.sweep_cases, args.sweep_due, now)
+        sweeps = await time_sweeps(dsn, bed.settings("dispatch"), now)
+        sweeps["load_s"] = round(load_s, 1)
+        sweeps["due"] = args.sweep_due
+        results["sweep"] = sweeps
+        results["sweep_ms_1m_open"] = max(
+            sweeps["response_due"]["median_ms"], sweeps["resolution_due"]["median_ms"]
+        )
+
+
+async def replicas(
+    args: argparse.Namespace,
+    bed: Testbed,
+    territory: Territory,
+    first: ServiceProcess,
+    logs: Path,
+    stamp: str,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    settings = bed.settings()
+    second = start_service(bed, "dispatch", logs, tag=f"-{stamp}-replica2", env_over=env)
+    wait_ready(second)
+    before = {"first": first.consumed("cases.opened"), "second": second.consumed("cases.opened")}
+    outcomes = Outcomes()
+    ready = asyncio.Event()
+    reader = asyncio.create_task(
+        collect(
+            settings,
+            outcomes,
+            lambda o: o.reports_done >= args.replica_reports,
+            timeout=args.pipeline_timeout_s,
+            started=ready,
+        )
+    )
+    await ready.wait()
+    await preload_backlog(settings, territory, args.replica_reports, seed=args.seed + 99)
+    finished = await reader
+    after = {"first": first.consumed("cases.opened"), "second": second.consumed("cases.opened")}
+    twice = sum(1 for n in outcomes.dispatched_first.values() if n > 1)
+    effects = await duplicated_effects(bed.admin_dsn, bed.database)
+    return {
+        "reports": args.replica_reports,
+        "finished": finished,
+        "cases_opened": len(outcomes.times["cases.opened"]),
+        "cases_dispatched_first_time": len(outcomes.dispatched_first),
+        "cases_dispatched_twice": twice,
+        "cases_opened_consumed_by_replica": {k: after[k] - before[k] for k in after},
+        **effects,
+        "_proc": second,
+    }
+
+
+def per_second(times: list[float]) -> list[int]:
+    if not times:
+        return []
+    t0 = times[0]
+    out = [0] * (int(times[-1] - t0) + 1)
+    for t in times:
+        out[int(t - t0)] += 1
+    return out
+
+
+TARGETS = {
+    "pipeline_reports_per_s": 3000,
+    "ratio_to_limit": 0.25,
+    "latency_p99_ms_at_200": 100,
+    "sweep_ms_1m_open": 100,
+}
+
+
+def verdicts(r: dict[str, Any]) -> dict[str, Any]:
+    p99 = r.get("latency_ms", {}).get("200", {}).get("p99")
+    rss = r.get("rss_mb", {})
+    return {
+        "pipeline >= 3000/s": (r.get("pipeline_reports_per_s") or 0) >= 3000,
+        "ratio >= 25%": (r.get("ratio_to_limit") or 0) >= 0.25,
+        "p99 <= 100 ms at 200/s": p99 is not None and p99 <= 100,
+        "sweep < 100 ms": (r.get("sweep_ms_1m_open") or 1e9) < 100,
+        "memory flat (end <= start * 1.25)": all(
+            v["end"] <= v["start"] * 1.25 for v in rss.values()
+        )
+        if rss
+        else None,
+    }
+
+
+async def amain(args: argparse.Namespace) -> Path:
+    configure_logging("bench", "WARNING")
+    started = datetime.now(UTC)
+    results: dict[str, Any] = {
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": "make bench",
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": machine(),
+        "profiled": args.profile,
+    }
+    infra = resolve(RUN / "bench", for_tests=False)
+    results["infra"] = infra.kind
+    bed = await create_testbed(
+        infra.bootstrap, infra.admin_dsn, partitions=args.partitions, name=f"bench{started:%H%M%S}"
+    )
+    try:
+        await bench(args, bed, results)
+    finally:
+        await destroy_testbed(bed, infra.admin_dsn)
+        infra.stop()
+    results["targets"] = TARGETS
+    results["verdicts"] = verdicts(results)
+    results["elapsed_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"{started:%Y-%m-%d}{args.tag}"
+    path = args.out / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    draw(results, args.out / f"{name}.png")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    path = asyncio.run(amain(args))
+    data = json.loads(path.read_text())
+    keys = (
+        "limit_reports_per_s",
+        "pipeline_reports_per_s",
+        "ratio_to_limit",
+        "latency_ms",
+        "sweep_ms_1m_open",
+        "rss_mb",
+        "verdicts",
+        "elapsed_s",
+    )
+    for k in keys:
+        print(f"{k}: {json.dumps(data.get(k), ensure_ascii=False)}")
+    print(f"results: {path} (+ .png)")
+    return 0
