@@ -37,6 +37,17 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m devstack.demo
 
+# The benchmark (not part of make test): bench/results/<date>.json and .png (docs/performance.md).
+# Options: make bench BENCH_ARGS="--backlog 20000 --latency-s 30" (python -m bench --help).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+.PHONY: bench
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 up: $(STAMP)
 	$(BIN)/python -m devstack up
 
