@@ -76,8 +76,18 @@ $(DEPLOY_TOOLS)/.installed: deploy/tools-requirements.txt
 $(GO_BIN)/kustomize:
 	GOBIN=$(GO_BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
-deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize
+# The AsyncAPI 3.0 JSON schema, from the npm package @asyncapi/specs.
+ASYNCAPI_SPECS := .cache/asyncapi-specs
+$(ASYNCAPI_SPECS)/.installed:
+	mkdir -p $(ASYNCAPI_SPECS)
+	cd $(ASYNCAPI_SPECS) && npm pack --silent @asyncapi/specs@6.11.1 >/dev/null \
+		&& tar xzf asyncapi-specs-6.11.1.tgz
+	touch $@
+
+deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize $(ASYNCAPI_SPECS)/.installed
 	$(BIN)/python scripts/generate_ops_files.py --check
+	$(DEPLOY_TOOLS)/bin/check-jsonschema \
+		--schemafile '$(ASYNCAPI_SPECS)/package/schemas/3.0.0-without-$$id.json' docs/asyncapi.yaml
 	$(DEPLOY_TOOLS)/bin/hadolint deploy/Dockerfile
 	$(DEPLOY_TOOLS)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 	$(DEPLOY_TOOLS)/bin/python scripts/validate_k8s.py --kustomize $(GO_BIN)/kustomize \

@@ -65,12 +65,25 @@ def published_topics(service: str) -> list[str]:
     return sorted(found)
 
 
+def _asyncapi_schema(node: Any) -> Any:
+    """JSON Schema from pydantic, in AsyncAPI's dialect: ``discriminator`` is the property name
+    (pydantic writes OpenAPI's ``{propertyName, mapping}`` object)."""
+    if isinstance(node, dict):
+        out = {k: _asyncapi_schema(v) for k, v in node.items()}
+        if isinstance(out.get("discriminator"), dict):
+            out["discriminator"] = out["discriminator"]["propertyName"]
+        return out
+    if isinstance(node, list):
+        return [_asyncapi_schema(v) for v in node]
+    return node
+
+
 def _schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
     _, top = models_json_schema(
         [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
     )
     defs: dict[str, Any] = top.get("$defs", {})
-    return {k: defs[k] for k in sorted(defs)}
+    return {k: _asyncapi_schema(defs[k]) for k in sorted(defs)}
 
 
 def _topic_binding(t: TopicSpec) -> dict[str, Any]:
