@@ -12,6 +12,8 @@ help:
 	@echo "make up      start Kafka, PostgreSQL and the three services in the background (.run/env)"
 	@echo "make down    stop everything make up started"
 	@echo "make lint    ruff + mypy"
+	@echo "make chaos   the crash suite at full size (20,000 reports, kills and restarts)"
+	@echo "make bench   the benchmark (bench/results/, docs/performance.md)"
 	@echo "make ops-files     regenerate docs/asyncapi.yaml and deploy/k8s/base/topics.yaml"
 	@echo "make deploy-check  lint the Dockerfile, schema-check compose and the k8s manifests"
 
@@ -36,6 +38,13 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m devstack.demo
+
+# The crash suite at full size (make test runs a reduced one): 20,000 reports, each service
+# killed 5 times, Kafka restarted and PostgreSQL crashed once (tests/chaos, docs/reliability.md).
+.PHONY: chaos
+chaos: $(STAMP)
+	WANGGE_CHAOS_REPORTS=$${WANGGE_CHAOS_REPORTS:-20000} WANGGE_CHAOS_KILLS=$${WANGGE_CHAOS_KILLS:-5} \
+		$(BIN)/python -m pytest -q tests/chaos
 
 # The benchmark (not part of make test): bench/results/<date>.json and .png (docs/performance.md).
 # Options: make bench BENCH_ARGS="--backlog 20000 --latency-s 30" (python -m bench --help).
