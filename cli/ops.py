@@ -447,17 +447,21 @@ def status(
     """Each service's health, lag, outbox backlog and dead letters in one table."""
     urls = service_urls({"intake": intake_url, "dispatch": dispatch_url, "feedback": feedback_url})
     statuses, dlq = run(gather_status(settings(), urls))
-    table = Table(title="wangge status")
+    table = Table(
+        title="wangge status",
+        caption="lag: all the service's groups; outbox: rows not yet published; "
+        "dead letters: by this instance since it started",
+    )
     for col, justify in (
         ("service", "left"),
         ("state", "left"),
         ("checks", "left"),
         ("lag", "right"),
-        ("outbox backlog", "right"),
-        ("dead letters (since start)", "right"),
+        ("outbox", "right"),
+        ("dead letters", "right"),
         ("url", "left"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     colour = {"ready": "green", "not ready": "yellow", "down": "red"}
     for st in statuses:
         failing = [k for k, ok in st.checks.items() if not ok]

@@ -120,3 +120,17 @@ def test_cli_topics_exit_codes(cli_env: CliRunner) -> None:
     drift = cli_env.invoke(app, ["ops", "topics", "--check"])
     assert drift.exit_code == 1
     assert "partitions 2 < 6" in drift.output
+
+
+def test_cli_status_and_lag_render_without_services(
+    cli_env: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("INTAKE_URL", "DISPATCH_URL", "FEEDBACK_URL"):
+        monkeypatch.delenv(var, raising=False)
+    result = cli_env.invoke(app, ["ops", "status", "--feedback-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1, result.output  # nothing is ready
+    assert result.output.count("down") == 3
+    assert "(no URL)" in result.output and "http://127.0.0.1:9" in result.output
+    assert "dead-letter topics: all empty" in result.output
+    lag = cli_env.invoke(app, ["ops", "lag"])
+    assert lag.exit_code == 0 and "total lag: 0" in lag.output
