@@ -1,0 +1,405 @@
+"""The crash suite: nothing lost, nothing doubled.
+
+Reports, with the handler actions and ratings that follow them, are offered while each service is
+killed with SIGKILL at random moments, the Kafka broker is restarted once and PostgreSQL crashes
+(immediate shutdown) once. After the lags drain, every report is accounted for exactly once, no
+effect is doubled, every case is in the state its inputs imply, every consumer lag is 0 and every
+outbox empty.
+
+It runs its own Kafka and PostgreSQL processes (it restarts them) in ``.run/chaos``. The default
+run is reduced (``WANGGE_CHAOS_REPORTS``, default 300; ``WANGGE_CHAOS_KILLS`` per service, default
+2); ``make chaos`` runs the full size: 20,000 reports, 5 kills of each service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from cli.registry import publish_registry
+from devstack.actors import Actors, stable_fraction, unsatisfied_first
+from devstack.kafka_local import LocalKafka
+from devstack.paths import RUN, free_port
+from devstack.postgres_local import LocalPostgres
+from devstack.stack import SERVICES, ready, spawn_service
+from devstack.testbed import Testbed, create_testbed, destroy_testbed, pii_key_for_tests
+from devstack.wait import wait_until
+from shared.client import Publisher, TopicReader
+from tests.samples import now_iso, sample_registry
+
+T = TypeVar("T")
+REPORTS = int(os.environ.get("WANGGE_CHAOS_REPORTS", "300"))
+KILLS = int(os.environ.get("WANGGE_CHAOS_KILLS", "2"))
+REOPEN_SHARE = 0.1
+BUILDINGS = [
+    "WC-YY-OJY-G01-B03",
+    "WC-YY-OJY-G01-B05",
+    "WC-YY-OJY-G02-B11",
+    "WC-YY-HPY-G01-B01",
+    "WC-ZHL-QHJ-G01-B05",
+]
+CATEGORIES = ["sanitation", "noise", "property_repair", "parking", "greening", "ebike_charging"]
+TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError, TimeoutError)
+
+
+async def retrying(fn: Callable[[], Awaitable[T]], what: str, timeout: float = 120) -> T:
+    """Call ``fn`` until it stops failing transiently (the broker or database is restarting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await fn()
+        except TRANSIENT:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    kills: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['WANGGE_HTTP_PORT']}"
+
+    def start(self) -> None:
+        self.proc = spawn_service(self.name, self.env, self.log)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.kills += 1
+
+    def terminate(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@dataclass
+class Chaos:
+    kafka: LocalKafka
+    pg: LocalPostgres
+    services: dict[str, ServiceProcess]
+    rng: random.Random
+    log: list[str] = field(default_factory=list)
+
+    async def run(self, window_s: float) -> None:
+        """Kill each service KILLS times, restart Kafka once and crash PostgreSQL once, at random
+        moments within ``window_s`` seconds."""
+        plan: list[tuple[float, str]] = [
+            (self.rng.uniform(0.05, 0.95) * window_s, f"kill:{name}")
+            for name in self.services
+            for _ in range(KILLS)
+        ]
+        plan += [(0.3 * window_s, "kafka"), (0.6 * window_s, "postgres")]
+        start = time.monotonic()
+        for at, what in sorted(plan):
+            await asyncio.sleep(max(0.0, start + at - time.monotonic()))
+            self.log.append(f"{time.monotonic() - start:6.1f}s {what}")
+            if what.startswith("kill:"):
+                svc = self.services[what[5:]]
+                svc.kill()
+                await asyncio.sleep(self.rng.uniform(0.2, 1.5))
+                svc.start()
+            elif what == "kafka":
+                await asyncio.to_thread(self.kafka.stop)
+                await asyncio.to_thread(self.kafka.start)
+            else:
+                await asyncio.to_thread(self.pg.stop, "immediate")
+                await asyncio.to_thread(self.pg.start)
+
+
+@pytest.fixture(scope="module")
+def chaos_infra() -> Iterator[tuple[LocalKafka, LocalPostgres]]:
+    run_dir = RUN / "chaos"
+    kafka, pg = LocalKafka(run_dir), LocalPostgres(run_dir)
+    kafka.start()
+    pg.start()
+    yield kafka, pg
+    kafka.stop()
+    pg.stop()
+
+
+@pytest.fixture
+async def chaos_bed(chaos_infra: tuple[LocalKafka, LocalPostgres]) -> AsyncIterator[Testbed]:
+    kafka, pg = chaos_infra
+    bed = await create_testbed(kafka.bootstrap, pg.admin_dsn, partitions=3)
+    yield bed
+    await destroy_testbed(bed, pg.admin_dsn)
+
+
+def workload(rng: random.Random) -> tuple[list[dict[str, Any]], set[str]]:
+    """REPORTS reports: about 8 % invalid (a bad phone), about 10 % duplicates of an earlier
+    report's building and category (merged while that case is open, a case of their own after)."""
+    reports: list[dict[str, Any]] = []
+    invalid: set[str] = set()
+    for i in range(REPORTS):
+        rid = f"chaos-{i:06d}"
+        if reports and rng.random() < 0.1:
+            base = rng.choice(reports)
+            building, category = base["location"]["building_code"], base["category"]
+        else:
+            building, category = rng.choice(BUILDINGS), rng.choice(CATEGORIES)
+        phone = f"139{i:08d}"
+        if rng.random() < 0.08:
+            phone = "12345"
+            invalid.add(rid)
+        reports.append(
+            {
+                "report_id": rid,
+                "source": rng.choice(["weixin_grid_group", "hotline_12345", "app"]),
+                "submitted_at": now_iso(),
+                "reporter": {"name": "居民", "phone": phone},
+                "location": {"building_code": building},
+                "category": category,
+                "description": f"第{i}号报事：楼下有问题需要处理",
+            }
+        )
+    return reports, invalid
+
+
+async def consumer_lags(bed: Testbed) -> dict[str, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bed.bootstrap)
+    await admin.start()
+    try:
+        groups = [g[0] for g in await admin.list_consumer_groups() if g[0].startswith(bed.prefix)]
+        lags: dict[str, int] = {}
+        from aiokafka import AIOKafkaConsumer
+
+        probe = AIOKafkaConsumer(bootstrap_servers=bed.bootstrap)
+        await probe.start()
+        try:
+            for g in groups:
+                offsets = await admin.list_consumer_group_offsets(g)
+                parts = list(offsets)
+                ends = await probe.end_offsets(parts) if parts else {}
+                lags[g] = sum(ends[tp] - offsets[tp].offset for tp in parts)
+        finally:
+            await probe.stop()
+        return lags
+    finally:
+        await admin.close()
+
+
+async def test_nothing_lost_nothing_doubled(
+    chaos_infra: tuple[LocalKafka, LocalPostgres], chaos_bed: Testbed, tmp_path: Path
+) -> None:
+    kafka, pg = chaos_infra
+    bed = chaos_bed
+    rng = random.Random(20261123)
+    procs = {
+        name: ServiceProcess(
+            name,
+            {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": bed.bootstrap,
+                "DATABASE_URL": bed.service_dsns[name],
+                "WANGGE_TOPIC_PREFIX": bed.prefix,
+                "WANGGE_PII_KEY": pii_key_for_tests(),
+                "WANGGE_HTTP_PORT": str(free_port()),
+                "WANGGE_SWEEP_INTERVAL_S": "1",
+                "WANGGE_RETRY_MAX_BACKOFF_S": "2",
+                "WANGGE_OUTBOX_POLL_S": "0.2",
+                "WANGGE_LOG_LEVEL": "WARNING",
+            },
+            tmp_path / f"{name}.log",
+        )
+        for name in SERVICES
+    }
+    for p in procs.values():
+        p.start()
+    try:
+        for p in procs.values():
+            await asyncio.to_thread(
+                wait_until, partial(ready, p.url), timeout=90, interval=0.3, what=f"{p.name} ready"
+            )
+        await run_workload(bed, kafka, pg, procs, rng, tmp_path)
+    finally:
+        for p in procs.values():
+            p.terminate()
+    assert all(p.kills == KILLS for p in procs.values())
+
+
+async def run_workload(
+    bed: Testbed,
+    kafka: LocalKafka,
+    pg: LocalPostgres,
+    procs: dict[str, ServiceProcess],
+    rng: random.Random,
+    tmp_path: Path,
+) -> None:
+    settings = bed.settings()
+    admin = bed.admin_dsn
+    await publish_registry(settings, sample_registry())
+    for schema in SERVICES:
+        await wait_for_sql(admin, f"SELECT count(*) > 0 FROM {schema}.handlers WHERE id = 'h-0030'")
+    reports, invalid = workload(rng)
+    window = max(20.0, REPORTS / 100)
+    chaos = Chaos(kafka, pg, procs, rng)
+
+    async def handler_of(unit: str) -> str | None:
+        async def q() -> str | None:
+            conn = await asyncpg.connect(admin)
+            try:
+                found: str | None = await conn.fetchval(
+                    "SELECT id FROM dispatch.handlers WHERE unit = $1 "
+                    "AND role <> 'party_volunteer' ORDER BY id LIMIT 1",
+                    unit,
+                )
+                return found
+            finally:
+                await conn.close()
+
+        return await retrying(q, "handler lookup")
+
+    async with (
+        Publisher(settings, source="chaos/upstream") as pub,
+        TopicReader(settings, "cases.dispatched", "feedback.requested") as reader,
+    ):
+        actors = Actors(pub, handler_of, rating=unsatisfied_first(REOPEN_SHARE))
+
+        async def offer() -> None:
+            pace = window * 0.8 / len(reports)
+            for r in reports:
+                await retrying(
+                    partial(pub.send, "reports.submitted", r, key=r["report_id"]), "publish"
+                )
+                await asyncio.sleep(pace)
+
+        async def react() -> None:
+            while True:
+                for rec in await retrying(reader.poll, "poll"):
+                    await retrying(partial(actors.react, rec), "react")
+
+        tasks = [asyncio.create_task(t) for t in (offer(), react(), chaos.run(window))]
+        try:
+            await asyncio.gather(tasks[0], tasks[2])
+            (tmp_path / "chaos.log").write_text("\n".join(chaos.log))
+            await settled(bed, len(reports), timeout=max(240.0, REPORTS / 20))
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+    await check_invariants(bed, reports, invalid)
+
+
+async def wait_for_sql(dsn: str, sql: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(*TRANSIENT):
+            conn = await asyncpg.connect(dsn)
+            try:
+                value = await conn.fetchval(sql)
+            finally:
+                await conn.close()
+            if value:
+                return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for: {sql}")
+        await asyncio.sleep(0.5)
+
+
+async def settled(bed: Testbed, n_reports: int, timeout: float) -> None:
+    """Every report answered, every case closed, every outbox empty, every lag 0."""
+    await wait_for_sql(
+        bed.admin_dsn,
+        f"""SELECT (SELECT count(*) FROM intake.reports) = {n_reports}
+             AND (SELECT count(*) FROM feedback.cases WHERE state = 'closed')
+                 = (SELECT count(*) FROM intake.cases)
+             AND (SELECT count(*) FROM intake.outbox) + (SELECT count(*) FROM dispatch.outbox)
+                 + (SELECT count(*) FROM feedback.outbox) = 0""",
+        timeout=timeout,
+    )
+    deadline = time.monotonic() + 60
+    while any((lags := await consumer_lags(bed)).values()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"consumer lags did not drain: {lags}")
+        await asyncio.sleep(0.5)
+
+
+async def topic_records(bed: Testbed, *topics: str) -> TopicReader:
+    reader = TopicReader(bed.settings(), *topics)
+    async with reader:
+        await reader.read_to_end()
+    return reader
+
+
+async def check_invariants(bed: Testbed, reports: list[dict[str, Any]], invalid: set[str]) -> None:
+    conn = await asyncpg.connect(bed.admin_dsn)
+    try:
+        rows = await conn.fetch("SELECT report_id, outcome, case_id FROM intake.reports")
+        cases = {r["case_id"] for r in await conn.fetch("SELECT case_id FROM intake.cases")}
+        dispatch = await conn.fetch("SELECT case_id, state, reopen_count FROM dispatch.cases")
+        feedback = await conn.fetch(
+            "SELECT case_id, state, outcome, reopen_count FROM feedback.cases"
+        )
+        timeline = await conn.fetch(
+            "SELECT case_id, event, detail->>'action_id' AS action_id, "
+            "detail->>'attempt' AS attempt FROM dispatch.timeline"
+        )
+        outboxes = [await conn.fetchval(f"SELECT count(*) FROM {s}.outbox") for s in SERVICES]
+    finally:
+        await conn.close()
+
+    # Every report accounted for, exactly once: rejected, its own case, or merged into a case.
+    outcome = {r["report_id"]: r for r in rows}
+    assert len(rows) == len(outcome) == len(reports)
+    assert {rid for rid, r in outcome.items() if r["outcome"] == "rejected"} == invalid
+    opened = {r["case_id"] for r in rows if r["outcome"] == "opened"}
+    assert opened == cases and len(opened) == sum(r["outcome"] == "opened" for r in rows)
+    assert {r["case_id"] for r in rows if r["outcome"] == "merged"} <= cases
+
+    # No duplicate effect: each case was opened, dispatched per attempt, resolved per round and
+    # closed by exactly one distinct event (redeliveries keep their ce_id).
+    topics = await topic_records(bed, "cases.opened", "cases.resolved", "cases.closed")
+    for topic in ("cases.opened", "cases.closed"):
+        ids = defaultdict(set)
+        for rec in topics.of(topic):
+            ids[rec.json()["case_id"]].add(rec.headers["ce_id"])
+        assert set(ids) == cases, topic
+        assert all(len(v) == 1 for v in ids.values()), topic
+    assert {r["case_id"] for r in dispatch} == cases
+    action_ids = Counter(t["action_id"] for t in timeline if t["action_id"])
+    assert all(n == 1 for n in action_ids.values()), action_ids.most_common(3)
+    dispatches = Counter(
+        (t["case_id"], t["attempt"]) for t in timeline if t["event"] == "dispatched"
+    )
+    assert all(n == 1 for n in dispatches.values()), dispatches.most_common(3)
+
+    # Every case is in the state its inputs imply: the unsatisfied share reopened once, and all
+    # closed satisfied in the end.
+    expected_reopens = {c: int(stable_fraction(c, "reopen") < REOPEN_SHARE) for c in cases}
+    assert {r["case_id"]: r["reopen_count"] for r in feedback} == expected_reopens
+    assert {r["case_id"]: r["reopen_count"] for r in dispatch} == expected_reopens
+    assert all(r["state"] == "closed" and r["outcome"] == "satisfied" for r in feedback)
+    assert all(r["state"] == "resolved" for r in dispatch)
+    resolved = Counter(rec.json()["case_id"] for rec in topics.of("cases.resolved"))
+    assert all(resolved[c] >= 1 + expected_reopens[c] for c in cases)
+    assert outboxes == [0, 0, 0]
