@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.events import CaseMerged, CaseOpened, CaseReopened, HandlerAction
+from shared.events import TIERS, CaseMerged, CaseOpened, CaseReopened, HandlerAction
 from shared.registry_store import RegistryMessage, apply_registry_message
 from shared.service import Service
 from shared.settings import Settings
@@ -58,4 +58,24 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
         sw = svc.sweeper(name, fn)
         sw.clock = clock
         svc.sweepers[name] = sw
+    add_metrics(svc)
     return svc
+
+
+def add_metrics(svc: DispatchService) -> None:
+    """Open cases by tier (refreshed at scrape time; aggregate replicas with max) and missed
+    deadlines (counted by the replica whose sweep found them; aggregate with sum)."""
+    open_cases = svc.metrics.gauge("wangge_open_cases", "Open cases by tier", ["tier"])
+    breaches = svc.metrics.counter(
+        "wangge_deadline_breaches", "Deadlines missed", ["deadline", "tier"]
+    )
+    svc.dispatch.on_breach = lambda deadline, tier: breaches.labels(deadline, tier).inc()
+
+    @svc.metrics.on_scrape
+    async def count_open_cases() -> None:
+        rows = await svc.pool.fetch(
+            "SELECT tier, count(*) AS n FROM cases WHERE state <> 'resolved' GROUP BY tier"
+        )
+        counts = {r["tier"]: r["n"] for r in rows}
+        for tier in TIERS:
+            open_cases.labels(tier).set(counts.get(tier, 0))

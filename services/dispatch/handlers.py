@@ -65,6 +65,8 @@ class Dispatch:
         self.rules = rules
         self.sla = SlaPolicy(rules, sla_scale)
         self.clock = clock
+        # Called as (deadline, tier) when a sweep finds a missed deadline (metrics hook).
+        self.on_breach: Callable[[str, str], None] = lambda deadline, tier: None
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -707,6 +709,7 @@ class Dispatch:
                 handler_id=case["handler_id"],
             ),
         )
+        self.on_breach("respond", case["tier"])
         self.publish(
             uow,
             "cases.dispatched",
@@ -740,6 +743,7 @@ class Dispatch:
                 handler_id=case["handler_id"],
             ),
         )
+        self.on_breach("resolve", case["tier"])
         up = next_tier(case["tier"])
         to = await self.route(uow.conn, case, up, list(case["excluded_units"])) if up else None
         if to is None:

@@ -108,6 +108,19 @@ async def test_missed_deadlines_reassign_then_escalate(bed: Testbed) -> None:
             events = [r["event"] for r in await store.timeline(conn, cid)]
         assert events[:4] == ["dispatched", "respond_timeout", "accept", "resolve_timeout"]
 
+        # what operators see on /metrics: missed deadlines and the open cases by tier
+        await svc.metrics.refresh()
+        text = svc.metrics.render().decode()
+        assert 'wangge_deadline_breaches_total{deadline="respond",tier="grid"} 1.0' in text
+        assert 'wangge_deadline_breaches_total{deadline="resolve",tier="grid"} 1.0' in text
+        assert 'wangge_deadline_breaches_total{deadline="resolve",tier="district"} 1.0' in text
+        open_now = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("wangge_open_cases{")
+        ]
+        assert len(open_now) == 4 and sum(open_now) == 3
+
 
 async def test_replicas_escalate_each_case_exactly_once(bed: Testbed) -> None:
     clock = FakeClock()
