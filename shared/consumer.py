@@ -105,6 +105,13 @@ class Subscription(Generic[M]):
             decoder=_raw_body,
         )
         sub(self._on_message)
+        self._subscriber = sub
+
+    def assigned_partitions(self) -> set[int]:
+        """The partitions of the topic this instance consumes right now (empty before the group
+        has assigned any)."""
+        consumer = getattr(getattr(self, "_subscriber", None), "consumer", None)
+        return {tp.partition for tp in consumer.assignment()} if consumer is not None else set()
 
     async def _on_message(self, msg: KafkaMessage) -> None:
         record = msg.raw_message
