@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from shared.clock import utcnow
 from shared.consumer import TRANSIENT_ERRORS
 from shared.logging import get_logger
 from shared.retry import Backoff
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 
 log = get_logger(component="sweeper")
 SweepFn = Callable[[UnitOfWork, datetime], Awaitable[int]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Sweeper:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.clock import Clock, utcnow
 from shared.events import TIERS, CaseMerged, CaseOpened, CaseReopened, HandlerAction
 from shared.registry_store import RegistryMessage, apply_registry_message
 from shared.service import Service
@@ -17,7 +18,7 @@ from shared.settings import Settings
 from shared.sweeper import Sweeper
 from shared.taxonomy import load_taxonomy
 
-from .handlers import Clock, Dispatch, utcnow
+from .handlers import Dispatch
 from .tiers import load_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"

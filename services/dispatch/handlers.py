@@ -4,11 +4,12 @@ the SQL of ``store`` and the events of the outbox. Time comes from ``clock`` (in
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from shared.clock import Clock, utcnow
 from shared.consumer import TRANSIENT_ERRORS, Meta, PermanentError
 from shared.events import (
     CaseAccepted,
@@ -42,14 +43,9 @@ from .states import (
 )
 from .tiers import CaseFacts, DispatchRules, decide_tier, higher, next_tier, tier_index
 
-Clock = Callable[[], datetime]
 log = get_logger(component="dispatch")
 
 SWEEP_BATCH = 500
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Dispatch:

@@ -10,10 +10,10 @@ cases.merged) while the case still awaits its rating.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from shared.clock import Clock, utcnow
 from shared.consumer import Meta
 from shared.events import (
     CaseAccepted,
@@ -36,13 +36,8 @@ from . import store
 from .formulas import SATISFIED
 from .tokens import new_token, token_hash
 
-Clock = Callable[[], datetime]
 log = get_logger(component="feedback")
 SWEEP_BATCH = 500
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def event_time(meta: Meta) -> datetime:

@@ -12,8 +12,8 @@ from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from services.dispatch.app import DispatchService, create_service
-from services.dispatch.handlers import utcnow
 from shared.client import Publisher, Record, TopicReader
+from shared.clock import utcnow
 from shared.events import CaseLocation, CaseOpened, Classification, Department, Handler, Unit
 from shared.taxonomy import default_taxonomy
 from tests.samples import sample_registry, wait_registry
