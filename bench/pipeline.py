@@ -127,10 +127,12 @@ def sustained_rate(times: list[float], lo: float = 0.1, hi: float = 0.9) -> floa
     return (b - a) / span if span > 0 else 0.0
 
 
-async def preload_backlog(settings: Settings, territory: Territory, n: int, seed: int) -> float:
-    """Publish ``n`` reports as fast as the producer goes (nobody consuming them yet)."""
+async def preload_backlog(
+    settings: Settings, territory: Territory, n: int, seed: int, tag: str
+) -> float:
+    """Publish ``n`` reports as fast as the producer goes; report ids start with ``tag``."""
     driver = Driver(
-        settings, ReportFactory(territory, seed=seed, run_tag="bl"), count=n, progress=True
+        settings, ReportFactory(territory, seed=seed, run_tag=tag), count=n, progress=True
     )
     stats = await driver.run()
     if stats.send_errors:

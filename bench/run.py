@@ -42,11 +42,13 @@ from bench.pipeline import (
 from bench.procs import ServiceProcess, machine, start_service, wait_ready
 from bench.sweep import load_cases, time_sweeps, utcnow
 from cli.registry import publish_registry
-from devstack.infra import resolve
+from devstack.infra import Infra, resolve
 from devstack.paths import ROOT, RUN
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from devstack.wait import eventually
+from shared.db import connect
 from shared.logging import configure_logging
+from shared.registry_store import upsert_record
 from sim.territory import Territory, TerritorySize, generate_territory
 
 RESULTS = ROOT / "bench" / "results"
@@ -63,6 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sweep-cases", type=int, default=1_000_000, help="0: skip the sweep run")
     p.add_argument("--sweep-due", type=int, default=100, help="cases past both deadlines")
     p.add_argument("--partitions", type=int, default=6)
+    p.add_argument(
+        "--registry-via-kafka",
+        action="store_true",
+        help="load the registry through registry.units (about 13 min for the default city)",
+    )
     p.add_argument("--small-city", action="store_true", help="a small territory (quick runs)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--log-level", default="INFO", help="the services' WANGGE_LOG_LEVEL")
@@ -109,6 +116,24 @@ async def wait_registry(bed: Testbed, territory: Territory, schemas: tuple[str, 
         await conn.close()
 
 
+async def seed_registry(bed: Testbed, territory: Territory) -> None:
+    """Write the registry straight into intake's and dispatch's copies with the function the
+    registry consumer applies (``shared.registry_store.upsert_record``), in one transaction each;
+    intake's location index is rebuilt on its next report, as after a registry message."""
+    from services.intake.store import bump_registry_version
+
+    for schema in ("intake", "dispatch"):
+        conn = await connect(bed.service_dsns[schema], schema)
+        try:
+            async with conn.transaction():
+                for r in territory.records():
+                    await upsert_record(conn, r)
+                if schema == "intake":
+                    await bump_registry_version(conn)
+        finally:
+            await conn.close()
+
+
 def stop(p: ServiceProcess, profiled: bool) -> None:
     p.stop(signal.SIGINT if profiled else signal.SIGTERM)
 
@@ -149,14 +174,23 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
 
         print(f"registry: {len(territory.records())} records")
         t0 = time.monotonic()
-        await publish_registry(settings, territory.records(), prune=False)
-        await wait_registry(bed, territory, ("intake", "dispatch"))
-        results["registry_load_s"] = round(time.monotonic() - t0, 1)
+        if args.registry_via_kafka:
+            await publish_registry(settings, territory.records(), prune=False)
+            await wait_registry(bed, territory, ("intake", "dispatch"))
+            intake.stop()  # the backlog builds up while intake is away
+        else:
+            intake.stop()
+            await seed_registry(bed, territory)
+        results["registry"] = {
+            "records": len(territory.records()),
+            "via": "registry.units" if args.registry_via_kafka else "upsert_record (direct)",
+            "load_s": round(time.monotonic() - t0, 1),
+        }
 
-        intake.stop()  # the backlog builds up while intake is away
         print(f"backlog: {args.backlog} reports")
         results["backlog_publish_per_s"] = round(
-            await preload_backlog(settings, territory, args.backlog, seed=args.seed + 10), 1
+            await preload_backlog(settings, territory, args.backlog, seed=args.seed + 10, tag="bl"),
+            1,
         )
 
         print("limit: bare consumer, COPY + one event per message")
@@ -277,7 +311,7 @@ async def replicas(
         )
     )
     await ready.wait()
-    await preload_backlog(settings, territory, args.replica_reports, seed=args.seed + 99)
+    await preload_backlog(settings, territory, args.replica_reports, seed=args.seed + 99, tag="rep")
     finished = await reader
     after = {"first": first.consumed("cases.opened"), "second": second.consumed("cases.opened")}
     twice = sum(1 for n in outcomes.dispatched_first.values() if n > 1)
@@ -328,8 +362,7 @@ def verdicts(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def amain(args: argparse.Namespace) -> Path:
-    configure_logging("bench", "WARNING")
+async def amain(args: argparse.Namespace, infra: Infra) -> Path:
     started = datetime.now(UTC)
     results: dict[str, Any] = {
         "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -338,7 +371,6 @@ async def amain(args: argparse.Namespace) -> Path:
         "machine": machine(),
         "profiled": args.profile,
     }
-    infra = resolve(RUN / "bench", for_tests=False)
     results["infra"] = infra.kind
     bed = await create_testbed(
         infra.bootstrap, infra.admin_dsn, partitions=args.partitions, name=f"bench{started:%H%M%S}"
@@ -347,7 +379,6 @@ async def amain(args: argparse.Namespace) -> Path:
         await bench(args, bed, results)
     finally:
         await destroy_testbed(bed, infra.admin_dsn)
-        infra.stop()
     results["targets"] = TARGETS
     results["verdicts"] = verdicts(results)
     results["elapsed_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
@@ -361,7 +392,12 @@ async def amain(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    path = asyncio.run(amain(args))
+    configure_logging("bench", "WARNING")
+    infra = resolve(RUN / "bench", for_tests=False)  # env, else local processes in .run/bench
+    try:
+        path = asyncio.run(amain(args, infra))
+    finally:
+        infra.stop()  # only what this run started
     data = json.loads(path.read_text())
     keys = (
         "limit_reports_per_s",
