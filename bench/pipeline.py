@@ -23,9 +23,9 @@ from sim.workload import Mix, ReportFactory
 OUTCOME_TOPICS = ("cases.opened", "cases.merged", "reports.rejected", "cases.dispatched")
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
-        return float("nan")
+        return None
     s = sorted(values)
     k = min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))
     return s[k]
@@ -178,11 +178,13 @@ async def latency_run(
         "offered_per_s": round(stats.offered_rate, 1),
         "offered": stats.offered,
         "dispatched": len(lat),
-        "p50": round(percentile(lat, 50), 1),
-        "p95": round(percentile(lat, 95), 1),
-        "p99": round(percentile(lat, 99), 1),
+        **{f"p{q}": _round(percentile(lat, q)) for q in (50, 95, 99)},
         "max": round(max(lat), 1) if lat else None,
     }
+
+
+def _round(v: float | None) -> float | None:
+    return round(v, 1) if v is not None else None
 
 
 async def duplicated_effects(admin_dsn: str, database: str) -> dict[str, int]:
