@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     tier_rules_file: str | None = Field(
         None, validation_alias=AliasChoices("WANGGE_TIER_RULES_FILE")
     )
+    consume_batch: int = Field(
+        500, ge=1, le=10_000, validation_alias=AliasChoices("WANGGE_CONSUME_BATCH")
+    )
     outbox_poll_s: float = Field(0.5, gt=0, validation_alias=AliasChoices("WANGGE_OUTBOX_POLL_S"))
     inbox_retention: timedelta = Field(
         timedelta(days=35), validation_alias=AliasChoices("WANGGE_INBOX_RETENTION")
