@@ -13,8 +13,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.paths import ROOT, free_port
-from devstack.testbed import Testbed, pii_key_for_tests
+from devstack.paths import ROOT
+from devstack.testbed import Testbed
 from devstack.wait import wait_until
 
 
@@ -105,16 +105,8 @@ def start_service(
 ) -> ServiceProcess:
     """``python -m services.<name>`` with the testbed's Kafka, prefix and the service's own DSN;
     under pyinstrument when ``profile_to`` is given (the profile is written at SIGINT)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bed.bootstrap,
-        "DATABASE_URL": bed.service_dsns[name],
-        "WANGGE_TOPIC_PREFIX": bed.prefix,
-        "WANGGE_PII_KEY": pii_key_for_tests(),
-        "WANGGE_HTTP_PORT": str(port),
-        **(env_over or {}),
-    }
+    env = bed.process_env(name, **(env_over or {}))
+    port = int(env["WANGGE_HTTP_PORT"])
     cmd = [sys.executable, "-m", f"services.{name}"]
     if profile_to is not None:
         cmd = [

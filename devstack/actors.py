@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from shared.client import Publisher, Record
 
 # (case_id, rating round) -> the rating to give, or None to never rate.
@@ -39,6 +41,21 @@ def unsatisfied_first(share: float) -> RatingPolicy:
         return {"resolved": True, "satisfaction": "satisfied"}
 
     return policy
+
+
+async def unit_handler(admin_dsn: str, unit: str) -> str | None:
+    """Who plays the handler of a case dispatched to ``unit`` as a whole: its first handler (not
+    a party volunteer) in dispatch's copy of the registry, read with an admin connection."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        found: str | None = await conn.fetchval(
+            "SELECT id FROM dispatch.handlers WHERE unit = $1 AND role <> 'party_volunteer' "
+            "ORDER BY id LIMIT 1",
+            unit,
+        )
+        return found
+    finally:
+        await conn.close()
 
 
 def now_iso() -> str:

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from cli.registry import publish_registry
 from devstack import stack
-from devstack.actors import Actors, stable_fraction
+from devstack.actors import Actors, stable_fraction, unit_handler
 from devstack.paths import ROOT, RUN
 from shared.client import Publisher, TopicReader
 from shared.registry import load_registry_file
@@ -63,19 +63,6 @@ async def wait_registry(admin_dsn: str, timeout: float = 60) -> None:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{schema} did not read the registry")
                 await asyncio.sleep(0.2)
-    finally:
-        await conn.close()
-
-
-async def unit_handler(admin_dsn: str, unit: str) -> str | None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        found: str | None = await conn.fetchval(
-            "SELECT id FROM dispatch.handlers WHERE unit = $1 AND role <> 'party_volunteer' "
-            "ORDER BY id LIMIT 1",
-            unit,
-        )
-        return found
     finally:
         await conn.close()
 

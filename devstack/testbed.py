@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devstack.paths import free_port
 from shared.db import provision_service
 from shared.service import Service
 from shared.settings import Settings
@@ -58,6 +59,19 @@ class Testbed:
         }
         values.update({k.upper(): v for k, v in overrides.items()})
         return Settings(**values)  # type: ignore[arg-type]
+
+    def process_env(self, service: str, **overrides: str) -> dict[str, str]:
+        """The environment of ``python -m services.<service>`` run as a process against this
+        testbed (its own DSN, the prefix, a free HTTP port in ``WANGGE_HTTP_PORT``)."""
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "DATABASE_URL": self.service_dsns[service],
+            "WANGGE_TOPIC_PREFIX": self.prefix,
+            "WANGGE_PII_KEY": pii_key_for_tests(),
+            "WANGGE_HTTP_PORT": str(free_port()),
+            **overrides,
+        }
 
     async def start(
         self, name: str, factory: Callable[[Settings], Service] | None = None, **overrides: object

@@ -33,12 +33,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from cli.registry import publish_registry
-from devstack.actors import Actors, stable_fraction, unsatisfied_first
+from devstack.actors import Actors, stable_fraction, unit_handler, unsatisfied_first
 from devstack.kafka_local import LocalKafka
-from devstack.paths import RUN, free_port
+from devstack.paths import RUN
 from devstack.postgres_local import LocalPostgres
 from devstack.stack import SERVICES, ready, spawn_service
-from devstack.testbed import Testbed, create_testbed, destroy_testbed, pii_key_for_tests
+from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from devstack.wait import wait_until
 from shared.client import Publisher, TopicReader
 from tests.samples import now_iso, sample_registry
@@ -215,18 +215,13 @@ async def test_nothing_lost_nothing_doubled(
     procs = {
         name: ServiceProcess(
             name,
-            {
-                **os.environ,
-                "KAFKA_BOOTSTRAP_SERVERS": bed.bootstrap,
-                "DATABASE_URL": bed.service_dsns[name],
-                "WANGGE_TOPIC_PREFIX": bed.prefix,
-                "WANGGE_PII_KEY": pii_key_for_tests(),
-                "WANGGE_HTTP_PORT": str(free_port()),
-                "WANGGE_SWEEP_INTERVAL_S": "1",
-                "WANGGE_RETRY_MAX_BACKOFF_S": "2",
-                "WANGGE_OUTBOX_POLL_S": "0.2",
-                "WANGGE_LOG_LEVEL": "WARNING",
-            },
+            bed.process_env(
+                name,
+                WANGGE_SWEEP_INTERVAL_S="1",
+                WANGGE_RETRY_MAX_BACKOFF_S="2",
+                WANGGE_OUTBOX_POLL_S="0.2",
+                WANGGE_LOG_LEVEL="WARNING",
+            ),
             tmp_path / f"{name}.log",
         )
         for name in SERVICES
@@ -263,19 +258,7 @@ async def run_workload(
     chaos = Chaos(kafka, pg, procs, rng)
 
     async def handler_of(unit: str) -> str | None:
-        async def q() -> str | None:
-            conn = await asyncpg.connect(admin)
-            try:
-                found: str | None = await conn.fetchval(
-                    "SELECT id FROM dispatch.handlers WHERE unit = $1 "
-                    "AND role <> 'party_volunteer' ORDER BY id LIMIT 1",
-                    unit,
-                )
-                return found
-            finally:
-                await conn.close()
-
-        return await retrying(q, "handler lookup")
+        return await retrying(partial(unit_handler, admin, unit), "handler lookup")
 
     async with (
         Publisher(settings, source="chaos/upstream") as pub,
