@@ -4,7 +4,8 @@ case builders, and a small driver that publishes inputs and waits for outputs.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,6 +94,16 @@ def case_opened(
         urgent=urgent,
         reporter_ref=f"ref-{cid}",
     )
+
+
+@asynccontextmanager
+async def driving(bed: Testbed, source: str) -> AsyncIterator[Driver]:
+    """A Driver publishing as ``source`` and reading every output topic of dispatch."""
+    async with (
+        Publisher(bed.settings(), source=source) as pub,
+        TopicReader(bed.settings(), *OUTPUTS) as reader,
+    ):
+        yield Driver(pub, reader)
 
 
 class Driver:

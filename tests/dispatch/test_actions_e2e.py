@@ -10,12 +10,10 @@ from rich.console import Console
 from cli.case import render
 from devstack.testbed import Testbed
 from services.dispatch import store
-from shared.client import Publisher, TopicReader
 from tests.dispatch.support import (
-    OUTPUTS,
-    Driver,
     FakeClock,
     case_opened,
+    driving,
     load_registry,
     start_dispatch,
 )
@@ -25,11 +23,7 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
     clock = FakeClock()
     svc = await start_dispatch(bed, clock)
     await load_registry(bed)
-    async with (
-        Publisher(bed.settings(), source="test/apps") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
+    async with driving(bed, "test/apps") as d:
         sent = await d.open(case_opened())
         cid = sent["case_id"]
         t = clock()
@@ -142,11 +136,7 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
 async def test_party_volunteers_take_cases_of_their_community(bed: Testbed) -> None:
     await start_dispatch(bed)
     await load_registry(bed)
-    async with (
-        Publisher(bed.settings(), source="test/apps") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
+    async with driving(bed, "test/apps") as d:
         cid = (await d.open(case_opened()))["case_id"]
         nope = await d.act(cid, "h-0013", "progress", note="看看")
         assert "only accept" in await d.rejected(nope, cid)

@@ -12,10 +12,10 @@ from devstack.wait import eventually
 from services.dispatch import store
 from shared.client import Publisher, TopicReader
 from tests.dispatch.support import (
-    OUTPUTS,
     Driver,
     FakeClock,
     case_opened,
+    driving,
     load_registry,
     start_dispatch,
     sweeps_pass,
@@ -28,11 +28,7 @@ async def test_missed_deadlines_reassign_then_escalate(bed: Testbed) -> None:
     clock = FakeClock()
     svc = await start_dispatch(bed, clock, **FAST)
     await load_registry(bed)
-    async with (
-        Publisher(bed.settings(), source="test/intake") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
+    async with driving(bed, "test/intake") as d:
         cid = (await d.open(case_opened()))["case_id"]
         top = (await d.open(case_opened(category="demolition")))["case_id"]
         council = (await d.open(case_opened(category="parking")))["case_id"]
@@ -153,11 +149,7 @@ async def test_sla_scale_runs_a_day_in_seconds(bed: Testbed) -> None:
     # scale 1e-5: grid responds in 0.07 s and resolves in 0.86 s; community resolves in 2.6 s
     svc = await start_dispatch(bed, WANGGE_SLA_SCALE=1e-5, WANGGE_SWEEP_INTERVAL_S=0.2)
     await load_registry(bed)
-    async with (
-        Publisher(bed.settings(), source="test/intake") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
+    async with driving(bed, "test/intake") as d:
         cid = (await d.open(case_opened()))["case_id"]
         await d.one("cases.overdue", cid, deadline="respond", timeout=15)
         esc = await d.one("cases.escalated", cid, from_tier="grid", timeout=15)

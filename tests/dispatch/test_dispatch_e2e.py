@@ -8,13 +8,11 @@ from pathlib import Path
 
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
 from shared.events import CaseMerged, Handler
 from tests.dispatch.support import (
-    OUTPUTS,
-    Driver,
     FakeClock,
     case_opened,
+    driving,
     load_registry,
     start_dispatch,
 )
@@ -42,12 +40,7 @@ async def test_tiers_units_and_handlers(bed: Testbed) -> None:
         lambda: svc.pool.fetchval("SELECT NOT on_duty FROM handlers WHERE id = 'h-0005'"),
         what="h-0005 off duty",
     )
-    async with (
-        Publisher(bed.settings(), source="test/intake") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
-
+    async with driving(bed, "test/intake") as d:
         # 小事不出网格: a grid matter stays in its grid, with the least busy on-duty handler
         first = await d.open(case_opened())
         assert (first["tier"], first["unit"], first["handler_id"]) == (
@@ -193,11 +186,7 @@ sla:
     )
     await start_dispatch(bed, WANGGE_TIER_RULES_FILE=str(rules))
     await load_registry(bed)
-    async with (
-        Publisher(bed.settings(), source="test/intake") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
+    async with driving(bed, "test/intake") as d:
         grid = await d.open(case_opened())
         assert span(grid, "respond_by") == timedelta(hours=1)
         assert span(grid, "resolve_by") == timedelta(hours=10)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from devstack.testbed import Testbed
-from shared.client import Publisher, TopicReader
 from shared.events import CaseReopened
 from tests.dispatch.support import (
-    OUTPUTS,
-    Driver,
     FakeClock,
     case_opened,
+    driving,
     load_registry,
     start_dispatch,
 )
@@ -21,11 +19,7 @@ async def test_reopens_go_one_tier_up_then_under_supervision(bed: Testbed) -> No
     clock = FakeClock()
     await start_dispatch(bed, clock)
     await load_registry(bed)
-    async with (
-        Publisher(bed.settings(), source="test/feedback") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
+    async with driving(bed, "test/feedback") as d:
         cid = (await d.open(case_opened()))["case_id"]
         await d.act(cid, "h-0001", "accept", at=clock())
         await d.act(cid, "h-0001", "resolve", at=clock(), note="已清运")
@@ -74,11 +68,7 @@ async def test_deadlines_survive_a_restart(bed: Testbed) -> None:
     clock = FakeClock()
     first = await start_dispatch(bed, clock, WANGGE_SWEEP_INTERVAL_S=0.1)
     await load_registry(bed)
-    async with (
-        Publisher(bed.settings(), source="test/intake") as pub,
-        TopicReader(bed.settings(), *OUTPUTS) as reader,
-    ):
-        d = Driver(pub, reader)
+    async with driving(bed, "test/intake") as d:
         cid = (await d.open(case_opened()))["case_id"]
         await bed.stop(first)  # no timer lives in memory: the deadline is a row
         clock.advance(timedelta(days=1, minutes=1))
