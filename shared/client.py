@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,12 +9,12 @@ from types import TracebackType
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from shared.cloudevents import decode_headers, make_headers
 from shared.kafka import client_security_kwargs
+from shared.producer import OutRecord, Producer
 from shared.settings import Settings
 
 
@@ -33,23 +32,13 @@ class Record:
 
 
 class Publisher:
-    """Publishes with CloudEvents headers, acks=all, idempotent. After a Kafka error the
-    producer is replaced (an idempotent producer may be dead for good) and the error raised, so
-    the caller can retry."""
+    """Publishes with CloudEvents headers through ``shared.producer.Producer`` (acks=all,
+    idempotent, replaced after a Kafka error, which is raised so that the caller can retry)."""
 
     def __init__(self, settings: Settings, source: str = "wangge/cli") -> None:
         self.settings = settings
         self.source = source
-        self.producer = self._new_producer()
-
-    def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            **client_security_kwargs(self.settings),
-        )
+        self.producer = Producer(settings, client_id=source)
 
     async def __aenter__(self) -> Publisher:
         await self.producer.start()
@@ -57,12 +46,6 @@ class Publisher:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.producer.stop()
-
-    async def _replace_producer(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.producer.stop()
-        self.producer = self._new_producer()
-        await self.producer.start()
 
     async def send(
         self,
@@ -83,17 +66,8 @@ class Publisher:
             body = value
         hdrs = make_headers(source=self.source, topic=topic, subject=subject)
         hdrs.update(headers or {})
-        try:
-            fut = await self.producer.send(
-                self.settings.topic(topic),
-                body,
-                key=key.encode() if key is not None else None,
-                headers=[(k, v.encode()) for k, v in hdrs.items()],
-            )
-            return await fut if wait else fut
-        except KafkaError:
-            await self._replace_producer()
-            raise
+        record = OutRecord(self.settings.topic(topic), key, body, hdrs)
+        return await self.producer.send(record, wait=wait)
 
 
 class TopicReader:

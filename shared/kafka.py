@@ -1,6 +1,7 @@
 """Kafka plumbing: the FastStream broker factory and security settings from the environment.
 
-The producer is idempotent with ``acks=all``; consumers never auto-commit (see ``shared.consumer``).
+The broker consumes (offsets committed only after effects are durable, see ``shared.consumer``);
+everything is published through ``shared.producer`` (idempotent, ``acks=all``).
 """
 
 from __future__ import annotations
@@ -71,10 +72,7 @@ def create_broker(settings: Settings, service: str) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"wangge-{service}",
-        acks="all",
-        enable_idempotence=True,
         security=broker_security(settings),
-        linger_ms=5,
         graceful_timeout=30.0,
         logger=logging.getLogger(f"wangge.{service}.faststream"),
         log_level=logging.DEBUG,

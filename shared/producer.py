@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -66,25 +67,48 @@ class Producer:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(producer.stop(), 10)
 
+    async def start(self) -> None:
+        """Connect now rather than at the first send."""
+        await self._ensure()
+
+    async def send(self, record: OutRecord, *, wait: bool = True) -> Any:
+        """Send one record; returns the broker's metadata, or (``wait=False``) a future of it.
+        On a Kafka error the producer is replaced and the error raised: retry the record."""
+        producer = await self._ensure()
+        try:
+            fut = await self._queue(producer, record)
+            return await fut if wait else fut
+        except KafkaError as exc:
+            await self._replaced(producer, exc)
+            raise
+
     async def send_all(self, records: Sequence[OutRecord]) -> None:
         """Send the records in order and wait until the broker acknowledged every one of them.
         On a Kafka error the producer is replaced and the error raised: retry the whole batch."""
         producer = await self._ensure()
         try:
-            futures = [
-                await producer.send(
-                    r.topic,
-                    r.value,
-                    key=r.key.encode() if r.key is not None else None,
-                    headers=[(k, v.encode()) for k, v in r.headers.items()],
-                )
-                for r in records
-            ]
+            futures = [await self._queue(producer, r) for r in records]
             await asyncio.gather(*futures)
         except KafkaError as exc:
-            log.warning("producer replaced after an error", error=repr(exc))
-            await self._discard(producer)
+            await self._replaced(producer, exc)
             raise
+
+    async def flush(self) -> None:
+        if self._producer is not None:
+            await self._producer.flush()
+
+    @staticmethod
+    async def _queue(producer: AIOKafkaProducer, r: OutRecord) -> Any:
+        return await producer.send(
+            r.topic,
+            r.value,
+            key=r.key.encode() if r.key is not None else None,
+            headers=[(k, v.encode()) for k, v in r.headers.items()],
+        )
+
+    async def _replaced(self, producer: AIOKafkaProducer, exc: KafkaError) -> None:
+        log.warning("producer replaced after an error", error=repr(exc))
+        await self._discard(producer)
 
     async def stop(self) -> None:
         if self._producer is not None:
