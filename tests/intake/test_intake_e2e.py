@@ -62,7 +62,7 @@ async def test_a_report_becomes_a_located_classified_case(bed: Testbed) -> None:
     assert case["located_by"] == "address+description"
     assert (case["category"], case["category_name"]) == ("ebike_charging", "电动车充电")
     assert case["agency_mode"] == "proxy_petition" and case["default_tier"] == "grid"
-    assert case["classification"]["method"] == "jieba-nb-v1"
+    assert case["classification"]["method"] == "bigram-nb-v2"
     assert {"电动车", "充电"} & set(case["classification"]["terms"])
     assert 0 < case["classification"]["confidence"] <= 1
     assert case["title"] == "楼道飞线充电"
