@@ -32,3 +32,14 @@ def test_log_lines_are_json_without_phones_or_secrets(capsys: pytest.CaptureFixt
     assert "13812345678" not in line and "13912345678" not in line
     assert data["phone"] == "138****5678"
     assert data["db_password"] == "***" and data["rating_token"] == "***"
+
+
+def test_a_phone_inside_a_logged_exception_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test", "INFO")
+    try:
+        raise ValueError("no such reporter 13812345678")
+    except ValueError:
+        get_logger().exception("lookup failed")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "13812345678" not in line and "138****5678" in line
+    assert "ValueError" in json.loads(line)["exception"]
