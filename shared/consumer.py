@@ -1,15 +1,22 @@
 """The consumer pipeline every input topic goes through.
 
 Messages are consumed in batches (up to ``WANGGE_CONSUME_BATCH``, whatever is there when a poll
-returns). For each message: decode JSON, validate against the topic's model; then the batch is
-applied in one transaction, each message in its own savepoint: claim it in the inbox, run the
-handler, collect its events, which go to the outbox with the commit. The Kafka offsets are
-committed by FastStream (``AckPolicy.ACK``) only after this returns, that is after the effects are
-durable: one database commit and one offset commit per batch instead of per message.
+returns). For each message: decode JSON, validate against the topic's model. Then the batch is
+applied in one transaction, set-based: one inbox claim for all its messages (a message already
+claimed is a duplicate and skipped), the handler called over the claimed messages, their events
+written to the outbox with the commit. The Kafka offsets are committed by FastStream
+(``AckPolicy.ACK``) only after this returns, that is after the effects are durable: one database
+commit and one offset commit per batch instead of per message.
 
-- Bytes that are not a JSON object, or a handler's permanent error: to ``<topic>.dlq`` (a permanent
-  error rolls back only that message's savepoint).
+A handler is either per message (``Handler``: ``(uow, event, meta)``) or per batch
+(``BatchHandler``: ``(conn, [Claimed])``, for set-based SQL); a per-message handler is run as a
+batch handler by ``one_by_one``.
+
+- Bytes that are not a JSON object: to ``<topic>.dlq``.
 - A payload that fails validation: the topic's ``on_invalid`` hook (a rejection event), else DLQ.
+- A handler's permanent error: the batch's transaction is rolled back and the batch applied again
+  message by message, each in its own savepoint with its own inbox claim, so that only the failing
+  message is rolled back and dead-lettered.
 - Transient failures (database or broker away): wait with capped exponential backoff and retry the
   same batch; never skip it. A shutdown cancels the wait and leaves the offsets uncommitted.
 """
@@ -25,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import asyncpg
 import orjson
 import structlog
 from aiokafka.errors import KafkaError
@@ -74,6 +82,32 @@ Handler = Callable[[UnitOfWork, M, Meta], Awaitable[None]]
 InvalidHandler = Callable[[UnitOfWork, Any, list[FieldError], Meta], Awaitable[None]]
 
 
+@dataclass
+class Claimed(Generic[M]):
+    """A message of a batch claimed in the inbox: its event (``None`` for a tombstone), its
+    metadata and its own unit of work (its events carry its trace headers; all share the batch's
+    connection and transaction)."""
+
+    event: M
+    meta: Meta
+    uow: UnitOfWork
+
+
+BatchHandler = Callable[[asyncpg.Connection, list[Claimed[M]]], Awaitable[None]]
+
+
+def one_by_one(handler: Handler[M]) -> BatchHandler[M]:
+    """A per-message handler as a batch handler: each claimed message in order."""
+
+    async def handle(conn: asyncpg.Connection, claimed: list[Claimed[M]]) -> None:
+        for c in claimed:
+            with _log_context(c.meta):
+                await handler(c.uow, c.event, c.meta)
+
+    handle.__name__ = getattr(handler, "__name__", "handle")
+    return handle
+
+
 def field_errors(exc: ValidationError) -> list[FieldError]:
     out = []
     for err in exc.errors(include_url=False, include_input=False):
@@ -87,7 +121,7 @@ class Subscription(Generic[M]):
     service: Service
     topic: str  # logical name
     model: type[M]
-    handler: Handler[M]
+    handler: BatchHandler[M]
     group: str
     idempotency_key: Callable[[M, Meta], str | None] | None = None
     on_invalid: InvalidHandler | None = None
@@ -106,7 +140,13 @@ class Subscription(Generic[M]):
             auto_offset_reset="earliest",
             batch=True,
             max_records=svc.settings.consume_batch,
-            batch_timeout_ms=50,
+            # An empty poll waits this long for records, then FastStream sleeps as long again:
+            # short, so that an idle consumer picks up a new message within a few milliseconds.
+            batch_timeout_ms=10,
+            # aiokafka keeps one fetch in flight per broker, for the partitions with nothing
+            # buffered; the broker holds it this long when they have no data, and a partition
+            # just drained waits for it. 500 ms (the default) was most of a hop's latency.
+            fetch_max_wait_ms=20,
             title=self.group,
             description=self.model.__doc__,
             decoder=_raw_body,
@@ -148,14 +188,10 @@ class Subscription(Generic[M]):
         or why it goes to the dead-letter topic."""
         meta = self._meta(record)
         value: bytes | None = record.value
+        position = f"{meta.partition}:{meta.offset}"
         if value is None:
             if self.allow_tombstone:
-                return _Item(
-                    meta,
-                    value,
-                    f"{meta.partition}:{meta.offset}",
-                    lambda uow: self.handler(uow, None, meta),  # type: ignore[arg-type]
-                )
+                return _Item(meta, value, position, valid=True)
             return _Item(meta, value, dead=("EmptyMessage", "no body"))
         if len(value) > MAX_BODY_BYTES:
             return _Item(meta, value, dead=("MessageTooLarge", f"{len(value)} bytes"))
@@ -171,47 +207,44 @@ class Subscription(Generic[M]):
             errors = field_errors(exc)
             with _log_context(meta):
                 log.info("invalid message", errors=[e.model_dump() for e in errors][:10])
-            on_invalid = self.on_invalid
-            if on_invalid is None:
+            if self.on_invalid is None:
                 return _Item(meta, value, dead=("ValidationError", str(exc)[:2000]))
             return _Item(
                 meta,
                 value,
-                meta.ce_id or f"invalid:{meta.partition}:{meta.offset}",
-                lambda uow: on_invalid(uow, obj, errors, meta),
+                meta.ce_id or f"invalid:{position}",
+                invalid=(obj, errors),
             )
         key = (self.idempotency_key(event, meta) if self.idempotency_key else None) or meta.ce_id
-        return _Item(
-            meta,
-            value,
-            key or f"{meta.partition}:{meta.offset}",
-            lambda uow: self.handler(uow, event, meta),
+        return _Item(meta, value, key or position, event=event, valid=True)
+
+    def _uow(self, conn: asyncpg.Connection, meta: Meta) -> UnitOfWork:
+        svc = self.service
+        return UnitOfWork(
+            conn,
+            source=f"wangge/{svc.name}",
+            topic_prefix=svc.settings.topic_prefix,
+            trace_headers=meta.trace_headers,
         )
 
     async def _apply_batch(self, items: list[_Item]) -> None:
-        """Apply the batch in one transaction, each message in its own savepoint with its inbox
-        claim; its events go to the outbox with the commit. A permanent failure rolls back only
-        that message's savepoint and dead-letters it; a transient one retries the whole batch."""
+        """Apply the batch in one transaction, set-based: one inbox claim for all its messages,
+        then the handler over each run of consecutive valid messages; their events go to the
+        outbox with the commit.
+
+        If a message fails permanently, the transaction is rolled back and the batch is applied
+        again message by message (``_apply_careful``), so that only the failing message is
+        dead-lettered. A transient failure retries the whole batch after a capped backoff."""
         svc = self.service
         backoff = Backoff(cap=svc.settings.retry_max_backoff_s)
+        careful = False
         while True:
-            dead: list[tuple[_Item, str, str]] = []
             try:
                 async with svc.pool.acquire() as conn, conn.transaction():
-                    outgoing: list[OutgoingEvent] = []
-                    for item in items:
-                        if item.dead is not None:
-                            dead.append((item, *item.dead))
-                            continue
-                        with _log_context(item.meta):
-                            try:
-                                outgoing.extend(await self._apply_one(conn, item))
-                            except TRANSIENT_ERRORS:
-                                raise
-                            except Exception as exc:
-                                log.exception("permanent failure, dead-lettering")
-                                svc.metrics.failures.labels(self.topic, "permanent").inc()
-                                dead.append((item, type(exc).__name__, str(exc)[:2000]))
+                    if careful:
+                        outgoing, dead = await self._apply_careful(conn, items)
+                    else:
+                        outgoing, dead = await self._apply_fast(conn, items)
                     await UnitOfWork(conn, source=f"wangge/{svc.name}", pending=outgoing).flush()
                 break
             except asyncio.CancelledError:
@@ -221,14 +254,86 @@ class Subscription(Generic[M]):
                 log.warning("transient failure, retrying", error=repr(exc), delay_s=round(delay, 2))
                 svc.metrics.failures.labels(self.topic, "transient").inc()
                 await asyncio.sleep(delay)
+            except Exception as exc:
+                if careful:
+                    raise
+                log.warning(
+                    "batch failed, applying it again message by message",
+                    topic=self.topic,
+                    messages=len(items),
+                    error=repr(exc),
+                )
+                careful = True
         for item, error_class, error in dead:
             with _log_context(item.meta):
                 await svc.dead_letter(self.topic, item.value, item.meta, error_class, error)
 
-    async def _apply_one(self, conn: Any, item: _Item) -> list[OutgoingEvent]:
-        """One message inside the batch: its savepoint, its inbox claim, its handler."""
-        assert item.work is not None and item.key is not None
+    async def _apply_fast(
+        self, conn: asyncpg.Connection, items: list[_Item]
+    ) -> tuple[list[OutgoingEvent], list[tuple[_Item, str, str]]]:
+        dead = [(item, *item.dead) for item in items if item.dead is not None]
+        keys = [item.key for item in items if item.dead is None and item.key is not None]
+        rows = await conn.fetch(
+            "INSERT INTO inbox (consumer, message_key) SELECT $1, k FROM unnest($2::text[]) k "
+            "ON CONFLICT DO NOTHING RETURNING message_key",
+            self.consumer_name,
+            keys,
+        )
+        fresh = {r["message_key"] for r in rows}
+        outgoing: list[OutgoingEvent] = []
+        run: list[Claimed[M]] = []
+
+        async def flush_run() -> None:
+            if run:
+                await self.handler(conn, run)
+                for c in run:
+                    outgoing.extend(c.uow.pending)
+                run.clear()
+
+        for item in items:
+            if item.dead is not None or item.key is None:
+                continue
+            if item.key not in fresh:
+                with _log_context(item.meta):
+                    log.info("duplicate message ignored", message_key=item.key)
+                continue
+            fresh.discard(item.key)  # a second copy within the batch is a duplicate too
+            uow = self._uow(conn, item.meta)
+            if item.valid:
+                run.append(Claimed(item.event, item.meta, uow))
+                continue
+            await flush_run()
+            await self._on_invalid(uow, item)
+            outgoing.extend(uow.pending)
+        await flush_run()
+        return outgoing, dead
+
+    async def _apply_careful(
+        self, conn: asyncpg.Connection, items: list[_Item]
+    ) -> tuple[list[OutgoingEvent], list[tuple[_Item, str, str]]]:
+        """Each message in its own savepoint with its own inbox claim: a permanent failure rolls
+        back only that message, which is dead-lettered."""
         svc = self.service
+        outgoing: list[OutgoingEvent] = []
+        dead: list[tuple[_Item, str, str]] = []
+        for item in items:
+            if item.dead is not None:
+                dead.append((item, *item.dead))
+                continue
+            with _log_context(item.meta):
+                try:
+                    outgoing.extend(await self._apply_one(conn, item))
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception as exc:
+                    log.exception("permanent failure, dead-lettering")
+                    svc.metrics.failures.labels(self.topic, "permanent").inc()
+                    dead.append((item, type(exc).__name__, str(exc)[:2000]))
+        return outgoing, dead
+
+    async def _apply_one(self, conn: asyncpg.Connection, item: _Item) -> list[OutgoingEvent]:
+        """One message: its savepoint, its inbox claim, its handler."""
+        assert item.key is not None
         async with conn.transaction():
             claimed = await conn.fetchval(
                 "INSERT INTO inbox (consumer, message_key) VALUES ($1, $2) "
@@ -239,14 +344,18 @@ class Subscription(Generic[M]):
             if not claimed:
                 log.info("duplicate message ignored", message_key=item.key)
                 return []
-            uow = UnitOfWork(
-                conn,
-                source=f"wangge/{svc.name}",
-                topic_prefix=svc.settings.topic_prefix,
-                trace_headers=item.meta.trace_headers,
-            )
-            await item.work(uow)
+            uow = self._uow(conn, item.meta)
+            if item.valid:
+                await self.handler(conn, [Claimed(item.event, item.meta, uow)])
+            else:
+                await self._on_invalid(uow, item)
             return uow.pending
+
+    async def _on_invalid(self, uow: UnitOfWork, item: _Item) -> None:
+        assert self.on_invalid is not None and item.invalid is not None
+        obj, errors = item.invalid
+        with _log_context(item.meta):
+            await self.on_invalid(uow, obj, errors, item.meta)
 
 
 @dataclass
@@ -254,7 +363,9 @@ class _Item:
     meta: Meta
     value: bytes | None
     key: str | None = None  # the inbox key
-    work: Callable[[UnitOfWork], Awaitable[None]] | None = None
+    event: Any = None  # the validated event (None for a tombstone)
+    valid: bool = False  # for the handler (a validated event or an allowed tombstone)
+    invalid: tuple[Any, list[FieldError]] | None = None  # (JSON object, errors): for on_invalid
     dead: tuple[str, str] | None = None  # (error class, error): straight to the DLQ
 
 
@@ -278,7 +389,9 @@ async def _safe_headers(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> 
     message and can dead-letter it."""
 
     def clean(record: Any) -> Any:
-        headers = [(k, v if _utf8(v) else b"") for k, v in (record.headers or ())]
+        if all(_utf8(v) for _, v in record.headers or ()):
+            return record
+        headers = [(k, v if _utf8(v) else b"") for k, v in record.headers]
         return dataclasses.replace(record, headers=headers)
 
     return await original(tuple(clean(r) for r in msg) if isinstance(msg, tuple) else clean(msg))

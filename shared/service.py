@@ -20,7 +20,15 @@ import asyncpg
 from faststream.asgi import AsgiFastStream
 from pydantic import BaseModel
 
-from shared.consumer import TRANSIENT_ERRORS, Handler, InvalidHandler, Meta, Subscription
+from shared.consumer import (
+    TRANSIENT_ERRORS,
+    BatchHandler,
+    Handler,
+    InvalidHandler,
+    Meta,
+    Subscription,
+    one_by_one,
+)
 from shared.db import KIT_MIGRATIONS, connect, create_pool, migrate
 from shared.http import HttpApp, Request, Response, Router
 from shared.kafka import create_broker, kafka_reachable
@@ -89,10 +97,36 @@ class Service:
         on_invalid: InvalidHandler | None = None,
         allow_tombstone: bool = False,
     ) -> Callable[[Handler[M]], Handler[M]]:
-        """Register ``handler`` for a logical topic, in consumer group
+        """Register a per-message ``handler`` for a logical topic, in consumer group
         ``wangge-<service>.<topic>`` (one group per subscription, so rebalances stay local)."""
 
         def deco(handler: Handler[M]) -> Handler[M]:
+            self.subscribe_batch(
+                topic,
+                model,
+                group=group,
+                idempotency_key=idempotency_key,
+                on_invalid=on_invalid,
+                allow_tombstone=allow_tombstone,
+            )(one_by_one(handler))
+            return handler
+
+        return deco
+
+    def subscribe_batch(
+        self,
+        topic: str,
+        model: type[M],
+        *,
+        group: str | None = None,
+        idempotency_key: Callable[[M, Meta], str | None] | None = None,
+        on_invalid: InvalidHandler | None = None,
+        allow_tombstone: bool = False,
+    ) -> Callable[[BatchHandler[M]], BatchHandler[M]]:
+        """Like ``subscribe``, for a handler that takes the claimed messages of a batch at once
+        (``shared.consumer.BatchHandler``), to do its SQL set-based."""
+
+        def deco(handler: BatchHandler[M]) -> BatchHandler[M]:
             sub = Subscription(
                 service=self,
                 topic=topic,

@@ -167,3 +167,29 @@ async def test_dlq_list_and_replay_after_the_fix(bed: Testbed, kit: Any) -> None
     assert replayed == [letters[0].ident]
     await eventually(lambda: _has_note(svc, "r1"), what="the replayed message")
     assert await replay(s, "handler.actions", ["no-such-id"]) == []
+
+
+async def test_a_batch_with_a_poison_message_and_duplicates(bed: Testbed, tmp_path: Path) -> None:
+    """Published before the service starts, so they arrive as one batch: the batch's set-based
+    path fails on the poison message, the batch is applied again message by message, and only
+    the poison message is rolled back and dead-lettered; a duplicate inside the batch (same
+    ``ce_id``) is applied once."""
+    s = bed.settings()
+    goods = [f"g{i}" for i in range(20)]
+    async with Publisher(s) as pub:
+        for i, a in enumerate(goods):
+            await pub.send("handler.actions", action(a), key="C1")
+            if i == 10:
+                await pub.send("handler.actions", action("boom", note="boom"), key="C1")
+        for _ in range(2):
+            await pub.send("handler.actions", action("twice"), key="C1", headers={"ce_id": "d-1"})
+    ks = KitService(tmp_path)
+    async with TopicReader(s, "handler.actions.dlq") as dlq:
+        svc = await bed.start("kit", ks.factory, DATABASE_URL=bed.admin_dsn)
+        await eventually(lambda: _has_note(svc, "twice"), what="the last message")
+        await dlq.wait_for(lambda r: r.of("handler.actions.dlq"), what="the dead letter")
+        dead = dlq.of("handler.actions.dlq")
+    assert [d.headers["dlq_error_class"] for d in dead] == ["ValueError"]
+    assert sorted(await notes(svc)) == sorted([*goods, "twice"])
+    assert await svc.pool.fetchval("SELECT count(*) FROM inbox") == len(goods) + 1
+    await eventually(lambda: _outbox_empty(svc), what="outbox to drain")
