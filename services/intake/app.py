@@ -22,11 +22,11 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
     svc = Service("intake", settings, MIGRATIONS)
     intake = intake or Intake.from_settings(settings)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(intake.on_registry)
-    svc.subscribe(
+    svc.subscribe_batch(
         "reports.submitted",
         ReportSubmitted,
         idempotency_key=lambda r, _: f"{r.source}:{r.report_id}",
         on_invalid=intake.on_invalid,
-    )(intake.on_report)
+    )(intake.on_reports)
     svc.subscribe("cases.closed", CaseClosed)(intake.on_case_closed)
     return svc

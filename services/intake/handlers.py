@@ -7,10 +7,13 @@ row, the case and the outgoing events commit together or not at all.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.consumer import Meta
+import asyncpg
+
+from shared.consumer import Claimed, Meta
 from shared.events import (
     CaseClosed,
     CaseLocation,
@@ -30,6 +33,12 @@ from shared.uow import UnitOfWork
 from . import store
 from .classify import NaiveBayesClassifier, trained_classifier
 from .locate import Located, RegistryIndex
+from .merging import (
+    merge_lock_key,
+    merge_target,
+    place_reports,
+    supporter_counts_after_each,
+)
 from .privacy import Pii, mask_phone, redact_phones
 
 log = get_logger(component="intake")
@@ -39,9 +48,17 @@ def new_case_id(now: datetime) -> str:
     return f"C{now:%Y%m%d}-{uuid.uuid4().hex[:10]}"
 
 
-def merge_lock_key(category: str, lineage: dict[str, str], place: str) -> str:
-    """Reports that may merge share a key: same category and grid (or place, without a grid)."""
-    return f"intake-merge:{category}:{lineage.get('grid') or place}"
+@dataclass
+class _Triaged:
+    """A claimed report that is valid and located, on its way to a case."""
+
+    claimed: Claimed[ReportSubmitted]
+    category: Category
+    classification: Classification
+    located: Located
+    lineage: dict[str, str]
+    ref: str = ""  # the reporter's pseudonym
+    masked: str | None = None  # the reporter's masked phone
 
 
 class Intake:
@@ -75,9 +92,9 @@ class Intake:
         await apply_registry_message(uow, msg, meta)
         await store.bump_registry_version(uow.conn)
 
-    async def _current_index(self, uow: UnitOfWork, version: int) -> RegistryIndex:
+    async def _current_index(self, conn: asyncpg.Connection, version: int) -> RegistryIndex:
         if version != self.index_version:
-            self.index = RegistryIndex.build(await store.load_units(uow.conn))
+            self.index = RegistryIndex.build(await store.load_units(conn))
             self.index_version = version
             log.info("location index rebuilt", version=version, units=len(self.index.units))
         return self.index
@@ -126,18 +143,17 @@ class Intake:
             key=f"{source}:{report_id}",
         )
 
-    async def _reject(
+    def _reject(
         self, uow: UnitOfWork, report: ReportSubmitted, errors: list[FieldError], reason: str
-    ) -> None:
-        await store.finish_report(
-            uow.conn,
+    ) -> store.Outcome:
+        self._publish_rejection(uow, report.source, report.report_id, errors, reason)
+        return store.Outcome(
             report.source,
             report.report_id,
-            outcome="rejected",
+            "rejected",
             reason=reason,
             errors=[e.model_dump() for e in errors],
         )
-        self._publish_rejection(uow, report.source, report.report_id, errors, reason)
 
     def _code_errors(self, report: ReportSubmitted, index: RegistryIndex) -> list[FieldError]:
         errors = []
@@ -161,100 +177,151 @@ class Intake:
             method=found.method, terms=found.terms, confidence=found.confidence
         )
 
-    async def on_report(self, uow: UnitOfWork, report: ReportSubmitted, meta: Meta) -> None:
-        conn = uow.conn
-        version = await store.claim_report(
-            conn, report.source, report.report_id, report.submitted_at
+    async def on_reports(
+        self, conn: asyncpg.Connection, claimed: list[Claimed[ReportSubmitted]]
+    ) -> None:
+        """A batch of reports, set-based: claim them, reject what is invalid or unlocatable,
+        classify and locate the rest, then open or merge (附议) under the merge locks."""
+        fresh, version = await store.claim_reports(
+            conn, [(c.event.source, c.event.report_id, c.event.submitted_at) for c in claimed]
         )
-        if version is None:
-            log.info("duplicate report ignored", source=report.source, report_id=report.report_id)
-            return
-        index = await self._current_index(uow, version)
-        errors = self._code_errors(report, index)
-        if errors:
-            await self._reject(uow, report, errors, "invalid")
-            return
-        text = f"{report.title or ''}\n{report.description}"
-        located = index.locate(report.location, text)
-        if located is None:
-            await self._reject(
-                uow,
-                report,
-                [FieldError(field="location", message="no unit matches this location")],
-                "unlocatable",
-            )
-            return
-        category, classification = self._classify(report)
-        lineage = index.lineage(located.code)
+        index = await self._current_index(conn, version)
+        outcomes: list[store.Outcome] = []
+        triaged: list[_Triaged] = []
+        for c in claimed:
+            report = c.event
+            if (report.source, report.report_id) not in fresh:  # recorded, or earlier in the batch
+                log.info(
+                    "duplicate report ignored", source=report.source, report_id=report.report_id
+                )
+                continue
+            fresh.discard((report.source, report.report_id))
+            errors = self._code_errors(report, index)
+            located = None
+            if not errors:
+                located = index.locate(
+                    report.location, f"{report.title or ''}\n{report.description}"
+                )
+            if located is None:
+                reason = "invalid" if errors else "unlocatable"
+                errors = errors or [
+                    FieldError(field="location", message="no unit matches this location")
+                ]
+                outcomes.append(self._reject(c.uow, report, errors, reason))
+                continue
+            category, classification = self._classify(report)
+            lineage = index.lineage(located.code)
+            triaged.append(_Triaged(c, category, classification, located, lineage))
+        if triaged:
+            outcomes += await self._open_or_merge(conn, triaged)
+        await store.finish_reports(conn, outcomes)
+
+    async def _open_or_merge(
+        self, conn: asyncpg.Connection, triaged: list[_Triaged]
+    ) -> list[store.Outcome]:
         now = datetime.now(UTC)
-        ref = self.pii.reporter_ref(report.reporter, report.source, report.report_id)
-        masked = mask_phone(report.reporter.phone)
-        await store.lock_merge_key(conn, merge_lock_key(category.code, lineage, located.code))
-        case_id = await store.find_open_case(
-            conn,
-            category=category.code,
-            building=lineage.get("building"),
-            grid=lineage.get("grid"),
-            place=located.code,
-            since=now - self.merge_window,
+        await store.lock_merge_keys(
+            conn, [merge_lock_key(t.category.code, t.lineage, t.located.code) for t in triaged]
         )
-        reporter = {
-            "reporter_ref": ref,
-            "reporter_name_enc": self.pii.encrypt(report.reporter.name),
-            "reporter_phone_enc": self.pii.encrypt(report.reporter.phone),
-            "reporter_phone_masked": masked,
-        }
-        supporter = store.Supporter(ref, report.source, report.report_id, masked)
-        if case_id is not None:
-            count = await store.add_supporter(conn, case_id, supporter)
-            await store.finish_report(
-                conn,
-                report.source,
-                report.report_id,
-                outcome="merged",
-                case_id=case_id,
-                **reporter,
+        targets = [merge_target(t.category.code, t.lineage, t.located.code) for t in triaged]
+        found = await store.find_open_cases(conn, list(set(targets)), now - self.merge_window)
+        placements = place_reports(targets, found, lambda: new_case_id(now))
+        await store.insert_cases(
+            conn,
+            [
+                store.NewCase(p.case_id, t.category.code, t.located.code, t.lineage, now)
+                for t, p in zip(triaged, placements, strict=True)
+                if p.opens
+            ],
+        )
+        for t in triaged:
+            r = t.claimed.event
+            t.ref = self.pii.reporter_ref(r.reporter, r.source, r.report_id)
+            t.masked = mask_phone(r.reporter.phone)
+        added = await store.add_supporters(
+            conn,
+            [
+                (
+                    p.case_id,
+                    store.Supporter(
+                        t.ref, t.claimed.event.source, t.claimed.event.report_id, t.masked
+                    ),
+                )
+                for t, p in zip(triaged, placements, strict=True)
+            ],
+        )
+        is_new, seen = [], set()
+        for t, p in zip(triaged, placements, strict=True):
+            pair = (p.case_id, t.ref)
+            is_new.append(pair in added and pair not in seen)
+            seen.add(pair)
+        merged_into = {p.case_id for p in placements if not p.opens}
+        counts = await store.add_to_supporter_counts(
+            conn,
+            {
+                case_id: sum(
+                    1
+                    for p, new in zip(placements, is_new, strict=True)
+                    if new and not p.opens and p.case_id == case_id
+                )
+                for case_id in merged_into
+            },
+        )
+        after = supporter_counts_after_each(placements, is_new, counts)
+        outcomes = []
+        for t, p, count in zip(triaged, placements, after, strict=True):
+            if p.opens:
+                self._opened(t, p.case_id, now)
+            else:
+                self._merged(t, p.case_id, now, count)
+            r = t.claimed.event
+            outcomes.append(
+                store.Outcome(
+                    r.source,
+                    r.report_id,
+                    "opened" if p.opens else "merged",
+                    case_id=p.case_id,
+                    reporter_ref=t.ref,
+                    reporter_name_enc=self.pii.encrypt(r.reporter.name),
+                    reporter_phone_enc=self.pii.encrypt(r.reporter.phone),
+                    reporter_phone_masked=t.masked,
+                )
             )
-            uow.publish(
-                "cases.merged",
-                CaseMerged(
-                    case_id=case_id,
-                    report_id=report.report_id,
-                    source=report.source,
-                    merged_at=now,
-                    supporter_count=count,
-                    reporter_ref=ref,
-                    reporter_phone_masked=masked,
-                    households_affected=report.households_affected,
-                    urgent=bool(report.urgent),
-                ),
-                key=case_id,
-                subject=case_id,
-            )
-            log.info(
-                "report merged into open case (附议)",
+        return outcomes
+
+    def _merged(self, t: _Triaged, case_id: str, now: datetime, count: int) -> None:
+        report = t.claimed.event
+        t.claimed.uow.publish(
+            "cases.merged",
+            CaseMerged(
                 case_id=case_id,
                 report_id=report.report_id,
+                source=report.source,
+                merged_at=now,
                 supporter_count=count,
-                reporter_ref=ref,
-            )
-            return
-        case_id = new_case_id(now)
-        await store.insert_case(
-            conn,
+                reporter_ref=t.ref,
+                reporter_phone_masked=t.masked,
+                households_affected=report.households_affected,
+                urgent=bool(report.urgent),
+            ),
+            key=case_id,
+            subject=case_id,
+        )
+        log.info(
+            "report merged into open case (附议)",
             case_id=case_id,
-            category=category.code,
-            place=located.code,
-            lineage=lineage,
-            opened_at=now,
+            report_id=report.report_id,
+            supporter_count=count,
+            reporter_ref=t.ref,
         )
-        await store.add_first_supporter(conn, case_id, supporter)
-        await store.finish_report(
-            conn, report.source, report.report_id, outcome="opened", case_id=case_id, **reporter
-        )
-        uow.publish(
+
+    def _opened(self, t: _Triaged, case_id: str, now: datetime) -> None:
+        report = t.claimed.event
+        t.claimed.uow.publish(
             "cases.opened",
-            self._case_opened(report, case_id, now, category, classification, located, lineage),
+            self._case_opened(
+                report, case_id, now, t.category, t.classification, t.located, t.lineage
+            ),
             key=case_id,
             subject=case_id,
         )
@@ -262,11 +329,11 @@ class Intake:
             "case opened",
             case_id=case_id,
             report_id=report.report_id,
-            category=category.code,
-            method=classification.method,
-            located_by=located.by,
-            place=located.code,
-            reporter_ref=ref,
+            category=t.category.code,
+            method=t.classification.method,
+            located_by=t.located.by,
+            place=t.located.code,
+            reporter_ref=t.ref,
         )
 
     def _case_opened(

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from .locate import UnitInfo
+from .merging import MergeTarget
 
 # --- the registry copy ------------------------------------------------------------------------
 
 
 async def bump_registry_version(conn: asyncpg.Connection) -> None:
     await conn.execute("UPDATE registry_state SET version = version + 1")
-
-
-async def registry_version(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT version FROM registry_state"))
 
 
 async def load_units(conn: asyncpg.Connection) -> list[UnitInfo]:
@@ -39,34 +35,64 @@ async def load_units(conn: asyncpg.Connection) -> list[UnitInfo]:
 # --- reports ------------------------------------------------------------------------------------
 
 
-async def claim_report(
-    conn: asyncpg.Connection, source: str, report_id: str, submitted_at: datetime | None
-) -> int | None:
-    """Claim (source, report_id) for this transaction; None when it was already recorded.
-
-    Returns the registry version in the same round trip, so the caller can tell whether its
-    location index is current."""
-    version: int | None = await conn.fetchval(
-        "INSERT INTO reports (source, report_id, submitted_at, outcome) "
-        "VALUES ($1, $2, $3, 'received') ON CONFLICT (source, report_id) DO NOTHING "
-        "RETURNING (SELECT version FROM registry_state)",
-        source,
-        report_id,
-        submitted_at,
+async def claim_reports(
+    conn: asyncpg.Connection, reports: list[tuple[str, str, datetime | None]]
+) -> tuple[set[tuple[str, str]], int]:
+    """Claim each (source, report_id, submitted_at) for this transaction: the ones not recorded
+    before, and the registry version in the same round trip (so the caller can tell whether its
+    location index is current)."""
+    rows = await conn.fetch(
+        """INSERT INTO reports (source, report_id, submitted_at, outcome)
+           SELECT s, r, t, 'received' FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+                  AS x(s, r, t)
+           ON CONFLICT (source, report_id) DO NOTHING
+           RETURNING source, report_id, (SELECT version FROM registry_state) AS version""",
+        [r[0] for r in reports],
+        [r[1] for r in reports],
+        [r[2] for r in reports],
     )
-    return version
+    version = int(rows[0]["version"]) if rows else -1
+    return {(r["source"], r["report_id"]) for r in rows}, version
 
 
-async def finish_report(
-    conn: asyncpg.Connection, source: str, report_id: str, **fields: Any
-) -> None:
-    """Set the outcome (and its details) of a report claimed in this transaction."""
-    sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(fields, start=3))
-    await conn.execute(
-        f"UPDATE reports SET {sets} WHERE source = $1 AND report_id = $2",
-        source,
-        report_id,
-        *fields.values(),
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a claimed report (the columns ``finish_reports`` sets)."""
+
+    source: str
+    report_id: str
+    outcome: str  # opened | merged | rejected
+    case_id: str | None = None
+    reason: str | None = None
+    errors: list[dict[str, str]] | None = None
+    reporter_ref: str | None = None
+    reporter_name_enc: bytes | None = None
+    reporter_phone_enc: bytes | None = None
+    reporter_phone_masked: str | None = None
+
+
+async def finish_reports(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+    """Set the outcome (and its details) of reports claimed in this transaction."""
+    await conn.executemany(
+        """UPDATE reports SET outcome = $3, case_id = $4, reason = $5, errors = $6,
+                  reporter_ref = $7, reporter_name_enc = $8, reporter_phone_enc = $9,
+                  reporter_phone_masked = $10
+           WHERE source = $1 AND report_id = $2""",
+        [
+            (
+                o.source,
+                o.report_id,
+                o.outcome,
+                o.case_id,
+                o.reason,
+                o.errors,
+                o.reporter_ref,
+                o.reporter_name_enc,
+                o.reporter_phone_enc,
+                o.reporter_phone_masked,
+            )
+            for o in outcomes
+        ],
     )
 
 
@@ -118,96 +144,117 @@ class Supporter:
 # --- cases and merging --------------------------------------------------------------------------
 
 
-async def lock_merge_key(conn: asyncpg.Connection, key: str) -> None:
+async def lock_merge_keys(conn: asyncpg.Connection, keys: list[str]) -> None:
     """Serialise reports that could merge with each other until the transaction ends, so two of
-    them never both find no case and both open one."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-
-
-async def find_open_case(
-    conn: asyncpg.Connection,
-    *,
-    category: str,
-    building: str | None,
-    grid: str | None,
-    place: str,
-    since: datetime,
-) -> str | None:
-    """The newest open case of ``category`` opened since ``since`` at the same building (or,
-    without one, in the same grid; without a grid, at the same place), locked for update."""
-    if building is not None:
-        where, value = "building = $2", building
-    elif grid is not None:
-        where, value = "grid = $2", grid
-    else:
-        where, value = "place = $2 AND grid IS NULL", place
-    case_id: str | None = await conn.fetchval(
-        f"""SELECT case_id FROM cases
-            WHERE status = 'open' AND category = $1 AND {where} AND opened_at >= $3
-            ORDER BY opened_at DESC LIMIT 1 FOR UPDATE""",
-        category,
-        value,
-        since,
-    )
-    return case_id
-
-
-async def insert_case(
-    conn: asyncpg.Connection,
-    *,
-    case_id: str,
-    category: str,
-    place: str,
-    lineage: dict[str, str],
-    opened_at: datetime,
-) -> None:
+    them never both find no case and both open one. The keys are locked in one order (their
+    hashes, ascending), so two transactions locking overlapping sets cannot deadlock."""
     await conn.execute(
+        """SELECT pg_advisory_xact_lock(h)
+           FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) k
+                 ORDER BY h) locks""",
+        keys,
+    )
+
+
+# Where a report may merge: same category and building; without a building, same grid; without
+# a grid, same place. One query per kind, each using its partial index.
+_FIND_OPEN = {
+    "building": "c.building = t.value",
+    "grid": "c.grid = t.value",
+    "place": "c.place = t.value AND c.grid IS NULL",
+}
+
+
+async def find_open_cases(
+    conn: asyncpg.Connection, targets: list[MergeTarget], since: datetime
+) -> dict[MergeTarget, str]:
+    """For each target, the newest open case opened since ``since``, locked for update."""
+    found: dict[MergeTarget, str] = {}
+    for kind, where in _FIND_OPEN.items():
+        mine = [t for t in targets if t.kind == kind]
+        if not mine:
+            continue
+        rows = await conn.fetch(
+            f"""SELECT t.category, t.value, c.case_id
+                FROM unnest($1::text[], $2::text[]) AS t(category, value)
+                CROSS JOIN LATERAL (
+                    SELECT case_id FROM cases c
+                    WHERE c.status = 'open' AND c.category = t.category AND {where}
+                      AND c.opened_at >= $3
+                    ORDER BY c.opened_at DESC LIMIT 1 FOR UPDATE) c""",
+            [t.category for t in mine],
+            [t.value for t in mine],
+            since,
+        )
+        for r in rows:
+            found[MergeTarget(r["category"], kind, r["value"])] = r["case_id"]
+    return found
+
+
+@dataclass(frozen=True)
+class NewCase:
+    case_id: str
+    category: str
+    place: str
+    lineage: dict[str, str]
+    opened_at: datetime
+
+
+async def insert_cases(conn: asyncpg.Connection, cases: list[NewCase]) -> None:
+    await conn.executemany(
         """INSERT INTO cases (case_id, category, place, building, grid, community, street,
                               district, opened_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        case_id,
-        category,
-        place,
-        lineage.get("building"),
-        lineage.get("grid"),
-        lineage.get("community"),
-        lineage.get("street"),
-        lineage.get("district"),
-        opened_at,
+        [
+            (
+                c.case_id,
+                c.category,
+                c.place,
+                c.lineage.get("building"),
+                c.lineage.get("grid"),
+                c.lineage.get("community"),
+                c.lineage.get("street"),
+                c.lineage.get("district"),
+                c.opened_at,
+            )
+            for c in cases
+        ],
     )
 
 
-async def add_supporter(conn: asyncpg.Connection, case_id: str, who: Supporter) -> int:
-    """Put the reporter on the case's notify list; returns the case's supporter count (distinct
-    reporters: the same person seconding twice counts once)."""
-    if await _insert_supporter(conn, case_id, who):
-        count = await conn.fetchval(
-            "UPDATE cases SET supporter_count = supporter_count + 1 WHERE case_id = $1 "
-            "RETURNING supporter_count",
-            case_id,
-        )
-    else:
-        count = await conn.fetchval("SELECT supporter_count FROM cases WHERE case_id = $1", case_id)
-    return int(count)
-
-
-async def add_first_supporter(conn: asyncpg.Connection, case_id: str, who: Supporter) -> None:
-    """The reporter who opened the case (``supporter_count`` starts at 1)."""
-    await _insert_supporter(conn, case_id, who)
-
-
-async def _insert_supporter(conn: asyncpg.Connection, case_id: str, who: Supporter) -> bool:
-    added = await conn.fetchval(
+async def add_supporters(
+    conn: asyncpg.Connection, supporters: list[tuple[str, Supporter]]
+) -> set[tuple[str, str]]:
+    """Put each (case_id, reporter) on the case's notify list; returns the (case_id,
+    reporter_ref) pairs that were new (the same person seconding twice is listed once)."""
+    rows = await conn.fetch(
         """INSERT INTO case_supporters (case_id, reporter_ref, source, report_id,
                                         reporter_phone_masked)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
-        case_id,
-        who.reporter_ref,
-        who.source,
-        who.report_id,
-        who.phone_masked,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+           ON CONFLICT DO NOTHING RETURNING case_id, reporter_ref""",
+        [c for c, _ in supporters],
+        [s.reporter_ref for _, s in supporters],
+        [s.source for _, s in supporters],
+        [s.report_id for _, s in supporters],
+        [s.phone_masked for _, s in supporters],
     )
-    return bool(added)
+    return {(r["case_id"], r["reporter_ref"]) for r in rows}
+
+
+async def add_to_supporter_counts(
+    conn: asyncpg.Connection, added: dict[str, int]
+) -> dict[str, int]:
+    """Add ``added[case_id]`` new supporters to each case (``supporter_count``: distinct
+    reporters); returns every case's count afterwards."""
+    rows = await conn.fetch(
+        """UPDATE cases c SET supporter_count = c.supporter_count + a.n
+           FROM unnest($1::text[], $2::int[]) AS a(case_id, n)
+           WHERE c.case_id = a.case_id
+           RETURNING c.case_id, c.supporter_count""",
+        list(added),
+        list(added.values()),
+    )
+    return {r["case_id"]: int(r["supporter_count"]) for r in rows}
 
 
 async def close_case(conn: asyncpg.Connection, case_id: str, closed_at: datetime) -> bool:

@@ -15,7 +15,7 @@ from devstack.testbed import Testbed
 from services.intake.app import create_service
 from services.intake.handlers import Intake
 from services.intake.locate import RegistryIndex, UnitInfo
-from shared.consumer import Meta
+from shared.consumer import Claimed, Meta
 from shared.events import ReportSubmitted, Unit
 from shared.service import Service
 from shared.uow import UnitOfWork
@@ -67,13 +67,30 @@ def meta() -> Meta:
 
 
 async def handle(run: Running, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Run ``on_report`` in its own transaction, as the pipeline does; returns the events it
-    wrote to the outbox as (logical topic, payload)."""
-    report = ReportSubmitted.model_validate(body)
+    """Run intake's report handler on one report in its own transaction, as the pipeline does;
+    returns the events it wrote to the outbox as (logical topic, payload)."""
+    return await handle_batch(run, [body])
+
+
+async def handle_batch(
+    run: Running, bodies: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Run intake's report handler on ``bodies`` as one batch in one transaction; returns the
+    events written to the outbox, in order, as (logical topic, payload)."""
+    reports = [ReportSubmitted.model_validate(b) for b in bodies]
+    prefix = run.svc.settings.topic_prefix
     async with run.svc.pool.acquire() as conn, conn.transaction():
-        uow = UnitOfWork(conn, source="wangge/intake", topic_prefix=run.svc.settings.topic_prefix)
-        await run.intake.on_report(uow, report, meta())
-        prefix = len(run.svc.settings.topic_prefix)
-        out = [(e.topic[prefix:], orjson.loads(e.payload or b"null")) for e in uow.pending]
-        await uow.flush()
+        claimed = [
+            Claimed(r, meta(), UnitOfWork(conn, source="wangge/intake", topic_prefix=prefix))
+            for r in reports
+        ]
+        await run.intake.on_reports(conn, claimed)
+        out = [
+            (e.topic[len(prefix) :], orjson.loads(e.payload or b"null"))
+            for c in claimed
+            for e in c.uow.pending
+        ]
+        await UnitOfWork(
+            conn, source="wangge/intake", pending=[e for c in claimed for e in c.uow.pending]
+        ).flush()
     return out

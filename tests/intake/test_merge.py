@@ -12,10 +12,10 @@ import pytest
 
 from devstack.infra import Infra
 from devstack.testbed import create_testbed, destroy_testbed
-from services.intake.handlers import merge_lock_key
+from services.intake.merging import merge_lock_key
 from shared.events import CaseClosed
 from shared.uow import UnitOfWork
-from tests.intake.conftest import Running, handle, meta, start_intake
+from tests.intake.conftest import Running, handle, handle_batch, meta, start_intake
 from tests.samples import report
 
 B03 = "WC-YY-OJY-G01-B03"
@@ -149,3 +149,48 @@ def test_merge_lock_key_is_per_category_and_grid() -> None:
     assert merge_lock_key("noise", lineage, B03) == merge_lock_key("noise", {"grid": "G1"}, "G1")
     assert merge_lock_key("noise", lineage, B03) != merge_lock_key("parking", lineage, B03)
     assert merge_lock_key("noise", {"community": "C1"}, "C1").endswith(":C1")
+
+
+async def test_one_batch_opens_once_and_merges_the_rest_in_order(run: Running) -> None:
+    """Reports of one batch, handled set-based: the first of a building opens the case, the
+    others merge into it with rising counts; the same reporter twice counts once; a report
+    repeated inside the batch is handled once; a bad one in the middle is rejected alone."""
+    first = report(category="elderly_care", reporter=resident(100))
+    twice = report(category="elderly_care", reporter=resident(101))
+    bad = report(category="elderly_care", location={"building_code": "NO-SUCH-BUILDING"})
+    bodies = [
+        first,
+        twice,
+        bad,
+        report(category="elderly_care", reporter=resident(102)),
+        report(category="elderly_care", reporter=resident(101)),  # 101 again, another report
+        twice,  # the very same report again
+        report(category="elderly_care", reporter=resident(103), location={"building_code": B05}),
+    ]
+    events = await handle_batch(run, bodies)
+    topics = [t for t, _ in events]
+    assert topics == [
+        "cases.opened",
+        "cases.merged",
+        "reports.rejected",
+        "cases.merged",
+        "cases.merged",
+        "cases.opened",
+    ]
+    opened = events[0][1]
+    merged = [e for t, e in events if t == "cases.merged"]
+    assert {m["case_id"] for m in merged} == {opened["case_id"]}
+    assert [m["supporter_count"] for m in merged] == [2, 3, 3]
+    assert opened["report_ids"] == [first["report_id"]]
+    assert events[-1][1]["case_id"] != opened["case_id"]  # another building: its own case
+    async with run.svc.pool.acquire() as conn:
+        count = await conn.fetchval(
+            "SELECT supporter_count FROM cases WHERE case_id = $1", opened["case_id"]
+        )
+        outcomes = await conn.fetch(
+            "SELECT outcome, count(*) AS n FROM reports WHERE report_id = ANY($1::text[]) "
+            "GROUP BY outcome ORDER BY outcome",
+            [b["report_id"] for b in bodies],
+        )
+    assert count == 3
+    assert {r["outcome"]: r["n"] for r in outcomes} == {"merged": 3, "opened": 2, "rejected": 1}

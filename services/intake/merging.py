@@ -1,0 +1,78 @@
+"""Merging duplicate reports (附议, seconding): where a report may merge, and, for a batch of
+reports, which open a case and which join one. Pure: no SQL, no Kafka.
+
+A report merges into the newest open case of its category opened within the merge window at
+the same building; without a building, in the same grid; without a grid, at the same place.
+Reports that may merge with each other share a lock key (category and grid, or place), which the
+store locks before looking for the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MergeTarget:
+    """The set of open cases a report may merge into."""
+
+    category: str
+    kind: str  # building | grid | place
+    value: str
+
+
+def merge_target(category: str, lineage: dict[str, str], place: str) -> MergeTarget:
+    if building := lineage.get("building"):
+        return MergeTarget(category, "building", building)
+    if grid := lineage.get("grid"):
+        return MergeTarget(category, "grid", grid)
+    return MergeTarget(category, "place", place)
+
+
+def merge_lock_key(category: str, lineage: dict[str, str], place: str) -> str:
+    """Reports that may merge share a key: same category and grid (or place, without a grid)."""
+    return f"intake-merge:{category}:{lineage.get('grid') or place}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    case_id: str
+    opens: bool  # True: the report opens this case; False: it merges into it
+
+
+def place_reports(
+    targets: list[MergeTarget],
+    open_cases: dict[MergeTarget, str],
+    new_case_id: Callable[[], str],
+) -> list[Placement]:
+    """For reports in arrival order with their targets, given the open case found for each
+    target (if any): the first report of a target without an open case opens one; every other
+    report merges into its target's case, including a case opened earlier in the same batch."""
+    cases = dict(open_cases)
+    out = []
+    for t in targets:
+        case_id = cases.get(t)
+        if case_id is None:
+            case_id = cases[t] = new_case_id()
+            out.append(Placement(case_id, opens=True))
+        else:
+            out.append(Placement(case_id, opens=False))
+    return out
+
+
+def supporter_counts_after_each(
+    placements: list[Placement],
+    new_supporter: list[bool],
+    final_counts: dict[str, int],
+) -> list[int]:
+    """The case's supporter count just after each report joined it, given whether the report
+    added a new distinct supporter and each case's count after the whole batch."""
+    remaining = dict(final_counts)
+    out = [0] * len(placements)
+    for i in range(len(placements) - 1, -1, -1):
+        case_id = placements[i].case_id
+        out[i] = remaining.get(case_id, 1)
+        if new_supporter[i] and case_id in remaining:
+            remaining[case_id] -= 1
+    return out

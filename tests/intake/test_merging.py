@@ -1,0 +1,51 @@
+"""Placing a batch of reports on cases (pure): who opens, who merges, the supporter counts."""
+
+from __future__ import annotations
+
+from itertools import count
+
+from services.intake.merging import (
+    MergeTarget,
+    Placement,
+    merge_target,
+    place_reports,
+    supporter_counts_after_each,
+)
+
+A = MergeTarget("noise", "building", "B1")
+B = MergeTarget("noise", "building", "B2")
+
+
+def ids() -> object:
+    n = count(1)
+    return lambda: f"new-{next(n)}"
+
+
+def test_merge_target_is_the_finest_of_building_grid_place() -> None:
+    assert merge_target("noise", {"building": "B1", "grid": "G1"}, "B1") == A
+    assert merge_target("noise", {"grid": "G1"}, "G1") == MergeTarget("noise", "grid", "G1")
+    assert merge_target("noise", {"community": "C1"}, "C1") == MergeTarget("noise", "place", "C1")
+
+
+def test_first_report_of_a_target_without_a_case_opens_one_the_rest_merge() -> None:
+    placed = place_reports([A, B, A, B, A], {B: "old"}, ids())  # type: ignore[arg-type]
+    assert placed == [
+        Placement("new-1", opens=True),
+        Placement("old", opens=False),
+        Placement("new-1", opens=False),
+        Placement("old", opens=False),
+        Placement("new-1", opens=False),
+    ]
+
+
+def test_supporter_count_after_each_report() -> None:
+    placed = [
+        Placement("new", opens=True),
+        Placement("old", opens=False),
+        Placement("new", opens=False),
+        Placement("old", opens=False),  # the same reporter again: no new supporter
+        Placement("new", opens=False),
+    ]
+    new = [True, True, True, False, True]
+    # after the batch: "old" had 4 and gained 1; "new" has its opener and 2 more
+    assert supporter_counts_after_each(placed, new, {"old": 5, "new": 3}) == [1, 5, 2, 5, 3]
