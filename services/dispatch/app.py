@@ -8,6 +8,7 @@ sweepers keep the deadlines (response, resolution, end of deliberation).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from shared.clock import Clock, utcnow
@@ -19,6 +20,7 @@ from shared.sweeper import Sweeper
 from shared.taxonomy import load_taxonomy
 
 from .handlers import Dispatch
+from .opening import dispatch_opened
 from .tiers import load_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,7 +44,7 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
     )
     svc = DispatchService(settings, dispatch)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
-    svc.subscribe("cases.opened", CaseOpened)(dispatch.on_opened)
+    svc.subscribe_batch("cases.opened", CaseOpened)(partial(dispatch_opened, dispatch))
     svc.subscribe("cases.merged", CaseMerged)(dispatch.on_merged)
     svc.subscribe("cases.reopened", CaseReopened)(dispatch.on_reopened)
     svc.subscribe(

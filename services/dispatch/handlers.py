@@ -16,7 +16,6 @@ from shared.events import (
     CaseDispatched,
     CaseEscalated,
     CaseMerged,
-    CaseOpened,
     CaseOverdue,
     CaseReopened,
     CaseResolved,
@@ -30,7 +29,7 @@ from shared.taxonomy import SlaOverride, Taxonomy
 from shared.uow import UnitOfWork
 
 from . import store
-from .assignment import Location, Route, next_handler, pick_handler, route, transfer_refusal
+from .assignment import Route, next_handler, pick_handler, route, transfer_refusal
 from .sla import SlaPolicy, extend
 from .states import (
     AWAITING,
@@ -41,6 +40,7 @@ from .states import (
     next_state,
     refusal,
 )
+from .sweeps import Loads, Step, Swept
 from .tiers import CaseFacts, DispatchRules, decide_tier, higher, next_tier, tier_index
 
 log = get_logger(component="dispatch")
@@ -101,10 +101,30 @@ class Dispatch:
     ) -> CaseDispatched:
         """Move the case to ``to`` (a unit, maybe of another tier): pick its handler, start fresh
         deadlines, record the step and publish a new ``cases.dispatched`` (attempt + 1)."""
+        handler = pick_handler(await store.handler_loads(uow.conn, to.unit))
+        plan = self.plan_redispatch(case, event, to, now, reason, handler, actor)
+        await store.update_case(uow.conn, case["case_id"], **plan.changes, **changes)
+        await store.add_timeline_steps(uow.conn, [plan.step])
+        for topic, ev in plan.events:
+            self.publish(uow, topic, ev)
+        dispatched: CaseDispatched = plan.events[-1][1]
+        return dispatched
+
+    def plan_redispatch(
+        self,
+        case: asyncpg.Record,
+        event: CaseEvent,
+        to: Route,
+        now: datetime,
+        reason: str,
+        handler: str | None,
+        actor: str | None = None,
+    ) -> Swept:
+        """What moving the case to ``to`` with ``handler`` changes (pure): its columns, its
+        timeline step and its ``cases.dispatched`` (attempt + 1), fresh deadlines included."""
         state = next_state(case["state"], event)
         if state is None:  # the callers check the table first; this guards the invariant
             raise PermanentError(refusal(case["state"], event))
-        handler = pick_handler(await store.handler_loads(uow.conn, to.unit))
         dl = self.sla.deadlines(
             to.tier,
             now,
@@ -113,26 +133,22 @@ class Dispatch:
         )
         reasons = [*case["tier_reasons"], reason, *to.notes]
         attempt = case["attempt"] + 1
-        await store.update_case(
-            uow.conn,
-            case["case_id"],
-            tier=to.tier,
-            unit=to.unit,
-            handler_id=handler,
-            state=state,
-            attempt=attempt,
-            tier_reasons=reasons,
-            dispatched_at=now,
-            respond_by=dl.respond_by,
-            resolve_by=dl.resolve_by,
-            resolve_missed_at=None,
-            accepted_at=None,
-            paused_at=None,
-            paused_until=None,
-            **changes,
-        )
-        await store.add_timeline(
-            uow.conn,
+        changes = {
+            "tier": to.tier,
+            "unit": to.unit,
+            "handler_id": handler,
+            "state": state,
+            "attempt": attempt,
+            "tier_reasons": reasons,
+            "dispatched_at": now,
+            "respond_by": dl.respond_by,
+            "resolve_by": dl.resolve_by,
+            "resolve_missed_at": None,
+            "accepted_at": None,
+            "paused_at": None,
+            "paused_until": None,
+        }
+        step = Step(
             case["case_id"],
             now,
             event,
@@ -161,8 +177,7 @@ class Dispatch:
             category=case["category"],
             dispatched_at=now,
         )
-        self.publish(uow, "cases.dispatched", dispatched)
-        return dispatched
+        return Swept(case["case_id"], changes, step, [("cases.dispatched", dispatched)])
 
     @staticmethod
     def publish(uow: UnitOfWork, topic: str, event: Any) -> None:
@@ -185,91 +200,6 @@ class Dispatch:
 
     # --- cases.opened -----------------------------------------------------------------------
 
-    async def on_opened(self, uow: UnitOfWork, ev: CaseOpened, meta: Meta) -> None:
-        conn = uow.conn
-        if await store.get_case(conn, ev.case_id):
-            return
-        early = await store.take_early_merge(conn, ev.case_id)
-        facts = CaseFacts(
-            category=ev.category,
-            households_affected=_max(ev.households_affected, early and early["households"]),
-            supporter_count=early["supporters"] if early else 1,
-            urgent=ev.urgent or bool(early and early["urgent"]),
-        )
-        decision = decide_tier(ev.default_tier or self.default_tier(ev.category), facts, self.rules)
-        loc = ev.location
-        depts = await store.departments_of(conn, [loc.street, loc.district])
-        where = route(
-            decision.tier,
-            Location(loc.district, loc.street, loc.community, loc.grid),
-            ev.category,
-            depts,
-        )
-        if where is None:
-            raise PermanentError("case has no location to dispatch to")
-        reasons = decision.reasons + where.notes
-        handler = pick_handler(await store.handler_loads(conn, where.unit))
-        now = self.clock()
-        dl = self.sla.deadlines(
-            where.tier,
-            now,
-            respond_within=decision.respond_within,
-            category_sla=self.category_sla(ev.category, where.tier),
-        )
-        await store.insert_case(
-            conn,
-            case_id=ev.case_id,
-            category=ev.category,
-            district=loc.district,
-            street=loc.street,
-            community=loc.community,
-            grid=loc.grid,
-            building=loc.building,
-            urgent=facts.urgent,
-            households=facts.households_affected,
-            supporters=facts.supporter_count,
-            start_tier=where.tier,
-            tier=where.tier,
-            tier_reasons=reasons,
-            respond_within_s=(
-                decision.respond_within.total_seconds() if decision.respond_within else None
-            ),
-            unit=where.unit,
-            handler_id=handler,
-            state="dispatched",
-            dispatched_at=now,
-            respond_by=dl.respond_by,
-            resolve_by=dl.resolve_by,
-            opened_at=ev.opened_at,
-        )
-        await store.add_timeline(
-            conn,
-            ev.case_id,
-            now,
-            "dispatched",
-            to_state="dispatched",
-            tier=where.tier,
-            unit=where.unit,
-            handler_id=handler,
-            detail={"tier_reasons": reasons, "attempt": 1},
-        )
-        self.publish(
-            uow,
-            "cases.dispatched",
-            CaseDispatched(
-                case_id=ev.case_id,
-                tier=where.tier,
-                unit=where.unit,
-                handler_id=handler,
-                respond_by=dl.respond_by,
-                resolve_by=dl.resolve_by,
-                tier_reasons=reasons,
-                attempt=1,
-                category=ev.category,
-                dispatched_at=now,
-            ),
-        )
-
     # --- cases.merged (附议): the "5 or more merged reports" rule ------------------------------
 
     async def on_merged(self, uow: UnitOfWork, ev: CaseMerged, meta: Meta) -> None:
@@ -282,7 +212,7 @@ class Dispatch:
             return
         facts = CaseFacts(
             category=case["category"],
-            households_affected=_max(case["households"], ev.households_affected),
+            households_affected=max_known(case["households"], ev.households_affected),
             supporter_count=max(case["supporters"], ev.supporter_count),
             urgent=case["urgent"] or ev.urgent,
         )
@@ -622,48 +552,105 @@ class Dispatch:
         return None
 
     # --- the sweepers (durable timers) ------------------------------------------------------
+    # A sweep claims its due rows and works out in memory what happens to each of them (the
+    # handler loads of every unit involved read with one query and kept current as cases change
+    # hands, ``sweeps.Loads``), then writes the outcome set-based: the row changes and timeline
+    # steps with executemany, the events with the outbox flush. One broken case fails that whole
+    # write: its savepoint is rolled back and the same rows are handled one by one, each in its
+    # own savepoint, so the broken case is logged and left for the next sweep without holding
+    # back the others. Transient errors fail the whole sweep (the Sweeper retries it).
+
+    sweep_fallbacks = 0  # sweeps that had to go one case at a time (set on the instance)
 
     async def sweep_response(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.due_for_response(uow.conn, now, SWEEP_BATCH)
-        return await self._each(uow, rows, now, self._response_missed)
+        return await self._sweep(uow, rows, now, self._responses_missed)
 
     async def sweep_resolution(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.due_for_resolution(uow.conn, now, SWEEP_BATCH)
-        return await self._each(uow, rows, now, self._resolution_missed)
+        return await self._sweep(uow, rows, now, self._resolutions_missed)
 
     async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
-        return await self._each(uow, rows, now, self._deliberation_ended)
+        return await self._sweep(uow, rows, now, self._deliberations_ended)
+
+    async def _sweep(
+        self,
+        uow: UnitOfWork,
+        rows: list[asyncpg.Record],
+        now: datetime,
+        plan: Callable[
+            [asyncpg.Connection, list[asyncpg.Record], datetime], Awaitable[list[Swept]]
+        ],
+    ) -> int:
+        if not rows:
+            return 0
+        mark = len(uow.pending)
+        try:
+            async with uow.conn.transaction():
+                swept = await plan(uow.conn, rows, now)
+                await self._write(uow, swept)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            del uow.pending[mark:]
+            self.sweep_fallbacks += 1
+            log.exception("set-based sweep failed: one case at a time", sweep=plan.__name__)
+            swept = await self._each(uow, rows, now, plan)
+        for s in swept:
+            if s.breach is not None:
+                self.on_breach(*s.breach)
+        return len(rows)
 
     async def _each(
         self,
         uow: UnitOfWork,
         rows: list[asyncpg.Record],
         now: datetime,
-        fn: Callable[[UnitOfWork, asyncpg.Record, datetime], Awaitable[None]],
-    ) -> int:
-        """Handle each claimed row in a savepoint: one broken row is logged and left for the
-        next sweep, without holding back the others. Transient errors fail the whole sweep."""
+        plan: Callable[
+            [asyncpg.Connection, list[asyncpg.Record], datetime], Awaitable[list[Swept]]
+        ],
+    ) -> list[Swept]:
+        """Each row in its own savepoint (its unit's loads read again): a broken row is logged
+        and left for the next sweep."""
+        done: list[Swept] = []
         for case in rows:
             mark = len(uow.pending)
             try:
                 async with uow.conn.transaction():
-                    await fn(uow, case, now)
+                    swept = await plan(uow.conn, [case], now)
+                    await self._write(uow, swept)
             except TRANSIENT_ERRORS:
                 raise
             except Exception:
                 del uow.pending[mark:]
-                log.exception("sweep of a case failed", case_id=case["case_id"], sweep=fn.__name__)
-        return len(rows)
+                log.exception(
+                    "sweep of a case failed", case_id=case["case_id"], sweep=plan.__name__
+                )
+                continue
+            done.extend(swept)
+        return done
 
-    async def _response_missed(self, uow: UnitOfWork, case: asyncpg.Record, now: datetime) -> None:
+    async def _write(self, uow: UnitOfWork, swept: list[Swept]) -> None:
+        await store.update_cases(uow.conn, [(s.case_id, s.changes) for s in swept])
+        await store.add_timeline_steps(uow.conn, [s.step for s in swept])
+        for s in swept:
+            for topic, event in s.events:
+                self.publish(uow, topic, event)
+
+    async def _responses_missed(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record], now: datetime
+    ) -> list[Swept]:
         """Response deadline missed: the next handler of the unit, a fresh response deadline,
         ``cases.overdue`` (respond) and a new ``cases.dispatched``."""
+        loads = Loads(await store.handler_loads_many(conn, {c["unit"] for c in rows}))
+        return [self._response_missed(case, now, loads) for case in rows]
+
+    def _response_missed(self, case: asyncpg.Record, now: datetime, loads: Loads) -> Swept:
         state = next_state(case["state"], "respond_timeout")
         assert state is not None
-        handler = next_handler(
-            await store.handler_loads(uow.conn, case["unit"]), case["handler_id"]
-        )
+        handler = next_handler(loads.of(case["unit"]), case["handler_id"])
+        loads.move(case["handler_id"], handler)
         respond, _ = self.sla.durations(
             case["tier"],
             respond_within=self.respond_within(case),
@@ -671,66 +658,83 @@ class Dispatch:
         )
         respond_by = now + respond * self.sla.scale
         attempt = case["attempt"] + 1
-        await store.update_case(
-            uow.conn,
+        return Swept(
             case["case_id"],
-            state=state,
-            handler_id=handler,
-            respond_by=respond_by,
-            attempt=attempt,
-        )
-        await store.add_timeline(
-            uow.conn,
-            case["case_id"],
-            now,
-            "respond_timeout",
-            from_state=case["state"],
-            to_state=state,
-            tier=case["tier"],
-            unit=case["unit"],
-            handler_id=handler,
-            detail={
-                "missed": case["respond_by"].isoformat(),
-                "from_handler": case["handler_id"],
-                "attempt": attempt,
-            },
-        )
-        self.publish(
-            uow,
-            "cases.overdue",
-            CaseOverdue(
-                case_id=case["case_id"],
-                deadline="respond",
-                unit=case["unit"],
-                handler_id=case["handler_id"],
-            ),
-        )
-        self.on_breach("respond", case["tier"])
-        self.publish(
-            uow,
-            "cases.dispatched",
-            CaseDispatched(
-                case_id=case["case_id"],
+            {"state": state, "handler_id": handler, "respond_by": respond_by, "attempt": attempt},
+            Step(
+                case["case_id"],
+                now,
+                "respond_timeout",
+                from_state=case["state"],
+                to_state=state,
                 tier=case["tier"],
                 unit=case["unit"],
                 handler_id=handler,
-                respond_by=respond_by,
-                resolve_by=case["resolve_by"],
-                tier_reasons=[*case["tier_reasons"]],
-                attempt=attempt,
-                category=case["category"],
-                dispatched_at=now,
+                detail={
+                    "missed": case["respond_by"].isoformat(),
+                    "from_handler": case["handler_id"],
+                    "attempt": attempt,
+                },
             ),
+            [
+                (
+                    "cases.overdue",
+                    CaseOverdue(
+                        case_id=case["case_id"],
+                        deadline="respond",
+                        unit=case["unit"],
+                        handler_id=case["handler_id"],
+                    ),
+                ),
+                (
+                    "cases.dispatched",
+                    CaseDispatched(
+                        case_id=case["case_id"],
+                        tier=case["tier"],
+                        unit=case["unit"],
+                        handler_id=handler,
+                        respond_by=respond_by,
+                        resolve_by=case["resolve_by"],
+                        tier_reasons=[*case["tier_reasons"]],
+                        attempt=attempt,
+                        category=case["category"],
+                        dispatched_at=now,
+                    ),
+                ),
+            ],
+            breach=("respond", case["tier"]),
         )
 
-    async def _resolution_missed(
-        self, uow: UnitOfWork, case: asyncpg.Record, now: datetime
-    ) -> None:
+    async def _resolutions_missed(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record], now: datetime
+    ) -> list[Swept]:
         """Resolution deadline missed: ``cases.overdue`` (resolve), then one tier up with reason
         ``timeout`` (``cases.escalated`` and a new ``cases.dispatched``). At the top tier there is
-        nothing above: the miss is recorded (``resolve_missed_at``), so it fires once."""
-        self.publish(
-            uow,
+        nothing above: the miss is recorded (``resolve_missed_at``), so it fires once. The
+        departments of every street and district involved are read with one query (``route``
+        keeps to the case's own), then the loads of every unit escalated to."""
+        ups = [next_tier(c["tier"]) for c in rows]
+        parents = sorted(
+            {p for c, up in zip(rows, ups, strict=True) if up for p in (c["street"], c["district"])}
+            - {None}
+        )
+        depts = await store.departments_of(conn, parents) if parents else []
+        routes = [
+            route(up, store.location(c), c["category"], depts, list(c["excluded_units"]))
+            if up
+            else None
+            for c, up in zip(rows, ups, strict=True)
+        ]
+        loads = Loads(await store.handler_loads_many(conn, {r.unit for r in routes if r}))
+        return [
+            self._resolution_missed(case, now, to, loads)
+            for case, to in zip(rows, routes, strict=True)
+        ]
+
+    def _resolution_missed(
+        self, case: asyncpg.Record, now: datetime, to: Route | None, loads: Loads
+    ) -> Swept:
+        overdue = (
             "cases.overdue",
             CaseOverdue(
                 case_id=case["case_id"],
@@ -739,53 +743,68 @@ class Dispatch:
                 handler_id=case["handler_id"],
             ),
         )
-        self.on_breach("resolve", case["tier"])
-        up = next_tier(case["tier"])
-        to = await self.route(uow.conn, case, up, list(case["excluded_units"])) if up else None
         if to is None:
-            await store.update_case(uow.conn, case["case_id"], resolve_missed_at=now)
-            await store.add_timeline(
-                uow.conn,
+            return Swept(
                 case["case_id"],
-                now,
-                "resolve_timeout",
-                from_state=case["state"],
-                to_state=case["state"],
-                tier=case["tier"],
-                unit=case["unit"],
-                handler_id=case["handler_id"],
-                detail={"missed": case["resolve_by"].isoformat(), "escalated": False},
+                {"resolve_missed_at": now},
+                Step(
+                    case["case_id"],
+                    now,
+                    "resolve_timeout",
+                    from_state=case["state"],
+                    to_state=case["state"],
+                    tier=case["tier"],
+                    unit=case["unit"],
+                    handler_id=case["handler_id"],
+                    detail={"missed": case["resolve_by"].isoformat(), "escalated": False},
+                ),
+                [overdue],
+                breach=("resolve", case["tier"]),
             )
-            return
         reason = f"timeout: resolution deadline missed at {case['tier']}"
-        sent = await self.redispatch(
-            uow, case, event="resolve_timeout", to=to, now=now, reason=reason
+        handler = pick_handler(loads.of(to.unit))
+        loads.move(case["handler_id"], handler)
+        swept = self.plan_redispatch(case, "resolve_timeout", to, now, reason, handler)
+        escalated = CaseEscalated(
+            case_id=case["case_id"],
+            from_tier=case["tier"],
+            to_tier=to.tier,
+            unit=to.unit,
+            reason="timeout",
         )
-        self.escalated(uow, case["tier"], sent, "timeout", sent.unit)
+        swept.events = [overdue, *swept.events, ("cases.escalated", escalated)]
+        swept.breach = ("resolve", case["tier"])
+        return swept
 
-    async def _deliberation_ended(
-        self, uow: UnitOfWork, case: asyncpg.Record, now: datetime
-    ) -> None:
+    async def _deliberations_ended(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record], now: datetime
+    ) -> list[Swept]:
         """``decide_by`` reached: back to ``accepted``, its (extended) deadline running again."""
-        state = next_state(case["state"], "deliberation_ended")
-        assert state is not None
-        await store.update_case(
-            uow.conn, case["case_id"], state=state, paused_at=None, paused_until=None
-        )
-        await store.add_timeline(
-            uow.conn,
-            case["case_id"],
-            now,
-            "deliberation_ended",
-            from_state=case["state"],
-            to_state=state,
-            tier=case["tier"],
-            unit=case["unit"],
-            handler_id=case["handler_id"],
-            detail={"decide_by": case["paused_until"].isoformat()},
-        )
+        out = []
+        for case in rows:
+            state = next_state(case["state"], "deliberation_ended")
+            assert state is not None
+            out.append(
+                Swept(
+                    case["case_id"],
+                    {"state": state, "paused_at": None, "paused_until": None},
+                    Step(
+                        case["case_id"],
+                        now,
+                        "deliberation_ended",
+                        from_state=case["state"],
+                        to_state=state,
+                        tier=case["tier"],
+                        unit=case["unit"],
+                        handler_id=case["handler_id"],
+                        detail={"decide_by": case["paused_until"].isoformat()},
+                    ),
+                )
+            )
+        return out
 
 
-def _max(a: int | None, b: int | None) -> int | None:
+def max_known(a: int | None, b: int | None) -> int | None:
+    """The larger of two optional counts (None: unknown)."""
     values = [v for v in (a, b) if v is not None]
     return max(values) if values else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ import asyncpg
 
 from .assignment import Dept, HandlerLoad, Location, TargetUnit
 from .states import Actor
+from .sweeps import Step
 
 # --- cases -------------------------------------------------------------------------------------
 
@@ -21,10 +23,22 @@ async def get_case(
     return row
 
 
-async def insert_case(conn: asyncpg.Connection, **row: Any) -> None:
-    cols = ", ".join(row)
-    params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    await conn.execute(f"INSERT INTO cases ({cols}) VALUES ({params})", *row.values())
+async def known_case_ids(conn: asyncpg.Connection, case_ids: list[str]) -> set[str]:
+    """Which of ``case_ids`` dispatch already has."""
+    rows = await conn.fetch("SELECT case_id FROM cases WHERE case_id = ANY($1::text[])", case_ids)
+    return {r["case_id"] for r in rows}
+
+
+async def insert_cases(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+    """New cases, all with the columns of the first row, with one pipelined executemany."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    params = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    await conn.executemany(
+        f"INSERT INTO cases ({', '.join(cols)}) VALUES ({params})",
+        [tuple(r[c] for c in cols) for r in rows],
+    )
 
 
 async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> None:
@@ -65,11 +79,14 @@ async def add_early_merge(
     )
 
 
-async def take_early_merge(conn: asyncpg.Connection, case_id: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "DELETE FROM early_merges WHERE case_id = $1 RETURNING *", case_id
+async def take_early_merges(
+    conn: asyncpg.Connection, case_ids: list[str]
+) -> dict[str, asyncpg.Record]:
+    """Remove and return the early merges recorded for any of ``case_ids``."""
+    rows = await conn.fetch(
+        "DELETE FROM early_merges WHERE case_id = ANY($1::text[]) RETURNING *", case_ids
     )
-    return row
+    return {r["case_id"]: r for r in rows}
 
 
 # --- due deadlines (the sweepers) -----------------------------------------------------------------
@@ -129,19 +146,21 @@ async def add_timeline(
     handler_id: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    await conn.execute(
-        """INSERT INTO timeline (case_id, at, event, from_state, to_state, tier, unit, handler_id,
-                                 detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        case_id,
-        at,
-        event,
-        from_state,
-        to_state,
-        tier,
-        unit,
-        handler_id,
-        detail or {},
+    await add_timeline_steps(
+        conn,
+        [
+            Step(
+                case_id,
+                at,
+                event,
+                from_state=from_state,
+                to_state=to_state,
+                tier=tier,
+                unit=unit,
+                handler_id=handler_id,
+                detail=detail or {},
+            )
+        ],
     )
 
 
@@ -154,14 +173,7 @@ async def timeline(conn: asyncpg.Connection, case_id: str) -> list[asyncpg.Recor
 
 async def handler_loads(conn: asyncpg.Connection, unit: str) -> list[HandlerLoad]:
     """Every handler of ``unit`` with their number of open cases."""
-    rows = await conn.fetch(
-        """SELECT h.id, h.role, h.on_duty,
-                  (SELECT count(*) FROM cases c
-                   WHERE c.handler_id = h.id AND c.state <> 'resolved') AS open_cases
-           FROM handlers h WHERE h.unit = $1 ORDER BY h.id""",
-        unit,
-    )
-    return [HandlerLoad(r["id"], r["role"], r["on_duty"], r["open_cases"]) for r in rows]
+    return (await handler_loads_many(conn, [unit]))[unit]
 
 
 async def departments_of(conn: asyncpg.Connection, parents: list[str | None]) -> list[Dept]:
@@ -187,3 +199,67 @@ async def target_unit(conn: asyncpg.Connection, code: str) -> TargetUnit | None:
         code,
     )
     return TargetUnit(row["code"], department_of=row["parent_level"]) if row else None
+
+
+# --- set-based reads and writes of the sweepers --------------------------------------------------
+# A sweep handles its due cases with a few statements instead of a few per case: the handler loads
+# of every unit involved in one query, the row changes and the timeline steps with executemany
+# (asyncpg pipelines it: one round trip for the batch).
+
+HANDLER_LOADS_SQL = """SELECT h.unit, h.id, h.role, h.on_duty,
+          (SELECT count(*) FROM cases c
+           WHERE c.handler_id = h.id AND c.state <> 'resolved') AS open_cases
+   FROM handlers h WHERE h.unit = ANY($1::text[]) ORDER BY h.unit, h.id"""
+
+
+async def handler_loads_many(
+    conn: asyncpg.Connection, units: Iterable[str]
+) -> dict[str, list[HandlerLoad]]:
+    """Every handler of each of ``units`` with their number of open cases (a unit without
+    handlers maps to an empty list)."""
+    wanted = sorted(set(units))
+    out: dict[str, list[HandlerLoad]] = {u: [] for u in wanted}
+    if not wanted:
+        return out
+    for r in await conn.fetch(HANDLER_LOADS_SQL, wanted):
+        out[r["unit"]].append(HandlerLoad(r["id"], r["role"], r["on_duty"], r["open_cases"]))
+    return out
+
+
+async def update_cases(
+    conn: asyncpg.Connection, changes: Sequence[tuple[str, Mapping[str, Any]]]
+) -> None:
+    """``update_case`` for many cases (case_id, changes): one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for case_id, change in changes:
+        groups.setdefault(tuple(change), []).append((case_id, *change.values()))
+    for cols, rows in groups.items():
+        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(cols, start=2))
+        await conn.executemany(
+            f"UPDATE cases SET {sets}, updated_at = now() WHERE case_id = $1", rows
+        )
+
+
+async def add_timeline_steps(conn: asyncpg.Connection, steps: Sequence[Step]) -> None:
+    """Timeline steps, in order, with one executemany."""
+    if not steps:
+        return
+    await conn.executemany(
+        """INSERT INTO timeline (case_id, at, event, from_state, to_state, tier, unit, handler_id,
+                                 detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        [
+            (
+                s.case_id,
+                s.at,
+                s.event,
+                s.from_state,
+                s.to_state,
+                s.tier,
+                s.unit,
+                s.handler_id,
+                s.detail,
+            )
+            for s in steps
+        ],
+    )
