@@ -39,8 +39,12 @@ class Outcomes:
     dispatched_first: Counter[str] = field(default_factory=Counter)  # case_id -> attempt-1 count
     opened_reports: dict[str, str] = field(default_factory=dict)  # case_id -> first report id
     dispatched_at: dict[str, float] = field(default_factory=dict)  # case_id -> read time
+    # (topic, case_id) -> the record's Kafka timestamp (ms; when the outbox relay produced it)
+    produced_ms: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def add(self, topic: str, body: dict[str, Any], at: float) -> None:
+    def add(self, topic: str, body: dict[str, Any], at: float, produced_ms: int = 0) -> None:
+        if topic in ("cases.opened", "cases.dispatched") and "case_id" in body:
+            self.produced_ms.setdefault((topic, body["case_id"]), produced_ms)
         if topic == "cases.dispatched":
             if int(body.get("attempt", 1)) != 1:
                 return
@@ -111,7 +115,8 @@ async def collect(
             for tp, records in batch.items():
                 for r in records:
                     if r.value is not None:
-                        outcomes.add(tp.topic[prefix:], orjson.loads(r.value), at)
+                        body = orjson.loads(r.value)
+                        outcomes.add(tp.topic[prefix:], body, at, r.timestamp)
         return True
     finally:
         await consumer.stop()
@@ -169,18 +174,39 @@ async def latency_run(
     await ready.wait()
     stats = await driver.run()
     await reader
-    lat = [
-        (outcomes.dispatched_at[case] - published[rid]) * 1000
+    done = [
+        (case, rid)
         for case, rid in outcomes.opened_reports.items()
         if case in outcomes.dispatched_at and rid in published
     ]
+    lat = [(outcomes.dispatched_at[case] - published[rid]) * 1000 for case, rid in done]
     return {
         "offered_per_s": round(stats.offered_rate, 1),
         "offered": stats.offered,
         "dispatched": len(lat),
         **{f"p{q}": _round(percentile(lat, q)) for q in (50, 95, 99)},
         "max": round(max(lat), 1) if lat else None,
+        "hops_ms": _hops(outcomes, published, done),
     }
+
+
+def _hops(
+    outcomes: Outcomes, published: dict[str, float], done: list[tuple[str, str]]
+) -> dict[str, dict[str, float | None]]:
+    """Where the latency goes, from the Kafka timestamps the outbox relays give the records
+    (producer time, wall clock): publish -> cases.opened produced (intake, with its relay),
+    -> cases.dispatched produced (dispatch, with its relay), -> read by this benchmark."""
+    to_wall = time.time() - time.monotonic()  # published/read times are monotonic
+    spans: dict[str, list[float]] = {"intake": [], "dispatch": [], "read": []}
+    for case, rid in done:
+        opened = outcomes.produced_ms.get(("cases.opened", case))
+        dispatched = outcomes.produced_ms.get(("cases.dispatched", case))
+        if not opened or not dispatched:
+            continue
+        spans["intake"].append(opened - (published[rid] + to_wall) * 1000)
+        spans["dispatch"].append(dispatched - opened)
+        spans["read"].append((outcomes.dispatched_at[case] + to_wall) * 1000 - dispatched)
+    return {hop: {f"p{q}": _round(percentile(v, q)) for q in (50, 99)} for hop, v in spans.items()}
 
 
 def _round(v: float | None) -> float | None:

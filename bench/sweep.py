@@ -27,9 +27,10 @@ STATES: tuple[tuple[str, float], ...] = (
 
 
 def _rows(
-    territory: Territory, n: int, due: int, now: datetime, seed: int
+    territory: Territory, n: int, due: int, now: datetime, seed: int, stride: int = 1
 ) -> list[tuple[Any, ...]]:
-    """``n`` open cases with deadlines in the future, of which ``due`` have both deadlines past."""
+    """``n`` open cases with deadlines in the future, of which ``due`` have both deadlines past;
+    case ``i`` is in building ``i * stride``."""
     rng = random.Random(seed)
     grid_staff = {
         g.code: [h.id for h in territory.handlers_by_unit.get(g.code, [])]
@@ -40,7 +41,7 @@ def _rows(
     weights = [w for _, w in STATES]
     rows = []
     for i in range(n):
-        b = buildings[i % len(buildings)]
+        b = buildings[(i * stride) % len(buildings)]
         state = rng.choices(states, weights)[0]
         is_due = i < due
         respond_by = (
@@ -99,8 +100,12 @@ COLUMNS = [
 ]
 
 
-async def load_cases(dsn: str, territory: Territory, n: int, due: int, now: datetime) -> float:
-    """COPY ``n`` open cases into dispatch.cases; returns the seconds it took. Then VACUUM
+async def load_cases(
+    dsn: str, territory: Territory, n: int, due: int, now: datetime, *, spread: bool = False
+) -> float:
+    """COPY ``n`` open cases into dispatch.cases; returns the seconds it took. The due cases are
+    in the first buildings (a few grids), or with ``spread`` one building every len/due (as many
+    grids as due cases, each with its own handlers to count). Then VACUUM
     ANALYZE, as autovacuum does to a table in steady state: without a visibility map, counting a
     handler's open cases reads the heap instead of the index alone."""
     conn = await connect(dsn, "dispatch")
@@ -111,7 +116,8 @@ async def load_cases(dsn: str, territory: Territory, n: int, due: int, now: date
             rows = _rows(territory, min(chunk, n - lo), 0, now, seed=lo)
             rows = [(f"B{lo + i:09d}", *r[1:]) for i, r in enumerate(rows)]
             if lo == 0:
-                rows[:due] = _rows(territory, due, due, now, seed=-1)
+                stride = max(1, len(territory.buildings) // due) if spread and due else 1
+                rows[:due] = _rows(territory, due, due, now, seed=-1, stride=stride)
             await conn.copy_records_to_table("cases", records=rows, columns=COLUMNS)
         await conn.execute("VACUUM (ANALYZE) cases")
         return time.monotonic() - start
@@ -124,7 +130,7 @@ async def time_sweeps(
 ) -> dict[str, Any]:
     """Time each sweep function on the loaded table (median of ``repeats``, rolled back)."""
     from services.dispatch.app import create_service
-    from services.dispatch.store import RESOLVE_DUE_SQL, RESPOND_DUE_SQL
+    from services.dispatch.store import HANDLER_LOADS_SQL, RESOLVE_DUE_SQL, RESPOND_DUE_SQL
 
     dispatch = create_service(settings).dispatch
     conn = await connect(dsn, "dispatch")
@@ -169,6 +175,14 @@ async def time_sweeps(
                 plans[name] = "\n".join(r[0] for r in rows)
             finally:
                 await tr.rollback()
+        # the one handler-load query of a response sweep: every handler of the due cases' units
+        units = await conn.fetch(
+            "SELECT DISTINCT unit FROM cases WHERE state = 'dispatched' AND respond_by <= $1", now
+        )
+        rows = await conn.fetch(
+            "EXPLAIN (ANALYZE, BUFFERS) " + HANDLER_LOADS_SQL, [r["unit"] for r in units]
+        )
+        plans["handler_loads"] = "\n".join(r[0] for r in rows)
         out["plans"] = plans
         return out
     finally:
@@ -177,3 +191,93 @@ async def time_sweeps(
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# --- the sweep part alone: ``python -m bench.sweep`` ---------------------------------------------
+
+
+async def sweep_only(
+    cases: int, due: int, *, spread: bool, small_city: bool, seed: int, repeats: int
+) -> dict[str, Any]:
+    """Time the sweeps in a fresh testbed: dispatch's schema migrated, its registry copy seeded
+    as ``bench.run`` does, ``cases`` open cases loaded; the testbed is dropped afterwards."""
+    from devstack.infra import resolve
+    from devstack.paths import RUN
+    from devstack.testbed import create_testbed, destroy_testbed
+    from services.dispatch.app import MIGRATIONS
+    from shared.db import KIT_MIGRATIONS, migrate
+    from shared.registry_store import upsert_record
+    from sim.territory import TerritorySize, generate_territory
+
+    territory = generate_territory(
+        TerritorySize.small() if small_city else TerritorySize(), seed=seed
+    )
+    infra = resolve(RUN / "bench", for_tests=False)  # env, else local processes
+    bed = await create_testbed(infra.bootstrap, infra.admin_dsn, partitions=1)
+    try:
+        dsn = bed.service_dsns["dispatch"]
+        conn = await connect(dsn)
+        try:
+            await migrate(conn, "dispatch", {"shared": KIT_MIGRATIONS, "dispatch": MIGRATIONS})
+            await conn.execute("SET search_path TO dispatch")
+            async with conn.transaction():
+                for r in territory.records():
+                    await upsert_record(conn, r)
+            await conn.execute("ANALYZE")  # the registry's tables, as autovacuum would
+        finally:
+            await conn.close()
+        now = utcnow()
+        load_s = await load_cases(dsn, territory, cases, due, now, spread=spread)
+        out = await time_sweeps(dsn, bed.settings("dispatch"), now, repeats)
+        out |= {"load_s": round(load_s, 1), "due": due, "spread": spread}
+        out["sweep_ms_1m_open"] = max(
+            out["response_due"]["median_ms"], out["resolution_due"]["median_ms"]
+        )
+        return out
+    finally:
+        await destroy_testbed(bed, infra.admin_dsn)
+        infra.stop()  # only what this run started
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import asyncio
+    import json
+
+    from shared.logging import configure_logging
+
+    p = argparse.ArgumentParser(
+        prog="python -m bench.sweep",
+        description="dispatch's deadline sweeps alone (part 5 of python -m bench)",
+    )
+    p.add_argument("--cases", type=int, default=1_000_000, help="open cases loaded")
+    p.add_argument("--due", type=int, default=100, help="cases past both deadlines")
+    p.add_argument(
+        "--spread", action="store_true", help="the due cases in as many grids (default: a few)"
+    )
+    p.add_argument("--repeats", type=int, default=7, help="timed sweeps each (median)")
+    p.add_argument("--small-city", action="store_true", help="a small territory")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    configure_logging("bench", "WARNING")
+    out = asyncio.run(
+        sweep_only(
+            args.cases,
+            args.due,
+            spread=args.spread,
+            small_city=args.small_city,
+            seed=args.seed,
+            repeats=args.repeats,
+        )
+    )
+    plans = out.pop("plans")
+    print(json.dumps(out, indent=2))
+    for name, plan in plans.items():
+        print(f"\n{name}\n{plan}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
