@@ -95,7 +95,8 @@ class ServiceMetrics:
         """Run every scrape hook; a failing or slow hook is counted, never raised."""
         for hook in self._scrape_hooks:
             try:
-                await asyncio.wait_for(hook(), SCRAPE_HOOK_TIMEOUT_S)
+                async with asyncio.timeout(SCRAPE_HOOK_TIMEOUT_S):
+                    await hook()
             except Exception:
                 self.scrape_hook_failures.labels(getattr(hook, "__name__", "hook")).inc()
 

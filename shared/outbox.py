@@ -74,11 +74,16 @@ class OutboxRelay:
             finally:
                 if conn is not None:
                     with contextlib.suppress(*TRANSIENT_DB_ERRORS, Exception):
-                        await asyncio.wait_for(conn.close(), 5)
+                        async with asyncio.timeout(5):
+                            await conn.close()
 
     async def _wait(self) -> None:
+        """Until a NOTIFY or ``poll_s``. ``asyncio.timeout``, never ``asyncio.wait_for``: on Python
+        3.11, wait_for drops a cancellation that arrives as the event is set, and the relay would
+        then never stop (tests/shared/test_outbox_stop.py)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            async with asyncio.timeout(self.poll_s):
+                await self._wake.wait()
         self._wake.clear()
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:

@@ -67,7 +67,8 @@ class Producer:
             if self._producer is producer:
                 self._producer = None
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.stop(), 10)
+            async with asyncio.timeout(10):
+                await producer.stop()
 
     async def start(self) -> None:
         """Connect now rather than at the first send."""

@@ -43,6 +43,7 @@ from shared.uow import UnitOfWork
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger(component="service")
+STOP_TIMEOUT_S = 10.0  # how long a stop waits for the background tasks it cancelled
 
 
 class Service:
@@ -196,7 +197,8 @@ class Service:
         db_ok = False
         if self._pool is not None:
             with contextlib.suppress(Exception):
-                db_ok = await asyncio.wait_for(self._pool.fetchval("SELECT 1"), 2) == 1
+                async with asyncio.timeout(2):
+                    db_ok = await self._pool.fetchval("SELECT 1") == 1
         kafka_ok = False
         if self._started:
             with contextlib.suppress(Exception):
@@ -283,9 +285,15 @@ class Service:
         self._started = False
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error(
+                        "background task failed", task=task.get_name(), exc_info=task.exception()
+                    )
+            for task in pending:  # a task that ignores its cancel must not hang the shutdown
+                log.error("background task did not stop", task=task.get_name())
         self._tasks.clear()
 
     async def close_resources(self) -> None:

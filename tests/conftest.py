@@ -3,6 +3,7 @@ once per test session; each test gets its own database and topic prefix (a ``Tes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,6 +12,21 @@ from devstack.infra import Infra, resolve
 from devstack.paths import RUN
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from shared.logging import configure_logging
+from tests import watchdog
+
+WATCHDOG = pytest.StashKey["watchdog.Watchdog | None"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[WATCHDOG] = watchdog.install(config)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _watch_the_loop(request: pytest.FixtureRequest) -> None:
+    """Lets the watchdog dump the asyncio tasks of the loop the tests run on."""
+    dog = request.config.stash.get(WATCHDOG, None)
+    if dog is not None:
+        dog.loop = asyncio.get_running_loop()
 
 
 @pytest.fixture(scope="session")

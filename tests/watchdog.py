@@ -1,0 +1,75 @@
+"""A test that runs too long is a hang: dump where every thread and asyncio task is, then end the
+run, so CI fails in minutes with a trace instead of running into its own time limit.
+
+The limit is ``WANGGE_TEST_TIMEOUT`` seconds per test (setup, call and teardown together; 0 turns
+the watchdog off)."""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import io
+import os
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+DEFAULT_TIMEOUT_S = 300.0
+EXIT_CODE = 3
+
+
+class Watchdog:
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _task_stacks(self) -> str:
+        out = io.StringIO()
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return "(no event loop)\n"
+        done = threading.Event()
+
+        def dump() -> None:
+            try:
+                for task in asyncio.all_tasks(loop):
+                    task.print_stack(file=out)
+            finally:
+                done.set()
+
+        loop.call_soon_threadsafe(dump)
+        if not done.wait(10):
+            out.write("(the event loop did not run the dump within 10 s: it is blocked)\n")
+        return out.getvalue()
+
+    def fire(self, nodeid: str) -> None:
+        err = sys.__stderr__ or sys.stderr
+        err.write(f"\n\n=== watchdog: {nodeid} ran over {self.timeout_s:.0f} s ===\n")
+        err.write("--- asyncio tasks ---\n" + self._task_stacks())
+        err.write("--- threads ---\n")
+        err.flush()
+        faulthandler.dump_traceback(file=err, all_threads=True)
+        err.write(f"=== watchdog: ending the test run (exit code {EXIT_CODE}) ===\n")
+        err.flush()
+        os._exit(EXIT_CODE)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        timer = threading.Timer(self.timeout_s, self.fire, args=(item.nodeid,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return (yield)
+        finally:
+            timer.cancel()
+
+
+def install(config: pytest.Config) -> Watchdog | None:
+    timeout_s = float(os.environ.get("WANGGE_TEST_TIMEOUT", DEFAULT_TIMEOUT_S))
+    if timeout_s <= 0:
+        return None
+    dog = Watchdog(timeout_s)
+    config.pluginmanager.register(dog, "wangge-watchdog")
+    return dog
