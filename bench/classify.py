@@ -67,17 +67,18 @@ def simulated_texts(n: int, seed: int) -> list[Text]:
     return out
 
 
-def load_revision(rev: str) -> ModuleType:
-    """``services/intake/classify.py`` as it was at git revision ``rev``, as a separate module."""
+def load_source(path: str, rev: str | None) -> ModuleType:
+    """The module at ``path`` (e.g. ``services/intake/classify.py``): imported as usual for the
+    working tree (``rev`` None), else as it was at git revision ``rev``, as a separate module
+    that sits beside the current one (so it finds the data files next to it)."""
+    name = path.removesuffix(".py").replace("/", ".")
+    if rev is None:
+        return importlib.import_module(name)
     source = subprocess.run(
-        ["git", "show", f"{rev}:services/intake/classify.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
+        ["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True
     ).stdout
-    module = ModuleType("classify_baseline")
-    # as if it sat beside the current one, so that it finds the labelled file next to it
-    module.__file__ = str(ROOT / "services" / "intake" / f"classify_{rev}.py")
+    module = ModuleType(f"{name.rsplit('.', 1)[-1]}_{rev}")
+    module.__file__ = str(ROOT / path.replace(".py", f"_{rev}.py"))
     sys.modules[module.__name__] = module
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module
@@ -98,9 +99,7 @@ def startup_seconds(rev: str | None) -> float:
 
 
 def load(rev: str | None) -> ModuleType:
-    if rev is None:
-        return importlib.import_module("services.intake.classify")
-    return load_revision(rev)
+    return load_source("services/intake/classify.py", rev)
 
 
 def candidate(rev: str | None) -> Candidate:

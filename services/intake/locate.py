@@ -118,7 +118,9 @@ class RegistryIndex:
 
     units: dict[str, UnitInfo] = field(default_factory=dict)
     _names: dict[str, set[str]] = field(default_factory=dict)
-    _lengths: list[int] = field(default_factory=list)
+    # The lengths of the names that start with each two characters (longest first): a text is
+    # scanned with one lookup per position, and names are only tried where one can start.
+    _lengths_at: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _cells: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     _bbox: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
 
@@ -140,7 +142,10 @@ class RegistryIndex:
                     for cy in range(int(box[1] // _CELL), int(box[3] // _CELL) + 1):
                         cells[(cx, cy)].append(u.code)
         idx._names = dict(names)
-        idx._lengths = sorted({len(k) for k in names}, reverse=True)
+        lengths: dict[str, set[int]] = defaultdict(set)
+        for key in names:
+            lengths[key[:2]].add(len(key))
+        idx._lengths_at = {p: tuple(sorted(ls, reverse=True)) for p, ls in lengths.items()}
         idx._cells = dict(cells)
         return idx
 
@@ -199,8 +204,9 @@ class RegistryIndex:
     def _matches(self, text: str) -> list[_Match]:
         found: list[_Match] = []
         n = len(text)
-        for i in range(n):
-            for length in self._lengths:
+        lengths_at = self._lengths_at
+        for i in range(n - 1):
+            for length in lengths_at.get(text[i : i + 2], ()):
                 j = i + length
                 if j > n:
                     continue
