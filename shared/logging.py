@@ -61,8 +61,12 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Configure structlog (and the stdlib root logger) to write JSON lines to stderr."""
+def configure_logging(service: str, level: str = "INFO", *, once: bool = False) -> None:
+    """Configure structlog (and the stdlib root logger) to write JSON lines to stderr.
+
+    ``once``: this process configures logging once and for all (a service's entry point), so each
+    logger is built on its first use and kept, instead of at every call; tests reconfigure (to
+    capture logs) and leave it off."""
     global _configured
     lvl = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     shared_processors: list[Any] = [
@@ -79,7 +83,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=once,
     )
     structlog.contextvars.bind_contextvars(service=service)
     if not _configured:

@@ -336,7 +336,7 @@ def run(factory: Callable[[Settings], Service]) -> None:
 
     settings = Settings()
     service = factory(settings)
-    configure_logging(service.name, settings.log_level)
+    configure_logging(service.name, settings.log_level, once=True)
     uvicorn.run(
         service.asgi(),
         host=settings.http_host,

@@ -7,6 +7,7 @@ row, the case and the outgoing events commit together or not at all.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,6 +216,15 @@ class Intake:
         if triaged:
             outcomes += await self._open_or_merge(conn, triaged)
         await store.finish_reports(conn, outcomes)
+        counts = Counter(o.outcome for o in outcomes)
+        log.info(
+            "reports handled",
+            reports=len(claimed),
+            opened=counts["opened"],
+            merged=counts["merged"],
+            rejected=counts["rejected"],
+            duplicates=len(claimed) - len(outcomes),
+        )
 
     async def _open_or_merge(
         self, conn: asyncpg.Connection, triaged: list[_Triaged]
@@ -307,7 +317,7 @@ class Intake:
             key=case_id,
             subject=case_id,
         )
-        log.info(
+        log.debug(
             "report merged into open case (附议)",
             case_id=case_id,
             report_id=report.report_id,
@@ -325,7 +335,7 @@ class Intake:
             key=case_id,
             subject=case_id,
         )
-        log.info(
+        log.debug(
             "case opened",
             case_id=case_id,
             report_id=report.report_id,
