@@ -34,6 +34,7 @@ ActionKind = Literal[
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE_SEPARATORS = re.compile(r"[\s-]")
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 Text = Annotated[str, Field(max_length=5000)]
 
@@ -103,7 +104,7 @@ class Reporter(Event):
     def _mainland_mobile(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        digits = re.sub(r"[\s-]", "", v)
+        digits = _PHONE_SEPARATORS.sub("", v)
         if digits.startswith("+86"):
             digits = digits[3:]
         if not MOBILE_RE.match(digits):
