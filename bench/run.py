@@ -39,7 +39,14 @@ from bench.pipeline import (
     preload_backlog,
     sustained_rate,
 )
-from bench.procs import ServiceProcess, machine, start_service, wait_ready
+from bench.procs import (
+    ServiceProcess,
+    cpu_seconds,
+    machine,
+    machine_cpu_seconds,
+    start_service,
+    wait_ready,
+)
 from bench.sweep import load_cases, time_sweeps, utcnow
 from cli.registry import publish_registry
 from devstack.infra import Infra, resolve
@@ -134,6 +141,24 @@ async def seed_registry(bed: Testbed, territory: Territory) -> None:
             await conn.close()
 
 
+def cpu_snapshot(*procs: ServiceProcess) -> dict[str, float]:
+    busy, total = machine_cpu_seconds()
+    return {"machine": busy, "wall": total, **{p.name: cpu_seconds(p.proc.pid) for p in procs}}
+
+
+def cpu_per_report(
+    start: dict[str, float], end: dict[str, float], reports: int
+) -> dict[str, float]:
+    used = {k: end[k] - start[k] for k in start}
+    services = {k: v for k, v in used.items() if k not in ("machine", "wall")}
+    out: dict[str, float] = {k: round(v / max(1, reports) * 1e6) for k, v in services.items()}
+    out["rest_of_machine"] = round(
+        (used["machine"] - sum(services.values())) / max(1, reports) * 1e6
+    )
+    out["machine_busy_pct"] = round(100 * used["machine"] / used["wall"]) if used["wall"] else 0
+    return out
+
+
 def stop(p: ServiceProcess, profiled: bool) -> None:
     p.stop(signal.SIGINT if profiled else signal.SIGTERM)
 
@@ -221,7 +246,9 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
         procs.append(intake)
         wait_ready(intake)
         sampler.watch("intake", intake)
+        cpu_start = cpu_snapshot(intake, dispatch)
         finished = await reader
+        cpu = cpu_per_report(cpu_start, cpu_snapshot(intake, dispatch), outcomes.reports_done)
         done = outcomes.done_times()
         pipeline_rate = sustained_rate(done)
         intake_done = sorted(
@@ -241,6 +268,9 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
             "rejected": len(outcomes.times["reports.rejected"]),
             "dispatched": len(outcomes.times["cases.dispatched"]),
             "per_second": per_second(done),
+            # from intake's start to the last report: CPU per report of each service and of
+            # everything else on the machine (Kafka, PostgreSQL, the benchmark itself)
+            "cpu_us_per_report": cpu,
         }
         results["pipeline_reports_per_s"] = round(pipeline_rate, 1)
         results["ratio_to_limit"] = (
