@@ -40,7 +40,6 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
-from shared.cloudevents import decode_headers
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import FieldError
 from shared.logging import get_logger
@@ -164,29 +163,31 @@ class Subscription(Generic[M]):
     async def _on_batch(self, msg: KafkaMessage) -> None:
         records = msg.raw_message
         batch = records if isinstance(records, tuple) else (records,)
+        # FastStream has decoded every record's headers already (after _safe_headers)
+        headers = msg.batch_headers if isinstance(records, tuple) else [msg.headers]
         started = time.perf_counter()
-        items = [self._prepare(r) for r in batch]
+        now = datetime.now(UTC)
+        items = [self._prepare(r, h, now) for r, h in zip(batch, headers, strict=True)]
         await self._apply_batch(items)
         each = (time.perf_counter() - started) / max(1, len(items))
         for _ in items:
             self.service.metrics.observe_consumed(self.topic, each)
 
-    def _meta(self, record: Any) -> Meta:
-        headers = decode_headers(record.headers)
+    def _meta(self, record: Any, headers: dict[str, str], received_at: datetime) -> Meta:
         return Meta(
             topic=self.topic,
             partition=record.partition,
             offset=record.offset,
             key=record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None,
             headers=headers,
-            received_at=datetime.now(UTC),
+            received_at=received_at,
             trace_headers=child_headers(headers),
         )
 
-    def _prepare(self, record: Any) -> _Item:
-        """Decode and validate one record: what to do with it inside the batch's transaction,
-        or why it goes to the dead-letter topic."""
-        meta = self._meta(record)
+    def _prepare(self, record: Any, headers: dict[str, str], received_at: datetime) -> _Item:
+        """Decode and validate one record (its ``headers`` decoded): what to do with it inside
+        the batch's transaction, or why it goes to the dead-letter topic."""
+        meta = self._meta(record, headers, received_at)
         value: bytes | None = record.value
         position = f"{meta.partition}:{meta.offset}"
         if value is None:
