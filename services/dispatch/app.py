@@ -20,6 +20,7 @@ from shared.sweeper import Sweeper
 from shared.taxonomy import load_taxonomy
 
 from .handlers import Dispatch
+from .merges import dispatch_merged
 from .opening import dispatch_opened
 from .tiers import load_rules
 
@@ -45,7 +46,7 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
     svc = DispatchService(settings, dispatch)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe_batch("cases.opened", CaseOpened)(partial(dispatch_opened, dispatch))
-    svc.subscribe("cases.merged", CaseMerged)(dispatch.on_merged)
+    svc.subscribe_batch("cases.merged", CaseMerged)(partial(dispatch_merged, dispatch))
     svc.subscribe("cases.reopened", CaseReopened)(dispatch.on_reopened)
     svc.subscribe(
         "handler.actions",

@@ -3,7 +3,7 @@ the SQL of ``store`` and the events of the outbox. Time comes from ``clock`` (in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -202,37 +202,44 @@ class Dispatch:
 
     # --- cases.merged (附议): the "5 or more merged reports" rule ------------------------------
 
-    async def on_merged(self, uow: UnitOfWork, ev: CaseMerged, meta: Meta) -> None:
-        conn = uow.conn
-        case = await store.get_case(conn, ev.case_id, lock=True)
-        if case is None:  # the merge overtook the case: kept until cases.opened arrives
-            await store.add_early_merge(
-                conn, ev.case_id, ev.supporter_count, ev.households_affected, ev.urgent
-            )
-            return
+    def merged(
+        self, case: Mapping[str, Any], ev: CaseMerged, now: datetime
+    ) -> tuple[CaseFacts, dict[str, Any], Step]:
+        """What a merge (附议) changes on a dispatched case: its facts, the columns to set and the
+        timeline step to record."""
         facts = CaseFacts(
             category=case["category"],
             households_affected=max_known(case["households"], ev.households_affected),
             supporter_count=max(case["supporters"], ev.supporter_count),
             urgent=case["urgent"] or ev.urgent,
         )
-        await store.update_case(
-            conn,
-            ev.case_id,
-            households=facts.households_affected,
-            supporters=facts.supporter_count,
-            urgent=facts.urgent,
+        changes = {
+            "households": facts.households_affected,
+            "supporters": facts.supporter_count,
+            "urgent": facts.urgent,
+        }
+        detail = {"report_id": ev.report_id, "supporter_count": facts.supporter_count}
+        step = Step(ev.case_id, now, "merged", tier=case["tier"], unit=case["unit"], detail=detail)
+        return facts, changes, step
+
+    def merge_may_redispatch(self, case: Mapping[str, Any], facts: CaseFacts) -> bool:
+        """Whether a merge with these facts can do more than update the case (``on_merged``): the
+        rules raise its tier, or give it a shorter response time it does not have yet."""
+        decision = decide_tier(case["tier"], facts, self.rules)
+        return tier_index(decision.tier) > tier_index(case["tier"]) or (
+            decision.respond_within is not None and case["respond_within_s"] is None
         )
+
+    async def on_merged(self, uow: UnitOfWork, ev: CaseMerged, meta: Meta) -> None:
+        conn = uow.conn
+        case = await store.get_case(conn, ev.case_id, lock=True)
+        if case is None:  # the merge overtook the case: kept until cases.opened arrives
+            await store.add_early_merges(conn, [ev])
+            return
         now = self.clock()
-        await store.add_timeline(
-            conn,
-            ev.case_id,
-            now,
-            "merged",
-            tier=case["tier"],
-            unit=case["unit"],
-            detail={"report_id": ev.report_id, "supporter_count": facts.supporter_count},
-        )
+        facts, changes, step = self.merged(case, ev, now)
+        await store.update_case(conn, ev.case_id, **changes)
+        await store.add_timeline_steps(conn, [step])
         decision = decide_tier(case["tier"], facts, self.rules)
         new_reasons = [r for r in decision.reasons[1:] if r not in case["tier_reasons"]]
         if tier_index(decision.tier) > tier_index(case["tier"]):

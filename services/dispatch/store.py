@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.events import CaseMerged
+
 from .assignment import Dept, HandlerLoad, Location, TargetUnit
 from .states import Actor
 from .sweeps import Step
@@ -21,6 +23,17 @@ async def get_case(
     sql = "SELECT * FROM cases WHERE case_id = $1" + (" FOR UPDATE" if lock else "")
     row: asyncpg.Record | None = await conn.fetchrow(sql, case_id)
     return row
+
+
+async def get_cases(conn: asyncpg.Connection, case_ids: Iterable[str]) -> list[asyncpg.Record]:
+    """The cases of ``case_ids`` that exist, locked for update (in case_id order, so that two
+    transactions locking some of the same cases cannot deadlock)."""
+    return list(
+        await conn.fetch(
+            "SELECT * FROM cases WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE",
+            sorted(set(case_ids)),
+        )
+    )
 
 
 async def known_case_ids(conn: asyncpg.Connection, case_ids: list[str]) -> set[str]:
@@ -62,20 +75,19 @@ def location(case: asyncpg.Record) -> Location:
 # --- merged reports that came before their case -------------------------------------------------
 
 
-async def add_early_merge(
-    conn: asyncpg.Connection, case_id: str, supporters: int, households: int | None, urgent: bool
-) -> None:
-    await conn.execute(
+async def add_early_merges(conn: asyncpg.Connection, merges: Sequence[CaseMerged]) -> None:
+    """Keep merges (附议) that arrived before their case's ``cases.opened``: per case, the most
+    supporters and households, and urgent if any was."""
+    if not merges:
+        return
+    await conn.executemany(
         """INSERT INTO early_merges (case_id, supporters, households, urgent)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (case_id) DO UPDATE SET
              supporters = GREATEST(early_merges.supporters, EXCLUDED.supporters),
              households = GREATEST(early_merges.households, EXCLUDED.households),
              urgent = early_merges.urgent OR EXCLUDED.urgent""",
-        case_id,
-        supporters,
-        households,
-        urgent,
+        [(m.case_id, m.supporter_count, m.households_affected, m.urgent) for m in merges],
     )
 
 
