@@ -170,8 +170,7 @@ class Subscription(Generic[M]):
         items = [self._prepare(r, h, now) for r, h in zip(batch, headers, strict=True)]
         await self._apply_batch(items)
         each = (time.perf_counter() - started) / max(1, len(items))
-        for _ in items:
-            self.service.metrics.observe_consumed(self.topic, each)
+        self.service.metrics.observe_consumed(self.topic, each, len(items))
 
     def _meta(self, record: Any, headers: dict[str, str], received_at: datetime) -> Meta:
         return Meta(

@@ -69,9 +69,12 @@ class ServiceMetrics:
         self.service = service
         self._scrape_hooks: list[ScrapeHook] = []
 
-    def observe_consumed(self, topic: str, seconds: float) -> None:
-        self.consumed.labels(topic).inc()
-        self.latency.labels(topic).observe(seconds)
+    def observe_consumed(self, topic: str, seconds: float, count: int = 1) -> None:
+        """``count`` messages of ``topic`` consumed, each in ``seconds`` (a batch's share)."""
+        self.consumed.labels(topic).inc(count)
+        latency = self.latency.labels(topic)
+        for _ in range(count):
+            latency.observe(seconds)
 
     def observe_published(self, topic: str, count: int = 1) -> None:
         self.published.labels(topic).inc(count)
