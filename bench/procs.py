@@ -128,7 +128,7 @@ def start_service(
             "-m",
             "pyinstrument",
             "--renderer",
-            "text",
+            os.environ.get("WANGGE_PROFILE_RENDERER", "text"),
             "--outfile",
             str(profile_to),
             "-m",

@@ -267,7 +267,9 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
             "merged": len(outcomes.times["cases.merged"]),
             "rejected": len(outcomes.times["reports.rejected"]),
             "dispatched": len(outcomes.times["cases.dispatched"]),
-            "per_second": per_second(done),
+            # completions per second from intake's start: reports done, and intake's outcomes
+            "per_second": per_second(done, t0),
+            "intake_per_second": per_second(intake_done, t0),
             # from intake's start to the last report: CPU per report of each service and of
             # everything else on the machine (Kafka, PostgreSQL, the benchmark itself)
             "cpu_us_per_report": cpu,
@@ -358,10 +360,11 @@ async def replicas(
     }
 
 
-def per_second(times: list[float]) -> list[int]:
+def per_second(times: list[float], t0: float | None = None) -> list[int]:
+    """How many of ``times`` fell in each second from ``t0`` (default: the first)."""
     if not times:
         return []
-    t0 = times[0]
+    t0 = times[0] if t0 is None else t0
     out = [0] * (int(times[-1] - t0) + 1)
     for t in times:
         out[int(t - t0)] += 1
