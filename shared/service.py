@@ -21,6 +21,8 @@ from faststream.asgi import AsgiFastStream
 from pydantic import BaseModel
 
 from shared.consumer import (
+    PROMPT,
+    RELAXED,
     TRANSIENT_ERRORS,
     BatchHandler,
     Handler,
@@ -97,9 +99,12 @@ class Service:
         idempotency_key: Callable[[M, Meta], str | None] | None = None,
         on_invalid: InvalidHandler | None = None,
         allow_tombstone: bool = False,
+        prompt: bool = False,
     ) -> Callable[[Handler[M]], Handler[M]]:
         """Register a per-message ``handler`` for a logical topic, in consumer group
-        ``wangge-<service>.<topic>`` (one group per subscription, so rebalances stay local)."""
+        ``wangge-<service>.<topic>`` (one group per subscription, so rebalances stay local).
+        ``prompt``: a record is picked up within about 20 ms instead of 200 ms, for the topics
+        whose latency residents and handlers see (``shared.consumer.Polling``)."""
 
         def deco(handler: Handler[M]) -> Handler[M]:
             self.subscribe_batch(
@@ -109,6 +114,7 @@ class Service:
                 idempotency_key=idempotency_key,
                 on_invalid=on_invalid,
                 allow_tombstone=allow_tombstone,
+                prompt=prompt,
             )(one_by_one(handler))
             return handler
 
@@ -123,6 +129,7 @@ class Service:
         idempotency_key: Callable[[M, Meta], str | None] | None = None,
         on_invalid: InvalidHandler | None = None,
         allow_tombstone: bool = False,
+        prompt: bool = False,
     ) -> Callable[[BatchHandler[M]], BatchHandler[M]]:
         """Like ``subscribe``, for a handler that takes the claimed messages of a batch at once
         (``shared.consumer.BatchHandler``), to do its SQL set-based."""
@@ -137,6 +144,7 @@ class Service:
                 idempotency_key=idempotency_key,
                 on_invalid=on_invalid,
                 allow_tombstone=allow_tombstone,
+                polling=PROMPT if prompt else RELAXED,
             )
             sub.register()
             self.subscriptions.append(sub)

@@ -45,14 +45,15 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
     )
     svc = DispatchService(settings, dispatch)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
-    svc.subscribe_batch("cases.opened", CaseOpened)(partial(dispatch_opened, dispatch))
-    svc.subscribe_batch("cases.merged", CaseMerged)(partial(dispatch_merged, dispatch))
+    svc.subscribe_batch("cases.opened", CaseOpened, prompt=True)(partial(dispatch_opened, dispatch))
+    svc.subscribe_batch("cases.merged", CaseMerged, prompt=True)(partial(dispatch_merged, dispatch))
     svc.subscribe("cases.reopened", CaseReopened)(dispatch.on_reopened)
     svc.subscribe(
         "handler.actions",
         HandlerAction,
         idempotency_key=lambda a, _: a.action_id,
         on_invalid=dispatch.on_invalid_action,
+        prompt=True,
     )(dispatch.on_action)
     for name, fn in (
         ("response-deadlines", dispatch.sweep_response),

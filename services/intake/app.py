@@ -27,6 +27,7 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
         ReportSubmitted,
         idempotency_key=lambda r, _: f"{r.source}:{r.report_id}",
         on_invalid=intake.on_invalid,
+        prompt=True,
     )(intake.on_reports)
     svc.subscribe("cases.closed", CaseClosed)(intake.on_case_closed)
     return svc
