@@ -68,13 +68,20 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
 
 
 def add_metrics(svc: DispatchService) -> None:
-    """Open cases by tier (refreshed at scrape time; aggregate replicas with max) and missed
-    deadlines (counted by the replica whose sweep found them; aggregate with sum)."""
+    """Open cases by tier (refreshed at scrape time; aggregate replicas with max), missed
+    deadlines and sweeps that fell back to one case at a time (counted by the replica whose sweep
+    found them; aggregate with sum)."""
     open_cases = svc.metrics.gauge("wangge_open_cases", "Open cases by tier", ["tier"])
     breaches = svc.metrics.counter(
         "wangge_deadline_breaches", "Deadlines missed", ["deadline", "tier"]
     )
     svc.dispatch.on_breach = lambda deadline, tier: breaches.labels(deadline, tier).inc()
+    fallbacks = svc.metrics.counter(
+        "wangge_sweep_fallbacks",
+        "Deadline sweeps whose set-based write failed and that went one case at a time",
+        ["sweep"],
+    )
+    svc.dispatch.on_sweep_fallback = lambda sweep: fallbacks.labels(sweep).inc()
 
     @svc.metrics.on_scrape
     async def count_open_cases() -> None:

@@ -63,6 +63,9 @@ class Dispatch:
         self.clock = clock
         # Called as (deadline, tier) when a sweep finds a missed deadline (metrics hook).
         self.on_breach: Callable[[str, str], None] = lambda deadline, tier: None
+        # sweeps whose set-based write failed and that went one case at a time
+        self.sweep_fallbacks = 0
+        self.on_sweep_fallback: Callable[[str], None] = lambda sweep: None
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -567,19 +570,17 @@ class Dispatch:
     # own savepoint, so the broken case is logged and left for the next sweep without holding
     # back the others. Transient errors fail the whole sweep (the Sweeper retries it).
 
-    sweep_fallbacks = 0  # sweeps that had to go one case at a time (set on the instance)
-
     async def sweep_response(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.due_for_response(uow.conn, now, SWEEP_BATCH)
-        return await self._sweep(uow, rows, now, self._responses_missed)
+        return await self._sweep(uow, rows, now, self._responses_missed, "response")
 
     async def sweep_resolution(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.due_for_resolution(uow.conn, now, SWEEP_BATCH)
-        return await self._sweep(uow, rows, now, self._resolutions_missed)
+        return await self._sweep(uow, rows, now, self._resolutions_missed, "resolution")
 
     async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
-        return await self._sweep(uow, rows, now, self._deliberations_ended)
+        return await self._sweep(uow, rows, now, self._deliberations_ended, "deliberation")
 
     async def _sweep(
         self,
@@ -589,6 +590,7 @@ class Dispatch:
         plan: Callable[
             [asyncpg.Connection, list[asyncpg.Record], datetime], Awaitable[list[Swept]]
         ],
+        name: str,
     ) -> int:
         if not rows:
             return 0
@@ -602,7 +604,8 @@ class Dispatch:
         except Exception:
             del uow.pending[mark:]
             self.sweep_fallbacks += 1
-            log.exception("set-based sweep failed: one case at a time", sweep=plan.__name__)
+            self.on_sweep_fallback(name)
+            log.exception("set-based sweep failed: one case at a time", sweep=name)
             swept = await self._each(uow, rows, now, plan)
         for s in swept:
             if s.breach is not None:

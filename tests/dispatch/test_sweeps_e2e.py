@@ -296,6 +296,8 @@ async def test_one_broken_case_does_not_stop_the_others(bed: Testbed) -> None:
     handled, events = await sweep(bed, svc, svc.dispatch.sweep_response, now)
     assert handled == 3
     assert svc.dispatch.sweep_fallbacks == 1
+    text = svc.metrics.render().decode()  # what operators see on /metrics
+    assert 'wangge_sweep_fallbacks_total{sweep="response"} 1.0' in text
     assert await where_now(svc, "c1", "c2", "c3") == {
         "c1": ("grid", "WC-YY-OJY-G01", "h-0002", "dispatched", 2),
         "c2": ("grid", "WC-ZHL-QHJ-G01", "h-0005", "dispatched", 1),  # left as it was
