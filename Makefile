@@ -44,7 +44,7 @@ demo: $(STAMP)
 .PHONY: chaos
 chaos: $(STAMP)
 	WANGGE_CHAOS_REPORTS=$${WANGGE_CHAOS_REPORTS:-20000} WANGGE_CHAOS_KILLS=$${WANGGE_CHAOS_KILLS:-5} \
-		$(BIN)/python -m pytest -q tests/chaos
+		WANGGE_TEST_TIMEOUT=$${WANGGE_TEST_TIMEOUT:-3600} $(BIN)/python -m pytest -q tests/chaos
 
 # The benchmark (not part of make test): bench/results/<date>.json and .png (docs/performance.md).
 # Options: make bench BENCH_ARGS="--backlog 20000 --latency-s 30" (python -m bench --help).
