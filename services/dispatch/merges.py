@@ -57,6 +57,6 @@ async def dispatch_merged(
             cases[ev.case_id] = dict(row)
             continue
         case.update(changes)
-        changed[ev.case_id] = {**changed.get(ev.case_id, {}), **changes}
+        changed[ev.case_id] = changes  # every column a merge sets: the latest supersedes
         steps.append(step)
     await write()
