@@ -14,17 +14,15 @@ from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from shared.logging import configure_logging
 from tests import watchdog
 
-WATCHDOG = pytest.StashKey["watchdog.Watchdog | None"]()
-
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[WATCHDOG] = watchdog.install(config)
+    watchdog.install(config)
 
 
 @pytest.fixture(scope="session", autouse=True)
 async def _watch_the_loop(request: pytest.FixtureRequest) -> None:
     """Lets the watchdog dump the asyncio tasks of the loop the tests run on."""
-    dog = request.config.stash.get(WATCHDOG, None)
+    dog = request.config.pluginmanager.get_plugin(watchdog.PLUGIN)
     if dog is not None:
         dog.loop = asyncio.get_running_loop()
 

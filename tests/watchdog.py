@@ -17,11 +17,13 @@ from collections.abc import Iterator
 import pytest
 
 DEFAULT_TIMEOUT_S = 300.0
+PLUGIN = "wangge-watchdog"
 EXIT_CODE = 3
 
 
 class Watchdog:
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, config: pytest.Config, timeout_s: float) -> None:
+        self.config = config
         self.timeout_s = timeout_s
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -45,6 +47,11 @@ class Watchdog:
         return out.getvalue()
 
     def fire(self, nodeid: str) -> None:
+        # pytest captures file descriptors 1 and 2 while a test runs, and the capture is lost at
+        # os._exit: give them back to the terminal (or CI's log) first
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=False)
         err = sys.__stderr__ or sys.stderr
         err.write(f"\n\n=== watchdog: {nodeid} ran over {self.timeout_s:.0f} s ===\n")
         err.write("--- asyncio tasks ---\n" + self._task_stacks())
@@ -66,10 +73,8 @@ class Watchdog:
             timer.cancel()
 
 
-def install(config: pytest.Config) -> Watchdog | None:
+def install(config: pytest.Config) -> None:
+    """Register the watchdog as plugin ``PLUGIN`` (unless ``WANGGE_TEST_TIMEOUT`` is 0)."""
     timeout_s = float(os.environ.get("WANGGE_TEST_TIMEOUT", DEFAULT_TIMEOUT_S))
-    if timeout_s <= 0:
-        return None
-    dog = Watchdog(timeout_s)
-    config.pluginmanager.register(dog, "wangge-watchdog")
-    return dog
+    if timeout_s > 0:
+        config.pluginmanager.register(Watchdog(config, timeout_s), PLUGIN)
