@@ -32,6 +32,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_by_program(*programs: str) -> dict[str, float]:
+    """CPU seconds used so far by every process whose command name (``/proc/PID/comm``) is one
+    of ``programs`` (``java`` for Kafka, ``postgres`` for PostgreSQL's server and backends), summed
+    per name. Processes that ended since the last call are missing from the next: compare
+    snapshots taken while the same processes live (the bench's pipeline step)."""
+    out = dict.fromkeys(programs, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            if comm in out:
+                out[comm] += cpu_seconds(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue  # ended while we looked
+    return out
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, all cores (from /proc/stat)."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

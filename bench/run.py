@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import time
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from bench.pipeline import (
 from bench.procs import (
     ServiceProcess,
     cpu_seconds,
+    cpu_seconds_by_program,
     machine,
     machine_cpu_seconds,
     start_service,
@@ -143,20 +145,35 @@ async def seed_registry(bed: Testbed, territory: Territory) -> None:
             await conn.close()
 
 
+REST_PROGRAMS = {"java": "kafka", "postgres": "postgresql"}
+
+
 def cpu_snapshot(*procs: ServiceProcess) -> dict[str, float]:
     busy, total = machine_cpu_seconds()
-    return {"machine": busy, "wall": total, **{p.name: cpu_seconds(p.proc.pid) for p in procs}}
+    by_program = cpu_seconds_by_program(*REST_PROGRAMS)
+    return {
+        "machine": busy,
+        "wall": total,
+        **{p.name: cpu_seconds(p.proc.pid) for p in procs},
+        **{f"rest:{name}": by_program[comm] for comm, name in REST_PROGRAMS.items()},
+        "rest:bench": cpu_seconds(os.getpid()),
+    }
 
 
 def cpu_per_report(
     start: dict[str, float], end: dict[str, float], reports: int
 ) -> dict[str, float]:
     used = {k: end[k] - start[k] for k in start}
-    services = {k: v for k, v in used.items() if k not in ("machine", "wall")}
-    out: dict[str, float] = {k: round(v / max(1, reports) * 1e6) for k, v in services.items()}
-    out["rest_of_machine"] = round(
-        (used["machine"] - sum(services.values())) / max(1, reports) * 1e6
-    )
+    services = {k: v for k, v in used.items() if k not in ("machine", "wall") and ":" not in k}
+    per = max(1, reports)
+    out: dict[str, float] = {k: round(v / per * 1e6) for k, v in services.items()}
+    rest = used["machine"] - sum(services.values())
+    out["rest_of_machine"] = round(rest / per * 1e6)
+    # the rest split: Kafka's JVM, PostgreSQL's processes, the benchmark's own process (its
+    # reader), and what is left (other processes, the kernel's own work)
+    parts = {k.split(":", 1)[1]: v for k, v in used.items() if k.startswith("rest:")}
+    out.update({f"rest_{k}": round(v / per * 1e6) for k, v in parts.items()})
+    out["rest_other"] = round((rest - sum(parts.values())) / per * 1e6)
     out["machine_busy_pct"] = round(100 * used["machine"] / used["wall"]) if used["wall"] else 0
     return out
 
