@@ -38,6 +38,7 @@ from .merging import (
     merge_lock_key,
     merge_target,
     place_reports,
+    supporter_counts_after_batch,
     supporter_counts_after_each,
 )
 from .privacy import Pii, mask_phone, redact_phones
@@ -152,6 +153,7 @@ class Intake:
             report.source,
             report.report_id,
             "rejected",
+            submitted_at=report.submitted_at,
             reason=reason,
             errors=[e.model_dump() for e in errors],
         )
@@ -183,20 +185,20 @@ class Intake:
     ) -> None:
         """A batch of reports, set-based: claim them, reject what is invalid or unlocatable,
         classify and locate the rest, then open or merge (附议) under the merge locks."""
-        fresh, version = await store.claim_reports(
-            conn, [(c.event.source, c.event.report_id, c.event.submitted_at) for c in claimed]
+        known, version = await store.known_reports(
+            conn, [(c.event.source, c.event.report_id) for c in claimed]
         )
         index = await self._current_index(conn, version)
         outcomes: list[store.Outcome] = []
         triaged: list[_Triaged] = []
         for c in claimed:
             report = c.event
-            if (report.source, report.report_id) not in fresh:  # recorded, or earlier in the batch
+            if (report.source, report.report_id) in known:  # recorded, or earlier in the batch
                 log.info(
                     "duplicate report ignored", source=report.source, report_id=report.report_id
                 )
                 continue
-            fresh.discard((report.source, report.report_id))
+            known.add((report.source, report.report_id))
             errors = self._code_errors(report, index)
             located = None
             if not errors:
@@ -215,7 +217,7 @@ class Intake:
             triaged.append(_Triaged(c, category, classification, located, lineage))
         if triaged:
             outcomes += await self._open_or_merge(conn, triaged)
-        await store.finish_reports(conn, outcomes)
+        await store.record_reports(conn, outcomes)
         counts = Counter(o.outcome for o in outcomes)
         log.info(
             "reports handled",
@@ -235,7 +237,9 @@ class Intake:
         )
         targets = [merge_target(t.category.code, t.lineage, t.located.code) for t in triaged]
         found = await store.find_open_cases(conn, list(set(targets)), now - self.merge_window)
-        placements = place_reports(targets, found, lambda: new_case_id(now))
+        placements = place_reports(
+            targets, {t: c.case_id for t, c in found.items()}, lambda: new_case_id(now)
+        )
         await store.insert_cases(
             conn,
             [
@@ -265,18 +269,10 @@ class Intake:
             pair = (p.case_id, t.ref)
             is_new.append(pair in added and pair not in seen)
             seen.add(pair)
-        merged_into = {p.case_id for p in placements if not p.opens}
-        counts = await store.add_to_supporter_counts(
-            conn,
-            {
-                case_id: sum(
-                    1
-                    for p, new in zip(placements, is_new, strict=True)
-                    if new and not p.opens and p.case_id == case_id
-                )
-                for case_id in merged_into
-            },
+        counts = supporter_counts_after_batch(
+            placements, is_new, {c.case_id: c.supporter_count for c in found.values()}
         )
+        await store.set_supporter_counts(conn, counts)
         after = supporter_counts_after_each(placements, is_new, counts)
         outcomes = []
         for t, p, count in zip(triaged, placements, after, strict=True):
@@ -290,6 +286,7 @@ class Intake:
                     r.source,
                     r.report_id,
                     "opened" if p.opens else "merged",
+                    submitted_at=r.submitted_at,
                     case_id=p.case_id,
                     reporter_ref=t.ref,
                     reporter_name_enc=self.pii.encrypt(r.reporter.name),

@@ -61,6 +61,23 @@ def place_reports(
     return out
 
 
+def supporter_counts_after_batch(
+    placements: list[Placement],
+    new_supporter: list[bool],
+    counts_before: dict[str, int],
+) -> dict[str, int]:
+    """Each case merged into by the batch, with its supporter count after the batch: its count
+    before (``counts_before``; 1 for a case the batch opened) plus the merges that added a new
+    distinct supporter."""
+    after: dict[str, int] = {}
+    for p, new in zip(placements, new_supporter, strict=True):
+        if p.opens:
+            continue
+        count = after.get(p.case_id, counts_before.get(p.case_id, 1))
+        after[p.case_id] = count + 1 if new else count
+    return after
+
+
 def supporter_counts_after_each(
     placements: list[Placement],
     new_supporter: list[bool],

@@ -35,33 +35,39 @@ async def load_units(conn: asyncpg.Connection) -> list[UnitInfo]:
 # --- reports ------------------------------------------------------------------------------------
 
 
-async def claim_reports(
-    conn: asyncpg.Connection, reports: list[tuple[str, str, datetime | None]]
+async def known_reports(
+    conn: asyncpg.Connection, reports: list[tuple[str, str]]
 ) -> tuple[set[tuple[str, str]], int]:
-    """Claim each (source, report_id, submitted_at) for this transaction: the ones not recorded
-    before, and the registry version in the same round trip (so the caller can tell whether its
-    location index is current)."""
-    rows = await conn.fetch(
-        """INSERT INTO reports (source, report_id, submitted_at, outcome)
-           SELECT s, r, t, 'received' FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-                  AS x(s, r, t)
-           ON CONFLICT (source, report_id) DO NOTHING
-           RETURNING source, report_id, (SELECT version FROM registry_state) AS version""",
+    """Which (source, report_id) were recorded before (a report resubmitted after the inbox
+    forgot its key), and the registry version, in one round trip (so the caller can tell whether
+    its location index is current). The caller has claimed each report's key in the inbox, which
+    serialises replicas that see the same report: a report is recorded once, with its outcome,
+    by ``record_reports`` in the same transaction.
+
+    Each key is probed through the primary key (``LIMIT 1`` keeps the probe from being flattened
+    into a join, which a plan cached while the table was small would run as a scan)."""
+    row = await conn.fetchrow(
+        """SELECT (SELECT version FROM registry_state) AS version,
+                  ARRAY(SELECT k.i::int FROM unnest($1::text[], $2::text[]) WITH ORDINALITY
+                                        AS k(s, r, i)
+                        CROSS JOIN LATERAL (SELECT 1 FROM reports
+                                            WHERE source = k.s AND report_id = k.r
+                                            LIMIT 1) x) AS known""",
         [r[0] for r in reports],
         [r[1] for r in reports],
-        [r[2] for r in reports],
     )
-    version = int(rows[0]["version"]) if rows else -1
-    return {(r["source"], r["report_id"]) for r in rows}, version
+    assert row is not None
+    return {reports[i - 1] for i in row["known"]}, int(row["version"])
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a claimed report (the columns ``finish_reports`` sets)."""
+    """What became of a report (a row of ``reports``)."""
 
     source: str
     report_id: str
     outcome: str  # opened | merged | rejected
+    submitted_at: datetime | None = None
     case_id: str | None = None
     reason: str | None = None
     errors: list[dict[str, str]] | None = None
@@ -71,17 +77,18 @@ class Outcome:
     reporter_phone_masked: str | None = None
 
 
-async def finish_reports(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
-    """Set the outcome (and its details) of reports claimed in this transaction."""
+async def record_reports(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+    """Record each handled report with its outcome (and its details), one row each."""
     await conn.executemany(
-        """UPDATE reports SET outcome = $3, case_id = $4, reason = $5, errors = $6,
-                  reporter_ref = $7, reporter_name_enc = $8, reporter_phone_enc = $9,
-                  reporter_phone_masked = $10
-           WHERE source = $1 AND report_id = $2""",
+        """INSERT INTO reports (source, report_id, submitted_at, outcome, case_id, reason,
+                               errors, reporter_ref, reporter_name_enc, reporter_phone_enc,
+                               reporter_phone_masked)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
         [
             (
                 o.source,
                 o.report_id,
+                o.submitted_at,
                 o.outcome,
                 o.case_id,
                 o.reason,
@@ -165,20 +172,27 @@ _FIND_OPEN = {
 }
 
 
+@dataclass(frozen=True)
+class OpenCase:
+    case_id: str
+    supporter_count: int
+
+
 async def find_open_cases(
     conn: asyncpg.Connection, targets: list[MergeTarget], since: datetime
-) -> dict[MergeTarget, str]:
-    """For each target, the newest open case opened since ``since``, locked for update."""
-    found: dict[MergeTarget, str] = {}
+) -> dict[MergeTarget, OpenCase]:
+    """For each target, the newest open case opened since ``since``, locked for update (so its
+    supporter count stays what is read here until the transaction ends)."""
+    found: dict[MergeTarget, OpenCase] = {}
     for kind, where in _FIND_OPEN.items():
         mine = [t for t in targets if t.kind == kind]
         if not mine:
             continue
         rows = await conn.fetch(
-            f"""SELECT t.category, t.value, c.case_id
+            f"""SELECT t.category, t.value, c.case_id, c.supporter_count
                 FROM unnest($1::text[], $2::text[]) AS t(category, value)
                 CROSS JOIN LATERAL (
-                    SELECT case_id FROM cases c
+                    SELECT case_id, supporter_count FROM cases c
                     WHERE c.status = 'open' AND c.category = t.category AND {where}
                       AND c.opened_at >= $3
                     ORDER BY c.opened_at DESC LIMIT 1 FOR UPDATE) c""",
@@ -187,7 +201,9 @@ async def find_open_cases(
             since,
         )
         for r in rows:
-            found[MergeTarget(r["category"], kind, r["value"])] = r["case_id"]
+            found[MergeTarget(r["category"], kind, r["value"])] = OpenCase(
+                r["case_id"], int(r["supporter_count"])
+            )
     return found
 
 
@@ -241,20 +257,11 @@ async def add_supporters(
     return {(r["case_id"], r["reporter_ref"]) for r in rows}
 
 
-async def add_to_supporter_counts(
-    conn: asyncpg.Connection, added: dict[str, int]
-) -> dict[str, int]:
-    """Add ``added[case_id]`` new supporters to each case (``supporter_count``: distinct
-    reporters); returns every case's count afterwards."""
-    rows = await conn.fetch(
-        """UPDATE cases c SET supporter_count = c.supporter_count + a.n
-           FROM unnest($1::text[], $2::int[]) AS a(case_id, n)
-           WHERE c.case_id = a.case_id
-           RETURNING c.case_id, c.supporter_count""",
-        list(added),
-        list(added.values()),
+async def set_supporter_counts(conn: asyncpg.Connection, counts: dict[str, int]) -> None:
+    """Set each case's ``supporter_count`` (distinct reporters), one update by key each."""
+    await conn.executemany(
+        "UPDATE cases SET supporter_count = $2 WHERE case_id = $1", list(counts.items())
     )
-    return {r["case_id"]: int(r["supporter_count"]) for r in rows}
 
 
 async def close_case(conn: asyncpg.Connection, case_id: str, closed_at: datetime) -> bool:

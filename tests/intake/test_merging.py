@@ -9,6 +9,7 @@ from services.intake.merging import (
     Placement,
     merge_target,
     place_reports,
+    supporter_counts_after_batch,
     supporter_counts_after_each,
 )
 
@@ -36,6 +37,26 @@ def test_first_report_of_a_target_without_a_case_opens_one_the_rest_merge() -> N
         Placement("old", opens=False),
         Placement("new-1", opens=False),
     ]
+
+
+PLACED = [
+    Placement("new", opens=True),
+    Placement("old", opens=False),
+    Placement("new", opens=False),
+    Placement("old", opens=False),  # the same reporter again: no new supporter
+    Placement("new", opens=False),
+]
+
+
+def test_supporter_counts_after_the_batch_start_from_the_counts_read() -> None:
+    new = [True, True, True, False, True]
+    # "old" had 4 and gained 1; "new" (opened by the batch) has its opener and 2 more
+    assert supporter_counts_after_batch(PLACED, new, {"old": 4}) == {"old": 5, "new": 3}
+    # a case only opened (no merge) is not written again; a merge adding no one keeps the count
+    assert supporter_counts_after_batch(PLACED[:1], [True], {}) == {}
+    assert supporter_counts_after_batch([Placement("old", opens=False)], [False], {"old": 7}) == {
+        "old": 7
+    }
 
 
 def test_supporter_count_after_each_report() -> None:
