@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -30,18 +31,39 @@ async def _create_out_topic(settings: Settings, partitions: int) -> None:
 
 
 async def measure_limit(
-    settings: Settings, admin_dsn: str, expected: int, *, partitions: int, timeout: float = 300
-) -> dict[str, float]:
-    """Consume ``expected`` messages of ``reports.submitted`` from the beginning; reports/s."""
+    settings: Settings,
+    admin_dsn: str,
+    expected: int,
+    *,
+    partitions: int,
+    passes: int = 3,
+    timeout: float = 300,
+) -> dict[str, Any]:
+    """Consume ``expected`` messages of ``reports.submitted`` from the beginning, ``passes`` times
+    (each pass a consumer group of its own, into an emptied table); reports/s is the median pass.
+    One pass over the default backlog lasts about a second, so one pass alone swings with
+    whatever else the machine does in that second."""
     await _create_out_topic(settings, partitions)
+    runs = []
+    for n in range(passes):
+        runs.append(await _one_pass(settings, admin_dsn, expected, f"bench-limit-{n}", timeout))
+    rates = sorted(r["reports_per_s"] for r in runs)
+    median = runs[[r["reports_per_s"] for r in runs].index(rates[len(rates) // 2])]
+    return {**median, "passes_reports_per_s": [r["reports_per_s"] for r in runs]}
+
+
+async def _one_pass(
+    settings: Settings, admin_dsn: str, expected: int, group: str, timeout: float
+) -> dict[str, float]:
     conn = await asyncpg.connect(admin_dsn)
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS bench_limit (part int, off bigint, key text, body bytea)"
     )
+    await conn.execute("TRUNCATE bench_limit")
     consumer = AIOKafkaConsumer(
         settings.topic("reports.submitted"),
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=f"{settings.topic_prefix}bench-limit",
+        group_id=f"{settings.topic_prefix}{group}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=2000,
