@@ -3,8 +3,9 @@
 Messages are consumed in batches (up to ``WANGGE_CONSUME_BATCH``, whatever is there when a poll
 returns). For each message: decode JSON, validate against the topic's model. Then the batch is
 applied in one transaction, set-based: one inbox claim for all its messages (a message already
-claimed is a duplicate and skipped), the handler called over the claimed messages, their events
-written to the outbox with the commit. The Kafka offsets are committed by FastStream
+claimed is a duplicate and skipped), the handler called once over the claimed valid messages, then
+the ``on_invalid`` hook for each invalid one (it changes no state, only answers with a rejection),
+their events written to the outbox with the commit. The Kafka offsets are committed by FastStream
 (``AckPolicy.ACK``) only after this returns, that is after the effects are durable: one database
 commit and one offset commit per batch instead of per message.
 
@@ -245,8 +246,8 @@ class Subscription(Generic[M]):
 
     async def _apply_batch(self, items: list[_Item]) -> None:
         """Apply the batch in one transaction, set-based: one inbox claim for all its messages,
-        then the handler over each run of consecutive valid messages; their events go to the
-        outbox with the commit.
+        then the handler over all its valid messages, then ``on_invalid`` for each invalid one;
+        their events go to the outbox with the commit.
 
         If a message fails permanently, the transaction is rolled back and the batch is applied
         again message by message (``_apply_careful``), so that only the failing message is
@@ -297,15 +298,8 @@ class Subscription(Generic[M]):
         )
         fresh = {r["message_key"] for r in rows}
         outgoing: list[OutgoingEvent] = []
-        run: list[Claimed[M]] = []
-
-        async def flush_run() -> None:
-            if run:
-                await self.handler(conn, run)
-                for c in run:
-                    outgoing.extend(c.uow.pending)
-                run.clear()
-
+        valid: list[Claimed[M]] = []
+        invalid: list[tuple[UnitOfWork, _Item]] = []
         for item in items:
             if item.dead is not None or item.key is None:
                 continue
@@ -316,12 +310,19 @@ class Subscription(Generic[M]):
             fresh.discard(item.key)  # a second copy within the batch is a duplicate too
             uow = self._uow(conn, item.meta)
             if item.valid:
-                run.append(Claimed(item.event, item.meta, uow))
-                continue
-            await flush_run()
+                valid.append(Claimed(item.event, item.meta, uow))
+            else:
+                invalid.append((uow, item))
+        # One handler call over every valid message of the batch; then the invalid ones, which
+        # change no state (they are answered with a rejection), so a few of them do not cut the
+        # batch into short runs, and an invalid copy of a report can never displace the valid one
+        if valid:
+            await self.handler(conn, valid)
+            for c in valid:
+                outgoing.extend(c.uow.pending)
+        for uow, item in invalid:
             await self._on_invalid(uow, item)
             outgoing.extend(uow.pending)
-        await flush_run()
         return outgoing, dead
 
     async def _apply_careful(

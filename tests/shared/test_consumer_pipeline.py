@@ -11,7 +11,7 @@ import pytest
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from shared.client import Publisher, TopicReader
-from shared.consumer import Meta
+from shared.consumer import Claimed, Meta
 from shared.events import HandlerAction, HandlerActionRejected
 from shared.service import Service
 from shared.settings import Settings
@@ -193,3 +193,45 @@ async def test_a_batch_with_a_poison_message_and_duplicates(bed: Testbed, tmp_pa
     assert sorted(await notes(svc)) == sorted([*goods, "twice"])
     assert await svc.pool.fetchval("SELECT count(*) FROM inbox") == len(goods) + 1
     await eventually(lambda: _outbox_empty(svc), what="outbox to drain")
+
+
+async def test_invalid_messages_do_not_split_a_batch(bed: Testbed, tmp_path: Path) -> None:
+    """Published before the service starts, so they arrive as one batch: the batch handler gets
+    every valid message in one call, and the invalid ones in between are each answered by the
+    ``on_invalid`` hook (a rejection), none of them lost."""
+    s = bed.settings()
+    calls: list[list[str]] = []
+
+    async def handle(conn: Any, claimed: list[Claimed[HandlerAction]]) -> None:
+        calls.append([c.event.action_id for c in claimed])
+
+    async def on_invalid(uow: UnitOfWork, obj: Any, errors: Any, meta: Meta) -> None:
+        uow.publish(
+            "handler.actions.rejected",
+            HandlerActionRejected(action_id=obj.get("action_id"), case_id="C1", reason="invalid"),
+            key="C1",
+        )
+
+    def factory(settings: Settings) -> Service:
+        mig = tmp_path / "migrations"
+        mig.mkdir(exist_ok=True)
+        svc = Service("kit", settings, mig)
+        svc.subscribe_batch("handler.actions", HandlerAction, on_invalid=on_invalid)(handle)
+        return svc
+
+    goods = [f"g{i}" for i in range(12)]
+    async with Publisher(s) as pub:
+        for i, a in enumerate(goods):
+            await pub.send("handler.actions", action(a), key="C1")
+            if i % 4 == 1:  # three invalid actions (no handler) among the valid ones
+                await pub.send("handler.actions", {**action(f"bad{i}"), "handler_id": 7}, key="C1")
+    async with TopicReader(s, "handler.actions.rejected") as reader:
+        await bed.start("kit", factory, DATABASE_URL=bed.admin_dsn)
+        rejected = await reader.wait_for(
+            lambda r: (
+                len(r.of("handler.actions.rejected")) == 3 and r.of("handler.actions.rejected")
+            ),
+            what="three rejections",
+        )
+    assert calls == [goods]
+    assert sorted(r.json()["action_id"] for r in rejected) == ["bad1", "bad5", "bad9"]
