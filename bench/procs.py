@@ -105,16 +105,22 @@ class ServiceProcess:
         self.rss_samples.append(mb)
         return mb
 
-    def consumed(self, topic: str) -> float:
-        """``wangge_messages_consumed_total{topic=...}`` from the process's own /metrics."""
+    def metric(self, name: str, topic: str) -> float:
+        """``name{topic=...}`` from the process's own /metrics (0 when absent)."""
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
             text = r.read().decode()
-        m = re.search(
-            r'^wangge_messages_consumed_total\{topic="' + re.escape(topic) + r'"\} (\S+)$',
-            text,
-            re.M,
-        )
+        m = re.search(r"^" + name + r'\{topic="' + re.escape(topic) + r'"\} (\S+)$', text, re.M)
         return float(m.group(1)) if m else 0.0
+
+    def consumed(self, topic: str) -> float:
+        """``wangge_messages_consumed_total{topic=...}``."""
+        return self.metric("wangge_messages_consumed_total", topic)
+
+    def batches(self, topic: str) -> dict[str, float]:
+        """How many batches of ``topic`` the process applied so far, and their mean size."""
+        n = self.metric("wangge_consumed_batch_messages_count", topic)
+        total = self.metric("wangge_consumed_batch_messages_sum", topic)
+        return {"batches": n, "mean_messages": round(total / n, 1) if n else 0.0}
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         if self.proc.poll() is None:

@@ -268,6 +268,11 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
         cpu_start = cpu_snapshot(intake, dispatch)
         finished = await reader
         cpu = cpu_per_report(cpu_start, cpu_snapshot(intake, dispatch), outcomes.reports_done)
+        batches = {
+            "intake reports.submitted": intake.batches("reports.submitted"),
+            "dispatch cases.opened": dispatch.batches("cases.opened"),
+            "dispatch cases.merged": dispatch.batches("cases.merged"),
+        }
         done = outcomes.done_times()
         pipeline_rate = sustained_rate(done)
         intake_done = sorted(
@@ -292,6 +297,8 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
             # from intake's start to the last report: CPU per report of each service and of
             # everything else on the machine (Kafka, PostgreSQL, the benchmark itself)
             "cpu_us_per_report": cpu,
+            # polled batches (one transaction and one offset commit each) since each started
+            "batches": batches,
         }
         results["pipeline_reports_per_s"] = round(pipeline_rate, 1)
         results["ratio_to_limit"] = (

@@ -45,6 +45,13 @@ class ServiceMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=reg,
         )
+        self.batch_size = Histogram(
+            "wangge_consumed_batch_messages",
+            "Messages in one polled batch (applied in one transaction and one offset commit)",
+            ["topic"],
+            buckets=(1, 5, 20, 50, 100, 200, 350, 500, 1000),
+            registry=reg,
+        )
         self.failures = Counter(
             "wangge_processing_failures_total",
             "Processing failures",
@@ -72,6 +79,7 @@ class ServiceMetrics:
     def observe_consumed(self, topic: str, seconds: float, count: int = 1) -> None:
         """``count`` messages of ``topic`` consumed, each in ``seconds`` (a batch's share)."""
         self.consumed.labels(topic).inc(count)
+        self.batch_size.labels(topic).observe(count)
         latency = self.latency.labels(topic)
         for _ in range(count):
             latency.observe(seconds)

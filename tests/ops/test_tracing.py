@@ -123,3 +123,5 @@ async def test_one_report_is_one_trace_across_intake_and_dispatch(bed: Testbed) 
     text = await eventually(scraped, timeout=10, what="intake's metrics")
     assert text is not None
     assert 'wangge_messages_consumed_total{topic="reports.submitted"} 2.0' in text
+    # the same two messages, counted in the polled batches they came in (one or two)
+    assert 'wangge_consumed_batch_messages_sum{topic="reports.submitted"} 2.0' in text
