@@ -146,15 +146,22 @@ async def preload_backlog(
 
 
 async def latency_run(
-    settings: Settings, territory: Territory, rate: float, duration: float, seed: int, drain: float
+    settings: Settings,
+    territory: Territory,
+    rate: float,
+    duration: float,
+    seed: int,
+    drain: float,
+    tag: str = "",
 ) -> dict[str, Any]:
     """Offer new reports (each opens a case) at ``rate`` for ``duration`` s; latency from publish
-    to reading ``cases.dispatched``, over the reports whose case was dispatched."""
+    to reading ``cases.dispatched``, over the reports whose case was dispatched. Report ids start
+    with ``tag`` (default ``lat<rate>``)."""
     published: dict[str, float] = {}
     outcomes = Outcomes()
     driver = Driver(
         settings,
-        ReportFactory(territory, seed=seed, mix=Mix.clean(), run_tag=f"lat{int(rate)}"),
+        ReportFactory(territory, seed=seed, mix=Mix.clean(), run_tag=tag or f"lat{int(rate)}"),
         rate=rate,
         duration_s=duration,
         on_published=lambda rid, t: published.__setitem__(rid, t),
@@ -187,7 +194,22 @@ async def latency_run(
         **{f"p{q}": _round(percentile(lat, q)) for q in (50, 95, 99)},
         "max": round(max(lat), 1) if lat else None,
         "hops_ms": _hops(outcomes, published, done),
+        # the slowest report published in each second of the run: when the tail happened
+        "max_per_second": _max_per_second(
+            [(published[rid], ms) for (_, rid), ms in zip(done, lat, strict=True)]
+        ),
     }
+
+
+def _max_per_second(points: list[tuple[float, float]]) -> list[float]:
+    """(publish time, latency ms) -> the largest latency of each second from the first publish."""
+    if not points:
+        return []
+    t0 = min(t for t, _ in points)
+    out = [0.0] * (int(max(t for t, _ in points) - t0) + 1)
+    for t, ms in points:
+        out[int(t - t0)] = max(out[int(t - t0)], round(ms, 1))
+    return out
 
 
 def _hops(
