@@ -131,7 +131,7 @@ CE_HEADERS: dict[str, Any] = {
 DLQ_HEADERS: dict[str, Any] = {
     "type": "object",
     "description": "The original ce_* and traceparent headers, plus why it was dead-lettered "
-    "(Service.dead_letter).",
+    "(Service.dead_letter_event).",
     "required": [
         "dlq_error_class",
         "dlq_error",

@@ -13,7 +13,8 @@ A handler is either per message (``Handler``: ``(uow, event, meta)``) or per bat
 (``BatchHandler``: ``(conn, [Claimed])``, for set-based SQL); a per-message handler is run as a
 batch handler by ``one_by_one``.
 
-- Bytes that are not a JSON object: to ``<topic>.dlq``.
+- Bytes that are not a JSON object: to ``<topic>.dlq`` (each dead letter is an outbox row written
+  in the batch's transaction, with the record's position claimed in the inbox: written once).
 - A payload that fails validation: the topic's ``on_invalid`` hook (a rejection event), else DLQ.
 - A handler's permanent error: the batch's transaction is rolled back and the batch applied again
   message by message, each in its own savepoint with its own inbox claim, so that only the failing
@@ -262,6 +263,7 @@ class Subscription(Generic[M]):
                         outgoing, dead = await self._apply_careful(conn, items)
                     else:
                         outgoing, dead = await self._apply_fast(conn, items)
+                    dead = await self._dead_letters(conn, dead, outgoing)
                     await UnitOfWork(conn, source=f"wangge/{svc.name}", pending=outgoing).flush()
                 break
             except asyncio.CancelledError:
@@ -283,20 +285,55 @@ class Subscription(Generic[M]):
                 careful = True
         for item, error_class, error in dead:
             with _log_context(item.meta):
-                await svc.dead_letter(self.topic, item.value, item.meta, error_class, error)
+                log.warning("dead-lettered", error_class=error_class, error=error[:300])
+            svc.metrics.dead_letters.labels(self.topic).inc()
 
-    async def _apply_fast(
-        self, conn: asyncpg.Connection, items: list[_Item]
-    ) -> tuple[list[OutgoingEvent], list[tuple[_Item, str, str]]]:
-        dead = [(item, *item.dead) for item in items if item.dead is not None]
-        keys = [item.key for item in items if item.dead is None and item.key is not None]
+    async def _claim(self, conn: asyncpg.Connection, keys: list[str]) -> set[str]:
+        """Claim ``keys`` in the inbox for this transaction; the ones not claimed before."""
         rows = await conn.fetch(
             "INSERT INTO inbox (consumer, message_key) SELECT $1, k FROM unnest($2::text[]) k "
             "ON CONFLICT DO NOTHING RETURNING message_key",
             self.consumer_name,
             keys,
         )
-        fresh = {r["message_key"] for r in rows}
+        return {r["message_key"] for r in rows}
+
+    async def _dead_letters(
+        self,
+        conn: asyncpg.Connection,
+        dead: list[tuple[_Item, str, str]],
+        outgoing: list[OutgoingEvent],
+    ) -> list[tuple[_Item, str, str]]:
+        """Write the dead letters of the batch to the outbox, in its transaction, each once: the
+        record's position (partition and offset) is claimed in the inbox with them, so a batch
+        redelivered after a crash does not dead-letter its records again. The position, not the
+        message key: a message replayed from the dead-letter topic is a new record and is applied
+        (``wangge dlq replay``). Returns the dead letters written now."""
+        if not dead:
+            return []
+        keys = [f"dead:{item.meta.partition}:{item.meta.offset}" for item, _, _ in dead]
+        fresh = await self._claim(conn, keys)
+        written = []
+        for (item, error_class, error), key in zip(dead, keys, strict=True):
+            if key not in fresh:
+                with _log_context(item.meta):
+                    log.info("dead letter written before, not again", message_key=key)
+                continue
+            outgoing.append(
+                self.service.dead_letter_event(
+                    self.topic, item.value, item.meta, error_class, error
+                )
+            )
+            written.append((item, error_class, error))
+        return written
+
+    async def _apply_fast(
+        self, conn: asyncpg.Connection, items: list[_Item]
+    ) -> tuple[list[OutgoingEvent], list[tuple[_Item, str, str]]]:
+        dead = [(item, *item.dead) for item in items if item.dead is not None]
+        fresh = await self._claim(
+            conn, [item.key for item in items if item.dead is None and item.key is not None]
+        )
         outgoing: list[OutgoingEvent] = []
         valid: list[Claimed[M]] = []
         invalid: list[tuple[UnitOfWork, _Item]] = []

@@ -37,11 +37,11 @@ from shared.kafka import create_broker, kafka_reachable
 from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
-from shared.producer import OutRecord, Producer
+from shared.producer import Producer
 from shared.retry import Backoff
 from shared.settings import Settings
 from shared.sweeper import Sweeper, SweepFn
-from shared.uow import UnitOfWork
+from shared.uow import OutgoingEvent, UnitOfWork
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger(component="service")
@@ -215,10 +215,12 @@ class Service:
 
     # --- dead letters -------------------------------------------------------------------------
 
-    async def dead_letter(
+    def dead_letter_event(
         self, topic: str, value: bytes | None, meta: Meta, error_class: str, error: str
-    ) -> None:
-        """Publish the original bytes to ``<topic>.dlq`` and wait for the broker's ack."""
+    ) -> OutgoingEvent:
+        """The dead letter of a message of ``topic``: its original bytes and key on
+        ``<topic>.dlq``, with why and where from in the headers. The consumer pipeline writes it
+        to the outbox in the batch's transaction (``shared.consumer``)."""
         headers = {
             **{k: v for k, v in meta.headers.items() if k.startswith("ce_") or k == "traceparent"},
             "dlq_error_class": error_class,
@@ -233,23 +235,7 @@ class Service:
             headers["traceparent"] = meta.trace_headers["traceparent"]
         if meta.key is not None:
             headers["dlq_original_key"] = meta.key
-        log.warning("dead-lettered", error_class=error_class, error=error[:300])
-        backoff = Backoff(cap=self.settings.retry_max_backoff_s)
-        while True:  # the dead letter must be durable before the offset is committed
-            try:
-                await self.producer.send_all(
-                    [
-                        OutRecord(
-                            self.settings.topic(f"{topic}.dlq"), meta.key, value or b"", headers
-                        )
-                    ]
-                )
-                break
-            except TRANSIENT_ERRORS as exc:
-                delay = backoff.next()
-                log.warning("dead letter not yet published", error=repr(exc), delay_s=delay)
-                await asyncio.sleep(delay)
-        self.metrics.dead_letters.labels(topic).inc()
+        return OutgoingEvent(self.settings.topic(f"{topic}.dlq"), meta.key, headers, value or b"")
 
     # --- lifecycle ----------------------------------------------------------------------------
 

@@ -180,7 +180,13 @@ async def test_the_same_report_twice_creates_nothing_new(bed: Testbed) -> None:
     ):
         for body in (dup, dup, invalid, invalid, marker):
             await pub.send("reports.submitted", body, key="same-partition")
-        await reader.wait_for(lambda r: for_report(r.of("cases.opened"), marker["report_id"]))
+        # the batch's valid reports are handled before its invalid ones: wait for both kinds
+        await reader.wait_for(
+            lambda r: (
+                for_report(r.of("cases.opened"), marker["report_id"])
+                and for_report(r.of("reports.rejected"), invalid["report_id"])
+            )
+        )
         everything = await reader.read_to_end()
     assert len(for_report(everything, dup["report_id"])) == 1
     assert len(for_report(everything, invalid["report_id"])) == 1

@@ -60,13 +60,6 @@ def test_supporter_counts_after_the_batch_start_from_the_counts_read() -> None:
 
 
 def test_supporter_count_after_each_report() -> None:
-    placed = [
-        Placement("new", opens=True),
-        Placement("old", opens=False),
-        Placement("new", opens=False),
-        Placement("old", opens=False),  # the same reporter again: no new supporter
-        Placement("new", opens=False),
-    ]
     new = [True, True, True, False, True]
     # after the batch: "old" had 4 and gained 1; "new" has its opener and 2 more
-    assert supporter_counts_after_each(placed, new, {"old": 5, "new": 3}) == [1, 5, 2, 5, 3]
+    assert supporter_counts_after_each(PLACED, new, {"old": 5, "new": 3}) == [1, 5, 2, 5, 3]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devstack.testbed import Testbed
 from devstack.wait import eventually
@@ -191,7 +192,9 @@ async def test_a_batch_with_a_poison_message_and_duplicates(bed: Testbed, tmp_pa
         dead = dlq.of("handler.actions.dlq")
     assert [d.headers["dlq_error_class"] for d in dead] == ["ValueError"]
     assert sorted(await notes(svc)) == sorted([*goods, "twice"])
-    assert await svc.pool.fetchval("SELECT count(*) FROM inbox") == len(goods) + 1
+    claimed = [r["message_key"] for r in await svc.pool.fetch("SELECT message_key FROM inbox")]
+    assert len([k for k in claimed if not k.startswith("dead:")]) == len(goods) + 1
+    assert len([k for k in claimed if k.startswith("dead:")]) == 1  # the dead letter's position
     await eventually(lambda: _outbox_empty(svc), what="outbox to drain")
 
 
@@ -235,3 +238,52 @@ async def test_invalid_messages_do_not_split_a_batch(bed: Testbed, tmp_path: Pat
         )
     assert calls == [goods]
     assert sorted(r.json()["action_id"] for r in rejected) == ["bad1", "bad5", "bad9"]
+
+
+async def _rewind(settings: Settings, group: str, topic: str) -> None:
+    """Commit offset 0 for every partition of ``topic`` in ``group`` (the service stopped): its
+    records are delivered again, as after a crash between the commit and the offset commit."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.topic_prefix + group,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # as shared.client and cli.ops do
+        parts = consumer.partitions_for_topic(settings.topic(topic)) or set()
+        assert parts, f"no partitions known for {topic}"
+        tps = [TopicPartition(settings.topic(topic), p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.commit({tp: 0 for tp in tps})
+    finally:
+        await consumer.stop()
+
+
+async def test_a_redelivered_batch_is_not_dead_lettered_again(bed: Testbed, tmp_path: Path) -> None:
+    """Dead letters are written with the batch's transaction, and the records' positions claimed:
+    when the whole topic is delivered again, nothing is dead-lettered a second time."""
+    s = bed.settings()
+    async with Publisher(s) as pub:
+        await pub.send("handler.actions", b"{not json", key="C1")
+        await pub.send("handler.actions", action("boom", note="boom"), key="C1")
+        await pub.send("handler.actions", action("a1"), key="C1")
+    ks = KitService(tmp_path)
+    async with TopicReader(s, "handler.actions.dlq") as dlq:
+        svc = await bed.start("kit", ks.factory, DATABASE_URL=bed.admin_dsn)
+        await eventually(lambda: _has_note(svc, "a1"), what="the good message")
+        await dlq.wait_for(lambda r: len(r.of("handler.actions.dlq")) == 2, what="2 dead letters")
+        await bed.stop(svc)
+        calls = ks.calls
+        await _rewind(s, "wangge-kit.handler.actions", "handler.actions")
+        async with Publisher(s) as pub:  # a marker after the redelivered records: one more
+            await pub.send("handler.actions", b"marker", key="C1")
+        svc = await bed.start("kit", ks.factory, DATABASE_URL=bed.admin_dsn)
+        await dlq.wait_for(
+            lambda r: any(d.value == b"marker" for d in r.of("handler.actions.dlq")),
+            what="the marker's dead letter",
+        )
+        dead = dlq.of("handler.actions.dlq")
+    assert [d.headers["dlq_error_class"] for d in dead] == ["NotJson", "ValueError", "NotJson"]
+    assert ks.calls > calls  # the redelivered poison message did reach the handler again
+    assert sorted(await notes(svc)) == ["a1"]
