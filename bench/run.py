@@ -322,9 +322,9 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
         results["latency_ms"] = {}
         rates = [float(r) for r in args.rates.split(",") if r]
         if rates and args.warmup_s:
-            # Kafka's JVM compiles its request paths while they get hot: in the first minutes
-            # of a fresh broker the tail latency is the compiler's (p99 at 200/s 150-200 ms
-            # against 45-70 ms a minute later). A production broker runs for months, so the
+            # In a fresh broker's first minutes the tail is longer (most likely its JVM compiling
+            # the request paths as they get hot): p99 at 200/s 150-200 ms against 45-70 ms a few
+            # minutes later (docs/performance.md). A production broker runs for months, so the
             # measured runs come after a warm-up at the first rate; its figures are kept apart.
             print(f"warm-up: {rates[0]:.0f} reports/s for {args.warmup_s:.0f} s")
             results["latency_warmup_ms"] = await latency_run(
