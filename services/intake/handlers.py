@@ -326,9 +326,7 @@ class Intake:
         report = t.claimed.event
         t.claimed.uow.publish(
             "cases.opened",
-            self._case_opened(
-                report, case_id, now, t.category, t.classification, t.located, t.lineage
-            ),
+            self._case_opened(t, case_id, now),
             key=case_id,
             subject=case_id,
         )
@@ -343,16 +341,8 @@ class Intake:
             reporter_ref=t.ref,
         )
 
-    def _case_opened(
-        self,
-        report: ReportSubmitted,
-        case_id: str,
-        now: datetime,
-        category: Category,
-        classification: Classification,
-        located: Located,
-        lineage: dict[str, str],
-    ) -> CaseOpened:
+    def _case_opened(self, t: _Triaged, case_id: str, now: datetime) -> CaseOpened:
+        report, category, lineage = t.claimed.event, t.category, t.lineage
         return CaseOpened(
             case_id=case_id,
             report_ids=[report.report_id],
@@ -361,14 +351,14 @@ class Intake:
             category=category.code,
             category_name=category.name,
             agency_mode=category.agency_mode,
-            classification=classification,
+            classification=t.classification,
             location=CaseLocation(**{lvl: lineage.get(lvl) for lvl in CaseLocation.model_fields}),
             title=redact_phones(report.title) if report.title else None,
             description=redact_phones(report.description),
             households_affected=report.households_affected,
             urgent=bool(report.urgent),
-            reporter_ref=self.pii.reporter_ref(report.reporter, report.source, report.report_id),
-            reporter_phone_masked=mask_phone(report.reporter.phone),
+            reporter_ref=t.ref,
+            reporter_phone_masked=t.masked,
             default_tier=category.tier,
-            located_by=located.by,
+            located_by=t.located.by,
         )
