@@ -226,6 +226,9 @@ class CaseEscalated(Event):
     to_tier: Tier
     unit: str
     reason: str
+    # when the case went up (the time of its new dispatch); absent from events published before
+    # this field existed, whose time is their ce_time header
+    escalated_at: datetime | None = None
 
 
 class CaseOverdue(Event):

@@ -198,6 +198,7 @@ class Dispatch:
                 to_tier=to.tier,
                 unit=unit,
                 reason=reason,
+                escalated_at=to.dispatched_at,
             ),
         )
 
@@ -781,6 +782,7 @@ class Dispatch:
             to_tier=to.tier,
             unit=to.unit,
             reason="timeout",
+            escalated_at=now,
         )
         swept.events = [overdue, *swept.events, ("cases.escalated", escalated)]
         swept.breach = ("resolve", case["tier"])

@@ -121,7 +121,7 @@ class Feedback:
             to_tier=ev.to_tier,
             unit=ev.unit,
             reason=ev.reason,
-            at=event_time(meta),
+            at=ev.escalated_at or event_time(meta),
         )
 
     async def on_resolved(self, uow: UnitOfWork, ev: CaseResolved, meta: Meta) -> None:

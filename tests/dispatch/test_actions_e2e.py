@@ -58,6 +58,8 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
         # 上报/吹哨: one tier up, a new dispatch, and the grid can no longer act
         await d.act(cid, "h-0002", "escalate", at=t, note="需要社区协调物业")
         esc = await d.one("cases.escalated", cid)
+        up = await d.one("cases.dispatched", cid, attempt=2)
+        assert esc.pop("escalated_at") == up["dispatched_at"]  # when the new dispatch went out
         assert esc == {
             "case_id": cid,
             "from_tier": "grid",

@@ -62,6 +62,7 @@ async def test_missed_deadlines_reassign_then_escalate(bed: Testbed) -> None:
         # resolution deadline (24 h) missed: one tier up, reason timeout, exactly once
         clock.advance(timedelta(hours=22))
         esc = await d.one("cases.escalated", cid)
+        assert datetime.fromisoformat(esc.pop("escalated_at")) == clock()  # the sweep's time
         assert esc == {
             "case_id": cid,
             "from_tier": "grid",

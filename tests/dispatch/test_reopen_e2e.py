@@ -53,6 +53,7 @@ async def test_reopens_go_one_tier_up_then_under_supervision(bed: Testbed) -> No
             "h-0020",
         )
         esc = await d.one("cases.escalated", cid)
+        assert esc.pop("escalated_at") == second["dispatched_at"]
         assert esc == {
             "case_id": cid,
             "from_tier": "community",

@@ -108,14 +108,18 @@ def accepted(case_id: str, tier: str, unit: str, at: datetime, on_time: bool) ->
     }
 
 
-def escalated(case_id: str, from_tier: str, to_tier: str, unit: str) -> dict[str, Any]:
-    return {
+def escalated(
+    case_id: str, from_tier: str, to_tier: str, unit: str, at: datetime | None = None
+) -> dict[str, Any]:
+    """``at``: the payload's ``escalated_at`` (without it, the event's time is its ce_time)."""
+    body = {
         "case_id": case_id,
         "from_tier": from_tier,
         "to_tier": to_tier,
         "unit": unit,
         "reason": "超出网格处置能力",
     }
+    return body if at is None else {**body, "escalated_at": iso(at)}
 
 
 def resolved(

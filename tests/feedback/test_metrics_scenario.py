@@ -138,8 +138,9 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
         await send(
             pub,
             "cases.escalated",
-            escalated(c4, "grid", "street", "WC-YY-SZ"),
-            ce_time=iso(sh(10, 12, 10, 45)),
+            # the payload's escalated_at is the escalation's time, not a (here stale) ce_time
+            escalated(c4, "grid", "street", "WC-YY-SZ", at=sh(10, 12, 10, 45)),
+            ce_time=iso(sh(10, 12, 10, 15)),
         )
         for body in (
             resolved(c1, "grid", g01, sh(10, 5, 15), on_time=True),
@@ -263,6 +264,7 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
         "reopened",
     ]
     assert case["timeline"][0]["at"] == "2026-10-12T10:00:00+08:00"
+    assert case["timeline"][3]["at"] == "2026-10-12T10:45:00+08:00"  # escalated_at, not ce_time
     assert f"ref-{c4}" not in str(case) and "138" not in str(case)
 
     for bad in ("2026-13", "2026-W60", "yesterday", ""):
