@@ -47,8 +47,7 @@ async def measure_limit(
     runs = []
     for n in range(passes):
         runs.append(await _one_pass(settings, admin_dsn, expected, f"bench-limit-{n}", timeout))
-    rates = sorted(r["reports_per_s"] for r in runs)
-    median = runs[[r["reports_per_s"] for r in runs].index(rates[len(rates) // 2])]
+    median = sorted(runs, key=lambda r: r["reports_per_s"])[len(runs) // 2]
     return {**median, "passes_reports_per_s": [r["reports_per_s"] for r in runs]}
 
 

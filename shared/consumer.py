@@ -389,13 +389,7 @@ class Subscription(Generic[M]):
         """One message: its savepoint, its inbox claim, its handler."""
         assert item.key is not None
         async with conn.transaction():
-            claimed = await conn.fetchval(
-                "INSERT INTO inbox (consumer, message_key) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING RETURNING true",
-                self.consumer_name,
-                item.key,
-            )
-            if not claimed:
+            if not await self._claim(conn, [item.key]):
                 log.info("duplicate message ignored", message_key=item.key)
                 return []
             uow = self._uow(conn, item.meta)
