@@ -3,7 +3,8 @@
 One relay per schema is active at a time (a PostgreSQL advisory lock elects it), so rows of one key
 leave in the order they were written, even with several replicas. The producer is idempotent with
 ``acks=all``; a crash between publishing and deleting re-publishes the same rows with the same
-``ce_id``, which consumers' inboxes ignore (at-least-once delivery, exactly-once effects).
+``ce_id``, which consumers' inboxes ignore (at-least-once delivery, exactly-once effects). A stop
+(a cancel) lets the batch in hand finish, published rows deleted, so that only a crash repeats rows.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shared.producer import OutRecord, Producer
 from shared.retry import Backoff
 
 log = get_logger(component="outbox")
+FINISH_TIMEOUT_S = 5.0  # how long a stop waits for the batch in hand (publish, then delete)
 
 
 class OutboxRelay:
@@ -63,7 +65,7 @@ class OutboxRelay:
                 log.info("outbox relay is leader", schema=self.schema)
                 backoff.reset()
                 while True:
-                    if not await self.relay_once(conn):
+                    if not await self._relay_batch(conn):
                         await self._wait()
             except asyncio.CancelledError:
                 raise
@@ -85,6 +87,22 @@ class OutboxRelay:
             async with asyncio.timeout(self.poll_s):
                 await self._wake.wait()
         self._wake.clear()
+
+    async def _relay_batch(self, conn: asyncpg.Connection) -> int:
+        """``relay_once``, finished even when the relay is cancelled meanwhile: rows the broker
+        acknowledged are deleted before the relay stops, so a graceful stop between the publish
+        and the delete does not publish them again at the next start (a dead letter read twice
+        on ``<topic>.dlq``, tests/shared/test_outbox_stop.py). A cancel waits for the batch at
+        most ``FINISH_TIMEOUT_S``; a crash still republishes, which inboxes make harmless."""
+        batch = asyncio.ensure_future(self.relay_once(conn))
+        try:
+            return await asyncio.shield(batch)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(FINISH_TIMEOUT_S):
+                    await batch
+            batch.cancel()
+            raise
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(

@@ -26,3 +26,48 @@ async def test_a_cancel_that_coincides_with_a_wake_up_is_not_lost() -> None:
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(5):
             await waiting
+
+
+class _Conn:
+    """The two statements of ``relay_once``: one row to publish, then its delete."""
+
+    def __init__(self) -> None:
+        self.deleted: list[list[int]] = []
+
+    async def fetch(self, sql: str, *args: object) -> list[dict[str, object]]:
+        return [{"id": 7, "topic": "t.dlq", "key": None, "headers": {}, "payload": b"x"}]
+
+    async def execute(self, sql: str, ids: list[int]) -> None:
+        self.deleted.append(ids)
+
+
+class _SlowProducer:
+    """Acknowledges a batch only when ``ack`` is set (a broker answering slowly)."""
+
+    def __init__(self) -> None:
+        self.sending = asyncio.Event()
+        self.ack = asyncio.Event()
+
+    async def send_all(self, records: object) -> None:
+        self.sending.set()
+        await self.ack.wait()
+
+
+async def test_a_stop_while_a_batch_is_acknowledged_deletes_its_rows() -> None:
+    """A stop that lands between the publish and the delete used to leave the published rows in
+    the outbox; the next start published them again (a dead letter read twice on its topic)."""
+    producer = _SlowProducer()
+    relay = OutboxRelay(dsn="unused", schema="unused", producer=cast(Producer, producer))
+    conn = _Conn()
+    task = asyncio.create_task(relay._relay_batch(conn))  # type: ignore[arg-type]
+    async with asyncio.timeout(5):
+        await producer.sending.wait()
+    task.cancel()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not task.done(), "the relay should wait for the batch in hand"
+    producer.ack.set()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await task
+    assert conn.deleted == [[7]]
