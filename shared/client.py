@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from shared.cloudevents import decode_headers, make_headers
 from shared.kafka import client_security_kwargs
 from shared.producer import OutRecord, Producer
+from shared.record_bytes import tolerate_undecodable_header_names
 from shared.settings import Settings
 
 
@@ -24,8 +25,10 @@ class Record:
     partition: int
     offset: int
     key: str | None
-    headers: dict[str, str]
+    headers: dict[str, str]  # the UTF-8 ones; the last of a repeated name
     value: bytes | None
+    raw_key: bytes | None = None
+    raw_headers: tuple[tuple[str, bytes | None], ...] = ()  # as they came, in order
 
     def json(self) -> Any:
         return orjson.loads(self.value) if self.value else None
@@ -77,6 +80,7 @@ class TopicReader:
         self.settings = settings
         self.topics = [settings.topic(t) for t in topics]
         self.records: list[Record] = []
+        tolerate_undecodable_header_names()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
@@ -114,9 +118,11 @@ class TopicReader:
                 tp.topic[self._prefix :],
                 r.partition,
                 r.offset,
-                r.key.decode() if r.key is not None else None,
+                r.key.decode("utf-8", "replace") if r.key is not None else None,
                 decode_headers(r.headers),
                 r.value,
+                r.key,
+                tuple(r.headers),
             )
             for tp, recs in batch.items()
             for r in recs

@@ -5,9 +5,15 @@ returns). For each message: decode JSON, validate against the topic's model. The
 applied in one transaction, set-based: one inbox claim for all its messages (a message already
 claimed is a duplicate and skipped), the handler called once over the claimed valid messages, then
 the ``on_invalid`` hook for each invalid one (it changes no state, only answers with a rejection),
-their events written to the outbox with the commit. The Kafka offsets are committed by FastStream
-(``AckPolicy.ACK``) only after this returns, that is after the effects are durable: one database
-commit and one offset commit per batch instead of per message.
+their events written to the outbox with the commit: one database commit and one offset commit
+per batch instead of per message.
+
+The invariant, kept here and nowhere else: **a record's offset is committed only after the
+transaction holding its effects, or its dead letter, has committed.** FastStream commits the
+offsets (``AckPolicy.NACK_ON_ERROR``) only when ``_on_batch`` returns; it returns only once every
+record of the batch is applied or dead-lettered. Should anything escape it all the same (a bug),
+the offsets are not committed: FastStream rewinds the batch's partitions to its first records
+and the batch is read again after a backoff.
 
 A handler is either per message (``Handler``: ``(uow, event, meta)``) or per batch
 (``BatchHandler``: ``(conn, [Claimed])``, for set-based SQL); a per-message handler is run as a
@@ -16,9 +22,14 @@ batch handler by ``one_by_one``.
 - Bytes that are not a JSON object: to ``<topic>.dlq`` (each dead letter is an outbox row written
   in the batch's transaction, with the record's position claimed in the inbox: written once).
 - A payload that fails validation: the topic's ``on_invalid`` hook (a rejection event), else DLQ.
+- Headers or a key that break the contract (``shared.record_bytes``): to ``<topic>.dlq``.
 - A handler's permanent error: the batch's transaction is rolled back and the batch applied again
   message by message, each in its own savepoint with its own inbox claim, so that only the failing
   message is rolled back and dead-lettered.
+- An unexpected error in that careful pass (writing a dead letter, a savepoint that cannot be
+  rolled back): each message in a transaction of its own, so that the failing one is known; it is
+  dead-lettered in a transaction of its own. If even that fails, wait with capped backoff and try
+  again: the batch is never acknowledged unapplied.
 - Transient failures (database or broker away): wait with capped exponential backoff and retry the
   same batch; never skip it. A shutdown cancels the wait and leaves the offsets uncommitted.
 """
@@ -28,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +57,7 @@ from pydantic import BaseModel, ValidationError
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import FieldError
 from shared.logging import get_logger
+from shared.record_bytes import clean_headers, header_problem, needs_cleaning, text_safe
 from shared.retry import Backoff
 from shared.tracing import child_headers, parse_traceparent
 from shared.uow import OutgoingEvent, UnitOfWork
@@ -158,7 +171,8 @@ class Subscription(Generic[M]):
         sub = svc.broker.subscriber(
             svc.settings.topic(self.topic),
             group_id=svc.settings.topic_prefix + self.group,
-            ack_policy=AckPolicy.ACK,
+            # committed when _on_batch returns; an exception rewinds the batch (module docstring)
+            ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             batch=True,
             max_records=svc.settings.consume_batch,
@@ -171,6 +185,7 @@ class Subscription(Generic[M]):
         )
         sub(self._on_batch)
         self._subscriber = sub
+        self._escapes = Backoff(cap=svc.settings.retry_max_backoff_s)
 
     def assigned_partitions(self) -> set[int]:
         """The partitions of the topic this instance consumes right now (empty before the group
@@ -185,8 +200,17 @@ class Subscription(Generic[M]):
         headers = msg.batch_headers if isinstance(records, tuple) else [msg.headers]
         started = time.perf_counter()
         now = datetime.now(UTC)
-        items = [self._prepare(r, h, now) for r, h in zip(batch, headers, strict=True)]
-        await self._apply_batch(items)
+        try:
+            items = [self._prepare_safely(r, h, now) for r, h in zip(batch, headers, strict=True)]
+            await self._apply_batch(items)
+        except Exception:
+            # Nothing should get here (_apply_batch isolates every failure it can): not
+            # acknowledged, the batch's partitions rewound by FastStream, read again after this
+            log.exception("batch not applied, reading it again", topic=self.topic, n=len(batch))
+            self.service.metrics.failures.labels(self.topic, "unexpected").inc()
+            await asyncio.sleep(self._escapes.next())
+            raise
+        self._escapes.reset()
         each = (time.perf_counter() - started) / max(1, len(items))
         self.service.metrics.observe_consumed(self.topic, each, len(items))
 
@@ -201,24 +225,39 @@ class Subscription(Generic[M]):
             trace_headers=child_headers(headers),
         )
 
+    def _prepare_safely(self, record: Any, headers: dict[str, str], received_at: datetime) -> _Item:
+        """``_prepare``, and a dead letter for the record if it raises (a bug, or input no check
+        foresaw), so that one record cannot stop its batch."""
+        try:
+            return self._prepare(record, headers, received_at)
+        except Exception as exc:
+            meta = Meta(self.topic, record.partition, record.offset, None, {}, received_at)
+            with _log_context(meta):
+                log.exception("could not read the message, dead-lettering")
+            return _Item(meta, record, dead=(type(exc).__name__, str(exc)))
+
     def _prepare(self, record: Any, headers: dict[str, str], received_at: datetime) -> _Item:
         """Decode and validate one record (its ``headers`` decoded): what to do with it inside
         the batch's transaction, or why it goes to the dead-letter topic."""
+        problem = header_problem(record.headers or (), record.key)
+        if problem is not None:
+            meta = Meta(self.topic, record.partition, record.offset, None, {}, received_at)
+            return _Item(meta, record, dead=("BadHeaders", problem))
         meta = self._meta(record, headers, received_at)
         value: bytes | None = record.value
         position = f"{meta.partition}:{meta.offset}"
         if value is None:
             if self.allow_tombstone:
-                return _Item(meta, value, position, valid=True)
-            return _Item(meta, value, dead=("EmptyMessage", "no body"))
+                return _Item(meta, record, position, valid=True)
+            return _Item(meta, record, dead=("EmptyMessage", "no body"))
         if len(value) > MAX_BODY_BYTES:
-            return _Item(meta, value, dead=("MessageTooLarge", f"{len(value)} bytes"))
+            return _Item(meta, record, dead=("MessageTooLarge", f"{len(value)} bytes"))
         try:
             obj = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
-            return _Item(meta, value, dead=("NotJson", str(exc)))
+            return _Item(meta, record, dead=("NotJson", str(exc)))
         if not isinstance(obj, dict):
-            return _Item(meta, value, dead=("NotJsonObject", f"JSON {type(obj).__name__}"))
+            return _Item(meta, record, dead=("NotJsonObject", f"JSON {type(obj).__name__}"))
         try:
             event = self.model.model_validate(obj)
         except ValidationError as exc:
@@ -226,15 +265,17 @@ class Subscription(Generic[M]):
             with _log_context(meta):
                 log.info("invalid message", errors=[e.model_dump() for e in errors][:10])
             if self.on_invalid is None:
-                return _Item(meta, value, dead=("ValidationError", str(exc)[:2000]))
+                # the fields and messages, not str(exc): that would quote the input (a phone)
+                reason = "; ".join(f"{e.field}: {e.message}" for e in errors)
+                return _Item(meta, record, dead=("ValidationError", reason))
             return _Item(
                 meta,
-                value,
+                record,
                 meta.ce_id or f"invalid:{position}",
                 invalid=(obj, errors),
             )
         key = (self.idempotency_key(event, meta) if self.idempotency_key else None) or meta.ce_id
-        return _Item(meta, value, key or position, event=event, valid=True)
+        return _Item(meta, record, key or position, event=event, valid=True)
 
     def _uow(self, conn: asyncpg.Connection, meta: Meta) -> UnitOfWork:
         svc = self.service
@@ -252,19 +293,25 @@ class Subscription(Generic[M]):
 
         If a message fails permanently, the transaction is rolled back and the batch is applied
         again message by message (``_apply_careful``), so that only the failing message is
-        dead-lettered. A transient failure retries the whole batch after a capped backoff."""
+        dead-lettered; if that pass fails unexpectedly, each message in a transaction of its own
+        (``_apply_isolated``). A transient failure, or a failure of that last pass, retries
+        after a capped backoff: this returns only once every message is applied or
+        dead-lettered."""
         svc = self.service
         backoff = Backoff(cap=svc.settings.retry_max_backoff_s)
-        careful = False
+        mode = _Mode.FAST
         while True:
             try:
-                async with svc.pool.acquire() as conn, conn.transaction():
-                    if careful:
-                        outgoing, dead = await self._apply_careful(conn, items)
-                    else:
-                        outgoing, dead = await self._apply_fast(conn, items)
-                    dead = await self._dead_letters(conn, dead, outgoing)
-                    await UnitOfWork(conn, source=f"wangge/{svc.name}", pending=outgoing).flush()
+                if mode is _Mode.ISOLATED:
+                    dead = await self._apply_isolated(items)
+                else:
+                    async with svc.pool.acquire() as conn, conn.transaction():
+                        if mode is _Mode.CAREFUL:
+                            outgoing, dead = await self._apply_careful(conn, items)
+                        else:
+                            outgoing, dead = await self._apply_fast(conn, items)
+                        dead = await self._dead_letters(conn, dead, outgoing)
+                        await self._uow_flush(conn, outgoing)
                 break
             except asyncio.CancelledError:
                 raise
@@ -274,19 +321,63 @@ class Subscription(Generic[M]):
                 svc.metrics.failures.labels(self.topic, "transient").inc()
                 await asyncio.sleep(delay)
             except Exception as exc:
-                if careful:
-                    raise
-                log.warning(
-                    "batch failed, applying it again message by message",
-                    topic=self.topic,
-                    messages=len(items),
-                    error=repr(exc),
-                )
-                careful = True
+                if mode is _Mode.FAST:
+                    log.warning(
+                        "batch failed, applying it again message by message",
+                        topic=self.topic,
+                        messages=len(items),
+                        error=repr(exc),
+                    )
+                    mode = _Mode.CAREFUL
+                    continue
+                svc.metrics.failures.labels(self.topic, "unexpected").inc()
+                if mode is _Mode.CAREFUL:
+                    log.exception(
+                        "careful pass failed, each message in a transaction of its own",
+                        topic=self.topic,
+                        messages=len(items),
+                    )
+                    mode = _Mode.ISOLATED
+                    continue
+                delay = backoff.next()
+                log.exception("could not apply or dead-letter a message, retrying", delay_s=delay)
+                await asyncio.sleep(delay)
         for item, error_class, error in dead:
             with _log_context(item.meta):
-                log.warning("dead-lettered", error_class=error_class, error=error[:300])
+                log.warning("dead-lettered", error_class=error_class, error=text_safe(error[:300]))
             svc.metrics.dead_letters.labels(self.topic).inc()
+
+    async def _uow_flush(self, conn: asyncpg.Connection, outgoing: list[OutgoingEvent]) -> None:
+        await UnitOfWork(conn, source=f"wangge/{self.service.name}", pending=outgoing).flush()
+
+    async def _apply_isolated(self, items: list[_Item]) -> list[tuple[_Item, str, str]]:
+        """Each message in a transaction of its own (claim, handler, events), and the dead
+        letter of one that fails in another: the failing message is known for sure, and the
+        others are committed (a retry of the batch finds them claimed). A failure to write the
+        dead letter is raised: the caller waits and tries the batch again."""
+        pool = self.service.pool
+        written: list[tuple[_Item, str, str]] = []
+        for item in items:
+            dead: tuple[_Item, str, str] | None = None
+            if item.dead is not None:
+                dead = (item, *item.dead)
+            else:
+                with _log_context(item.meta):
+                    try:
+                        async with pool.acquire() as conn, conn.transaction():
+                            await self._uow_flush(conn, await self._apply_one(conn, item))
+                    except TRANSIENT_ERRORS:
+                        raise
+                    except Exception as exc:
+                        log.exception("permanent failure, dead-lettering")
+                        self.service.metrics.failures.labels(self.topic, "permanent").inc()
+                        dead = (item, type(exc).__name__, str(exc))
+            if dead is not None:
+                async with pool.acquire() as conn, conn.transaction():
+                    outgoing: list[OutgoingEvent] = []
+                    written += await self._dead_letters(conn, [dead], outgoing)
+                    await self._uow_flush(conn, outgoing)
+        return written
 
     async def _claim(self, conn: asyncpg.Connection, keys: list[str]) -> set[str]:
         """Claim ``keys`` in the inbox for this transaction; the ones not claimed before."""
@@ -321,7 +412,7 @@ class Subscription(Generic[M]):
                 continue
             outgoing.append(
                 self.service.dead_letter_event(
-                    self.topic, item.value, item.meta, error_class, error
+                    self.topic, item.record, item.meta, error_class, error
                 )
             )
             written.append((item, error_class, error))
@@ -382,7 +473,7 @@ class Subscription(Generic[M]):
                 except Exception as exc:
                     log.exception("permanent failure, dead-lettering")
                     svc.metrics.failures.labels(self.topic, "permanent").inc()
-                    dead.append((item, type(exc).__name__, str(exc)[:2000]))
+                    dead.append((item, type(exc).__name__, str(exc)))
         return outgoing, dead
 
     async def _apply_one(self, conn: asyncpg.Connection, item: _Item) -> list[OutgoingEvent]:
@@ -406,10 +497,19 @@ class Subscription(Generic[M]):
             await self.on_invalid(uow, obj, errors, item.meta)
 
 
+class _Mode(enum.Enum):
+    """How ``_apply_batch`` applies a batch: all in one transaction, set-based; one transaction
+    with a savepoint per message; a transaction per message."""
+
+    FAST = "fast"
+    CAREFUL = "careful"
+    ISOLATED = "isolated"
+
+
 @dataclass
 class _Item:
     meta: Meta
-    value: bytes | None
+    record: Any  # the ConsumerRecord as it came (its key, value and headers' bytes)
     key: str | None = None  # the inbox key
     event: Any = None  # the validated event (None for a tombstone)
     valid: bool = False  # for the handler (a validated event or an allowed tombstone)
@@ -433,26 +533,21 @@ def _log_context(meta: Meta) -> Iterator[None]:
 
 async def _safe_headers(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
     """FastStream decodes every header value as UTF-8 and fails on one that is not (the message
-    would be skipped unseen): replace such values before it parses, so the pipeline sees the
-    message and can dead-letter it."""
-
-    def clean(record: Any) -> Any:
-        if all(_utf8(v) for _, v in record.headers or ()):
-            return record
-        headers = [(k, v if _utf8(v) else b"") for k, v in record.headers]
-        return dataclasses.replace(record, headers=headers)
-
-    return await original(tuple(clean(r) for r in msg) if isinstance(msg, tuple) else clean(msg))
-
-
-def _utf8(value: Any) -> bool:
-    if not isinstance(value, bytes):
-        return False
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    would be skipped unseen): it parses text-safe copies of such records, and the message keeps
+    the records as they came (``raw_message``), so that the pipeline sees them, checks their
+    headers (``shared.record_bytes``) and dead-letters them byte for byte."""
+    records = msg if isinstance(msg, tuple) else (msg,)
+    if not any(needs_cleaning(r.headers or ()) for r in records):
+        return await original(msg)
+    cleaned = tuple(
+        dataclasses.replace(r, headers=clean_headers(r.headers or ()))
+        if needs_cleaning(r.headers or ())
+        else r
+        for r in records
+    )
+    parsed = await original(cleaned if isinstance(msg, tuple) else cleaned[0])
+    parsed.raw_message = msg
+    return parsed
 
 
 async def _raw_body(msg: Any) -> Any:

@@ -19,6 +19,7 @@ from faststream.security import (
     SASLScram512,
 )
 
+from shared.record_bytes import tolerate_undecodable_header_names
 from shared.settings import Settings
 
 
@@ -69,6 +70,7 @@ def client_security_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 def create_broker(settings: Settings, service: str) -> KafkaBroker:
+    tolerate_undecodable_header_names()
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"wangge-{service}",

@@ -7,6 +7,7 @@ careless ``log.info("x", phone=...)`` never writes a full mainland mobile number
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import sys
@@ -44,7 +45,10 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
 def _json(obj: Any, **_: Any) -> str:
     """The JSON line, with every mobile number in it masked (one pass over the whole line
     catches numbers in any field, nested value or formatted exception)."""
-    line = orjson.dumps(obj, default=str).decode()
+    try:
+        line = orjson.dumps(obj, default=str).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate (bytes that were not UTF-8): escaped
+        line = json.dumps(obj, default=str, ensure_ascii=True)
     return mask_phone(line) if _MAYBE_MOBILE.search(line) else line
 
 

@@ -20,6 +20,7 @@ import asyncpg
 from shared.db import TRANSIENT_DB_ERRORS, connect
 from shared.logging import get_logger
 from shared.producer import OutRecord, Producer
+from shared.record_bytes import decode_raw
 from shared.retry import Backoff
 
 log = get_logger(component="outbox")
@@ -106,12 +107,22 @@ class OutboxRelay:
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT id, topic, key, headers, payload FROM outbox ORDER BY id LIMIT $1", self.batch
+            "SELECT id, topic, key, headers, payload, raw FROM outbox ORDER BY id LIMIT $1",
+            self.batch,
         )
         if not rows:
             return 0
         await self.producer.send_all(
-            [OutRecord(r["topic"], r["key"], r["payload"], r["headers"]) for r in rows]
+            [
+                OutRecord(
+                    r["topic"],
+                    r["key"],
+                    r["payload"],
+                    r["headers"],
+                    decode_raw(r["raw"]) if r["raw"] is not None else None,
+                )
+                for r in rows
+            ]
         )
         await conn.execute(
             "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]

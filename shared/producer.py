@@ -22,6 +22,7 @@ from shared.logging import get_logger
 from shared.settings import Settings
 
 log = get_logger(component="producer")
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class OutRecord:
     key: str | None
     value: bytes | None
     headers: Mapping[str, str]
+    # A dead letter's original key and headers (shared.record_bytes.decode_raw): the key
+    # published instead of ``key``, the headers before ``headers``
+    original: tuple[bytes | None, Sequence[tuple[str, bytes | None]]] | None = None
 
 
 class Producer:
@@ -51,6 +55,10 @@ class Producer:
                     # are batched as they are queued; waiting for more only adds latency.
                     linger_ms=0,
                     max_batch_size=256 * 1024,
+                    # A dead letter is its original record (up to the input topic's limit,
+                    # 1 MiB by default) plus its dlq_* headers; the broker checks each topic's
+                    # own max.message.bytes (shared.topics)
+                    max_request_size=MAX_REQUEST_BYTES,
                     **client_security_kwargs(self.settings),
                 )
                 try:
@@ -102,12 +110,13 @@ class Producer:
 
     @staticmethod
     async def _queue(producer: AIOKafkaProducer, r: OutRecord) -> Any:
-        return await producer.send(
-            r.topic,
-            r.value,
-            key=r.key.encode() if r.key is not None else None,
-            headers=[(k, v.encode()) for k, v in r.headers.items()],
-        )
+        headers: list[tuple[str, bytes | None]] = [(k, v.encode()) for k, v in r.headers.items()]
+        if r.original is None:
+            key = r.key.encode() if r.key is not None else None
+        else:
+            key, original = r.original
+            headers = [*original, *headers]
+        return await producer.send(r.topic, r.value, key=key, headers=headers)
 
     async def _replaced(self, producer: AIOKafkaProducer, exc: KafkaError) -> None:
         log.warning("producer replaced after an error", error=repr(exc))

@@ -38,6 +38,7 @@ from shared.logging import configure_logging, get_logger
 from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay
 from shared.producer import Producer
+from shared.record_bytes import encode_raw, text_safe
 from shared.retry import Backoff
 from shared.settings import Settings
 from shared.sweeper import Sweeper, SweepFn
@@ -216,26 +217,34 @@ class Service:
     # --- dead letters -------------------------------------------------------------------------
 
     def dead_letter_event(
-        self, topic: str, value: bytes | None, meta: Meta, error_class: str, error: str
+        self, topic: str, record: Any, meta: Meta, error_class: str, error: str
     ) -> OutgoingEvent:
-        """The dead letter of a message of ``topic``: its original bytes and key on
-        ``<topic>.dlq``, with why and where from in the headers. The consumer pipeline writes it
-        to the outbox in the batch's transaction (``shared.consumer``)."""
+        """The dead letter of ``record``, a message of ``topic``: its original key, value and
+        headers byte for byte on ``<topic>.dlq`` (``shared.record_bytes``), then ``dlq_*``
+        headers saying why and where from. The consumer pipeline writes it to the outbox in the
+        batch's transaction (``shared.consumer``)."""
+        original = list(record.headers or ())
         headers = {
-            **{k: v for k, v in meta.headers.items() if k.startswith("ce_") or k == "traceparent"},
-            "dlq_error_class": error_class,
-            "dlq_error": error[:2000],
+            "dlq_error_class": text_safe(error_class),
+            "dlq_error": text_safe(error[:1000]),
             "dlq_original_topic": self.settings.topic(topic),
             "dlq_original_partition": str(meta.partition),
             "dlq_original_offset": str(meta.offset),
             "dlq_service": self.name,
             "dlq_time": datetime.now(UTC).isoformat(),
         }
-        if "traceparent" not in headers and meta.trace_headers.get("traceparent"):
-            headers["traceparent"] = meta.trace_headers["traceparent"]
+        trace = meta.trace_headers.get("traceparent")
+        if trace and not any(name == "traceparent" for name, _ in original):
+            headers["traceparent"] = trace
         if meta.key is not None:
-            headers["dlq_original_key"] = meta.key
-        return OutgoingEvent(self.settings.topic(f"{topic}.dlq"), meta.key, headers, value or b"")
+            headers["dlq_original_key"] = text_safe(meta.key[:256])
+        return OutgoingEvent(
+            self.settings.topic(f"{topic}.dlq"),
+            None,
+            headers,
+            record.value,
+            raw=encode_raw(record.key, original),
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
@@ -23,6 +24,9 @@ class OutgoingEvent:
     key: str | None
     headers: dict[str, str]
     payload: bytes | None
+    # A dead letter's original key and headers (shared.record_bytes.encode_raw), published in
+    # place of ``key`` and before ``headers``
+    raw: dict[str, Any] | None = None
 
 
 @dataclass
@@ -68,8 +72,8 @@ class UnitOfWork:
         if not self.pending:
             return 0
         await self.conn.executemany(
-            "INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3, $4)",
-            [(e.topic, e.key, e.headers, e.payload) for e in self.pending],
+            "INSERT INTO outbox (topic, key, headers, payload, raw) VALUES ($1, $2, $3, $4, $5)",
+            [(e.topic, e.key, e.headers, e.payload, e.raw) for e in self.pending],
         )
         await self.conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
         n = len(self.pending)

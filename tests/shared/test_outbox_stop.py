@@ -35,7 +35,8 @@ class _Conn:
         self.deleted: list[list[int]] = []
 
     async def fetch(self, sql: str, *args: object) -> list[dict[str, object]]:
-        return [{"id": 7, "topic": "t.dlq", "key": None, "headers": {}, "payload": b"x"}]
+        row = {"id": 7, "topic": "t.dlq", "key": None, "headers": {}, "payload": b"x"}
+        return [{**row, "raw": None}]
 
     async def execute(self, sql: str, ids: list[int]) -> None:
         self.deleted.append(ids)
@@ -59,7 +60,7 @@ async def test_a_stop_while_a_batch_is_acknowledged_deletes_its_rows() -> None:
     producer = _SlowProducer()
     relay = OutboxRelay(dsn="unused", schema="unused", producer=cast(Producer, producer))
     conn = _Conn()
-    task = asyncio.create_task(relay._relay_batch(conn))  # type: ignore[arg-type]
+    task = asyncio.create_task(relay._relay_batch(conn))
     async with asyncio.timeout(5):
         await producer.sending.wait()
     task.cancel()
