@@ -64,6 +64,11 @@ class ServiceMetrics:
             ["topic"],
             registry=reg,
         )
+        self.outbox_parked = Counter(
+            "wangge_outbox_parked_total",
+            "Events the broker refused for good, kept in the table outbox_parked",
+            registry=reg,
+        )
         self.outbox_backlog = Gauge(
             "wangge_outbox_backlog", "Rows waiting in the outbox", registry=reg
         )

@@ -19,7 +19,7 @@ import asyncpg
 
 from shared.db import TRANSIENT_DB_ERRORS, connect
 from shared.logging import get_logger
-from shared.producer import OutRecord, Producer
+from shared.producer import OutRecord, Producer, refused_for_good
 from shared.record_bytes import decode_raw
 from shared.retry import Backoff
 
@@ -38,6 +38,7 @@ class OutboxRelay:
         batch: int = 1000,
         max_backoff_s: float = 30.0,
         on_published: Callable[[str, int], None] | None = None,
+        on_parked: Callable[[int], None] | None = None,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -47,6 +48,7 @@ class OutboxRelay:
         self.max_backoff_s = max_backoff_s
         self.published = 0
         self.on_published = on_published  # (physical topic, count) after each batch is acked
+        self.on_parked = on_parked  # (count) after rows the broker refused for good are parked
         self._wake = asyncio.Event()
 
     def _notified(self, *_: Any) -> None:
@@ -106,13 +108,17 @@ class OutboxRelay:
             raise
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
+        """Publish the oldest rows, delete the ones the broker acknowledged and park the ones it
+        refused for good (``outbox_parked``, with its answer: a dead letter too large for its
+        topic must not block every later row, nor have the rows before it published again and
+        again). Any other failure is raised after that: the relay retries the rest."""
         rows = await conn.fetch(
             "SELECT id, topic, key, headers, payload, raw FROM outbox ORDER BY id LIMIT $1",
             self.batch,
         )
         if not rows:
             return 0
-        await self.producer.send_all(
+        errors = await self.producer.send_each(
             [
                 OutRecord(
                     r["topic"],
@@ -124,11 +130,39 @@ class OutboxRelay:
                 for r in rows
             ]
         )
-        await conn.execute(
-            "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
-        self.published += len(rows)
+        sent = [r for r, e in zip(rows, errors, strict=True) if e is None]
+        refused = [(r, e) for r, e in zip(rows, errors, strict=True) if e and refused_for_good(e)]
+        async with conn.transaction():
+            if refused:
+                await self._park(conn, refused)
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in sent] + [r["id"] for r, _ in refused],
+            )
+        self.published += len(sent)
         if self.on_published is not None:
-            for topic, n in Counter(r["topic"] for r in rows).items():
+            for topic, n in Counter(r["topic"] for r in sent).items():
                 self.on_published(topic, n)
+        failed = [e for e in errors if e is not None and not refused_for_good(e)]
+        if failed:
+            raise failed[0]
         return len(rows)
+
+    async def _park(
+        self, conn: asyncpg.Connection, refused: list[tuple[asyncpg.Record, BaseException]]
+    ) -> None:
+        for row, error in refused:
+            log.error(
+                "event refused by the broker for good, parked in outbox_parked",
+                outbox_id=row["id"],
+                topic=row["topic"],
+                error=repr(error),
+            )
+        await conn.executemany(
+            "INSERT INTO outbox_parked (id, topic, key, headers, payload, raw, created_at, error) "
+            "SELECT id, topic, key, headers, payload, raw, created_at, $2 FROM outbox "
+            "WHERE id = $1 ON CONFLICT (id) DO NOTHING",
+            [(row["id"], repr(error)) for row, error in refused],
+        )
+        if self.on_parked is not None:
+            self.on_parked(len(refused))

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
 from shared.kafka import client_security_kwargs
 from shared.logging import get_logger
@@ -34,6 +39,14 @@ class OutRecord:
     # A dead letter's original key and headers (shared.record_bytes.decode_raw): the key
     # published instead of ``key``, the headers before ``headers``
     original: tuple[bytes | None, Sequence[tuple[str, bytes | None]]] | None = None
+
+
+REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError, CorruptRecordException)
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """An answer that sending the same record again cannot change."""
+    return isinstance(exc, REFUSED_FOR_GOOD)
 
 
 class Producer:
@@ -103,6 +116,28 @@ class Producer:
         except KafkaError as exc:
             await self._replaced(producer, exc)
             raise
+
+    async def send_each(self, records: Sequence[OutRecord]) -> list[BaseException | None]:
+        """Send the records in order and wait for the broker's answer to each: ``None`` where it
+        acknowledged the record, else the error. After a retriable error the producer is
+        replaced (retry those records); a permanent one (``refused_for_good``) concerns that
+        record alone."""
+        producer = await self._ensure()
+        errors: list[BaseException | None] = [None] * len(records)
+        queued: list[tuple[int, Any]] = []
+        for i, r in enumerate(records):
+            try:
+                queued.append((i, await self._queue(producer, r)))
+            except KafkaError as exc:  # refused before sending (larger than max_request_size)
+                errors[i] = exc
+        answers = await asyncio.gather(*(f for _, f in queued), return_exceptions=True)
+        for (i, _), answer in zip(queued, answers, strict=True):
+            if isinstance(answer, BaseException):
+                errors[i] = answer
+        retriable = [e for e in errors if e is not None and not refused_for_good(e)]
+        if retriable and isinstance(retriable[0], KafkaError):
+            await self._replaced(producer, retriable[0])
+        return errors
 
     async def flush(self) -> None:
         if self._producer is not None:

@@ -43,13 +43,16 @@ def header_problem(headers: RawHeaders, key: bytes | None) -> str | None:
         return f"{len(headers)} headers (at most {MAX_HEADERS})"
     total = 0
     for i, (name, value) in enumerate(headers):
-        if not _clean_text(name):
+        if "\x00" in name or not (name.isascii() or _encodable(name)):
             return f"header {i}: its name is not UTF-8 or contains NUL"
-        total += len(name) + (len(value) if value is not None else 0)
-        if name.startswith(CHECKED_PREFIXES) and (
-            not isinstance(value, bytes) or not _clean_bytes(value)
-        ):
-            return f"header {name!r}: its value is missing, not UTF-8 or contains NUL"
+        if value is None:
+            if name.startswith(CHECKED_PREFIXES):
+                return f"header {name!r}: no value"
+            total += len(name)
+            continue
+        total += len(name) + len(value)
+        if name.startswith(CHECKED_PREFIXES) and not _clean_bytes(value):
+            return f"header {name!r}: its value is not UTF-8 or contains NUL"
     if total > MAX_HEADER_BYTES:
         return f"headers of {total} bytes (at most {MAX_HEADER_BYTES})"
     return None
@@ -138,6 +141,8 @@ def _clean_text(text: str) -> bool:
 def _clean_bytes(value: bytes) -> bool:
     if b"\x00" in value:
         return False
+    if value.isascii():
+        return True
     try:
         value.decode("utf-8")
     except UnicodeDecodeError:

@@ -70,6 +70,7 @@ class Service:
             poll_s=settings.outbox_poll_s,
             max_backoff_s=settings.retry_max_backoff_s,
             on_published=self._count_published,
+            on_parked=self.metrics.outbox_parked.inc,
         )
         self.background(self.relay.run)
         self.metrics.on_scrape(self._outbox_backlog)

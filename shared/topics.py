@@ -87,8 +87,10 @@ CONSUMED = (
     "feedback.submitted",
 )
 
+# A dead letter is its original record (up to the broker's 1 MiB by default) plus dlq_* headers
+_DLQ_CONFIG = {**_RETAIN_30D, "max.message.bytes": str(2 * 1024 * 1024)}
 DLQ_TOPICS: tuple[TopicSpec, ...] = tuple(
-    TopicSpec(f"{name}.dlq", None, f"Dead letters of {name}.", partitions=1, config=_RETAIN_30D)
+    TopicSpec(f"{name}.dlq", None, f"Dead letters of {name}.", partitions=1, config=_DLQ_CONFIG)
     for name in CONSUMED
 )
 

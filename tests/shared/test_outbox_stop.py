@@ -7,6 +7,7 @@ shutdown (or a test's teardown) waited for it forever. Pure asyncio, no broker n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import cast
 
 import pytest
@@ -41,6 +42,9 @@ class _Conn:
     async def execute(self, sql: str, ids: list[int]) -> None:
         self.deleted.append(ids)
 
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
 
 class _SlowProducer:
     """Acknowledges a batch only when ``ack`` is set (a broker answering slowly)."""
@@ -49,9 +53,10 @@ class _SlowProducer:
         self.sending = asyncio.Event()
         self.ack = asyncio.Event()
 
-    async def send_all(self, records: object) -> None:
+    async def send_each(self, records: list[object]) -> list[None]:
         self.sending.set()
         await self.ack.wait()
+        return [None] * len(records)
 
 
 async def test_a_stop_while_a_batch_is_acknowledged_deletes_its_rows() -> None:

@@ -45,8 +45,6 @@ def test_the_contract_names_what_is_wrong() -> None:
     assert "1000000" in (cases["key"] or "")
 
 
-
-
 def _name(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
