@@ -4,7 +4,9 @@ Reports, with the handler actions and ratings that follow them, are offered whil
 killed with SIGKILL at random moments, the Kafka broker is restarted once and PostgreSQL crashes
 (immediate shutdown) once. After the lags drain, every report is accounted for exactly once, no
 effect is doubled, every case is in the state its inputs imply, every consumer lag is 0 and every
-outbox empty.
+outbox empty. The loop's closing half too: every resolution round of every case got one follow-up
+request per reporter, every rating was applied once, and the governance metrics feedback serves
+over HTTP for every unit equal the ones computed from the event log (``tests/chaos/oracle.py``).
 
 It runs its own Kafka and PostgreSQL processes (it restarts them) in ``.run/chaos``. The default
 run is reduced (``WANGGE_CHAOS_REPORTS``, default 300; ``WANGGE_CHAOS_KILLS`` per service, default
@@ -20,14 +22,17 @@ import random
 import signal
 import subprocess
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -40,7 +45,11 @@ from devstack.postgres_local import LocalPostgres
 from devstack.stack import SERVICES, ready, spawn_service
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from devstack.wait import wait_until
+from services.feedback.formulas import compute
+from services.feedback.periods import TZ, parse_period
 from shared.client import Publisher, TopicReader
+from shared.events import Department, Unit
+from tests.chaos.oracle import LEVELS, EventLog
 from tests.samples import now_iso, sample_registry
 
 T = TypeVar("T")
@@ -234,6 +243,7 @@ async def test_nothing_lost_nothing_doubled(
                 wait_until, partial(ready, p.url), timeout=90, interval=0.3, what=f"{p.name} ready"
             )
         await run_workload(bed, kafka, pg, procs, rng, tmp_path)
+        await check_feedback(bed, procs["feedback"].url)
     finally:
         for p in procs.values():
             p.terminate()
@@ -386,3 +396,67 @@ async def check_invariants(bed: Testbed, reports: list[dict[str, Any]], invalid:
     resolved = Counter(rec.json()["case_id"] for rec in topics.of("cases.resolved"))
     assert all(resolved[c] >= 1 + expected_reopens[c] for c in cases)
     assert outboxes == [0, 0, 0]
+
+
+async def check_feedback(bed: Testbed, feedback_url: str) -> None:
+    """Follow-ups once per reporter and round, ratings applied once, metrics equal the oracle's."""
+    reader = await topic_records(
+        bed,
+        "cases.opened",
+        "cases.dispatched",
+        "cases.accepted",
+        "cases.resolved",
+        "cases.escalated",
+        "cases.reopened",
+        "feedback.requested",
+        "feedback.submitted",
+    )
+    log = EventLog.read(reader.of)
+    conn = await asyncpg.connect(bed.admin_dsn)
+    try:
+        ratings = await conn.fetch("SELECT case_id, round, reporter_ref FROM feedback.ratings")
+        reopens = {
+            r["case_id"]: r["reopen_count"]
+            for r in await conn.fetch("SELECT case_id, reopen_count FROM feedback.cases")
+        }
+    finally:
+        await conn.close()
+
+    # Every resolution round of every case: one follow-up request per reporter, no more.
+    follow_ups = log.follow_ups()
+    assert all(n == 1 for n in follow_ups.values()), Counter(follow_ups.values())
+    rounds = {(c, r) for c, r, _ in follow_ups}
+    assert rounds == {(c, r) for c in log.opened for r in range(1, reopens[c] + 2)}
+    for case_id, ev in log.opened.items():
+        assert (case_id, 1, ev["reporter_ref"]) in follow_ups, case_id
+
+    # Every rating applied once: the ratings of the log, each once in the read model.
+    applied = Counter((r["case_id"], r["round"], r["reporter_ref"]) for r in ratings)
+    assert all(n == 1 for n in applied.values()), applied.most_common(3)
+    assert set(applied) == set(log.applied_ratings())
+
+    # The metrics served equal the oracle's, for every unit, this month and today.
+    now = datetime.now(TZ)
+    periods = [now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")]
+    units = [
+        (r.code, r.level if isinstance(r, Unit) else "department")
+        for r in sample_registry()
+        if (isinstance(r, Unit) and r.level in LEVELS) or isinstance(r, Department)
+    ]
+    compared, active = 0, 0
+    for label in periods:
+        period = parse_period(label)
+        for code, level in units:
+            url = f"{feedback_url}/units/{code}/metrics?period={label}"
+            served = await asyncio.to_thread(_get_json, url)
+            expected = compute(log.metric_inputs(code, level, period))
+            assert served["metrics"] == expected, (code, label, served["metrics"], expected)
+            compared += 1
+            active += expected["ratings"] > 0 and expected["resolved"] > 0
+    assert compared == 2 * len(units) and active >= 4, (compared, active)
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200, url
+        return orjson.loads(resp.read())
