@@ -8,6 +8,7 @@ runs with the machine's Java 17 and a heap of at most 1 GiB.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -43,13 +44,20 @@ def _java() -> str:
 
 
 class LocalKafka:
-    def __init__(self, run_dir: Path) -> None:
+    """``proxied``: extra listeners, name -> the port it is advertised on (a proxy in front of
+    it, as the network-fault suite puts Toxiproxy between each service and the broker): a
+    client that bootstraps through that port is told to use it for every later connection too.
+    Each listener's own port is in ``listener_ports`` (the proxy's upstream)."""
+
+    def __init__(self, run_dir: Path, proxied: dict[str, int] | None = None) -> None:
+        self.proxied = proxied or {}
         self.dir = run_dir / "kafka"
         self.data = self.dir / "data"
         self.props = self.dir / "server.properties"
         self.pid_file = self.dir / "kafka.pid"
         self.port_file = self.dir / "port"
         self.log = self.dir / "kafka.log"
+        self.listeners_file = self.dir / "listeners.json"
 
     @property
     def port(self) -> int:
@@ -64,19 +72,30 @@ class LocalKafka:
             read_pid(self.pid_file) is not None and self.port_file.exists() and port_open(self.port)
         )
 
+    @property
+    def listener_ports(self) -> dict[str, int]:
+        return dict(json.loads(self.listeners_file.read_text())) if self.proxied else {}
+
     def _write_config(self) -> None:
         port, controller = free_port(), free_port()
         self.port_file.write_text(str(port))
+        own = {name.upper(): free_port() for name in self.proxied}
+        self.listeners_file.write_text(json.dumps(own))
+        listeners = "".join(f",{n}://127.0.0.1:{p}" for n, p in own.items())
+        advertised = "".join(f",{n.upper()}://127.0.0.1:{p}" for n, p in self.proxied.items())
+        protocols = "".join(f",{n}:PLAINTEXT" for n in own)
         self.props.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},"
+                    f"CONTROLLER://127.0.0.1:{controller}{listeners}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}{advertised}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+                    + protocols,
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.data}",
                     "num.partitions=3",

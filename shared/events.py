@@ -325,3 +325,7 @@ class FeedbackSubmitted(Event):
 class FeedbackRejected(Event):
     case_id: str | None = None
     reason: str
+    # The request the rating's token belongs to, when the token is a real one (its reporter's
+    # pseudonym and round: a channel adapter can tell its resident; never the token itself)
+    reporter_ref: str | None = None
+    round: int | None = None

@@ -153,12 +153,20 @@ class Feedback:
         await self.ask_reporters(uow, ev.case_id)
 
     async def ask_reporters(self, uow: UnitOfWork, case_id: str) -> None:
-        """While the case awaits its rating, send a request to each reporter not yet asked in
-        this round (the row lock serialises this with the other handlers of the case)."""
+        """While the round's rating window is open, send a request to each reporter not yet asked
+        in this round (the row lock serialises this with the other handlers of the case). Open
+        also once another reporter's rating has closed the case: a reporter learnt late (its
+        ``cases.opened`` or ``cases.merged`` read after the resolution and that rating, as after
+        a network partition) still gets to rate; the rating counts and decides nothing."""
         conn = uow.conn
         case = await store.get_case(conn, case_id, lock=True)
         now = self.clock()
-        if case is None or case["state"] != "resolved" or case["rating_window_ends"] <= now:
+        if (
+            case is None
+            or case["state"] not in ("resolved", "closed")
+            or case["rating_window_ends"] is None
+            or case["rating_window_ends"] <= now
+        ):
             return
         expires = case["rating_window_ends"]
         for r in await store.reporters_to_ask(conn, case_id, case["round"]):
@@ -188,11 +196,23 @@ class Feedback:
 
     # --- ratings ------------------------------------------------------------------------------
 
-    def reject(self, uow: UnitOfWork, case_id: str | None, reason: str) -> None:
+    def reject(
+        self,
+        uow: UnitOfWork,
+        case_id: str | None,
+        reason: str,
+        request: Any = None,
+    ) -> None:
+        """``feedback.rejected``; ``request``: the request row of the rating's token, if any."""
         log.info("rating rejected", reason=reason)
         uow.publish(
             "feedback.rejected",
-            FeedbackRejected(case_id=case_id, reason=reason),
+            FeedbackRejected(
+                case_id=case_id,
+                reason=reason,
+                reporter_ref=request["reporter_ref"] if request is not None else None,
+                round=request["round"] if request is not None else None,
+            ),
             key=case_id,
             subject=case_id,
         )
@@ -220,10 +240,10 @@ class Feedback:
             self.reject(uow, ev.case_id, "invalid token")
             return
         if req["used_at"] is not None:
-            self.reject(uow, ev.case_id, "token already used")
+            self.reject(uow, ev.case_id, "token already used", req)
             return
         if req["expires_at"] <= now or req["round"] != case["round"]:
-            self.reject(uow, ev.case_id, "token expired")
+            self.reject(uow, ev.case_id, "token expired", req)
             return
         await store.use_request(conn, req["token_hash"], now)
         decides = case["state"] == "resolved"

@@ -4,7 +4,10 @@ the event log alone (the topics, read from the beginning), never from a service'
 - ``follow_ups``: the follow-up requests (回访) of each (case, round, reporter), by distinct
   ``ce_id`` (a record published again after a crash keeps its ``ce_id``).
 - ``applied_ratings``: the ratings feedback must have applied: per requested token, its first
-  submission in partition order (a token is single-use; a later copy is rejected).
+  submission in partition order (a token is single-use; a later copy is rejected), unless feedback
+  said that token had expired (``feedback.rejected`` "token expired" with the request's reporter
+  and round: a round-1 rating read after the case's second resolution). Which of a case's topics
+  feedback read first is not in the log; that it said so, is.
 - ``metric_inputs``: the rows ``services.feedback.formulas`` takes for one unit and one period,
   chosen from the events as docs/feedback.md defines them (cases by where they are, departments by
   dispatch; each fact by its own time). The arithmetic then is the formulas' own: what this checks
@@ -57,6 +60,8 @@ class EventLog:
     reopened: set[str] = field(default_factory=set)
     requests: list[dict[str, Any]] = field(default_factory=list)
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    expired: set[tuple[str, int, str]] = field(default_factory=set)  # (case, round, reporter)
+    reporters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     @classmethod
     def read(cls, of: Any) -> EventLog:
@@ -65,6 +70,10 @@ class EventLog:
         for rec in distinct(of("cases.opened")):
             ev = rec.json()
             log.opened[ev["case_id"]] = ev
+            log.reporters[ev["case_id"]].add(ev["reporter_ref"])
+        for rec in distinct(of("cases.merged")):
+            ev = rec.json()
+            log.reporters[ev["case_id"]].add(ev["reporter_ref"])
         for rec in distinct(of("cases.dispatched")):
             ev = rec.json()
             log.dispatches.append((ev, _time(ev.get("dispatched_at"), rec)))
@@ -74,6 +83,11 @@ class EventLog:
         log.reopened = {r.json()["case_id"] for r in distinct(of("cases.reopened"))}
         log.requests = [r.json() for r in distinct(of("feedback.requested"))]
         log.submissions = [r.json() for r in distinct(of("feedback.submitted"))]
+        log.expired = {
+            (ev["case_id"], ev["round"], ev["reporter_ref"])
+            for ev in (r.json() for r in distinct(of("feedback.rejected")))
+            if ev["reason"] == "token expired" and ev.get("reporter_ref")
+        }
         return log
 
     def follow_ups(self) -> dict[tuple[str, int, str], int]:
@@ -92,8 +106,11 @@ class EventLog:
             req = by_token.get(s["rating_token"])
             if req is None or s["rating_token"] in used or req["case_id"] != s["case_id"]:
                 continue
+            key = (req["case_id"], req.get("round", 1), req["reporter_ref"])
+            if key in self.expired:
+                continue
             used.add(s["rating_token"])
-            applied[(req["case_id"], req.get("round", 1), req["reporter_ref"])] = s
+            applied[key] = s
         return applied
 
     def cases_of(self, code: str, level: str) -> set[str]:

@@ -78,6 +78,12 @@ async def test_tokens_forgery_reuse_and_merged_reporters(bed: Testbed) -> None:
             "token already used",
             "unknown case",
         ]
+        # a real token's rejection names its request (never the token); a forged one cannot
+        by_reason = {r["reason"]: r for r in rejected}
+        used = by_reason["token already used"]
+        assert (used["reporter_ref"], used["round"]) == ("ref-a1", 1)
+        assert by_reason["invalid token"]["reporter_ref"] is None
+        assert all(tok1 not in str(r) for r in rejected)
         closed = await wait_n(reader, "cases.closed", a, 1)
         assert closed[0]["outcome"] == "satisfied"
 
@@ -96,3 +102,39 @@ async def test_tokens_forgery_reuse_and_merged_reporters(bed: Testbed) -> None:
         await reader.read_to_end()
         assert len(of_case(reader, "cases.closed", a)) == 1
         assert of_case(reader, "cases.reopened", a) == []
+
+
+async def test_a_reporter_learnt_after_the_deciding_rating_is_still_asked(bed: Testbed) -> None:
+    """The order a network partition produced: feedback read a case's resolution, its
+    supporter's request and satisfied rating (which closed the case) before the case's
+    ``cases.opened``. The first reporter must still be asked in that round; their rating counts
+    and decides nothing (the case stays closed, once)."""
+    await bed.start("feedback")
+    case = new_case_id()
+    async with (
+        Publisher(bed.settings(), source="test/upstream") as pub,
+        TopicReader(bed.settings(), *TOPICS) as reader,
+    ):
+        await send(pub, "cases.merged", merged(case, "ref-supporter"))
+        await send(pub, "cases.resolved", resolved(case))
+        supporter = (await wait_n(reader, "feedback.requested", case, 1))[0]
+        await send(pub, "feedback.submitted", rating(case, supporter["rating_token"]))
+        await wait_n(reader, "cases.closed", case, 1)
+        await send(pub, "cases.opened", opened(case, reporter_ref="ref-opener"))
+        requests = await wait_n(reader, "feedback.requested", case, 2)
+        late = [r for r in requests if r["reporter_ref"] == "ref-opener"]
+        assert len(late) == 1 and late[0]["round"] == 1
+        assert late[0]["expires_at"] == supporter["expires_at"]
+        await send(pub, "feedback.submitted", rating(case, late[0]["rating_token"], ok=False))
+        await eventually(
+            lambda: _decided_and_not(bed, case), what="the late reporter's rating to be recorded"
+        )
+        assert len(of_case(reader, "cases.closed", case)) == 1
+        assert not of_case(reader, "cases.reopened", case)
+
+
+async def _decided_and_not(bed: Testbed, case_id: str) -> bool:
+    """The case has two ratings: the one that decided and one that did not."""
+    svc = bed.running[0]
+    rows = await svc.pool.fetch("SELECT decided FROM ratings WHERE case_id = $1", case_id)
+    return sorted(r["decided"] for r in rows) == [False, True]
