@@ -12,7 +12,8 @@ help:
 	@echo "make up      start Kafka, PostgreSQL and the three services in the background (.run/env)"
 	@echo "make down    stop everything make up started"
 	@echo "make lint    ruff + mypy"
-	@echo "make chaos   the crash suite at full size (20,000 reports, kills and restarts)"
+	@echo "make chaos   the crash suite at full size (20,000 reports, kills and restarts) and"
+	@echo "             every network fault on every service's link (Toxiproxy)"
 	@echo "make bench   the benchmark (bench/results/, docs/performance.md)"
 	@echo "make ops-files     regenerate docs/asyncapi.yaml and deploy/k8s/base/topics.yaml"
 	@echo "make deploy-check  lint the Dockerfile, schema-check compose and the k8s manifests"
@@ -52,10 +53,13 @@ demo: $(STAMP)
 	$(BIN)/python -m devstack.demo
 
 # The crash suite at full size (make test runs a reduced one): 20,000 reports, each service
-# killed 5 times, Kafka restarted and PostgreSQL crashed once (tests/chaos, docs/reliability.md).
+# killed 5 times, Kafka restarted and PostgreSQL crashed once; the network faults (latency,
+# resets, a 20 s partition) on each service's link to Kafka and to PostgreSQL: 18 faults
+# (tests/chaos, docs/reliability.md).
 .PHONY: chaos
 chaos: $(STAMP) $(TOXIPROXY)
 	WANGGE_CHAOS_REPORTS=$${WANGGE_CHAOS_REPORTS:-20000} WANGGE_CHAOS_KILLS=$${WANGGE_CHAOS_KILLS:-5} \
+		WANGGE_FAULTS=$${WANGGE_FAULTS:-all} \
 		WANGGE_TEST_TIMEOUT=$${WANGGE_TEST_TIMEOUT:-3600} $(BIN)/python -m pytest -q tests/chaos
 
 # The benchmark (not part of make test): bench/results/<date>.json and .png (docs/performance.md).

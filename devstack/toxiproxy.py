@@ -20,7 +20,6 @@ from typing import Any
 from devstack.paths import CACHE, free_port, pid_alive, port_open
 from devstack.wait import wait_until
 
-VERSION = "v2.12.0"
 BINARY = CACHE / "toxiproxy" / "server"
 
 
