@@ -231,27 +231,9 @@ async def test_nothing_lost_nothing_doubled(
     kafka, pg = chaos_infra
     bed = chaos_bed
     rng = random.Random(20261123)
-    procs = {
-        name: ServiceProcess(
-            name,
-            bed.process_env(
-                name,
-                WANGGE_SWEEP_INTERVAL_S="1",
-                WANGGE_RETRY_MAX_BACKOFF_S="2",
-                WANGGE_OUTBOX_POLL_S="0.2",
-                WANGGE_LOG_LEVEL="WARNING",
-            ),
-            tmp_path / f"{name}.log",
-        )
-        for name in SERVICES
-    }
-    for p in procs.values():
-        p.start()
+    procs = service_processes(bed, tmp_path)
     try:
-        for p in procs.values():
-            await asyncio.to_thread(
-                wait_until, partial(ready, p.url), timeout=90, interval=0.3, what=f"{p.name} ready"
-            )
+        await start_all(procs)
         await run_workload(bed, Chaos(kafka, pg, procs, rng), rng, tmp_path)
         await check_feedback(bed, procs["feedback"].url)
     finally:
@@ -267,6 +249,37 @@ class Disturbance(Protocol):
 
     async def gate(self) -> None:
         """Returns when the next report may be offered."""
+
+
+def service_processes(
+    bed: Testbed, tmp_path: Path, env: Callable[[str], dict[str, str]] = lambda _: {}
+) -> dict[str, ServiceProcess]:
+    """The three services as processes against ``bed`` (short sweeps and backoffs, WARNING
+    logs in ``tmp_path``), each with ``env(name)`` on top."""
+    return {
+        name: ServiceProcess(
+            name,
+            bed.process_env(
+                name,
+                WANGGE_SWEEP_INTERVAL_S="1",
+                WANGGE_RETRY_MAX_BACKOFF_S="2",
+                WANGGE_OUTBOX_POLL_S="0.2",
+                WANGGE_LOG_LEVEL="WARNING",
+                **env(name),
+            ),
+            tmp_path / f"{name}.log",
+        )
+        for name in SERVICES
+    }
+
+
+async def start_all(procs: dict[str, ServiceProcess]) -> None:
+    for p in procs.values():
+        p.start()
+    for p in procs.values():
+        await asyncio.to_thread(
+            wait_until, partial(ready, p.url), timeout=90, interval=0.3, what=f"{p.name} ready"
+        )
 
 
 async def run_workload(

@@ -26,7 +26,6 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,15 +35,15 @@ from devstack import toxiproxy
 from devstack.kafka_local import LocalKafka
 from devstack.paths import RUN, free_port
 from devstack.postgres_local import LocalPostgres
-from devstack.stack import SERVICES, ready
+from devstack.stack import SERVICES
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from devstack.toxiproxy import Toxiproxy
-from devstack.wait import wait_until
 from tests.chaos.test_crash_suite import (
-    ServiceProcess,
     check_feedback,
     consumer_lags,
     run_workload,
+    service_processes,
+    start_all,
 )
 
 RECOVERY_S = 60.0
@@ -162,31 +161,18 @@ async def test_network_faults_lose_and_double_nothing(
 ) -> None:
     kafka, pg, proxy, ports = fault_infra
     bed = await create_testbed(kafka.bootstrap, pg.admin_dsn, partitions=3)
-    procs = {
-        name: ServiceProcess(
-            name,
-            bed.process_env(
-                name,
-                KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{ports[f'{name}-kafka']}",
-                DATABASE_URL=_via(bed.service_dsns[name], ports[f"{name}-postgres"]),
-                WANGGE_SWEEP_INTERVAL_S="1",
-                WANGGE_RETRY_MAX_BACKOFF_S="2",
-                WANGGE_OUTBOX_POLL_S="0.2",
-                WANGGE_LOG_LEVEL="WARNING",
-            ),
-            tmp_path / f"{name}.log",
-        )
-        for name in SERVICES
-    }
+    procs = service_processes(
+        bed,
+        tmp_path,
+        lambda name: {
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports[f'{name}-kafka']}",
+            "DATABASE_URL": _via(bed.service_dsns[name], ports[f"{name}-postgres"]),
+        },
+    )
     faults = plan()
     chaos = NetworkChaos(proxy, bed, faults)
     try:
-        for p in procs.values():
-            p.start()
-        for p in procs.values():
-            await asyncio.to_thread(
-                wait_until, partial(ready, p.url), timeout=90, interval=0.3, what=f"{p.name} ready"
-            )
+        await start_all(procs)
         # about 8 reports a second while a fault is on (the pacing counts only open time)
         window = sum(HOLD_S[f.kind] for f in faults)
         await run_workload(
