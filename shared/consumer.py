@@ -537,13 +537,12 @@ async def _safe_headers(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> 
     the records as they came (``raw_message``), so that the pipeline sees them, checks their
     headers (``shared.record_bytes``) and dead-letters them byte for byte."""
     records = msg if isinstance(msg, tuple) else (msg,)
-    if not any(needs_cleaning(r.headers or ()) for r in records):
+    dirty = [needs_cleaning(r.headers or ()) for r in records]
+    if not any(dirty):
         return await original(msg)
     cleaned = tuple(
-        dataclasses.replace(r, headers=clean_headers(r.headers or ()))
-        if needs_cleaning(r.headers or ())
-        else r
-        for r in records
+        dataclasses.replace(r, headers=clean_headers(r.headers or ())) if d else r
+        for r, d in zip(records, dirty, strict=True)
     )
     parsed = await original(cleaned if isinstance(msg, tuple) else cleaned[0])
     parsed.raw_message = msg

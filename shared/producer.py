@@ -106,17 +106,6 @@ class Producer:
             await self._replaced(producer, exc)
             raise
 
-    async def send_all(self, records: Sequence[OutRecord]) -> None:
-        """Send the records in order and wait until the broker acknowledged every one of them.
-        On a Kafka error the producer is replaced and the error raised: retry the whole batch."""
-        producer = await self._ensure()
-        try:
-            futures = [await self._queue(producer, r) for r in records]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            await self._replaced(producer, exc)
-            raise
-
     async def send_each(self, records: Sequence[OutRecord]) -> list[BaseException | None]:
         """Send the records in order and wait for the broker's answer to each: ``None`` where it
         acknowledged the record, else the error. After a retriable error the producer is

@@ -43,7 +43,7 @@ def header_problem(headers: RawHeaders, key: bytes | None) -> str | None:
         return f"{len(headers)} headers (at most {MAX_HEADERS})"
     total = 0
     for i, (name, value) in enumerate(headers):
-        if "\x00" in name or not (name.isascii() or _encodable(name)):
+        if not _clean_text(name):
             return f"header {i}: its name is not UTF-8 or contains NUL"
         if value is None:
             if name.startswith(CHECKED_PREFIXES):
@@ -72,16 +72,22 @@ def clean_headers(headers: RawHeaders) -> list[tuple[str, bytes]]:
 
 
 def needs_cleaning(headers: RawHeaders) -> bool:
-    for name, value in headers:
-        if not isinstance(value, bytes):
-            return True
-        try:
-            value.decode("utf-8")
-        except UnicodeDecodeError:
-            return True
-        if not _clean_text(name):
-            return True
-    return False
+    """Whether FastStream's parser would fail on these headers (a value missing or not UTF-8)
+    or pass on a name that is not clean text."""
+    return any(
+        not isinstance(value, bytes) or not is_utf8(value) or not _clean_text(name)
+        for name, value in headers
+    )
+
+
+def is_utf8(value: bytes) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def text_safe(text: str) -> str:
@@ -139,15 +145,7 @@ def _clean_text(text: str) -> bool:
 
 
 def _clean_bytes(value: bytes) -> bool:
-    if b"\x00" in value:
-        return False
-    if value.isascii():
-        return True
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    return b"\x00" not in value and is_utf8(value)
 
 
 # --- aiokafka: read header names that are not UTF-8 instead of stalling on them ----------------

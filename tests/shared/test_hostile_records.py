@@ -26,6 +26,7 @@ from devstack.testbed import Testbed
 from devstack.wait import eventually
 from shared.client import Publisher, TopicReader
 from shared.cloudevents import make_headers
+from shared.record_bytes import is_utf8
 from shared.registry import registry_key
 from shared.service import Service
 from tests.samples import now_iso, report, sample_registry, wait_registry
@@ -39,15 +40,7 @@ CE_NAMES = st.sampled_from(
 )
 
 
-def _not_utf8(b: bytes) -> bool:
-    try:
-        b.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
-
-
-NOT_UTF8 = st.binary(min_size=1, max_size=12).filter(_not_utf8)
+NOT_UTF8 = st.binary(min_size=1, max_size=12).filter(lambda b: not is_utf8(b))
 WITH_NUL = st.binary(max_size=8).map(lambda b: b + b"\x00" + b)
 BAD_NAME = st.one_of(NOT_UTF8, WITH_NUL.map(lambda b: b"ce_" + b))
 BAD_VALUE = st.one_of(NOT_UTF8, WITH_NUL, st.none())
