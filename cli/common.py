@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
+import typer
 from rich.console import Console
 
+from cli.failures import explain
+from services.feedback.periods import parse_period
 from shared.db import connect
 from shared.settings import Settings
+from shared.topics import DLQ_TOPICS
 
 T = TypeVar("T")
+# aiokafka logs each failed connection attempt; the CLI says it once (cli.failures)
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -22,9 +29,45 @@ def settings() -> Settings:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run a command's coroutine; an unreachable broker or database is one line on stderr and
+    exit code 1 (``cli.failures``), anything else keeps its traceback."""
+    try:
+        return asyncio.run(coro)
+    except Exception as exc:
+        try:
+            cfg: Settings | None = settings()
+        except ValueError:
+            cfg = None
+        line = explain(exc, cfg)
+        if line is None:
+            raise
+        typer.echo(line, err=True)
+        raise typer.Exit(1) from None
 
 
 async def schema_connection(schema: str) -> asyncpg.Connection:
     """A connection to ``DATABASE_URL`` reading ``schema`` (an operator's admin or read role)."""
     return await connect(settings().database_url.get_secret_value(), schema)
+
+
+def dlq_topic(topic: str) -> str:
+    """A TOPIC argument of the ``dlq`` commands: an original topic that has a dead-letter topic
+    (checked before anything is contacted)."""
+    known = sorted(t.name.removesuffix(".dlq") for t in DLQ_TOPICS)
+    if topic in known:
+        return topic
+    hint = (
+        f"give the original topic ({topic.removesuffix('.dlq')})"
+        if topic.endswith(".dlq")
+        else "known: " + ", ".join(known)
+    )
+    raise typer.BadParameter(f"{topic!r} is not a topic with a dead-letter topic; {hint}")
+
+
+def period(text: str) -> str:
+    """A ``--period`` option, checked before anything is contacted (2026-11, 2026-W47, …)."""
+    try:
+        parse_period(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return text.strip()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import typer
 from rich.table import Table
 
-from cli.common import console, run, settings
+from cli.common import console, dlq_topic, run, settings
 from shared.client import Publisher, Record, TopicReader
 from shared.settings import Settings
 
@@ -56,7 +56,9 @@ async def replay(cfg: Settings, topic: str, ids: list[str] | None) -> list[str]:
 
 @app.command("list")
 def list_cmd(
-    topic: str = typer.Argument(..., help="the original topic, e.g. reports.submitted"),
+    topic: str = typer.Argument(
+        ..., help="the original topic, e.g. reports.submitted", callback=dlq_topic
+    ),
 ) -> None:
     """Show the dead letters of TOPIC with their reasons."""
     letters = run(read_dead_letters(settings(), topic))
@@ -78,7 +80,9 @@ def list_cmd(
 
 @app.command("replay")
 def replay_cmd(
-    topic: str = typer.Argument(..., help="the original topic, e.g. reports.submitted"),
+    topic: str = typer.Argument(
+        ..., help="the original topic, e.g. reports.submitted", callback=dlq_topic
+    ),
     ids: list[str] = typer.Option([], "--id", help="ce_id or DLQ offset; repeat; all if none"),
 ) -> None:
     """Re-publish dead letters of TOPIC to TOPIC (after fixing what made them fail)."""

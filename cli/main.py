@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+
 import typer
 
 from cli import case, dlq, metrics, ops, registry, report, simulate
@@ -12,6 +14,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wangge {package_version('wangge')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """wangge (网格): community grid governance on Kafka and PostgreSQL."""
+
+
 app.add_typer(registry.app, name="registry")
 app.add_typer(report.app, name="report")
 app.add_typer(case.app, name="case")

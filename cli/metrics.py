@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, err_console
+from cli.common import period as period_option
 
 # The JSON keys of docs/feedback.md, in the order operators read them, with their Chinese names.
 LABELS: dict[str, str] = {
@@ -66,11 +67,19 @@ def _get(base: str, path: str, period: str) -> Any:
             message = exc.reason
         err_console.print(f"[red]{exc.code}: {message}[/red]")
         raise typer.Exit(1) from None
+    except OSError as exc:  # URLError and socket errors: the service is not there
+        reason = getattr(exc, "reason", exc)
+        typer.echo(
+            f"wangge: cannot reach feedback at {base} (--url, FEEDBACK_URL): {reason}", err=True
+        )
+        raise typer.Exit(1) from None
 
 
 def metrics(
     unit: str,
-    period: str = typer.Option(..., "--period", help="2026-11, 2026-W47 or 2026-11-23"),
+    period: str = typer.Option(
+        ..., "--period", help="2026-11, 2026-W47 or 2026-11-23", callback=period_option
+    ),
     hot_issues: bool = typer.Option(False, "--hot-issues", help="also the top categories"),
     ranking: bool = typer.Option(False, "--ranking", help="also rank the units below UNIT"),
     url: str = typer.Option(None, "--url", help="feedback base URL (default $FEEDBACK_URL)"),

@@ -239,9 +239,9 @@ async def consumer_lag(s: Settings) -> list[LagRow]:
         enable_auto_commit=False,
         **client_security_kwargs(s),
     )
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()
         prefix = s.topic_prefix
         groups = sorted(
             g[0][len(prefix) :]

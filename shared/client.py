@@ -44,7 +44,11 @@ class Publisher:
         self.producer = Producer(settings, client_id=source)
 
     async def __aenter__(self) -> Publisher:
-        await self.producer.start()
+        try:
+            await self.producer.start()
+        except BaseException:
+            await self.producer.stop()  # a failed start leaves its connections open
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -90,7 +94,11 @@ class TopicReader:
         self._prefix = len(settings.topic_prefix)
 
     async def __aenter__(self) -> TopicReader:
-        await self.consumer.start()
+        try:
+            await self.consumer.start()
+        except BaseException:
+            await self.consumer.stop()  # a failed start leaves its connections open
+            raise
         parts = []
         for t in self.topics:
             for p in self.consumer.partitions_for_topic(t) or await self._partitions(t):
