@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devstack.kafka_local import LocalKafka
 from devstack.postgres_local import LocalPostgres
@@ -44,14 +45,36 @@ def docker_engine_answers() -> bool:
         return False
 
 
-def _testcontainers() -> Infra:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
+POSTGRES_IMAGE = "postgres:17-bookworm"  # compose's
 
-    kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
-    pg = PostgresContainer("postgres:15", username="postgres", password="postgres", dbname="wangge")
+
+def docker_containers(**docker_client_kw: Any) -> tuple[Any, Any]:
+    """Kafka (``apache/kafka`` in KRaft mode) and PostgreSQL containers, configured, not started
+    (``docker_client_kw`` reaches docker-py: a fixed ``version`` builds them without an engine)."""
+    from testcontainers.community.postgres import PostgresContainer
+
+    from devstack.kafka_container import ApacheKafkaContainer
+
+    client_kw = docker_client_kw or None
+    kafka = ApacheKafkaContainer(docker_client_kw=client_kw)
+    pg = PostgresContainer(
+        POSTGRES_IMAGE,
+        username="postgres",
+        password="postgres",
+        dbname="wangge",
+        docker_client_kw=client_kw,
+    )
+    return kafka, pg
+
+
+def _testcontainers() -> Infra:
+    kafka, pg = docker_containers()
     kafka.start()
-    pg.start()
+    try:
+        pg.start()
+    except BaseException:
+        kafka.stop()
+        raise
     dsn = pg.get_connection_url(driver=None)
     return Infra(kafka.get_bootstrap_server(), dsn, "docker", [kafka.stop, pg.stop])
 
