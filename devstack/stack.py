@@ -24,6 +24,7 @@ from devstack.paths import ROOT, RUN, free_port, pid_alive, read_pid
 from devstack.postgres_local import LocalPostgres
 from devstack.testbed import ROLE_PASSWORD, SERVICES
 from devstack.wait import wait_until
+from services.intake.privacy import PiiKeyError, parse_key
 from shared.db import provision_service
 from shared.settings import Settings
 from shared.topics import ensure_topics
@@ -114,6 +115,12 @@ def spawn_service(name: str, env: dict[str, str], log_path: Path) -> subprocess.
 
 def up(run_dir: str | None) -> int:
     rd = _run_dir(run_dir)
+    if os.environ.get("WANGGE_PII_KEY"):  # refused now rather than by intake after 90 s
+        try:
+            parse_key(os.environ["WANGGE_PII_KEY"], "WANGGE_PII_KEY")
+        except PiiKeyError as exc:
+            print(f"make up: {exc}", file=sys.stderr)
+            return 2
     if (
         not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"))
         and COMPOSE.exists()
@@ -150,7 +157,7 @@ def up(run_dir: str | None) -> int:
             "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
             "DATABASE_URL": dsns[svc],
             "WANGGE_HTTP_PORT": str(port),
-            "WANGGE_PII_KEY": _pii_key(rd),
+            **({"WANGGE_PII_KEY": _pii_key(rd)} if svc == "intake" else {}),  # only intake reads it
         }
         proc = spawn_service(svc, env, logs / f"{svc}.log")
         pid_file.write_text(str(proc.pid))

@@ -26,7 +26,7 @@ def mask_phone(text: str) -> str:
     return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
 
-_SECRET_PARTS = ("password", "secret", "token", "pii_key")
+_SECRET_PARTS = ("password", "secret", "token", "pii_key", "pii_old_keys", "pseudonym_key")
 
 
 @functools.cache

@@ -40,7 +40,7 @@ from shared.outbox import OutboxRelay
 from shared.producer import Producer
 from shared.record_bytes import encode_raw, text_safe
 from shared.retry import Backoff
-from shared.settings import Settings
+from shared.settings import ConfigurationError, Settings
 from shared.sweeper import Sweeper, SweepFn
 from shared.uow import OutgoingEvent, UnitOfWork
 
@@ -339,7 +339,12 @@ def run(factory: Callable[[Settings], Service]) -> None:
     import uvicorn
 
     settings = Settings()
-    service = factory(settings)
+    try:
+        service = factory(settings)
+    except ConfigurationError as exc:  # a bad setting: one log line, no traceback, exit 2
+        configure_logging(_service_name(factory), settings.log_level, once=True)
+        log.error("cannot start: a setting is wrong", error=str(exc))
+        raise SystemExit(2) from None
     configure_logging(service.name, settings.log_level, once=True)
     uvicorn.run(
         service.asgi(),
@@ -351,3 +356,9 @@ def run(factory: Callable[[Settings], Service]) -> None:
         loop="uvloop",
         timeout_graceful_shutdown=30,
     )
+
+
+def _service_name(factory: Callable[[Settings], Service]) -> str:
+    """``intake`` for ``services.intake.app.create_service`` (before the service exists)."""
+    parts = getattr(factory, "__module__", "").split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "services" else "wangge"

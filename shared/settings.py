@@ -13,6 +13,11 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(ValueError):
+    """A setting's value cannot be used. The message names the variable and says what is
+    expected, never the value; ``shared.service.run`` logs it and exits 2 instead of starting."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
@@ -58,7 +63,15 @@ class Settings(BaseSettings):
     merge_window: timedelta = Field(
         timedelta(hours=72), validation_alias=AliasChoices("WANGGE_MERGE_WINDOW")
     )
+    # Personal data keys, read only by intake and ``wangge pii`` (``services.intake.privacy``
+    # decodes and checks them there, not here: a bad key must not stop dispatch or feedback).
     pii_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANGGE_PII_KEY"))
+    pii_old_keys: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_PII_OLD_KEYS")
+    )
+    pii_pseudonym_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_PII_PSEUDONYM_KEY")
+    )
     taxonomy_file: str | None = Field(None, validation_alias=AliasChoices("WANGGE_TAXONOMY_FILE"))
     tier_rules_file: str | None = Field(
         None, validation_alias=AliasChoices("WANGGE_TIER_RULES_FILE")

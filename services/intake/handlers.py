@@ -82,7 +82,7 @@ class Intake:
     def from_settings(cls, settings: Settings) -> Intake:
         return cls(
             load_taxonomy(settings.taxonomy_file),
-            Pii(settings.pii_key.get_secret_value() if settings.pii_key else None),
+            Pii.from_settings(settings),
             trained_classifier(settings.taxonomy_file),
             settings.merge_window,
         )
