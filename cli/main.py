@@ -6,7 +6,7 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from cli import case, dlq, metrics, ops, registry, report, simulate
+from cli import case, dlq, metrics, ops, pii, registry, report, simulate
 
 app = typer.Typer(
     name="wangge",
@@ -38,6 +38,7 @@ app.add_typer(dlq.app, name="dlq")
 app.command("metrics")(metrics.metrics)
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(ops.app, name="ops")
+app.add_typer(pii.app, name="pii")
 
 if __name__ == "__main__":
     app()

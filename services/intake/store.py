@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+
+from shared.db import ident
 
 from .locate import UnitInfo
 from .merging import MergeTarget
@@ -273,3 +276,123 @@ async def close_case(conn: asyncpg.Connection, case_id: str, closed_at: datetime
         closed_at,
     )
     return bool(done)
+
+
+# --- personal data at rest (wangge pii) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncryptedTable:
+    """A table of intake's schema with personal data columns (``bytea`` named ``*_enc``)."""
+
+    name: str
+    key: tuple[str, ...]  # its primary key, to page through it
+    columns: tuple[str, ...]
+
+
+async def encrypted_tables(conn: asyncpg.Connection, schema: str) -> list[EncryptedTable]:
+    """Every table of ``schema`` holding ``*_enc`` columns: what ``wangge pii rotate`` rewrites
+    (a column added later is found without changing the command)."""
+    rows = await conn.fetch(
+        r"""SELECT c.relname AS name,
+                   ARRAY(SELECT a.attname::text
+                         FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+                         ORDER BY k.n) AS key,
+                   ARRAY(SELECT a.attname::text FROM pg_attribute a
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                           AND a.atttypid = 'bytea'::regtype AND a.attname LIKE '%\_enc'
+                         ORDER BY a.attnum) AS columns
+            FROM pg_class c
+            JOIN pg_namespace ns ON ns.oid = c.relnamespace
+            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+            WHERE ns.nspname = $1 AND c.relkind = 'r'
+            ORDER BY c.relname""",
+        schema,
+    )
+    tables = []
+    for r in rows:
+        if not r["columns"]:
+            continue
+        if not r["key"]:
+            raise ValueError(f"{schema}.{r['name']} has *_enc columns but no primary key")
+        tables.append(
+            EncryptedTable(
+                ident(r["name"]),
+                tuple(ident(k) for k in r["key"]),
+                tuple(ident(c) for c in r["columns"]),
+            )
+        )
+    return tables
+
+
+def _header(column: str, size: int) -> str:
+    return f"substring({column} FROM 1 FOR {size})"
+
+
+async def count_by_header(
+    conn: asyncpg.Connection, table: EncryptedTable, column: str, headers: list[bytes]
+) -> dict[bytes | None, int]:
+    """How many values of ``column`` start with each of ``headers`` (a ciphertext's format and
+    key id), None: how many start with none of them."""
+    size = len(headers[0])
+    h = _header(column, size)
+    rows = await conn.fetch(
+        f"""SELECT CASE WHEN {h} = ANY($1::bytea[]) THEN {h} END AS header, count(*) AS n
+            FROM {table.name} WHERE {column} IS NOT NULL GROUP BY 1""",
+        headers,
+    )
+    return {(bytes(r["header"]) if r["header"] is not None else None): r["n"] for r in rows}
+
+
+async def values_without_header(
+    conn: asyncpg.Connection, table: EncryptedTable, column: str, headers: list[bytes]
+) -> AsyncIterator[bytes]:
+    """The values of ``column`` that start with none of ``headers``, streamed (call inside a
+    transaction)."""
+    h = _header(column, len(headers[0]))
+    query = (
+        f"SELECT {column} FROM {table.name} "
+        f"WHERE {column} IS NOT NULL AND NOT ({h} = ANY($1::bytea[]))"
+    )
+    async for r in conn.cursor(query, headers, prefetch=1000):
+        yield bytes(r[0])
+
+
+async def rows_to_reencrypt(
+    conn: asyncpg.Connection,
+    table: EncryptedTable,
+    current: bytes,
+    after: tuple[object, ...] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """The next ``limit`` rows after ``after`` (in primary key order) with a value not under the
+    header ``current``, locked until the transaction ends: key columns first, then the
+    ``*_enc`` columns."""
+    h = len(current)
+    stale = " OR ".join(
+        f"({c} IS NOT NULL AND {_header(c, h)} <> $2::bytea)" for c in table.columns
+    )
+    key = ", ".join(table.key)
+    params: list[object] = [limit, current]
+    page = ""
+    if after is not None:
+        marks = ", ".join(f"${n}" for n in range(3, 3 + len(after)))
+        page = f"AND ({key}) > ({marks})"
+        params += after
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""SELECT {key}, {", ".join(table.columns)} FROM {table.name}
+            WHERE ({stale}) {page} ORDER BY {key} LIMIT $1 FOR UPDATE""",
+        *params,
+    )
+    return rows
+
+
+async def update_encrypted(
+    conn: asyncpg.Connection, table: EncryptedTable, rows: list[tuple[object, ...]]
+) -> None:
+    """Write each row's ``*_enc`` values: every tuple is the key columns, then the values."""
+    k = len(table.key)
+    sets = ", ".join(f"{c} = ${k + n}" for n, c in enumerate(table.columns, 1))
+    where = " AND ".join(f"{c} = ${n}" for n, c in enumerate(table.key, 1))
+    await conn.executemany(f"UPDATE {table.name} SET {sets} WHERE {where}", rows)
