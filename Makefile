@@ -38,7 +38,17 @@ $(TOXIPROXY):
 			github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION); \
 	else echo "Go not found: the network-fault suite will be skipped"; fi
 
-test: $(STAMP) $(TOXIPROXY)
+# The Compose Specification's loader (compose-go), for tests/ops/test_compose.py: how compose
+# resolves deploy/docker-compose.yml, without a container engine.
+COMPOSE_CONFIG := .cache/go-bin/compose-config
+.PHONY: compose-config
+compose-config: $(COMPOSE_CONFIG)
+$(COMPOSE_CONFIG): tools/compose-config/main.go tools/compose-config/go.mod
+	@if command -v go >/dev/null; then \
+		cd tools/compose-config && GOBIN=$(CURDIR)/.cache/go-bin go install .; \
+	else echo "Go not found: the compose tests will be skipped"; fi
+
+test: $(STAMP) $(TOXIPROXY) $(COMPOSE_CONFIG)
 	$(BIN)/python -m pytest
 
 test-all: $(STAMP)
@@ -109,7 +119,8 @@ $(ASYNCAPI_SPECS)/.installed:
 		&& tar xzf asyncapi-specs-6.11.1.tgz
 	touch $@
 
-deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize $(ASYNCAPI_SPECS)/.installed
+deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize $(ASYNCAPI_SPECS)/.installed \
+		$(COMPOSE_CONFIG)
 	$(BIN)/python scripts/generate_ops_files.py --check
 	$(DEPLOY_TOOLS)/bin/check-jsonschema \
 		--schemafile '$(ASYNCAPI_SPECS)/package/schemas/3.0.0-without-$$id.json' docs/asyncapi.yaml

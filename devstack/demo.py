@@ -198,22 +198,26 @@ def show_metrics(feedback_url: str) -> None:
     console.print(table)
 
 
+DEMO_PROJECT = "wangge-demo"
+
+
 def main() -> int:
     run_dir = RUN / "demo"
     # Each demo starts from nothing: its own Kafka and PostgreSQL data are made anew (the sample
     # reports keep their ids, so a second run on old data would be ignored as duplicates).
-    stack.down(str(run_dir))
+    # On compose: a project of its own ("wangge-demo", never `make up`'s data), its volume dropped.
+    stack.down(str(run_dir), project=DEMO_PROJECT, volumes=True)
     shutil.rmtree(run_dir, ignore_errors=True)
     # A rating window of 20 s, so the demo also shows unrated closing; sweeps every second.
     os.environ.setdefault("WANGGE_FEEDBACK_WINDOW", "PT20S")
     os.environ.setdefault("WANGGE_SWEEP_INTERVAL_S", "1")
     try:
-        stack.up(str(run_dir))
+        stack.up(str(run_dir), project=DEMO_PROJECT)
         env = stack.read_env(Path(run_dir) / "env")
         settings = Settings(KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"])
         return asyncio.run(play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"]))
     finally:
-        stack.down(str(run_dir))
+        stack.down(str(run_dir), project=DEMO_PROJECT, volumes=True)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,27 @@ def spawn_service(name: str, env: dict[str, str], log_path: Path) -> subprocess.
         )
 
 
-def up(run_dir: str | None) -> int:
+# The host ports compose publishes (deploy/docker-compose.yml), each configurable.
+COMPOSE_PORTS = {
+    "KAFKA_PORT": 9092,
+    "POSTGRES_PORT": 5432,
+    "INTAKE_PORT": 8081,
+    "DISPATCH_PORT": 8082,
+    "FEEDBACK_PORT": 8083,
+}
+
+
+def compose_ports() -> dict[str, int]:
+    return {k: int(os.environ.get(k) or v) for k, v in COMPOSE_PORTS.items()}
+
+
+def compose_command(project: str, *args: str) -> list[str]:
+    return ["docker", "compose", "-f", str(COMPOSE), "-p", project, *args]
+
+
+def up(run_dir: str | None, *, project: str = "wangge") -> int:
+    """Start Kafka, PostgreSQL and the services: compose (project ``project``) where a Docker
+    engine answers, else local processes."""
     rd = _run_dir(run_dir)
     if os.environ.get("WANGGE_PII_KEY"):  # refused now rather than by intake after 90 s
         try:
@@ -126,15 +146,21 @@ def up(run_dir: str | None) -> int:
         and COMPOSE.exists()
         and docker_engine_answers()
     ):
-        subprocess.run(["docker", "compose", "-f", str(COMPOSE), "up", "-d", "--wait"], check=True)
+        # the compose file reads the same WANGGE_* settings and *_PORT variables from this
+        # environment (docs/operations.md)
+        subprocess.run(compose_command(project, "up", "-d", "--wait"), check=True)
+        ports = compose_ports()
         _write_env(
             rd / "env",
             {
-                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
-                "DATABASE_URL": "postgresql://postgres:postgres@127.0.0.1:5432/wangge",
-                "INTAKE_URL": "http://127.0.0.1:8081",
-                "DISPATCH_URL": "http://127.0.0.1:8082",
-                "FEEDBACK_URL": "http://127.0.0.1:8083",
+                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['KAFKA_PORT']}",
+                "DATABASE_URL": (
+                    f"postgresql://postgres:postgres@127.0.0.1:{ports['POSTGRES_PORT']}/wangge"
+                ),
+                **{
+                    f"{s.upper()}_URL": f"http://127.0.0.1:{ports[f'{s.upper()}_PORT']}"
+                    for s in SERVICES
+                },
             },
         )
         print(f"stack up (docker compose); env in {rd / 'env'}")
@@ -193,10 +219,12 @@ def stop_services(rd: Path) -> None:
         (rd / f"{svc}.pid").unlink(missing_ok=True)
 
 
-def down(run_dir: str | None) -> int:
+def down(run_dir: str | None, *, project: str = "wangge", volumes: bool = False) -> int:
+    """Stop what ``up`` started; ``volumes`` also drops compose's PostgreSQL volume."""
     rd = _run_dir(run_dir)
     if COMPOSE.exists() and docker_engine_answers() and not (rd / "kafka").exists():
-        subprocess.run(["docker", "compose", "-f", str(COMPOSE), "down"], check=False)
+        args = ("down", "--volumes") if volumes else ("down",)
+        subprocess.run(compose_command(project, *args), check=False)
     stop_services(rd)
     infra_down(run_dir)
     (rd / "env").unlink(missing_ok=True)
