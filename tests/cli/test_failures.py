@@ -151,7 +151,7 @@ def test_version() -> None:
 
 
 def test_explain_leaves_other_errors_alone_and_hides_credentials() -> None:
-    s = Settings(DATABASE_URL="postgresql://u:pw@db.example:6543/gov")  # type: ignore[call-arg]
+    s = Settings(DATABASE_URL="postgresql://u:pw@db.example:6543/gov")
     assert explain(ValueError("a bug"), s) is None
     assert explain(ConnectionRefusedError(111, "refused"), s) is None  # not from asyncpg
     assert database_address(s.database_url.get_secret_value()) == "db.example:6543/gov"
