@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import typer
@@ -30,8 +33,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
-from cli.common import console, run, settings
-from shared.db import provision_service
+from cli.common import console, err_console, run, settings
+from shared.db import KIT_MIGRATIONS, connect, ident, migrate, provision_service
 from shared.kafka import client_security_kwargs
 from shared.settings import Settings
 from shared.topics import ALL_TOPICS, TopicSpec, admin_client
@@ -178,26 +181,212 @@ def topics(
         raise typer.Exit(1)
 
 
+def service_migrations(service: str) -> dict[str, Path]:
+    """The migration folders a service applies to its own schema (as ``Service`` does at start)."""
+    folder = Path(str(importlib.resources.files(f"services.{service}") / "migrations"))
+    return {"shared": KIT_MIGRATIONS, service: folder}
+
+
+def role_password(service: str) -> str:
+    """The password ``wangge ops setup`` gives role ``wangge_<service>``: the one in the
+    service's own DSN ``WANGGE_<SERVICE>_DATABASE_URL`` when that is set (on Kubernetes the Job
+    reads the Secret the service reads, so the two cannot differ), else
+    ``WANGGE_DB_ROLE_PASSWORD``. ValueError (naming variables, never values) otherwise."""
+    var = f"WANGGE_{service.upper()}_DATABASE_URL"
+    role = f"wangge_{service}"
+    if dsn := os.environ.get(var):
+        parts = urlsplit(dsn)
+        if parts.username != role:
+            raise ValueError(f"{var} must connect as {role}")
+        if not parts.password:
+            raise ValueError(f"{var} has no password")
+        return unquote(parts.password)
+    if password := os.environ.get("WANGGE_DB_ROLE_PASSWORD"):
+        return password
+    raise ValueError(f"set {var} (the service's own DSN) or WANGGE_DB_ROLE_PASSWORD")
+
+
 @app.command("setup")
 def setup(
     partitions: int = typer.Option(None, help="partitions of multi-partition topics (default 6)"),
     replication: int = typer.Option(1, help="replication factor (3 in production)"),
+    with_topics: bool = typer.Option(
+        True,
+        "--topics/--no-topics",
+        help="create and verify the topics; --no-topics where Strimzi's Topic Operator makes "
+        "them from KafkaTopic resources",
+    ),
 ) -> None:
-    """One-shot set-up (the compose ``setup`` job): each service's database role and schema
-    (admin ``DATABASE_URL``, password ``WANGGE_DB_ROLE_PASSWORD``), then the topics."""
-    password = os.environ.get("WANGGE_DB_ROLE_PASSWORD")
-    if not password:
-        console.print("[red]WANGGE_DB_ROLE_PASSWORD is not set[/red]")
-        raise typer.Exit(2)
+    """One-shot set-up (the compose ``setup`` job, the Kubernetes ``wangge-setup`` Job): each
+    service's database role and schema (admin ``DATABASE_URL``) with the migrations of this
+    release, applied as the service's role, then the topics. Each role's password comes from
+    ``WANGGE_<SERVICE>_DATABASE_URL`` (the service's DSN), else ``WANGGE_DB_ROLE_PASSWORD``.
+    Idempotent: run it for every release (``wangge ops wait`` tells the services it has)."""
+    try:
+        passwords = {svc: role_password(svc) for svc in SERVICES}
+    except ValueError as exc:
+        err_console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     s = settings()
 
     async def _roles() -> None:
         for svc in SERVICES:
-            await provision_service(s.database_url.get_secret_value(), svc, password)
-            console.print(f"role wangge_{svc} and schema {svc}: ready")
+            dsn = await provision_service(s.database_url.get_secret_value(), svc, passwords[svc])
+            conn = await connect(os.environ.get(f"WANGGE_{svc.upper()}_DATABASE_URL") or dsn)
+            try:
+                applied = await migrate(conn, svc, service_migrations(svc))
+            finally:
+                await conn.close()
+            done = ("applied " + ", ".join(applied)) if applied else "migrations up to date"
+            console.print(f"role wangge_{svc} and schema {svc}: ready ({done})", soft_wrap=True)
 
     run(_roles())
-    topics(partitions=partitions, replication=replication, check_only=False)
+    if with_topics:
+        topics(partitions=partitions, replication=replication, check_only=False)
+    else:
+        console.print("topics: left to the Topic Operator (--no-topics)")
+
+
+# --- wait ------------------------------------------------------------------------------------
+
+PROBE_TIMEOUT_S = 15.0
+
+
+def _describe(exc: BaseException, secrets: Iterable[str]) -> str:
+    """An exception as one line, with any secret it might quote replaced by ***."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _secrets(s: Settings) -> list[str]:
+    dsn = s.database_url.get_secret_value()
+    password = urlsplit(dsn).password or ""
+    kafka = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else ""
+    return [dsn, password, unquote(password), kafka]
+
+
+async def _database_problems(s: Settings, service: str) -> list[str]:
+    schema = ident(service)
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            conn = await connect(s.database_url.get_secret_value())
+    except Exception as exc:  # every failure means "not yet": reported, and tried again
+        return [f"database: cannot log in: {_describe(exc, _secrets(s))}"]
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            row = await conn.fetchrow(
+                "SELECT current_user AS me, (SELECT pg_get_userbyid(nspowner) FROM pg_namespace"
+                " WHERE nspname = $1) AS owner",
+                schema,
+            )
+            me, owner = (row["me"], row["owner"]) if row else (None, None)
+            if owner is None:
+                return [f"database: schema {schema} does not exist"]
+            if owner != me:
+                return [f"database: schema {schema} belongs to {owner}, not to {me}"]
+            done: set[tuple[str, int]] = set()
+            if await conn.fetchval(
+                "SELECT to_regclass($1) IS NOT NULL", f"{schema}.schema_migrations"
+            ):
+                rows = await conn.fetch(f"SELECT source, version FROM {schema}.schema_migrations")
+                done = {(r["source"], r["version"]) for r in rows}
+    except Exception as exc:
+        return [f"database: {_describe(exc, _secrets(s))}"]
+    finally:
+        await conn.close()
+    missing = [
+        f"{source}/{path.name}"
+        for source, folder in service_migrations(service).items()
+        for path in sorted(folder.glob("*.sql"))
+        if (source, int(path.name.split("_", 1)[0])) not in done
+    ]
+    return [f"database: migrations not applied: {', '.join(missing)}"] if missing else []
+
+
+async def _kafka_problems(s: Settings) -> list[str]:
+    admin = admin_client(s)
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            await admin.start()
+            existing = set(await admin.list_topics())
+    except Exception as exc:
+        return [f"kafka: {_describe(exc, _secrets(s))}"]
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+    missing = [s.topic(t.name) for t in ALL_TOPICS if s.topic(t.name) not in existing]
+    if not missing:
+        return []
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return [f"kafka: {len(missing)} of {len(ALL_TOPICS)} topics missing: {shown}"]
+
+
+async def setup_problems(s: Settings, service: str) -> list[str]:
+    """What keeps ``service`` from starting, seen with its own credentials (empty: nothing): its
+    role logs in, its schema is its own and has every migration this release ships, and every
+    topic exists. No RBAC needed: the database and Kafka are asked, not the Job."""
+    return [*await _database_problems(s, service), *await _kafka_problems(s)]
+
+
+async def wait_for_setup(
+    s: Settings,
+    service: str,
+    *,
+    timeout: float,
+    interval: float = 2.0,
+    report: Callable[[list[str]], None] | None = None,
+) -> list[str]:
+    """Check until nothing is missing or ``timeout`` seconds have passed; returns what is still
+    missing (empty: ready). ``report`` is called whenever that changes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: list[str] | None = None
+    while True:
+        problems = await setup_problems(s, service)
+        if report is not None and problems != last:
+            report(problems)
+        last = problems
+        left = deadline - loop.time()
+        if not problems or left <= 0:
+            return problems
+        await asyncio.sleep(min(interval, left))
+
+
+@app.command("wait")
+def wait(
+    service: str = typer.Argument(..., help="intake, dispatch or feedback"),
+    timeout: float = typer.Option(300.0, help="give up after this many seconds (exit 1)"),
+    interval: float = typer.Option(2.0, help="seconds between checks"),
+) -> None:
+    """Wait until ``wangge ops setup`` has been applied for SERVICE, checked with the service's
+    own ``DATABASE_URL`` and Kafka settings: its role logs in, its schema has every migration of
+    this release, every topic exists. The Kubernetes Deployments run it as an initContainer."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"{service!r}: one of {', '.join(SERVICES)}")
+
+    def report(problems: list[str]) -> None:
+        for line in problems:
+            err_console.print(
+                f"waiting for the set-up: {line}", markup=False, highlight=False, soft_wrap=True
+            )
+
+    problems = run(
+        wait_for_setup(settings(), service, timeout=timeout, interval=interval, report=report)
+    )
+    if problems:
+        err_console.print(
+            f"{service}: the set-up is not applied after {timeout:g} s (is the wangge-setup Job "
+            "done? docs/operations.md, Kubernetes)",
+            style="red",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    console.print(f"{service}: set-up applied (role, schema, migrations, topics)")
 
 
 # --- lag -------------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
-"""``wangge ops topics`` and ``wangge ops lag`` against the real broker (the testbed's prefix)."""
+"""``wangge ops topics``, ``lag``, ``setup`` and ``wait`` against the real broker and database
+(the testbed's prefix and database)."""
 
 from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -9,11 +13,23 @@ from aiokafka.structs import OffsetAndMetadata
 from typer.testing import CliRunner
 
 from cli.main import app
-from cli.ops import TopicCheck, check_topics, consumer_lag, group_topic, lag_of
+from cli.ops import (
+    SERVICES,
+    TopicCheck,
+    check_topics,
+    consumer_lag,
+    group_topic,
+    lag_of,
+    role_password,
+    service_migrations,
+    setup_problems,
+    wait_for_setup,
+)
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from shared.client import Publisher
-from shared.topics import ALL_TOPICS, admin_client
+from shared.db import connect, migrate, with_credentials
+from shared.topics import ALL_TOPICS, admin_client, ensure_topics
 
 
 def test_group_names_and_lag_arithmetic() -> None:
@@ -134,3 +150,113 @@ def test_cli_status_and_lag_render_without_services(
     assert "dead-letter topics: all empty" in result.output
     lag = cli_env.invoke(app, ["ops", "lag"])
     assert lag.exit_code == 0 and "total lag: 0" in lag.output
+
+
+# --- setup and wait (the Kubernetes set-up Job and the Deployments' initContainers) ----------
+
+
+def test_role_password_comes_from_the_service_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    for svc in SERVICES:
+        monkeypatch.delenv(f"WANGGE_{svc.upper()}_DATABASE_URL", raising=False)
+    monkeypatch.delenv("WANGGE_DB_ROLE_PASSWORD", raising=False)
+    with pytest.raises(ValueError, match="WANGGE_INTAKE_DATABASE_URL"):
+        role_password("intake")
+    monkeypatch.setenv("WANGGE_DB_ROLE_PASSWORD", "fallback")
+    assert role_password("intake") == "fallback"
+    monkeypatch.setenv(
+        "WANGGE_INTAKE_DATABASE_URL", "postgresql://wangge_intake:p%40ss@db:5432/wangge"
+    )
+    assert role_password("intake") == "p@ss"  # the DSN wins, percent-decoded as asyncpg does
+    assert role_password("dispatch") == "fallback"
+    monkeypatch.setenv("WANGGE_INTAKE_DATABASE_URL", "postgresql://postgres:s3cret@db/wangge")
+    with pytest.raises(ValueError, match="must connect as wangge_intake") as err:
+        role_password("intake")
+    assert "s3cret" not in str(err.value)
+
+
+def test_cli_setup_applies_what_wait_checks(
+    cli_env: CliRunner, bed: Testbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Job's command, then the initContainers' one: before the set-up a service waits (its
+    schema has no migrations yet), after it it may start; the role passwords come from the
+    services' own DSNs, as on Kubernetes, and no password is printed."""
+    password = urlsplit(bed.service_dsns["intake"]).password
+    assert password
+    monkeypatch.delenv("WANGGE_DB_ROLE_PASSWORD", raising=False)
+    for svc in SERVICES:
+        monkeypatch.setenv(f"WANGGE_{svc.upper()}_DATABASE_URL", bed.service_dsns[svc])
+
+    with monkeypatch.context() as m:
+        m.setenv("DATABASE_URL", bed.service_dsns["intake"])
+        before = cli_env.invoke(app, ["ops", "wait", "intake", "--timeout", "0"])
+    assert before.exit_code == 1, before.output
+    assert "migrations not applied: shared/001_outbox_inbox.sql" in before.output
+    assert "intake/001_init.sql" in before.output and "topics missing" not in before.output
+
+    setup = cli_env.invoke(app, ["ops", "setup", "--partitions", "2"])  # DATABASE_URL: admin
+    assert setup.exit_code == 0, setup.output
+    for svc in SERVICES:
+        assert f"role wangge_{svc} and schema {svc}: ready (applied shared/001" in setup.output
+    assert "drift" not in setup.output and "missing" not in setup.output
+    again = cli_env.invoke(app, ["ops", "setup", "--no-topics"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("migrations up to date") == 3
+    assert "left to the Topic Operator" in again.output
+
+    for svc in SERVICES:
+        with monkeypatch.context() as m:
+            m.setenv("DATABASE_URL", bed.service_dsns[svc])
+            ready = cli_env.invoke(app, ["ops", "wait", svc, "--timeout", "10"])
+        assert ready.exit_code == 0, ready.output
+        assert f"{svc}: set-up applied" in ready.output
+
+    with monkeypatch.context() as m:  # a password the set-up did not give: not logged in
+        m.setenv("DATABASE_URL", with_credentials(bed.admin_dsn, "wangge_intake", "not-it-9x"))
+        wrong = cli_env.invoke(app, ["ops", "wait", "intake", "--timeout", "0"])
+    assert wrong.exit_code == 1
+    assert "cannot log in" in wrong.output and "wangge_intake" in wrong.output
+    for output in (before.output, setup.output, again.output, wrong.output):
+        assert password not in output and "not-it-9x" not in output
+
+    monkeypatch.setenv("WANGGE_FEEDBACK_DATABASE_URL", bed.admin_dsn)  # not feedback's role
+    refused = cli_env.invoke(app, ["ops", "setup"])
+    assert refused.exit_code == 2
+    assert "WANGGE_FEEDBACK_DATABASE_URL must connect as wangge_feedback" in refused.output
+
+
+async def test_wait_returns_when_a_missing_topic_appears(bed: Testbed) -> None:
+    s = bed.settings("dispatch")  # the service's own DSN, as in its initContainer
+    conn = await connect(bed.service_dsns["dispatch"])
+    try:
+        await migrate(conn, "dispatch", service_migrations("dispatch"))
+    finally:
+        await conn.close()
+    assert await setup_problems(s, "dispatch") == []
+
+    gone = s.topic("cases.reopened")
+    admin = admin_client(s)
+    await admin.start()
+    try:
+        await admin.delete_topics([gone])
+    finally:
+        await admin.close()
+
+    async def noticed() -> list[str]:
+        return await setup_problems(s, "dispatch")
+
+    problems = await eventually(noticed, timeout=20, what="the deleted topic to be missing")
+    assert problems == [f"kafka: 1 of {len(ALL_TOPICS)} topics missing: {gone}"]
+
+    reports: list[list[str]] = []
+    waiting = asyncio.create_task(
+        wait_for_setup(s, "dispatch", timeout=60, interval=0.2, report=reports.append)
+    )
+
+    async def reported() -> bool:
+        return bool(reports)
+
+    await eventually(reported, timeout=20, what="the first check")
+    assert reports[0] == problems and not waiting.done()
+    assert await ensure_topics(s, partitions=2) == [gone]
+    assert await waiting == []  # the wait's own timeout bounds this
+    assert reports[-1] == []
