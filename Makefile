@@ -15,7 +15,7 @@ help:
 	@echo "make chaos   the crash suite at full size (20,000 reports, kills and restarts) and"
 	@echo "             every network fault on every service's link (Toxiproxy)"
 	@echo "make bench   the benchmark (bench/results/, docs/performance.md)"
-	@echo "make ops-files     regenerate docs/asyncapi.yaml and deploy/k8s/base/topics.yaml"
+	@echo "make ops-files     regenerate docs/asyncapi.yaml and deploy/k8s/topics/topics.yaml"
 	@echo "make deploy-check  lint the Dockerfile, schema-check compose and the k8s manifests"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -127,4 +127,5 @@ deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize $(ASYNCAPI
 	$(DEPLOY_TOOLS)/bin/hadolint deploy/Dockerfile
 	$(DEPLOY_TOOLS)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 	$(DEPLOY_TOOLS)/bin/python scripts/validate_k8s.py --kustomize $(GO_BIN)/kustomize \
-		deploy/k8s/base deploy/k8s/overlays/example
+		deploy/k8s/base deploy/k8s/topics deploy/k8s/overlays/example \
+		deploy/k8s/overlays/single-namespace

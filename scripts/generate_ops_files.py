@@ -5,7 +5,8 @@
   (``shared/events.py``, ``TopicSpec.model``, each subscription's model), the topics' partitions and
   configuration from ``shared/topics.py``, the send operations from the topics each service's
   code publishes, and the headers from ``shared/cloudevents.py`` and ``Service.dead_letter``.
-- ``deploy/k8s/base/topics.yaml``: every topic as a Strimzi ``KafkaTopic``.
+- ``deploy/k8s/topics/topics.yaml``: every topic as a Strimzi ``KafkaTopic`` (no namespace: the
+  overlays put them where the Topic Operator watches).
 
     python scripts/generate_ops_files.py           # write both
     python scripts/generate_ops_files.py --check   # exit 1 when a file is out of date
@@ -32,7 +33,7 @@ from shared.settings import Settings  # noqa: E402
 from shared.topics import ALL_TOPICS, DLQ_TOPICS, TopicSpec  # noqa: E402
 
 ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
-K8S_TOPICS = ROOT / "deploy" / "k8s" / "base" / "topics.yaml"
+K8S_TOPICS = ROOT / "deploy" / "k8s" / "topics" / "topics.yaml"
 SERVICES = ("intake", "dispatch", "feedback")
 UPSTREAM = ("reports.submitted", "handler.actions", "feedback.submitted", "registry.units")
 KAFKA_BINDING = "0.5.0"

@@ -1,10 +1,23 @@
-"""Validate the Kubernetes manifests offline: ``kustomize build`` each directory, then check
-every resource against the Kubernetes JSON schemas shipped in the ``kubernetes-validate`` package
-(strict: unknown fields fail) and every Strimzi ``KafkaTopic`` against the schema shipped in
-``deploy/k8s/schemas/``. Any other kind fails: there is no schema for it here.
+"""Validate the Kubernetes manifests offline. For each directory: ``kustomize build`` it, then
 
-    python scripts/validate_k8s.py --kustomize .cache/go-bin/kustomize \
-        deploy/k8s/base deploy/k8s/overlays/example
+- schemas: every resource against the Kubernetes JSON schemas shipped in ``kubernetes-validate``
+  (strict: unknown fields fail), every Strimzi ``KafkaTopic`` against ``deploy/k8s/schemas/``;
+  any other kind fails (there is no schema for it here);
+- structure: the set-up Job (``wangge ops setup``, named ``wangge-setup-<hash>``, non-root like the
+  Deployments, the role passwords from the services' own Secrets, ``--no-topics`` exactly when
+  the build has KafkaTopics), an initContainer ``wangge ops wait <service>`` in every Deployment
+  with the service's own credentials and image, references to the hashed names of the generated
+  ConfigMap and Secrets only, no fingerprint left in the output, the TLS files mounted where the
+  config says, the topics (label ``strimzi.io/cluster``) and the services in the namespaces the
+  layout intends (``LAYOUTS``), the Kafka address in the topics' namespace;
+- rolling: in a copy of ``deploy/k8s``, one change at a time (a literal added to each generated
+  ConfigMap and Secret, a new image tag), built again: the generated object is renamed, exactly
+  the Deployments that read it get a new pod template (they roll), and the Job gets a new name
+  exactly when it reads it (a Job's pod template cannot change; a new Job runs).
+
+    python scripts/validate_k8s.py --kustomize .cache/go-bin/kustomize \\
+        deploy/k8s/base deploy/k8s/topics deploy/k8s/overlays/example \\
+        deploy/k8s/overlays/single-namespace
 
 Runs in the deploy-tools virtualenv (``make deploy-check``), which has kubernetes-validate,
 jsonschema and PyYAML.
@@ -14,8 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +41,31 @@ import kubernetes_validate
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CRD_SCHEMAS = {
-    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): ROOT / "deploy/k8s/schemas/kafkatopic_v1beta2.json"
-}
+K8S = ROOT / "deploy" / "k8s"
+CRD_SCHEMAS = {("kafka.strimzi.io/v1beta2", "KafkaTopic"): K8S / "schemas/kafkatopic_v1beta2.json"}
 K8S_VERSION = "1.33.0"
+SERVICES = ("intake", "dispatch", "feedback")
+STRIMZI_CLUSTER = "wangge"
+IMAGE_PLACEHOLDER = "wangge"  # the base's image name, which the overlays replace
+# Names the pods reference that no kustomization generates: Strimzi's cluster CA Secret.
+EXTERNAL = {"wangge-cluster-ca-cert"}
+# What each directory is meant to render: (services' namespace, topics' namespace); None: none.
+LAYOUTS: dict[str, tuple[str | None, str | None]] = {
+    "deploy/k8s/base": (None, None),
+    "deploy/k8s/topics": (None, None),
+    "deploy/k8s/overlays/example": ("wangge", "kafka"),  # (a) topics where the Kafka cluster is
+    "deploy/k8s/overlays/single-namespace": ("wangge", "wangge"),  # (b) one namespace
+}
+HASHED = re.compile(r"^(?P<base>.+)-[a-z0-9]{10}$")
+PROBE = "VALIDATE_K8S_PROBE=1"
+
+Doc = dict[str, Any]
 
 
-def validate(docs: list[dict[str, Any]], where: str) -> list[str]:
+# --- schemas ---------------------------------------------------------------------------------
+
+
+def validate(docs: list[Doc], where: str) -> list[str]:
     errors = []
     for doc in docs:
         kind, api = doc.get("kind"), doc.get("apiVersion")
@@ -48,26 +83,362 @@ def validate(docs: list[dict[str, Any]], where: str) -> list[str]:
     return errors
 
 
+# --- reading a build -------------------------------------------------------------------------
+
+
+def build(kustomize: str, path: Path) -> list[Doc]:
+    out = subprocess.run(
+        [kustomize, "build", str(path)], check=True, capture_output=True, text=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def of_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def name_of(doc: Doc) -> str:
+    return str(doc["metadata"]["name"])
+
+
+def pod_spec(doc: Doc) -> Doc:
+    spec: Doc = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(doc: Doc) -> list[Doc]:
+    spec = pod_spec(doc)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def references(doc: Doc) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret a workload's pod template reads."""
+    spec = pod_spec(doc)
+    for c in containers(doc):
+        for src in c.get("envFrom", []):
+            if "configMapRef" in src:
+                yield "ConfigMap", src["configMapRef"]["name"]
+            if "secretRef" in src:
+                yield "Secret", src["secretRef"]["name"]
+        for env in c.get("env", []):
+            ref = env.get("valueFrom", {})
+            if "configMapKeyRef" in ref:
+                yield "ConfigMap", ref["configMapKeyRef"]["name"]
+            if "secretKeyRef" in ref:
+                yield "Secret", ref["secretKeyRef"]["name"]
+    for vol in spec.get("volumes", []):
+        if "configMap" in vol:
+            yield "ConfigMap", vol["configMap"]["name"]
+        if "secret" in vol:
+            yield "Secret", vol["secret"]["secretName"]
+
+
+def env_ref(container: Doc, var: str) -> tuple[str, str] | None:
+    """(Secret name, key) a container's variable comes from."""
+    for env in container.get("env", []):
+        ref = env.get("valueFrom", {}).get("secretKeyRef")
+        if env["name"] == var and ref:
+            return ref["name"], ref["key"]
+    return None
+
+
+def unhashed(name: str) -> str:
+    m = HASHED.match(name)
+    return m.group("base") if m else name
+
+
+def generated(docs: list[Doc]) -> dict[tuple[str, str], str]:
+    """Generated ConfigMaps and Secrets (the ones with a hash suffix): (kind, generator name) ->
+    rendered name."""
+    return {
+        (d["kind"], unhashed(name_of(d))): name_of(d)
+        for d in docs
+        if d["kind"] in ("ConfigMap", "Secret") and HASHED.match(name_of(d))
+    }
+
+
+def config_data(docs: list[Doc]) -> dict[str, str]:
+    cms = [d for d in of_kind(docs, "ConfigMap") if unhashed(name_of(d)) == "wangge-config"]
+    return dict(cms[0].get("data", {})) if cms else {}
+
+
+# --- structure -------------------------------------------------------------------------------
+
+
+def structure(docs: list[Doc], where: str) -> list[str]:
+    errors: list[str] = []
+    deployments = {name_of(d): d for d in of_kind(docs, "Deployment")}
+    jobs = of_kind(docs, "Job")
+    topics = of_kind(docs, "KafkaTopic")
+    is_overlay = where.startswith("deploy/k8s/overlays/") or where not in LAYOUTS
+
+    for t in topics:
+        if t["metadata"].get("labels", {}).get("strimzi.io/cluster") != STRIMZI_CLUSTER:
+            errors.append(f"KafkaTopic/{name_of(t)}: no strimzi.io/cluster: {STRIMZI_CLUSTER}")
+    for d in docs:
+        if "config.kubernetes.io/local-config" in d["metadata"].get("annotations", {}):
+            errors.append(f"{d['kind']}/{name_of(d)}: a local-config object in the output")
+        if d["kind"] == "Secret" and unhashed(name_of(d)) == "wangge-setup":
+            errors.append(f"Secret/{name_of(d)}: the Job's fingerprint is in the output")
+
+    topics_ns = {t["metadata"].get("namespace") for t in topics}
+    want = LAYOUTS.get(where)
+    workloads = [*deployments.values(), *jobs]
+    got_services = {d["metadata"].get("namespace") for d in workloads}
+    if want is not None:
+        if workloads and got_services != {want[0]}:
+            errors.append(
+                f"services in namespaces {sorted(map(str, got_services))}, want {want[0]}"
+            )
+        if topics and topics_ns != {want[1]}:
+            errors.append(f"topics in namespaces {sorted(map(str, topics_ns))}, want {want[1]}")
+    if len(got_services) > 1:
+        errors.append(f"the services are spread over namespaces {sorted(map(str, got_services))}")
+
+    if not deployments:
+        return errors
+    if sorted(deployments) != sorted(f"wangge-{s}" for s in SERVICES):
+        errors.append(f"Deployments {sorted(deployments)}, want one per service")
+    if len(jobs) != 1:
+        return [*errors, f"{len(jobs)} Jobs, want the set-up Job"]
+    job = jobs[0]
+    job_c = pod_spec(job)["containers"][0]
+    gens = generated(docs)
+
+    # The set-up Job.
+    if not re.fullmatch(r"wangge-setup-[a-z0-9]{10}", name_of(job)):
+        errors.append(f"Job/{name_of(job)}: not named wangge-setup-<hash> (kustomizeconfig.yaml)")
+    if job_c.get("command") != ["wangge", "ops", "setup"]:
+        errors.append(f"Job: runs {job_c.get('command')}, want wangge ops setup")
+    if pod_spec(job).get("restartPolicy") != "Never" or "backoffLimit" not in job["spec"]:
+        errors.append("Job: want restartPolicy Never and a backoffLimit")
+    if ("--no-topics" in job_c.get("args", [])) != bool(topics):
+        errors.append(
+            "Job: --no-topics must be given exactly when KafkaTopics are in the build "
+            "(one owner of the topics: the Topic Operator or the Job)"
+        )
+    admin = env_ref(job_c, "DATABASE_URL")
+    if admin is None or unhashed(admin[0]) != "wangge-setup-db":
+        errors.append(f"Job: DATABASE_URL from {admin}, want Secret wangge-setup-db")
+
+    first = next(iter(deployments.values()))
+    if pod_spec(job).get("securityContext") != pod_spec(first).get("securityContext"):
+        errors.append(f"Job: its pod securityContext differs from Deployment/{name_of(first)}'s")
+    if job_c.get("securityContext") != pod_spec(first)["containers"][0].get("securityContext"):
+        errors.append(f"Job: its container securityContext differs from {name_of(first)}'s")
+    if pod_spec(job).get("automountServiceAccountToken") is not False:
+        errors.append("Job: mounts a service account token (it needs no API access)")
+
+    images = {c["image"] for w in workloads for c in containers(w)}
+    if is_overlay and (len(images) != 1 or IMAGE_PLACEHOLDER in images):
+        errors.append(f"images {sorted(images)}: want one, the overlay's (not the placeholder)")
+
+    for svc in SERVICES:
+        dep = deployments.get(f"wangge-{svc}")
+        if dep is None:
+            continue
+        where_d = f"Deployment/wangge-{svc}"
+        main = pod_spec(dep)["containers"][0]
+        inits = pod_spec(dep).get("initContainers", [])
+        if len(inits) != 1 or inits[0].get("command", [])[:4] != ["wangge", "ops", "wait", svc]:
+            errors.append(f"{where_d}: want one initContainer running wangge ops wait {svc}")
+            continue
+        init = inits[0]
+        for field in ("image", "envFrom", "securityContext"):
+            if init.get(field) != main.get(field):
+                errors.append(f"{where_d}: the initContainer's {field} differs from the service's")
+        if env_ref(init, "DATABASE_URL") != env_ref(main, "DATABASE_URL"):
+            errors.append(f"{where_d}: the initContainer does not use the service's DATABASE_URL")
+        if env_ref(job_c, f"WANGGE_{svc.upper()}_DATABASE_URL") != env_ref(main, "DATABASE_URL"):
+            errors.append(f"Job: WANGGE_{svc.upper()}_DATABASE_URL is not {svc}'s DATABASE_URL")
+
+    # References: the hashed names only; nothing unresolved but what the overlay says is external.
+    names = {(d["kind"], name_of(d)) for d in docs}
+    for w in workloads:
+        for kind, ref in references(w):
+            if (kind, ref) in names:
+                if not HASHED.match(ref):
+                    errors.append(
+                        f"{w['kind']}/{name_of(w)}: {kind} {ref} has no hash suffix "
+                        "(a change to it would not roll the pods)"
+                    )
+                continue
+            if (kind, ref) in gens:
+                errors.append(f"{w['kind']}/{name_of(w)}: {kind} {ref} by its unhashed name")
+            elif is_overlay and ref not in EXTERNAL:
+                errors.append(f"{w['kind']}/{name_of(w)}: {kind} {ref} is not in the build")
+
+    # TLS files where the config says, in every container that reads the config.
+    config = config_data(docs)
+    for var in ("KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE"):
+        if not config.get(var):
+            continue
+        folder = str(Path(config[var]).parent)
+        for w in workloads:
+            for c in containers(w):
+                mounts = {m["mountPath"].rstrip("/") for m in c.get("volumeMounts", [])}
+                if folder not in mounts:
+                    errors.append(f"{w['kind']}/{name_of(w)}/{c['name']}: {var} not mounted")
+
+    # The Kafka cluster is where its Topic Operator watches: the topics' namespace.
+    bootstrap = config.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap and len(topics_ns) == 1 and len(got_services) == 1:
+        (tns,), (sns,) = topics_ns, got_services
+        service = f"{STRIMZI_CLUSTER}-kafka-bootstrap"
+        ok = {f"{service}.{tns}.svc", f"{service}.{tns}.svc.cluster.local"}
+        if tns == sns:
+            ok.add(service)
+        hosts = {h.strip().rsplit(":", 1)[0] for h in bootstrap.split(",")}
+        if not hosts <= ok:
+            errors.append(f"KAFKA_BOOTSTRAP_SERVERS {sorted(hosts)}: not the cluster in {tns}")
+    return errors
+
+
+# --- rolling ---------------------------------------------------------------------------------
+
+
+def kustomization_files(copy_root: Path, where: str) -> list[Path]:
+    """The kustomization files of ``where`` (its own and its subdirectories'), then the base's."""
+    own = sorted((copy_root / where).rglob("kustomization.yaml"), key=lambda p: len(p.parts))
+    base = copy_root / "deploy/k8s/base/kustomization.yaml"
+    return [*own, *([base] if base not in own else [])]
+
+
+def edit(path: Path, change: Any) -> None:
+    doc = yaml.safe_load(path.read_text())
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def generator_file(files: list[Path], kind: str, name: str) -> Path | None:
+    key = "configMapGenerator" if kind == "ConfigMap" else "secretGenerator"
+    for f in files:
+        if any(g.get("name") == name for g in yaml.safe_load(f.read_text()).get(key, [])):
+            return f
+    return None
+
+
+def add_literal(kind: str, name: str) -> Any:
+    key = "configMapGenerator" if kind == "ConfigMap" else "secretGenerator"
+
+    def change(doc: Doc) -> None:
+        for g in doc[key]:
+            if g.get("name") == name:
+                g.setdefault("literals", []).append(PROBE)
+
+    return change
+
+
+def new_image_tag(doc: Doc) -> None:
+    images = doc.setdefault("images", [])
+    found = [i for i in images if i.get("name") == IMAGE_PLACEHOLDER]
+    if not found:
+        images.append({"name": IMAGE_PLACEHOLDER, "newTag": "validate-probe"})
+    for i in found:
+        i["newTag"] = f"{i.get('newTag', 'latest')}-validate-probe"
+
+
+def snapshot(docs: list[Doc]) -> tuple[dict[str, Any], str, dict[tuple[str, str], str]]:
+    templates = {name_of(d): d["spec"]["template"] for d in of_kind(docs, "Deployment")}
+    jobs = of_kind(docs, "Job")
+    return templates, name_of(jobs[0]) if jobs else "", generated(docs)
+
+
+def rolling(kustomize: str, where: str, docs: list[Doc]) -> tuple[list[str], int]:
+    """Build a copy with one change at a time and compare; returns (errors, changes tried)."""
+    if not of_kind(docs, "Deployment") or not of_kind(docs, "Job"):
+        return [], 0
+    errors: list[str] = []
+    templates, job, gens = snapshot(docs)
+    readers = {
+        name_of(w): set(references(w))
+        for w in [*of_kind(docs, "Deployment"), *of_kind(docs, "Job")]
+    }
+    job_reads = readers[job]
+    tried = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_root = Path(tmp)
+        changes: list[tuple[str, tuple[str, str] | None]] = [
+            (f"{kind} {gen}: a literal added", (kind, gen)) for kind, gen in sorted(gens)
+        ]
+        changes.append(("a new image tag", None))
+        for label, what in changes:
+            shutil.rmtree(copy_root / "deploy", ignore_errors=True)
+            shutil.copytree(K8S, copy_root / "deploy/k8s")
+            files = kustomization_files(copy_root, where)
+            if what is None:
+                images_file = next(
+                    (f for f in files if yaml.safe_load(f.read_text()).get("images")),
+                    copy_root / where / "kustomization.yaml",
+                )
+                edit(images_file, new_image_tag)
+            else:
+                target = generator_file(files, *what)
+                if target is None:
+                    errors.append(f"{label}: no kustomization here generates it")
+                    continue
+                edit(target, add_literal(*what))
+            tried += 1
+            after_t, after_job, after_gens = snapshot(build(kustomize, copy_root / where))
+            if what is not None and after_gens.get(what) == gens[what]:
+                errors.append(f"{label}: its name did not change (no hash suffix?)")
+            reader_key = (what[0], gens[what]) if what is not None else None
+            for dep, tmpl in templates.items():
+                reads = what is None or reader_key in readers[dep]
+                rolled = after_t.get(dep) != tmpl
+                if reads and not rolled:
+                    errors.append(f"{label}: Deployment/{dep} reads it but would not roll")
+                if not reads and rolled:
+                    errors.append(f"{label}: Deployment/{dep} does not read it but would roll")
+            job_reads_it = what is None or reader_key in job_reads
+            if job_reads_it and after_job == job:
+                errors.append(
+                    f"{label}: the Job reads it but keeps its name {job} "
+                    "(`kubectl apply` would be refused: a Job's pod template cannot change)"
+                )
+            if not job_reads_it and after_job != job:
+                errors.append(f"{label}: the Job does not read it but would run again")
+    return errors, tried
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kustomize", default="kustomize")
     parser.add_argument("dirs", nargs="+")
     args = parser.parse_args(argv)
-    errors: list[str] = []
+    failed = False
     for d in args.dirs:
-        built = subprocess.run(
-            [args.kustomize, "build", d], check=True, capture_output=True, text=True
-        ).stdout
-        docs = [doc for doc in yaml.safe_load_all(built) if doc]
-        errs = validate(docs, d)
-        errors += errs
+        where = Path(d).resolve().relative_to(ROOT).as_posix()
+        docs = build(args.kustomize, ROOT / where)
+        errs = [f"{where}: {e}" for e in validate(docs, "schema") + structure(docs, where)]
+        roll_errs, tried = rolling(args.kustomize, where, docs)
+        errs += [f"{where}: {e}" for e in roll_errs]
         kinds: dict[str, int] = {}
         for doc in docs:
             kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
-        print(f"{d}: {len(docs)} resources, {len(errs)} invalid ({kinds})")
-    for e in errors:
-        print(e, file=sys.stderr)
-    return 1 if errors else 0
+        placed = [
+            f"{kinds[kind]} {kind} in "
+            + "/".join(
+                sorted({str(x["metadata"].get("namespace", "-")) for x in of_kind(docs, kind)})
+            )
+            for kind in ("Deployment", "Job", "KafkaTopic")
+            if kinds.get(kind)
+        ]
+        jobs = [name_of(j) for j in of_kind(docs, "Job")]
+        print(
+            f"{where}: {len(docs)} resources {kinds}; "
+            + ", ".join(placed)
+            + (f"; Job {jobs[0]}" if jobs else "")
+            + (f"; {tried} changes rebuilt" if tried else "")
+            + f"; {len(errs)} problems"
+        )
+        for e in errs:
+            print(e, file=sys.stderr)
+        failed = failed or bool(errs)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The deploy files agree with the code: the AsyncAPI document and the Strimzi topics are up to
-date, every service's command is the same in the Dockerfile, compose and Kubernetes, and compose
+date, every service's command is the same in the Dockerfile, compose and Kubernetes, the
+Kubernetes set-up Job and initContainers run commands the CLI has, and compose
 waits for its set-up job (tests/ops/test_compose.py resolves it as compose does)."""
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def test_asyncapi_and_k8s_topics_are_up_to_date() -> None:
 
 
 def test_k8s_topics_agree_with_shared_topics() -> None:
-    docs = list(yaml.safe_load_all((DEPLOY / "k8s/base/topics.yaml").read_text()))
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s/topics/topics.yaml").read_text()))
     got = {d["spec"]["topicName"]: d["spec"] for d in docs}
     assert set(got) == {t.name for t in ALL_TOPICS}
     for t in ALL_TOPICS:
@@ -52,8 +53,86 @@ def test_k8s_topics_agree_with_shared_topics() -> None:
         assert spec["partitions"] == t.partitions, t.name
         assert {k: spec["config"][k] for k in t.config} == t.config, t.name
     assert got["registry.units"]["config"]["cleanup.policy"] == "compact"
-    kustomization = yaml.safe_load((DEPLOY / "k8s/base/kustomization.yaml").read_text())
-    assert "topics.yaml" in kustomization["resources"]
+    assert all(d["metadata"]["labels"]["strimzi.io/cluster"] == "wangge" for d in docs)
+    assert all("namespace" not in d["metadata"] for d in docs)  # the overlays place them
+    kustomization = yaml.safe_load((DEPLOY / "k8s/topics/kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["topics.yaml"] and "namespace" not in kustomization
+
+
+def kustomization(path: str) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((DEPLOY / "k8s" / path / "kustomization.yaml").read_text())
+    return doc
+
+
+def test_k8s_layouts_put_the_topics_where_the_topic_operator_watches() -> None:
+    """(a) overlays/example: topics in the Kafka cluster's namespace, services in their own (each
+    part sets its namespace, the top sets none: it would override both); (b) single-namespace.
+    make deploy-check renders them and checks the result (scripts/validate_k8s.py)."""
+    assert "topics" not in str(kustomization("base")["resources"])
+    example = kustomization("overlays/example")
+    assert "namespace" not in example and sorted(example["resources"]) == ["services", "topics"]
+    assert kustomization("overlays/example/topics")["namespace"] == "kafka"
+    assert kustomization("overlays/example/topics")["resources"] == ["../../../topics"]
+    assert kustomization("overlays/example/services")["namespace"] == "wangge"
+    single = kustomization("overlays/single-namespace")
+    assert single["namespace"] == "wangge"
+    assert {"../../base", "../../topics"} <= set(single["resources"])
+    makefile = (ROOT / "Makefile").read_text()
+    for path in ("base", "topics", "overlays/example", "overlays/single-namespace"):
+        assert re.search(rf"validate_k8s\.py[^\n]*(\\\n[^\n]*)*deploy/k8s/{path}\b", makefile), path
+
+
+def k8s_commands() -> dict[str, list[str]]:
+    """What the base's containers run (command + args), and the arguments the overlays add."""
+    out: dict[str, list[str]] = {}
+    for name in ("intake", "dispatch", "feedback", "setup"):
+        for doc in yaml.safe_load_all((DEPLOY / f"k8s/base/{name}.yaml").read_text()):
+            if doc["kind"] not in ("Deployment", "Job"):
+                continue
+            spec = doc["spec"]["template"]["spec"]
+            for c in [*spec.get("initContainers", []), *spec["containers"]]:
+                out[f"{name}/{c['name']}"] = [*c["command"], *c.get("args", [])]
+    return out
+
+
+def overlay_job_args(path: str) -> list[str]:
+    """Arguments an overlay's patches append to the set-up Job's container."""
+    added = []
+    for patch in kustomization(path).get("patches", []):
+        if patch.get("target", {}).get("kind") != "Job":
+            continue
+        for op in yaml.safe_load(patch["patch"]):
+            if op["path"] == "/spec/template/spec/containers/0/args/-":
+                added.append(op["value"])
+    return added
+
+
+def test_k8s_job_and_init_containers_run_commands_the_cli_has() -> None:
+    """The set-up Job runs `wangge ops setup` (as compose's setup job does) and each Deployment
+    waits for it with `wangge ops wait <service>`; the CLI parses every one of those command lines
+    (an option the CLI does not have fails here, not in a cluster)."""
+    import typer
+
+    from cli.main import app
+
+    commands = k8s_commands()
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    assert commands["setup/setup"][:3] == compose["services"]["setup"]["command"]
+    lines = [commands["setup/setup"]]
+    for overlay in ("overlays/example/services", "overlays/single-namespace"):
+        assert overlay_job_args(overlay) == ["--no-topics"]  # the Topic Operator makes them
+        lines.append(commands["setup/setup"] + overlay_job_args(overlay))
+    for svc in SERVICES:
+        assert commands[f"{svc}/wait-for-setup"][:4] == ["wangge", "ops", "wait", svc]
+        lines.append(commands[f"{svc}/wait-for-setup"])
+    root = typer.main.get_command(app)
+    for line in lines:
+        assert line[0] == "wangge"
+        assert isinstance(root, typer.core.TyperGroup)
+        group = root.commands[line[1]]
+        assert isinstance(group, typer.core.TyperGroup), line
+        command = group.commands[line[2]]
+        command.make_context(line[2], list(line[3:]))  # raises on an unknown option or argument
 
 
 def test_asyncapi_describes_every_topic_with_its_payload() -> None:
@@ -85,6 +164,8 @@ def test_every_service_runs_the_same_command_everywhere() -> None:
         dep = next(d for d in deployment if d["kind"] == "Deployment")
         container = dep["spec"]["template"]["spec"]["containers"][0]
         assert container["command"] == docker[svc]
+        init = dep["spec"]["template"]["spec"]["initContainers"][0]
+        assert init["image"] == container["image"] and init["envFrom"] == container["envFrom"]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert re.search(r"^USER\s+10001", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE)
