@@ -17,6 +17,7 @@ help:
 	@echo "make bench   the benchmark (bench/results/, docs/performance.md)"
 	@echo "make ops-files     regenerate docs/asyncapi.yaml and deploy/k8s/topics/topics.yaml"
 	@echo "make deploy-check  lint the Dockerfile, schema-check compose and the k8s manifests"
+	@echo "make image-check   rebuild the image's venv without Docker and run it; resolve compose"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +51,13 @@ $(COMPOSE_CONFIG): tools/compose-config/main.go tools/compose-config/go.mod
 
 test: $(STAMP) $(TOXIPROXY) $(COMPOSE_CONFIG)
 	$(BIN)/python -m pytest
+
+# What the image, compose and the testcontainers path would do, checked without a container
+# engine (part of make test too): docs/operations.md, "How each deployment path was verified".
+.PHONY: image-check
+image-check: $(STAMP) $(COMPOSE_CONFIG)
+	$(BIN)/python -m pytest -q tests/ops/test_image.py tests/ops/test_compose.py \
+		tests/stack/test_kafka_container.py
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"

@@ -94,7 +94,8 @@ def test_missing_key_refuses_to_start() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "change-me-32-bytes-urlsafe-base64",  # the example overlay's placeholder
+        "change-me-32-bytes-urlsafe-base64",  # the example overlay's placeholder before #14
+        "change-me:run-wangge-pii-new-key",  # the overlays' placeholder now
         "correct horse battery staple",  # a passphrase (the old code hashed it into a key)
         base64.urlsafe_b64encode(b"s" * 16).decode(),  # AES-128-sized
         base64.urlsafe_b64encode(b"s" * 33).decode(),
