@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from devstack.image import (
     unresolved_imports,
 )
 from devstack.paths import free_port
+from devstack.stack import ready as ready_url
 from devstack.testbed import ROLE_PASSWORD, Testbed, destroy_testbed, pii_key_for_tests
 from devstack.wait import eventually
 from shared.db import with_credentials
@@ -182,7 +182,7 @@ async def test_the_image_sets_up_and_runs_every_service(image: BuiltImage, infra
 
             async def ready(url: str = url, svc: str = svc) -> bool:
                 assert procs[svc].poll() is None, (workdir / f"{svc}.log").read_text()
-                return await asyncio.to_thread(_ready, url)
+                return await asyncio.to_thread(ready_url, url)
 
             await eventually(ready, timeout=60, interval=0.2, what=f"{svc} ready ({workdir})")
 
@@ -206,11 +206,3 @@ async def test_the_image_sets_up_and_runs_every_service(image: BuiltImage, infra
 def _start(cmd: list[str], env: dict[str, str], cwd: Path, svc: str) -> subprocess.Popen[bytes]:
     with open(cwd / f"{svc}.log", "wb") as log:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
