@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test test-all lint demo up down status clean asyncapi ops-files deploy-check
+.PHONY: help setup test lint demo up down status clean asyncapi ops-files deploy-check
 
 help:
 	@echo "make demo    run the whole loop on a sample city and print what happened"
@@ -58,9 +58,6 @@ test: $(STAMP) $(TOXIPROXY) $(COMPOSE_CONFIG)
 image-check: $(STAMP) $(COMPOSE_CONFIG)
 	$(BIN)/python -m pytest -q tests/ops/test_image.py tests/ops/test_compose.py \
 		tests/stack/test_kafka_container.py
-
-test-all: $(STAMP)
-	$(BIN)/python -m pytest -m "slow or not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -97,7 +97,7 @@ CREATE TABLE escalations (
     to_tier   text NOT NULL,
     unit      text NOT NULL,
     reason    text NOT NULL,
-    at        timestamptz NOT NULL  -- the event's ce_time (cases.escalated has no time field)
+    at        timestamptz NOT NULL  -- the event's own time (cases.escalated: escalated_at, else ce_time for events published before that field)
 );
 CREATE INDEX escalations_case ON escalations (case_id);
 
