@@ -105,6 +105,14 @@ class Claimed(Generic[M]):
     event: M
     meta: Meta
     uow: UnitOfWork
+    key: str = ""  # its inbox key
+    released: bool = False
+
+    def release(self) -> None:
+        """Drop this message's inbox claim with the transaction: a later message with the same
+        key is applied, not ignored as a duplicate (a report rejected for its content may come
+        back corrected under the same id)."""
+        self.released = True
 
 
 BatchHandler = Callable[[asyncpg.Connection, list[Claimed[M]]], Awaitable[None]]
@@ -389,6 +397,15 @@ class Subscription(Generic[M]):
         )
         return {r["message_key"] for r in rows}
 
+    async def _release(self, conn: asyncpg.Connection, keys: list[str]) -> None:
+        """Drop the inbox claims of ``keys`` (``Claimed.release``), in this transaction."""
+        if keys:
+            await conn.execute(
+                "DELETE FROM inbox WHERE consumer = $1 AND message_key = ANY($2::text[])",
+                self.consumer_name,
+                keys,
+            )
+
     async def _dead_letters(
         self,
         conn: asyncpg.Connection,
@@ -438,7 +455,7 @@ class Subscription(Generic[M]):
             fresh.discard(item.key)  # a second copy within the batch is a duplicate too
             uow = self._uow(conn, item.meta)
             if item.valid:
-                valid.append(Claimed(item.event, item.meta, uow))
+                valid.append(Claimed(item.event, item.meta, uow, item.key))
             else:
                 invalid.append((uow, item))
         # One handler call over every valid message of the batch; then the invalid ones, which
@@ -448,6 +465,7 @@ class Subscription(Generic[M]):
             await self.handler(conn, valid)
             for c in valid:
                 outgoing.extend(c.uow.pending)
+            await self._release(conn, [c.key for c in valid if c.released])
         for uow, item in invalid:
             await self._on_invalid(uow, item)
             outgoing.extend(uow.pending)
@@ -485,7 +503,9 @@ class Subscription(Generic[M]):
                 return []
             uow = self._uow(conn, item.meta)
             if item.valid:
-                await self.handler(conn, [Claimed(item.event, item.meta, uow)])
+                claimed = Claimed(item.event, item.meta, uow, item.key)
+                await self.handler(conn, [claimed])
+                await self._release(conn, [claimed.key] if claimed.released else [])
             else:
                 await self._on_invalid(uow, item)
             return uow.pending

@@ -188,7 +188,9 @@ class CaseOpened(Event):
     households_affected: int | None = None
     urgent: bool = False
     reporter_ref: str
-    reporter_phone_masked: str | None = None
+    reporter_phone_masked: str | None = None  # absent for an anonymous reporter
+    # The reporter asked to stay anonymous (匿名): no follow-up (回访) request, no phone published.
+    anonymous: bool = False
     default_tier: Tier | None = None
     # Which location rule found the unit (building_code | grid_code | point | address |
     # description, "+address"/"+description" when a building named in the text refined it).
@@ -202,7 +204,8 @@ class CaseMerged(Event):
     merged_at: datetime
     supporter_count: int
     reporter_ref: str
-    reporter_phone_masked: str | None = None
+    reporter_phone_masked: str | None = None  # absent for an anonymous reporter
+    anonymous: bool = False  # as on CaseOpened: this supporter is not followed up
     households_affected: int | None = None
     urgent: bool = False
 

@@ -33,6 +33,7 @@ from shared.uow import UnitOfWork
 
 from . import store
 from .classify import NaiveBayesClassifier, trained_classifier
+from .fingerprints import payload_fingerprint, report_fingerprint
 from .locate import Located, RegistryIndex
 from .merging import (
     merge_lock_key,
@@ -118,7 +119,12 @@ class Intake:
         report_id = report_id[:128] if isinstance(report_id, str) and report_id else None
         readable = source is not None and report_id is not None
         if readable and not await store.record_rejection(
-            uow.conn, str(source), str(report_id), "invalid", [e.model_dump() for e in errors]
+            uow.conn,
+            str(source),
+            str(report_id),
+            "invalid",
+            [e.model_dump() for e in errors],
+            payload_fingerprint(obj),
         ):
             log.info("duplicate report ignored", source=source, report_id=report_id)
             return
@@ -156,6 +162,7 @@ class Intake:
             submitted_at=report.submitted_at,
             reason=reason,
             errors=[e.model_dump() for e in errors],
+            fingerprint=report_fingerprint(report),
         )
 
     def _code_errors(self, report: ReportSubmitted, index: RegistryIndex) -> list[FieldError]:
@@ -185,20 +192,30 @@ class Intake:
     ) -> None:
         """A batch of reports, set-based: claim them, reject what is invalid or unlocatable,
         classify and locate the rest, then open or merge (附议) under the merge locks."""
-        known, version = await store.known_reports(
+        recorded = await store.known_reports(
             conn, [(c.event.source, c.event.report_id) for c in claimed]
         )
-        index = await self._current_index(conn, version)
+        known = recorded.final
+        index = await self._current_index(conn, recorded.version)
         outcomes: list[store.Outcome] = []
         triaged: list[_Triaged] = []
         for c in claimed:
             report = c.event
-            if (report.source, report.report_id) in known:  # recorded, or earlier in the batch
+            key = (report.source, report.report_id)
+            if key in known:  # recorded, or earlier in the batch
                 log.info(
                     "duplicate report ignored", source=report.source, report_id=report.report_id
                 )
                 continue
-            known.add((report.source, report.report_id))
+            if key in recorded.rejected and recorded.rejected[key] == report_fingerprint(report):
+                log.info(
+                    "duplicate of a rejected report ignored",
+                    source=report.source,
+                    report_id=report.report_id,
+                )
+                c.release()  # a corrected version may still come
+                continue
+            known.add(key)
             errors = self._code_errors(report, index)
             located = None
             if not errors:
@@ -211,6 +228,7 @@ class Intake:
                     FieldError(field="location", message="no unit matches this location")
                 ]
                 outcomes.append(self._reject(c.uow, report, errors, reason))
+                c.release()  # a corrected version under the same id is handled, not ignored
                 continue
             category, classification = self._classify(report)
             lineage = index.lineage(located.code)
@@ -251,7 +269,8 @@ class Intake:
         for t in triaged:
             r = t.claimed.event
             t.ref = self.pii.reporter_ref(r.reporter, r.source, r.report_id)
-            t.masked = mask_phone(r.reporter.phone)
+            # an anonymous reporter's phone, even masked, leaves intake nowhere
+            t.masked = None if r.reporter.anonymous else mask_phone(r.reporter.phone)
         added = await store.add_supporters(
             conn,
             [
@@ -308,6 +327,7 @@ class Intake:
                 supporter_count=count,
                 reporter_ref=t.ref,
                 reporter_phone_masked=t.masked,
+                anonymous=report.reporter.anonymous,
                 households_affected=report.households_affected,
                 urgent=bool(report.urgent),
             ),
@@ -359,6 +379,7 @@ class Intake:
             urgent=bool(report.urgent),
             reporter_ref=t.ref,
             reporter_phone_masked=t.masked,
+            anonymous=report.reporter.anonymous,
             default_tier=category.tier,
             located_by=t.located.by,
         )

@@ -38,29 +38,47 @@ async def load_units(conn: asyncpg.Connection) -> list[UnitInfo]:
 # --- reports ------------------------------------------------------------------------------------
 
 
-async def known_reports(
-    conn: asyncpg.Connection, reports: list[tuple[str, str]]
-) -> tuple[set[tuple[str, str]], int]:
+@dataclass(frozen=True)
+class Known:
+    """What was recorded before of a batch's reports, and the registry version."""
+
+    final: set[tuple[str, str]]  # opened or merged: a report seen again is a duplicate
+    rejected: dict[tuple[str, str], bytes | None]  # rejected: the fingerprint of that version
+    version: int
+
+
+async def known_reports(conn: asyncpg.Connection, reports: list[tuple[str, str]]) -> Known:
     """Which (source, report_id) were recorded before (a report resubmitted after the inbox
-    forgot its key), and the registry version, in one round trip (so the caller can tell whether
-    its location index is current). The caller has claimed each report's key in the inbox, which
-    serialises replicas that see the same report: a report is recorded once, with its outcome,
-    by ``record_reports`` in the same transaction.
+    forgot its key, or one rejected before), and the registry version, in one round trip (so
+    the caller can tell whether its location index is current). The caller has claimed each
+    report's key in the inbox, which serialises replicas that see the same report: a report is
+    recorded once, with its outcome, by ``record_reports`` in the same transaction.
 
     Each key is probed through the primary key (``LIMIT 1`` keeps the probe from being flattened
     into a join, which a plan cached while the table was small would run as a scan)."""
     row = await conn.fetchrow(
-        """SELECT (SELECT version FROM registry_state) AS version,
-                  ARRAY(SELECT k.i::int FROM unnest($1::text[], $2::text[]) WITH ORDINALITY
-                                        AS k(s, r, i)
-                        CROSS JOIN LATERAL (SELECT 1 FROM reports
-                                            WHERE source = k.s AND report_id = k.r
-                                            LIMIT 1) x) AS known""",
+        """SELECT (SELECT version FROM registry_state) AS version, f.idx, f.outcomes, f.fps
+           FROM (SELECT array_agg(k.i::int ORDER BY k.i) AS idx,
+                        array_agg(x.outcome ORDER BY k.i) AS outcomes,
+                        array_agg(x.fingerprint ORDER BY k.i) AS fps
+                 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(s, r, i)
+                 CROSS JOIN LATERAL (SELECT outcome, fingerprint FROM reports
+                                     WHERE source = k.s AND report_id = k.r
+                                     LIMIT 1) x) f""",
         [r[0] for r in reports],
         [r[1] for r in reports],
     )
     assert row is not None
-    return {reports[i - 1] for i in row["known"]}, int(row["version"])
+    final: set[tuple[str, str]] = set()
+    rejected: dict[tuple[str, str], bytes | None] = {}
+    for i, outcome, fp in zip(
+        row["idx"] or [], row["outcomes"] or [], row["fps"] or [], strict=True
+    ):
+        if outcome == "rejected":
+            rejected[reports[i - 1]] = fp
+        else:
+            final.add(reports[i - 1])
+    return Known(final, rejected, int(row["version"]))
 
 
 @dataclass(frozen=True)
@@ -78,15 +96,27 @@ class Outcome:
     reporter_name_enc: bytes | None = None
     reporter_phone_enc: bytes | None = None
     reporter_phone_masked: str | None = None
+    fingerprint: bytes | None = None  # of a rejected version (services/intake/fingerprints.py)
 
 
 async def record_reports(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
-    """Record each handled report with its outcome (and its details), one row each."""
+    """Record each handled report with its outcome (and its details), one row each; a report
+    that was rejected before is recorded over its rejection (a corrected version)."""
     await conn.executemany(
         """INSERT INTO reports (source, report_id, submitted_at, outcome, case_id, reason,
                                errors, reporter_ref, reporter_name_enc, reporter_phone_enc,
-                               reporter_phone_masked)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                               reporter_phone_masked, fingerprint)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (source, report_id) DO UPDATE
+           SET received_at = now(), submitted_at = EXCLUDED.submitted_at,
+               outcome = EXCLUDED.outcome, case_id = EXCLUDED.case_id,
+               reason = EXCLUDED.reason, errors = EXCLUDED.errors,
+               reporter_ref = EXCLUDED.reporter_ref,
+               reporter_name_enc = EXCLUDED.reporter_name_enc,
+               reporter_phone_enc = EXCLUDED.reporter_phone_enc,
+               reporter_phone_masked = EXCLUDED.reporter_phone_masked,
+               fingerprint = EXCLUDED.fingerprint
+           WHERE reports.outcome = 'rejected'""",
         [
             (
                 o.source,
@@ -100,6 +130,7 @@ async def record_reports(conn: asyncpg.Connection, outcomes: list[Outcome]) -> N
                 o.reporter_name_enc,
                 o.reporter_phone_enc,
                 o.reporter_phone_masked,
+                o.fingerprint,
             )
             for o in outcomes
         ],
@@ -112,16 +143,24 @@ async def record_rejection(
     report_id: str,
     reason: str,
     errors: list[dict[str, str]],
+    fingerprint: bytes,
 ) -> bool:
-    """Record an unreadable report's rejection; False when (source, report_id) was recorded."""
+    """Record an unreadable report's rejection; False when (source, report_id) was recorded
+    with another outcome, or rejected before in this same version (a duplicate)."""
     done = await conn.fetchval(
-        "INSERT INTO reports (source, report_id, outcome, reason, errors) "
-        "VALUES ($1, $2, 'rejected', $3, $4) ON CONFLICT (source, report_id) DO NOTHING "
-        "RETURNING true",
+        """INSERT INTO reports (source, report_id, outcome, reason, errors, fingerprint)
+           VALUES ($1, $2, 'rejected', $3, $4, $5)
+           ON CONFLICT (source, report_id) DO UPDATE
+           SET received_at = now(), reason = EXCLUDED.reason, errors = EXCLUDED.errors,
+               fingerprint = EXCLUDED.fingerprint
+           WHERE reports.outcome = 'rejected'
+             AND reports.fingerprint IS DISTINCT FROM EXCLUDED.fingerprint
+           RETURNING true""",
         source,
         report_id,
         reason,
         errors,
+        fingerprint,
     )
     return bool(done)
 
