@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic import BaseModel  # noqa: E402
 from pydantic.json_schema import models_json_schema  # noqa: E402
 
+from shared import events as ev  # noqa: E402
 from shared.cloudevents import event_type  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.topics import ALL_TOPICS, DLQ_TOPICS, TopicSpec  # noqa: E402
@@ -55,14 +56,22 @@ def _services() -> dict[str, Any]:
 
 
 def published_topics(service: str) -> list[str]:
-    """Topics a service's code publishes: string literals naming a topic in its modules, minus
-    the topics it consumes (its subscriptions are named in app.py)."""
-    names = {t.name for t in ALL_TOPICS}
+    """Topics a service's code publishes: the topic each event class it builds declares
+    (``shared.events.Message.topic``; a service builds only what it emits, it parses what it
+    consumes), found by the calls to those classes in its modules."""
+    topic_of = {
+        name: cls.topic
+        for name, cls in vars(ev).items()
+        if isinstance(cls, type) and issubclass(cls, ev.Message) and cls is not ev.Message
+    }
     found: set[str] = set()
-    for path in sorted((ROOT / "services" / service).glob("*.py")):
+    for path in sorted((ROOT / "services" / service).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and node.value in names:
-                found.add(str(node.value))
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+                if name in topic_of:
+                    found.add(topic_of[name])
     return sorted(found)
 
 

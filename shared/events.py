@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,6 +43,23 @@ class Event(BaseModel):
     """Base of every payload: strict about types, tolerant of fields added by newer producers."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Message(Event):
+    """An event that is a record of its own topic. The class declares the topic and what keys
+    its records (``key_field``, whose value is also the CloudEvents ``ce_subject``), so that a
+    publisher names only the event (``UnitOfWork.emit``) and ``shared.topics`` and the AsyncAPI
+    document are generated from these declarations."""
+
+    topic: ClassVar[str]
+    key_field: ClassVar[str] = "case_id"
+
+    def record_key(self) -> str | None:
+        value = getattr(self, self.key_field)
+        return value if isinstance(value, str) else None
+
+    def record_subject(self) -> str | None:
+        return self.record_key()
 
 
 # --- registry.units (compacted, keyed by unit code / department code / handler id) -----------
@@ -128,7 +145,10 @@ class ReportLocation(Event):
         return self
 
 
-class ReportSubmitted(Event):
+class ReportSubmitted(Message):
+    topic = "reports.submitted"
+    key_field = "report_id"
+
     report_id: Annotated[str, Field(min_length=1, max_length=128)]
     source: Source
     submitted_at: AwareDatetime
@@ -149,11 +169,19 @@ class FieldError(Event):
     message: str
 
 
-class ReportRejected(Event):
+class ReportRejected(Message):
+    topic = "reports.rejected"
+
     source: str | None = None
     report_id: str | None = None
     errors: list[FieldError]
     reason: str = "invalid"
+
+    def record_key(self) -> str | None:
+        return f"{self.source}:{self.report_id}"  # as the report it answers
+
+    def record_subject(self) -> str | None:
+        return None
 
 
 # --- cases.* -----------------------------------------------------------------------------------
@@ -173,7 +201,9 @@ class CaseLocation(Event):
     building: str | None = None
 
 
-class CaseOpened(Event):
+class CaseOpened(Message):
+    topic = "cases.opened"
+
     case_id: str
     report_ids: list[str]
     source: Source
@@ -197,7 +227,9 @@ class CaseOpened(Event):
     located_by: str | None = None
 
 
-class CaseMerged(Event):
+class CaseMerged(Message):
+    topic = "cases.merged"
+
     case_id: str
     report_id: str
     source: Source
@@ -210,7 +242,9 @@ class CaseMerged(Event):
     urgent: bool = False
 
 
-class CaseDispatched(Event):
+class CaseDispatched(Message):
+    topic = "cases.dispatched"
+
     case_id: str
     tier: Tier
     unit: str
@@ -223,7 +257,9 @@ class CaseDispatched(Event):
     dispatched_at: datetime | None = None
 
 
-class CaseEscalated(Event):
+class CaseEscalated(Message):
+    topic = "cases.escalated"
+
     case_id: str
     from_tier: Tier
     to_tier: Tier
@@ -234,15 +270,19 @@ class CaseEscalated(Event):
     escalated_at: datetime | None = None
 
 
-class CaseOverdue(Event):
+class CaseOverdue(Message):
+    topic = "cases.overdue"
+
     case_id: str
     deadline: Literal["respond", "resolve"]
     unit: str
     handler_id: str | None = None
 
 
-class CaseAccepted(Event):
+class CaseAccepted(Message):
     """Published by dispatch when a handler accepts a case (feeds the response rate)."""
+
+    topic = "cases.accepted"
 
     case_id: str
     tier: Tier
@@ -252,7 +292,9 @@ class CaseAccepted(Event):
     on_time: bool
 
 
-class CaseResolved(Event):
+class CaseResolved(Message):
+    topic = "cases.resolved"
+
     case_id: str
     resolved_at: datetime
     tier: Tier
@@ -262,13 +304,17 @@ class CaseResolved(Event):
     on_time: bool
 
 
-class CaseClosed(Event):
+class CaseClosed(Message):
+    topic = "cases.closed"
+
     case_id: str
     outcome: Literal["satisfied", "unrated"]
     closed_at: datetime
 
 
-class CaseReopened(Event):
+class CaseReopened(Message):
+    topic = "cases.reopened"
+
     case_id: str
     reason: str
     reopen_count: int
@@ -277,7 +323,9 @@ class CaseReopened(Event):
 # --- handler.actions ----------------------------------------------------------------------------
 
 
-class HandlerAction(Event):
+class HandlerAction(Message):
+    topic = "handler.actions"
+
     action_id: Annotated[str, Field(min_length=1, max_length=128)]
     case_id: Annotated[str, Field(min_length=1, max_length=128)]
     handler_id: Code
@@ -298,7 +346,9 @@ class HandlerAction(Event):
         return self
 
 
-class HandlerActionRejected(Event):
+class HandlerActionRejected(Message):
+    topic = "handler.actions.rejected"
+
     action_id: str | None = None
     case_id: str | None = None
     reason: str
@@ -307,7 +357,9 @@ class HandlerActionRejected(Event):
 # --- feedback.* ---------------------------------------------------------------------------------
 
 
-class FeedbackRequested(Event):
+class FeedbackRequested(Message):
+    topic = "feedback.requested"
+
     case_id: str
     reporter_ref: str
     channel: str
@@ -316,7 +368,9 @@ class FeedbackRequested(Event):
     round: int = 1  # 1 for the first resolution, 2 after one reopen, ...
 
 
-class FeedbackSubmitted(Event):
+class FeedbackSubmitted(Message):
+    topic = "feedback.submitted"
+
     case_id: Annotated[str, Field(min_length=1, max_length=128)]
     rating_token: Annotated[str, Field(min_length=1, max_length=256)]
     resolved: bool
@@ -325,7 +379,9 @@ class FeedbackSubmitted(Event):
     at: AwareDatetime
 
 
-class FeedbackRejected(Event):
+class FeedbackRejected(Message):
+    topic = "feedback.rejected"
+
     case_id: str | None = None
     reason: str
     # The request the rating's token belongs to, when the token is a real one (its reporter's

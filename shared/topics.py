@@ -25,6 +25,18 @@ class TopicSpec:
     partitions: int = 6
     config: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        model: type[ev.Message],
+        description: str,
+        *,
+        partitions: int = 6,
+        config: dict[str, str] | None = None,
+    ) -> TopicSpec:
+        """The topic an event class declares (``shared.events.Message.topic``)."""
+        return cls(model.topic, model, description, partitions, config or {})
+
 
 _DAYS = 24 * 3600 * 1000
 _RETAIN_30D = {"retention.ms": str(30 * _DAYS)}
@@ -38,38 +50,33 @@ TOPICS: tuple[TopicSpec, ...] = (
         partitions=1,
         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
     ),
-    TopicSpec(
-        "reports.submitted",
+    TopicSpec.of(
         ev.ReportSubmitted,
         "Resident reports from every channel.",
         config=_RETAIN_30D,
     ),
-    TopicSpec(
-        "reports.rejected",
+    TopicSpec.of(
         ev.ReportRejected,
         "Reports that intake could not accept.",
         config=_RETAIN_30D,
     ),
-    TopicSpec("cases.opened", ev.CaseOpened, "A new case, located and classified."),
-    TopicSpec("cases.merged", ev.CaseMerged, "A duplicate report attached to an open case (附议)."),
-    TopicSpec("cases.dispatched", ev.CaseDispatched, "A case assigned to a unit and handler."),
-    TopicSpec("cases.accepted", ev.CaseAccepted, "A handler accepted a case."),
-    TopicSpec("cases.escalated", ev.CaseEscalated, "A case moved one tier up (吹哨/上报)."),
-    TopicSpec("cases.overdue", ev.CaseOverdue, "A response or resolution deadline was missed."),
-    TopicSpec("cases.resolved", ev.CaseResolved, "A handler resolved a case."),
-    TopicSpec("cases.closed", ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
-    TopicSpec("cases.reopened", ev.CaseReopened, "The resident was not satisfied: handle again."),
-    TopicSpec("handler.actions", ev.HandlerAction, "What handlers do, from their apps."),
-    TopicSpec(
-        "handler.actions.rejected",
+    TopicSpec.of(ev.CaseOpened, "A new case, located and classified."),
+    TopicSpec.of(ev.CaseMerged, "A duplicate report attached to an open case (附议)."),
+    TopicSpec.of(ev.CaseDispatched, "A case assigned to a unit and handler."),
+    TopicSpec.of(ev.CaseAccepted, "A handler accepted a case."),
+    TopicSpec.of(ev.CaseEscalated, "A case moved one tier up (吹哨/上报)."),
+    TopicSpec.of(ev.CaseOverdue, "A response or resolution deadline was missed."),
+    TopicSpec.of(ev.CaseResolved, "A handler resolved a case."),
+    TopicSpec.of(ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
+    TopicSpec.of(ev.CaseReopened, "The resident was not satisfied: handle again."),
+    TopicSpec.of(ev.HandlerAction, "What handlers do, from their apps."),
+    TopicSpec.of(
         ev.HandlerActionRejected,
         "Handler actions that broke the rules.",
     ),
-    TopicSpec(
-        "feedback.requested", ev.FeedbackRequested, "Follow-up (回访) request, one per reporter."
-    ),
-    TopicSpec("feedback.submitted", ev.FeedbackSubmitted, "A resident's rating."),
-    TopicSpec("feedback.rejected", ev.FeedbackRejected, "Ratings that were not accepted."),
+    TopicSpec.of(ev.FeedbackRequested, "Follow-up (回访) request, one per reporter."),
+    TopicSpec.of(ev.FeedbackSubmitted, "A resident's rating."),
+    TopicSpec.of(ev.FeedbackRejected, "Ratings that were not accepted."),
 )
 
 CONSUMED = (

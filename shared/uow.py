@@ -15,6 +15,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from shared.cloudevents import make_headers
+from shared.events import Message
 from shared.tracing import TRACEPARENT, new_root
 
 
@@ -67,6 +68,13 @@ class UnitOfWork:
         )
         body = payload.model_dump_json().encode() if payload is not None else None
         self.pending.append(OutgoingEvent(f"{self.topic_prefix}{topic}", key, headers, body))
+
+    def emit(self, event: Message, *, time: datetime | None = None) -> None:
+        """Emit ``event`` on the topic its class declares, keyed (and with the subject) as the
+        class says (``shared.events.Message``)."""
+        self.publish(
+            event.topic, event, key=event.record_key(), subject=event.record_subject(), time=time
+        )
 
     async def flush(self) -> int:
         if not self.pending:

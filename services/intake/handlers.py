@@ -145,11 +145,7 @@ class Intake:
             reason=reason,
             fields=[e.field for e in errors],
         )
-        uow.publish(
-            "reports.rejected",
-            ReportRejected(source=source, report_id=report_id, errors=errors, reason=reason),
-            key=f"{source}:{report_id}",
-        )
+        uow.emit(ReportRejected(source=source, report_id=report_id, errors=errors, reason=reason))
 
     def _reject(
         self, uow: UnitOfWork, report: ReportSubmitted, errors: list[FieldError], reason: str
@@ -317,8 +313,7 @@ class Intake:
 
     def _merged(self, t: _Triaged, case_id: str, now: datetime, count: int) -> None:
         report = t.claimed.event
-        t.claimed.uow.publish(
-            "cases.merged",
+        t.claimed.uow.emit(
             CaseMerged(
                 case_id=case_id,
                 report_id=report.report_id,
@@ -330,9 +325,7 @@ class Intake:
                 anonymous=report.reporter.anonymous,
                 households_affected=report.households_affected,
                 urgent=bool(report.urgent),
-            ),
-            key=case_id,
-            subject=case_id,
+            )
         )
         log.debug(
             "report merged into open case (附议)",
@@ -344,12 +337,7 @@ class Intake:
 
     def _opened(self, t: _Triaged, case_id: str, now: datetime) -> None:
         report = t.claimed.event
-        t.claimed.uow.publish(
-            "cases.opened",
-            self._case_opened(t, case_id, now),
-            key=case_id,
-            subject=case_id,
-        )
+        t.claimed.uow.emit(self._case_opened(t, case_id, now))
         log.debug(
             "case opened",
             case_id=case_id,
