@@ -3,15 +3,19 @@ reopening, and the unrated-closing timer.
 
 Case events arrive on different topics through different consumers, so their order across
 topics is not guaranteed. Every handler first makes sure the case row exists (a placeholder
-when cases.opened is late) and records its fact; follow-up requests go to the reporters known
-when the case is resolved, and to each reporter learnt later (a late cases.opened, a
-cases.merged) while the case still awaits its rating.
+when cases.opened is late) and records its fact; what happens to the case then
+is the step of ``lifecycle``'s table for its state and the input, consulted once per input:
+follow-up requests go to the reporters known when the case is resolved, and to each reporter
+learnt later (a late cases.opened, a cases.merged) while the round's rating window is open.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias, assert_never
+
+import asyncpg
 
 from shared.clock import Clock, utcnow
 from shared.consumer import Meta
@@ -32,12 +36,14 @@ from shared.events import (
 from shared.logging import get_logger
 from shared.uow import UnitOfWork
 
-from . import store
-from .formulas import SATISFIED
+from . import lifecycle, store
+from .lifecycle import Input, Step
 from .tokens import new_token, token_hash
 
 log = get_logger(component="feedback")
 SWEEP_BATCH = 500
+# a row of ``cases``, or the columns of it that a step reads
+CaseRow: TypeAlias = asyncpg.Record | Mapping[str, Any]
 
 
 def event_time(meta: Meta) -> datetime:
@@ -76,14 +82,22 @@ class Feedback:
             default_tier=ev.default_tier,
             opened_at=ev.opened_at,
         )
-        await store.add_reporter(uow.conn, ev.case_id, ev.reporter_ref, ev.source)
-        await self.ask_reporters(uow, ev.case_id)
+        await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
 
     async def on_merged(self, uow: UnitOfWork, ev: CaseMerged, meta: Meta) -> None:
         """A supporter (附议) of the case: followed up like the first reporter."""
         await store.ensure_case(uow.conn, ev.case_id)
-        await store.add_reporter(uow.conn, ev.case_id, ev.reporter_ref, ev.source)
-        await self.ask_reporters(uow, ev.case_id)
+        await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
+
+    async def learn_reporter(
+        self, uow: UnitOfWork, case_id: str, reporter_ref: str, channel: str
+    ) -> None:
+        """The lifecycle's ``reporter``: asked at once while the round's rating window is open
+        (the row lock serialises this with the other handlers of the case)."""
+        await store.add_reporter(uow.conn, case_id, reporter_ref, channel)
+        case = await store.get_case(uow.conn, case_id, lock=True)
+        assert case is not None
+        await self.advance(uow, case, "reporter")
 
     async def on_dispatched(self, uow: UnitOfWork, ev: CaseDispatched, meta: Meta) -> None:
         await store.ensure_case(uow.conn, ev.case_id)
@@ -125,8 +139,8 @@ class Feedback:
         )
 
     async def on_resolved(self, uow: UnitOfWork, ev: CaseResolved, meta: Meta) -> None:
-        """Record the resolution; unless the case already awaits a rating or is closed, open a
-        new rating round: every reporter gets a fresh single-use token."""
+        """Record the resolution; the lifecycle's ``resolution``: a new rating round, unless the
+        case already awaits its rating or is closed."""
         conn = uow.conn
         await store.ensure_case(conn, ev.case_id)
         case = await store.get_case(conn, ev.case_id, lock=True)
@@ -140,35 +154,83 @@ class Feedback:
             resolved_at=ev.resolved_at,
             on_time=ev.on_time,
         )
-        if case["state"] not in ("open", "reopened"):
-            log.info("resolution recorded, no new rating round", state=case["state"])
-            return
-        await store.update_case(
-            conn,
-            ev.case_id,
-            state="resolved",
-            round=case["round"] + 1,
-            rating_window_ends=self.clock() + self.window,
-        )
-        await self.ask_reporters(uow, ev.case_id)
+        await self.advance(uow, case, "resolution")
 
-    async def ask_reporters(self, uow: UnitOfWork, case_id: str) -> None:
-        """While the round's rating window is open, send a request to each reporter not yet asked
-        in this round (the row lock serialises this with the other handlers of the case). Open
-        also once another reporter's rating has closed the case: a reporter learnt late (its
-        ``cases.opened`` or ``cases.merged`` read after the resolution and that rating, as after
-        a network partition) still gets to rate; the rating counts and decides nothing."""
-        conn = uow.conn
-        case = await store.get_case(conn, case_id, lock=True)
-        now = self.clock()
-        if (
-            case is None
-            or case["state"] not in ("resolved", "closed")
-            or case["rating_window_ends"] is None
-            or case["rating_window_ends"] <= now
-        ):
+    # --- the lifecycle ------------------------------------------------------------------------
+
+    async def advance(self, uow: UnitOfWork, case: asyncpg.Record, event: Input) -> None:
+        """Consult the transition table once for ``event`` and carry out its step (``case``:
+        the case's row, locked)."""
+        step = lifecycle.step(case["state"], event)
+        if step is None:
+            log.debug("no step", state=case["state"], input=event)
             return
+        await self.carry_out(uow, case, event, step, self.clock())
+
+    async def carry_out(
+        self,
+        uow: UnitOfWork,
+        case: CaseRow,
+        event: Input,
+        step: Step,
+        now: datetime,
+        comment: str | None = None,
+    ) -> None:
+        """Step ``step`` of the table for ``event``: the case's new state and the step's
+        action, its events published (``comment``: of the rating that reopens the case)."""
+        conn, case_id = uow.conn, case["case_id"]
+        match step.action:
+            case "start_round":
+                await store.update_case(
+                    conn,
+                    case_id,
+                    state=step.state,
+                    round=case["round"] + 1,
+                    rating_window_ends=now + self.window,
+                )
+                started = await store.get_case(conn, case_id, lock=True)
+                assert started is not None
+                await self.ask_reporters(uow, started)
+            case "ask_new_reporters":
+                await self.ask_reporters(uow, case)
+            case "close_satisfied" | "close_unrated":
+                outcome = "satisfied" if step.action == "close_satisfied" else "unrated"
+                await store.update_case(
+                    conn, case_id, state=step.state, closed_at=now, outcome=outcome
+                )
+                uow.publish(
+                    "cases.closed",
+                    CaseClosed(case_id=case_id, outcome=outcome, closed_at=now),
+                    key=case_id,
+                    subject=case_id,
+                )
+            case "reopen":
+                count = case["reopen_count"] + 1
+                await store.update_case(
+                    conn, case_id, state=step.state, reopen_count=count, rating_window_ends=None
+                )
+                await store.insert_fact(
+                    conn, "reopens", case_id=case_id, reopen_count=count, reason=event, at=now
+                )
+                text = (comment or "").strip()
+                detail = f"{event}: {text[:500]}" if text else event
+                uow.publish(
+                    "cases.reopened",
+                    CaseReopened(case_id=case_id, reason=detail, reopen_count=count),
+                    key=case_id,
+                    subject=case_id,
+                )
+            case _:
+                assert_never(step.action)
+
+    async def ask_reporters(self, uow: UnitOfWork, case: CaseRow) -> None:
+        """While the round's rating window is open, send a request to each reporter of the case
+        not yet asked in this round, with the round's expiry."""
+        conn, case_id = uow.conn, case["case_id"]
+        now = self.clock()
         expires = case["rating_window_ends"]
+        if not lifecycle.window_open(expires, now):
+            return
         for r in await store.reporters_to_ask(conn, case_id, case["round"]):
             token = new_token()
             await store.insert_request(
@@ -246,7 +308,10 @@ class Feedback:
             self.reject(uow, ev.case_id, "token expired", req)
             return
         await store.use_request(conn, req["token_hash"], now)
-        decides = case["state"] == "resolved"
+        # the table has a step only for the first valid rating of the round: it decides; any
+        # other valid rating is recorded, counts in the rates, and decides nothing
+        verdict = lifecycle.verdict(ev.resolved, ev.satisfaction)
+        step = lifecycle.step(case["state"], verdict)
         await store.insert_rating(
             conn,
             case_id=ev.case_id,
@@ -257,54 +322,22 @@ class Feedback:
             comment=ev.comment,
             at=min(ev.at, now),  # the channel's time, never in the future
             recorded_at=now,
-            decided=decides,
+            decided=step is not None,
         )
-        if not decides:
-            return  # another reporter's rating already decided this round; this one still counts
-        if ev.resolved and ev.satisfaction in SATISFIED:
-            await store.update_case(
-                conn, ev.case_id, state="closed", closed_at=now, outcome="satisfied"
-            )
-            uow.publish(
-                "cases.closed",
-                CaseClosed(case_id=ev.case_id, outcome="satisfied", closed_at=now),
-                key=ev.case_id,
-                subject=ev.case_id,
-            )
-            return
-        count = case["reopen_count"] + 1
-        reason = "unsatisfied" if ev.resolved else "not_resolved"
-        await store.update_case(
-            conn, ev.case_id, state="reopened", reopen_count=count, rating_window_ends=None
-        )
-        await store.insert_fact(
-            conn, "reopens", case_id=ev.case_id, reopen_count=count, reason=reason, at=now
-        )
-        comment = (ev.comment or "").strip()
-        detail = f"{reason}: {comment[:500]}" if comment else reason
-        uow.publish(
-            "cases.reopened",
-            CaseReopened(case_id=ev.case_id, reason=detail, reopen_count=count),
-            key=ev.case_id,
-            subject=ev.case_id,
-        )
+        if step is not None:
+            await self.carry_out(uow, case, verdict, step, now, ev.comment)
 
     # --- the durable timer --------------------------------------------------------------------
 
     async def close_unrated(self, uow: UnitOfWork, now: datetime) -> int:
         """Close, as ``unrated``, every case whose rating window ended without a decisive
-        rating. Rows are claimed with FOR UPDATE SKIP LOCKED: replicas never close one twice."""
+        rating. Rows are claimed with FOR UPDATE SKIP LOCKED: replicas never close one twice.
+        The claim takes only cases awaiting a rating (state resolved): one step for all."""
+        step = lifecycle.step("resolved", "window_ended")
+        assert step is not None
         ids = await store.claim_unrated(uow.conn, now, SWEEP_BATCH)
         for case_id in ids:
-            await store.update_case(
-                uow.conn, case_id, state="closed", closed_at=now, outcome="unrated"
-            )
-            uow.publish(
-                "cases.closed",
-                CaseClosed(case_id=case_id, outcome="unrated", closed_at=now),
-                key=case_id,
-                subject=case_id,
-            )
+            await self.carry_out(uow, {"case_id": case_id}, "window_ended", step, now)
         if ids:
             log.info("closed unrated cases", count=len(ids))
         return len(ids)
