@@ -11,21 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.events import (
-    CaseAccepted,
-    CaseDispatched,
-    CaseEscalated,
-    CaseMerged,
-    CaseOpened,
-    CaseResolved,
-    FeedbackSubmitted,
-)
+from shared.events import CaseMerged, CaseOpened, FeedbackSubmitted
 from shared.registry_store import RegistryMessage, apply_registry_message
 from shared.service import Service
 from shared.settings import Settings
 
 from .api import register_routes
 from .handlers import SWEEP_BATCH, Feedback
+from .projection import FACTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,10 +29,8 @@ def create_service(settings: Settings) -> Service:
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
     svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
-    svc.subscribe("cases.dispatched", CaseDispatched)(fb.on_dispatched)
-    svc.subscribe("cases.accepted", CaseAccepted)(fb.on_accepted)
-    svc.subscribe("cases.escalated", CaseEscalated)(fb.on_escalated)
-    svc.subscribe("cases.resolved", CaseResolved)(fb.on_resolved)
+    for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved
+        svc.subscribe(fact.topic, fact.model)(fb.record)
     svc.subscribe("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
         fb.on_submitted
     )

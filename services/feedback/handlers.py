@@ -3,7 +3,7 @@ reopening, and the unrated-closing timer.
 
 Case events arrive on different topics through different consumers, so their order across
 topics is not guaranteed. Every handler first makes sure the case row exists (a placeholder
-when cases.opened is late) and records its fact; what happens to the case then
+when cases.opened is late) and records its fact (``projection``); what happens to the case then
 is the step of ``lifecycle``'s table for its state and the input, consulted once per input:
 follow-up requests go to the reporters known when the case is resolved, and to each reporter
 learnt later (a late cases.opened, a cases.merged) while the round's rating window is open.
@@ -20,14 +20,10 @@ import asyncpg
 from shared.clock import Clock, utcnow
 from shared.consumer import Meta
 from shared.events import (
-    CaseAccepted,
     CaseClosed,
-    CaseDispatched,
-    CaseEscalated,
     CaseMerged,
     CaseOpened,
     CaseReopened,
-    CaseResolved,
     FeedbackRejected,
     FeedbackRequested,
     FeedbackSubmitted,
@@ -36,27 +32,15 @@ from shared.events import (
 from shared.logging import get_logger
 from shared.uow import UnitOfWork
 
-from . import lifecycle, store
+from . import lifecycle, projection, store
 from .lifecycle import Input, Step
+from .projection import FactEvent
 from .tokens import new_token, token_hash
 
 log = get_logger(component="feedback")
 SWEEP_BATCH = 500
 # a row of ``cases``, or the columns of it that a step reads
 CaseRow: TypeAlias = asyncpg.Record | Mapping[str, Any]
-
-
-def event_time(meta: Meta) -> datetime:
-    """When the event happened, by its CloudEvents ``ce_time`` (else when it was received)."""
-    raw = meta.headers.get("ce_time")
-    if raw:
-        try:
-            at = datetime.fromisoformat(raw)
-            if at.tzinfo is not None:
-                return at
-        except ValueError:
-            pass
-    return meta.received_at
 
 
 class Feedback:
@@ -99,62 +83,19 @@ class Feedback:
         assert case is not None
         await self.advance(uow, case, "reporter")
 
-    async def on_dispatched(self, uow: UnitOfWork, ev: CaseDispatched, meta: Meta) -> None:
-        await store.ensure_case(uow.conn, ev.case_id)
-        await store.insert_fact(
-            uow.conn,
-            "dispatches",
-            case_id=ev.case_id,
-            attempt=ev.attempt,
-            tier=ev.tier,
-            unit=ev.unit,
-            respond_by=ev.respond_by,
-            resolve_by=ev.resolve_by,
-            dispatched_at=ev.dispatched_at or event_time(meta),
-        )
-
-    async def on_accepted(self, uow: UnitOfWork, ev: CaseAccepted, meta: Meta) -> None:
-        await store.ensure_case(uow.conn, ev.case_id)
-        await store.insert_fact(
-            uow.conn,
-            "accepts",
-            case_id=ev.case_id,
-            tier=ev.tier,
-            unit=ev.unit,
-            accepted_at=ev.accepted_at,
-            on_time=ev.on_time,
-        )
-
-    async def on_escalated(self, uow: UnitOfWork, ev: CaseEscalated, meta: Meta) -> None:
-        await store.ensure_case(uow.conn, ev.case_id)
-        await store.insert_fact(
-            uow.conn,
-            "escalations",
-            case_id=ev.case_id,
-            from_tier=ev.from_tier,
-            to_tier=ev.to_tier,
-            unit=ev.unit,
-            reason=ev.reason,
-            at=ev.escalated_at or event_time(meta),
-        )
-
-    async def on_resolved(self, uow: UnitOfWork, ev: CaseResolved, meta: Meta) -> None:
-        """Record the resolution; the lifecycle's ``resolution``: a new rating round, unless the
-        case already awaits its rating or is closed."""
+    async def record(self, uow: UnitOfWork, ev: FactEvent, meta: Meta) -> None:
+        """Every event of ``projection.FACTS``: its fact row, and its step of the lifecycle if it
+        is an input of it (``cases.resolved``: a new rating round, unless the case already
+        awaits its rating or is closed)."""
         conn = uow.conn
+        fact = projection.fact_of(ev)
         await store.ensure_case(conn, ev.case_id)
-        case = await store.get_case(conn, ev.case_id, lock=True)
-        assert case is not None
-        await store.insert_fact(
-            conn,
-            "resolutions",
-            case_id=ev.case_id,
-            tier=ev.tier,
-            unit=ev.unit,
-            resolved_at=ev.resolved_at,
-            on_time=ev.on_time,
-        )
-        await self.advance(uow, case, "resolution")
+        # an input locks the case row before the fact row's foreign key shares it
+        case = await store.get_case(conn, ev.case_id, lock=True) if fact.input else None
+        await store.insert_fact(conn, fact.table, **projection.fact_row(fact, ev, meta))
+        if fact.input is not None:
+            assert case is not None
+            await self.advance(uow, case, fact.input)
 
     # --- the lifecycle ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from .formulas import (
     ResolutionRow,
 )
 from .periods import Period
+from .projection import FACTS
 
 LEVEL_COLUMNS = {
     "district": "district",
@@ -134,8 +135,12 @@ async def insert_rating(conn: asyncpg.Connection, **row: Any) -> None:
 # --- facts from case events ---------------------------------------------------------------------
 
 
+# the tables of projection.FACTS, and feedback's own decisions
+FACT_TABLES = (*(f.table for f in FACTS), "reopens")
+
+
 async def insert_fact(conn: asyncpg.Connection, table: str, **row: Any) -> None:
-    if table not in ("dispatches", "accepts", "escalations", "resolutions", "reopens"):
+    if table not in FACT_TABLES:
         raise ValueError(f"not a fact table: {table}")
     await _insert(conn, table, row)
 

@@ -1,0 +1,114 @@
+"""The facts feedback keeps of dispatch's case events (pure): ONE table, event -> fact row.
+
+Each event below becomes one row of its fact table (the metrics and the case timeline are
+computed from them): ``case_id``, then each column from the event's field of that name (or the
+field ``renamed`` names); the time column (``when``) falls back to the event's CloudEvents
+``ce_time`` when the field is absent (events published before the field existed). Adding an
+event is one row here; ``app`` subscribes ``Feedback.record`` to every topic of the table. An
+event that is also an input of the lifecycle (``lifecycle.Input``) says so in ``input``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.consumer import Meta
+from shared.events import CaseAccepted, CaseDispatched, CaseEscalated, CaseResolved
+
+from .lifecycle import Input
+
+FactEvent = CaseDispatched | CaseAccepted | CaseEscalated | CaseResolved
+
+
+@dataclass(frozen=True)
+class Fact:
+    topic: str
+    model: type[FactEvent]
+    table: str
+    columns: tuple[str, ...]
+    when: str  # the column of when it happened
+    renamed: dict[str, str] = field(default_factory=dict)  # column -> the event's field
+    input: Input | None = None
+
+
+FACTS: tuple[Fact, ...] = (
+    Fact(
+        "cases.dispatched",
+        CaseDispatched,
+        "dispatches",
+        ("attempt", "tier", "unit", "respond_by", "resolve_by", "dispatched_at"),
+        when="dispatched_at",
+    ),
+    Fact(
+        "cases.accepted",
+        CaseAccepted,
+        "accepts",
+        ("tier", "unit", "accepted_at", "on_time"),
+        when="accepted_at",
+    ),
+    Fact(
+        "cases.escalated",
+        CaseEscalated,
+        "escalations",
+        ("from_tier", "to_tier", "unit", "reason", "at"),
+        when="at",
+        renamed={"at": "escalated_at"},
+    ),
+    Fact(
+        "cases.resolved",
+        CaseResolved,
+        "resolutions",
+        ("tier", "unit", "resolved_at", "on_time"),
+        when="resolved_at",
+        input="resolution",
+    ),
+)
+BY_MODEL: dict[type[FactEvent], Fact] = {f.model: f for f in FACTS}
+
+
+def fact_of(ev: FactEvent) -> Fact:
+    return BY_MODEL[type(ev)]
+
+
+def fact_row(fact: Fact, ev: FactEvent, meta: Meta) -> dict[str, Any]:
+    """The row of ``fact.table`` that ``ev`` becomes."""
+    row: dict[str, Any] = {"case_id": ev.case_id}
+    for column in fact.columns:
+        value = getattr(ev, fact.renamed.get(column, column))
+        row[column] = event_time(meta) if value is None and column == fact.when else value
+    return row
+
+
+def event_time(meta: Meta) -> datetime:
+    """When the event happened, by its CloudEvents ``ce_time`` (else when it was received)."""
+    raw = meta.headers.get("ce_time")
+    if raw:
+        try:
+            at = datetime.fromisoformat(raw)
+            if at.tzinfo is not None:
+                return at
+        except ValueError:
+            pass
+    return meta.received_at
+
+
+def markdown_table() -> str:
+    """The table as markdown (docs/feedback.md embeds it; a test keeps the two equal)."""
+    lines = ["| consumed | fact table | columns (← the event's field) |", "|---|---|---|"]
+    for f in FACTS:
+        cols = ["case_id", *(_column(f, c) for c in f.columns)]
+        also = f" (and the lifecycle's `{f.input}`)" if f.input else ""
+        lines.append(f"| `{f.topic}`{also} | `{f.table}` | {', '.join(cols)} |")
+    return "\n".join(lines)
+
+
+def _column(f: Fact, column: str) -> str:
+    source = f.renamed.get(column)
+    text = f"{column} ← {source}" if source else column
+    return f"{text} (else ce_time)" if column == f.when and _optional(f, column) else text
+
+
+def _optional(f: Fact, column: str) -> bool:
+    return not f.model.model_fields[f.renamed.get(column, column)].is_required()
