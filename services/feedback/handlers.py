@@ -66,12 +66,15 @@ class Feedback:
             default_tier=ev.default_tier,
             opened_at=ev.opened_at,
         )
-        await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
+        if not ev.anonymous:  # an anonymous reporter (匿名) is not followed up
+            await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
 
     async def on_merged(self, uow: UnitOfWork, ev: CaseMerged, meta: Meta) -> None:
-        """A supporter (附议) of the case: followed up like the first reporter."""
+        """A supporter (附议) of the case: followed up like the first reporter, unless
+        anonymous."""
         await store.ensure_case(uow.conn, ev.case_id)
-        await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
+        if not ev.anonymous:
+            await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
 
     async def learn_reporter(
         self, uow: UnitOfWork, case_id: str, reporter_ref: str, channel: str

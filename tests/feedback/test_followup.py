@@ -138,3 +138,30 @@ async def _decided_and_not(bed: Testbed, case_id: str) -> bool:
     svc = bed.running[0]
     rows = await svc.pool.fetch("SELECT decided FROM ratings WHERE case_id = $1", case_id)
     return sorted(r["decided"] for r in rows) == [False, True]
+
+
+async def test_anonymous_reporters_are_not_followed_up(bed: Testbed) -> None:
+    """docs/integration.md: ``anonymous: true`` keeps the reporter out of follow-up."""
+    svc = await bed.start("feedback")
+    mixed, alone = new_case_id(), new_case_id()
+    async with (
+        Publisher(bed.settings(), source="test/upstream") as pub,
+        TopicReader(bed.settings(), *TOPICS) as reader,
+    ):
+        await send(pub, "cases.opened", {**opened(mixed, reporter_ref="anon-1"), "anonymous": True})
+        await send(pub, "cases.merged", merged(mixed, "named-2"))
+        await send(pub, "cases.merged", {**merged(mixed, "anon-3"), "anonymous": True})
+        await send(pub, "cases.opened", {**opened(alone, reporter_ref="anon-4"), "anonymous": True})
+        await send(pub, "cases.resolved", resolved(mixed))
+        await send(pub, "cases.resolved", resolved(alone))
+        await wait_n(reader, "feedback.requested", mixed, 1)
+
+        async def round_started() -> bool:
+            state = await svc.pool.fetchval("SELECT state FROM cases WHERE case_id = $1", alone)
+            return bool(state == "resolved")
+
+        await eventually(round_started, timeout=30, what="the anonymous case's round")
+        await reader.read_to_end()
+        requests = of_case(reader, "feedback.requested", mixed)
+        assert [r["reporter_ref"] for r in requests] == ["named-2"]
+        assert of_case(reader, "feedback.requested", alone) == []
