@@ -142,12 +142,7 @@ class Feedback:
                 await store.update_case(
                     conn, case_id, state=step.state, closed_at=now, outcome=outcome
                 )
-                uow.publish(
-                    "cases.closed",
-                    CaseClosed(case_id=case_id, outcome=outcome, closed_at=now),
-                    key=case_id,
-                    subject=case_id,
-                )
+                uow.emit(CaseClosed(case_id=case_id, outcome=outcome, closed_at=now))
             case "reopen":
                 count = case["reopen_count"] + 1
                 await store.update_case(
@@ -158,12 +153,7 @@ class Feedback:
                 )
                 text = (comment or "").strip()
                 detail = f"{event}: {text[:500]}" if text else event
-                uow.publish(
-                    "cases.reopened",
-                    CaseReopened(case_id=case_id, reason=detail, reopen_count=count),
-                    key=case_id,
-                    subject=case_id,
-                )
+                uow.emit(CaseReopened(case_id=case_id, reason=detail, reopen_count=count))
             case _:
                 assert_never(step.action)
 
@@ -186,8 +176,7 @@ class Feedback:
                 requested_at=now,
                 expires_at=expires,
             )
-            uow.publish(
-                "feedback.requested",
+            uow.emit(
                 FeedbackRequested(
                     case_id=case_id,
                     reporter_ref=r["reporter_ref"],
@@ -195,9 +184,7 @@ class Feedback:
                     rating_token=token,
                     expires_at=expires,
                     round=case["round"],
-                ),
-                key=case_id,
-                subject=case_id,
+                )
             )
 
     # --- ratings ------------------------------------------------------------------------------
@@ -211,16 +198,13 @@ class Feedback:
     ) -> None:
         """``feedback.rejected``; ``request``: the request row of the rating's token, if any."""
         log.info("rating rejected", reason=reason)
-        uow.publish(
-            "feedback.rejected",
+        uow.emit(
             FeedbackRejected(
                 case_id=case_id,
                 reason=reason,
                 reporter_ref=request["reporter_ref"] if request is not None else None,
                 round=request["round"] if request is not None else None,
-            ),
-            key=case_id,
-            subject=case_id,
+            )
         )
 
     async def on_invalid(
