@@ -8,7 +8,6 @@ sweepers keep the deadlines (response, resolution, end of deliberation).
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from shared.clock import Clock, utcnow
@@ -20,8 +19,6 @@ from shared.sweeper import Sweeper
 from shared.taxonomy import load_taxonomy
 
 from .handlers import Dispatch
-from .merges import dispatch_merged
-from .opening import dispatch_opened
 from .tiers import load_rules
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,8 +42,8 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
     )
     svc = DispatchService(settings, dispatch)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
-    svc.subscribe_batch("cases.opened", CaseOpened, prompt=True)(partial(dispatch_opened, dispatch))
-    svc.subscribe_batch("cases.merged", CaseMerged, prompt=True)(partial(dispatch_merged, dispatch))
+    svc.subscribe_batch("cases.opened", CaseOpened, prompt=True)(dispatch.on_opened)
+    svc.subscribe_batch("cases.merged", CaseMerged, prompt=True)(dispatch.on_merged_batch)
     svc.subscribe("cases.reopened", CaseReopened)(dispatch.on_reopened)
     svc.subscribe(
         "handler.actions",
@@ -75,13 +72,13 @@ def add_metrics(svc: DispatchService) -> None:
     breaches = svc.metrics.counter(
         "wangge_deadline_breaches", "Deadlines missed", ["deadline", "tier"]
     )
-    svc.dispatch.on_breach = lambda deadline, tier: breaches.labels(deadline, tier).inc()
+    svc.dispatch.deadlines.on_breach = lambda deadline, tier: breaches.labels(deadline, tier).inc()
     fallbacks = svc.metrics.counter(
         "wangge_sweep_fallbacks",
         "Deadline sweeps whose set-based write failed and that went one case at a time",
         ["sweep"],
     )
-    svc.dispatch.on_sweep_fallback = lambda sweep: fallbacks.labels(sweep).inc()
+    svc.dispatch.deadlines.on_sweep_fallback = lambda sweep: fallbacks.labels(sweep).inc()
 
     @svc.metrics.on_scrape
     async def count_open_cases() -> None:

@@ -13,7 +13,7 @@ party volunteer (党员志愿者 only take cases themselves, 接单); none on du
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from shared.events import Tier
@@ -89,6 +89,35 @@ class HandlerLoad:
     role: str
     on_duty: bool
     open_cases: int
+
+
+class Loads:
+    """Every handler of some units with their open cases, kept current within one batch.
+
+    A batch (of opened cases, of due deadlines) reads the loads of every unit it needs with one
+    query; moving a case from one handler to another then changes the two counts here exactly as
+    the per-case ``UPDATE`` would have changed the next per-case count, so the handler each case
+    gets is the one a case-by-case pass in the same order would pick."""
+
+    def __init__(self, by_unit: Mapping[str, list[HandlerLoad]]) -> None:
+        self._staff = {unit: list(handlers) for unit, handlers in by_unit.items()}
+        self._open = {h.id: h.open_cases for hs in by_unit.values() for h in hs}
+
+    def of(self, unit: str) -> list[HandlerLoad]:
+        """The unit's handlers with their current counts (a unit not read: no handlers)."""
+        return [
+            HandlerLoad(h.id, h.role, h.on_duty, self._open[h.id])
+            for h in self._staff.get(unit, ())
+        ]
+
+    def move(self, from_handler: str | None, to_handler: str | None) -> None:
+        """An open case changed hands (None: the unit as a whole, counted for nobody)."""
+        if from_handler == to_handler:
+            return
+        if from_handler in self._open:
+            self._open[from_handler] -= 1
+        if to_handler in self._open:
+            self._open[to_handler] += 1
 
 
 def auto_assignable(h: HandlerLoad) -> bool:

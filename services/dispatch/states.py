@@ -96,6 +96,25 @@ def next_state(state: State, event: CaseEvent) -> State | None:
     return TRANSITIONS.get((state, event))
 
 
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """An allowed pair of the table and where it leads: decided once per step, then applied."""
+
+    event: CaseEvent
+    from_state: State
+    to_state: State
+
+
+_TRANSITIONS: dict[tuple[State, CaseEvent], Transition] = {
+    (state, event): Transition(event, state, to) for (state, event), to in TRANSITIONS.items()
+}
+
+
+def transition(state: State, event: CaseEvent) -> Transition | None:
+    """The transition ``event`` makes from ``state``, or None when the table does not allow it."""
+    return _TRANSITIONS.get((state, event))
+
+
 def refusal(state: State, event: CaseEvent) -> str:
     """Why ``event`` is not allowed in ``state`` (for handler.actions.rejected)."""
     if state == "resolved":

@@ -1,8 +1,12 @@
-"""Dispatch's SQL: cases with tier, unit, handler and deadlines; the timeline; registry reads."""
+"""Dispatch's SQL: cases with tier, unit, handler and deadlines; the timeline; registry reads.
+
+Rows of ``cases`` become ``model.Case`` in one place (``case_of``); changes come in as
+``model.CaseChange``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,30 +14,46 @@ import asyncpg
 
 from shared.events import CaseMerged
 
-from .assignment import Dept, HandlerLoad, Location, TargetUnit
+from .assignment import Dept, HandlerLoad, TargetUnit
+from .model import CASE_COLUMNS, Case, CaseChange, EarlyMerge, Step
 from .states import Actor
-from .sweeps import Step
 
 # --- cases -------------------------------------------------------------------------------------
+
+
+_row_values = operator.itemgetter(*CASE_COLUMNS)
+
+
+def case_of(row: asyncpg.Record) -> Case:
+    """The one place a ``cases`` row becomes a ``Case``."""
+    values = dict(zip(CASE_COLUMNS, _row_values(row), strict=True))
+    values["tier_reasons"] = tuple(values["tier_reasons"])
+    values["excluded_units"] = tuple(values["excluded_units"])
+    return Case.of(values)
 
 
 async def get_case(
     conn: asyncpg.Connection, case_id: str, *, lock: bool = False
 ) -> asyncpg.Record | None:
+    """The row as it is, for readers outside dispatch's handlers (``wangge case show``)."""
     sql = "SELECT * FROM cases WHERE case_id = $1" + (" FOR UPDATE" if lock else "")
     row: asyncpg.Record | None = await conn.fetchrow(sql, case_id)
     return row
 
 
-async def get_cases(conn: asyncpg.Connection, case_ids: Iterable[str]) -> list[asyncpg.Record]:
+async def load_case(conn: asyncpg.Connection, case_id: str, *, lock: bool = False) -> Case | None:
+    row = await get_case(conn, case_id, lock=lock)
+    return None if row is None else case_of(row)
+
+
+async def load_cases(conn: asyncpg.Connection, case_ids: Iterable[str]) -> list[Case]:
     """The cases of ``case_ids`` that exist, locked for update (in case_id order, so that two
     transactions locking some of the same cases cannot deadlock)."""
-    return list(
-        await conn.fetch(
-            "SELECT * FROM cases WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE",
-            sorted(set(case_ids)),
-        )
+    rows = await conn.fetch(
+        "SELECT * FROM cases WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE",
+        sorted(set(case_ids)),
     )
+    return [case_of(r) for r in rows]
 
 
 async def known_case_ids(conn: asyncpg.Connection, case_ids: list[str]) -> set[str]:
@@ -42,34 +62,19 @@ async def known_case_ids(conn: asyncpg.Connection, case_ids: list[str]) -> set[s
     return {r["case_id"] for r in rows}
 
 
-async def insert_cases(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
-    """New cases, all with the columns of the first row, with one pipelined executemany."""
-    if not rows:
+INSERT_CASE_SQL = "INSERT INTO cases ({}) VALUES ({})".format(
+    ", ".join(CASE_COLUMNS), ", ".join(f"${i}" for i in range(1, len(CASE_COLUMNS) + 1))
+)
+
+
+_case_values = operator.attrgetter(*CASE_COLUMNS)  # a Case's values, in CASE_COLUMNS' order
+
+
+async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Case]) -> None:
+    """New cases with one pipelined executemany."""
+    if not cases:
         return
-    cols = list(rows[0])
-    params = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
-    await conn.executemany(
-        f"INSERT INTO cases ({', '.join(cols)}) VALUES ({params})",
-        [tuple(r[c] for c in cols) for r in rows],
-    )
-
-
-async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> None:
-    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
-    await conn.execute(
-        f"UPDATE cases SET {sets}, updated_at = now() WHERE case_id = $1",
-        case_id,
-        *changes.values(),
-    )
-
-
-def location(case: asyncpg.Record) -> Location:
-    return Location(
-        district=case["district"],
-        street=case["street"],
-        community=case["community"],
-        grid=case["grid"],
-    )
+    await conn.executemany(INSERT_CASE_SQL, [_case_values(c) for c in cases])
 
 
 # --- merged reports that came before their case -------------------------------------------------
@@ -91,14 +96,12 @@ async def add_early_merges(conn: asyncpg.Connection, merges: Sequence[CaseMerged
     )
 
 
-async def take_early_merges(
-    conn: asyncpg.Connection, case_ids: list[str]
-) -> dict[str, asyncpg.Record]:
+async def take_early_merges(conn: asyncpg.Connection, case_ids: list[str]) -> dict[str, EarlyMerge]:
     """Remove and return the early merges recorded for any of ``case_ids``."""
     rows = await conn.fetch(
         "DELETE FROM early_merges WHERE case_id = ANY($1::text[]) RETURNING *", case_ids
     )
-    return {r["case_id"]: r for r in rows}
+    return {r["case_id"]: EarlyMerge(r["supporters"], r["households"], r["urgent"]) for r in rows}
 
 
 # --- due deadlines (the sweepers) -----------------------------------------------------------------
@@ -124,56 +127,19 @@ DELIBERATION_DUE_SQL = """SELECT * FROM cases
     FOR UPDATE SKIP LOCKED"""
 
 
-async def due_for_response(
-    conn: asyncpg.Connection, now: datetime, limit: int
-) -> list[asyncpg.Record]:
-    return list(await conn.fetch(RESPOND_DUE_SQL, now, limit))
+async def due_for_response(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Case]:
+    return [case_of(r) for r in await conn.fetch(RESPOND_DUE_SQL, now, limit)]
 
 
-async def due_for_resolution(
-    conn: asyncpg.Connection, now: datetime, limit: int
-) -> list[asyncpg.Record]:
-    return list(await conn.fetch(RESOLVE_DUE_SQL, now, limit))
+async def due_for_resolution(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Case]:
+    return [case_of(r) for r in await conn.fetch(RESOLVE_DUE_SQL, now, limit)]
 
 
-async def deliberations_due(
-    conn: asyncpg.Connection, now: datetime, limit: int
-) -> list[asyncpg.Record]:
-    return list(await conn.fetch(DELIBERATION_DUE_SQL, now, limit))
+async def deliberations_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Case]:
+    return [case_of(r) for r in await conn.fetch(DELIBERATION_DUE_SQL, now, limit)]
 
 
 # --- timeline ------------------------------------------------------------------------------------
-
-
-async def add_timeline(
-    conn: asyncpg.Connection,
-    case_id: str,
-    at: datetime,
-    event: str,
-    *,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    tier: str | None = None,
-    unit: str | None = None,
-    handler_id: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await add_timeline_steps(
-        conn,
-        [
-            Step(
-                case_id,
-                at,
-                event,
-                from_state=from_state,
-                to_state=to_state,
-                tier=tier,
-                unit=unit,
-                handler_id=handler_id,
-                detail=detail or {},
-            )
-        ],
-    )
 
 
 async def timeline(conn: asyncpg.Connection, case_id: str) -> list[asyncpg.Record]:
@@ -238,13 +204,12 @@ async def handler_loads_many(
     return out
 
 
-async def update_cases(
-    conn: asyncpg.Connection, changes: Sequence[tuple[str, Mapping[str, Any]]]
-) -> None:
-    """``update_case`` for many cases (case_id, changes): one executemany per set of columns."""
+async def update_cases(conn: asyncpg.Connection, changes: Sequence[tuple[str, CaseChange]]) -> None:
+    """Changes of cases (case_id, change): one executemany per set of columns."""
     groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for case_id, change in changes:
-        groups.setdefault(tuple(change), []).append((case_id, *change.values()))
+        columns = change.columns()
+        groups.setdefault(tuple(columns), []).append((case_id, *columns.values()))
     for cols, rows in groups.items():
         sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(cols, start=2))
         await conn.executemany(
@@ -253,7 +218,7 @@ async def update_cases(
 
 
 async def add_timeline_steps(conn: asyncpg.Connection, steps: Sequence[Step]) -> None:
-    """Timeline steps, in order, with one executemany."""
+    """Timeline steps, in order, with one executemany (the one writer of the timeline)."""
     if not steps:
         return
     await conn.executemany(

@@ -126,6 +126,12 @@ class CaseFacts:
     urgent: bool = False
 
 
+def max_known(a: int | None, b: int | None) -> int | None:
+    """The larger of two optional counts (None: unknown)."""
+    values = [v for v in (a, b) if v is not None]
+    return max(values) if values else None
+
+
 @dataclass(frozen=True)
 class TierDecision:
     tier: Tier

@@ -1,4 +1,5 @@
-"""Assignment rules (pure): the unit of a tier, and the handler within it."""
+"""Assignment rules (pure): the unit of a tier, the handler within it, and the handler loads a
+batch keeps current."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from services.dispatch.assignment import (
     Dept,
     HandlerLoad,
+    Loads,
     Location,
     TargetUnit,
     next_handler,
@@ -103,3 +105,44 @@ def test_transfer_stays_within_the_tier(
     tier: Tier, unit: str, target: TargetUnit | None, ok: bool
 ) -> None:
     assert (transfer_refusal(tier, unit, target) is None) is ok
+
+
+# --- the handler loads of a batch (opening, sweeps) ---------------------------------------------
+
+
+def loads() -> Loads:
+    return Loads(
+        {
+            "G1": [
+                HandlerLoad("a", "grid_worker", True, 3),
+                HandlerLoad("b", "grid_worker", True, 4),
+            ],
+            "C1": [
+                HandlerLoad("v", "party_volunteer", True, 0),
+                HandlerLoad("c", "staff", True, 0),
+            ],
+            "empty": [],
+        }
+    )
+
+
+def test_moving_a_case_counts_it_for_its_new_handler_only() -> None:
+    book = loads()
+    assert pick_handler(book.of("G1")) == "a"
+    book.move(None, "a")  # the unit's case goes to a: 4 and 4, ties by id
+    book.move(None, "a")  # 5 and 4
+    assert pick_handler(book.of("G1")) == "b"
+    book.move("a", "b")  # 4 and 5
+    assert [(h.id, h.open_cases) for h in book.of("G1")] == [("a", 4), ("b", 5)]
+    book.move("b", "b")  # the same handler again: no change
+    book.move("b", None)  # to the unit as a whole: b loses it
+    book.move("x", "c")  # from a handler of a unit not read: only c counts it
+    assert [(h.id, h.open_cases) for h in book.of("G1")] == [("a", 4), ("b", 4)]
+    assert [(h.id, h.open_cases) for h in book.of("C1")] == [("v", 0), ("c", 1)]
+
+
+def test_a_unit_not_read_or_without_handlers_has_nobody() -> None:
+    book = loads()
+    assert book.of("empty") == [] and book.of("elsewhere") == []
+    assert next_handler(book.of("elsewhere"), "a") is None
+    assert pick_handler(book.of("C1")) == "c"  # never the party volunteer

@@ -1,5 +1,5 @@
-"""A batch of ``cases.merged`` applied set-based (``merges.dispatch_merged``) on the real database
-does what the same merges do one at a time (``Dispatch.on_merged``): facts and timeline, a merge
+"""A batch of ``cases.merged`` applied set-based (``Merges.on_merged_batch``) on the real database
+does what the same merges do one at a time (``Merges.on_merged``): facts and timeline, a merge
 that raises the tier redispatching the case in the middle of the batch, early merges kept."""
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from typing import Any
 import orjson
 
 from devstack.testbed import Testbed
-from services.dispatch.merges import dispatch_merged
-from services.dispatch.opening import dispatch_opened
 from shared.consumer import Claimed, Meta
 from shared.events import CaseMerged, CaseOpened
 from shared.uow import UnitOfWork
@@ -55,7 +53,7 @@ async def scenario(svc: DispatchService, tag: str, merge: Apply) -> dict[str, An
     a, b = case_opened(f"a-{tag}"), case_opened(f"b-{tag}")
 
     async def opened(conn: Any, claimed: list[Claimed[CaseOpened]]) -> None:
-        await dispatch_opened(svc.dispatch, conn, claimed)
+        await svc.dispatch.on_opened(conn, claimed)
 
     await apply(svc, opened, [a, b], "cases.opened")
     c = f"c-{tag}"
@@ -112,7 +110,7 @@ async def test_a_batch_of_merges_does_what_one_at_a_time_does(bed: Testbed) -> N
     await load_registry(bed)
 
     async def batch(conn: Any, claimed: list[Claimed[CaseMerged]]) -> None:
-        await dispatch_merged(svc.dispatch, conn, claimed)
+        await svc.dispatch.on_merged_batch(conn, claimed)
 
     async def one_at_a_time(conn: Any, claimed: list[Claimed[CaseMerged]]) -> None:
         for c in claimed:

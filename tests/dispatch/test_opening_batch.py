@@ -1,4 +1,4 @@
-"""A batch of ``cases.opened`` dispatched set-based (``opening.dispatch_opened``) on the real
+"""A batch of ``cases.opened`` dispatched set-based (``opening.Opening``) on the real
 database: loads kept current within the batch, a case already known skipped, early merges taken."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from datetime import datetime
 import orjson
 
 from devstack.testbed import Testbed
-from services.dispatch.opening import dispatch_opened
 from shared.consumer import Claimed, Meta
 from shared.events import CaseOpened
 from shared.uow import UnitOfWork
@@ -37,7 +36,7 @@ async def test_a_batch_spreads_over_handlers_and_skips_known_cases(bed: Testbed)
                 )
                 for i, c in enumerate(batch)
             ]
-            await dispatch_opened(svc.dispatch, conn, claimed)
+            await svc.dispatch.on_opened(conn, claimed)
             return [orjson.loads(e.payload or b"") for c in claimed for e in c.uow.pending]
 
     first = await run([*cases[:4], cases[0]])  # the first case twice in one batch

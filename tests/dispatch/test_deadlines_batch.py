@@ -14,7 +14,9 @@ import asyncpg
 from devstack.testbed import Testbed
 from services.dispatch import store
 from services.dispatch.app import DispatchService
-from shared.events import Handler
+from services.dispatch.model import Case
+from services.dispatch.states import State
+from shared.events import Handler, Tier
 from shared.uow import UnitOfWork
 from tests.dispatch.support import FakeClock, load_registry, start_dispatch
 from tests.samples import wait_registry
@@ -45,10 +47,10 @@ async def put(
     t0: datetime,
     *,
     where: dict[str, str],
-    tier: str,
+    tier: Tier,
     unit: str,
     handler: str | None,
-    state: str,
+    state: State,
     respond_in: timedelta = timedelta(days=30),
     resolve_in: timedelta = timedelta(days=30),
     category: str = "sanitation",
@@ -56,20 +58,23 @@ async def put(
     await store.insert_cases(
         conn,
         [
-            {
-                "case_id": case_id,
-                "category": category,
-                **where,
-                "start_tier": tier,
-                "tier": tier,
-                "unit": unit,
-                "handler_id": handler,
-                "state": state,
-                "dispatched_at": t0,
-                "respond_by": t0 + respond_in,
-                "resolve_by": t0 + resolve_in,
-                "opened_at": t0,
-            }
+            Case(
+                case_id=case_id,
+                category=category,
+                district=where["district"],
+                street=where["street"],
+                community=where["community"],
+                grid=where["grid"],
+                start_tier=tier,
+                tier=tier,
+                unit=unit,
+                handler_id=handler,
+                state=state,
+                dispatched_at=t0,
+                respond_by=t0 + respond_in,
+                resolve_by=t0 + resolve_in,
+                opened_at=t0,
+            )
         ],
     )
 

@@ -1,0 +1,205 @@
+"""What handlers do in their apps (``handler.actions``): accept, progress, resolve, escalate (上报/
+吹哨), return (退单), transfer (转办), deliberate (议事会).
+
+Each action is checked (the case and the handler known, the handler allowed to act, the pair in
+the transition table: ``states``), its transition decided once, then planned by the action's own
+function (a refusal is a reason string) and written. A refused action publishes
+``handler.actions.rejected`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from shared.clock import Clock
+from shared.consumer import Meta
+from shared.events import FieldError, HandlerAction
+from shared.logging import get_logger
+from shared.uow import UnitOfWork
+
+from . import emit, store
+from .assignment import Route, transfer_refusal
+from .model import Case, CaseChange, Step
+from .planning import Plan, Policy, least_busy, plan_redispatch, route_case, write
+from .sla import extend
+from .states import Transition, authorization_refusal, refusal, transition
+from .tiers import next_tier, tier_index
+
+log = get_logger(component="dispatch")
+
+Planned = Plan | str  # what the action does, or why it is refused
+
+
+def step(case: Case, a: HandlerAction, t: Transition, change: CaseChange, **detail: Any) -> Plan:
+    """An action that keeps the case where it is (its tier and unit): the change and its step."""
+    change = CaseChange(state=t.to_state) | change
+    after = case.apply(change)
+    detail = {"action_id": a.action_id, "note": a.note, **detail}
+    return Plan(case, change, after, (Step.of(t, after, a.at, detail, actor=a.handler_id),))
+
+
+def accept(case: Case, a: HandlerAction, t: Transition) -> Planned:
+    """The acceptor becomes the case's handler; on time when not after ``respond_by``."""
+    on_time = case.respond_by is None or a.at <= case.respond_by
+    plan = step(case, a, t, CaseChange(handler_id=a.handler_id, accepted_at=a.at), on_time=on_time)
+    return plan.publishing(emit.accepted(case, a, on_time=on_time))
+
+
+def progress(case: Case, a: HandlerAction, t: Transition) -> Planned:
+    return step(case, a, t, CaseChange())
+
+
+def resolve(case: Case, a: HandlerAction, t: Transition) -> Planned:
+    on_time = case.resolve_missed_at is None and (
+        case.resolve_by is None or a.at <= case.resolve_by
+    )
+    change = CaseChange(
+        handler_id=a.handler_id,
+        resolved_at=a.at,
+        resolved_tier=case.tier,
+        resolved_unit=case.unit,
+        paused_at=None,
+        paused_until=None,
+    )
+    plan = step(case, a, t, change, on_time=on_time)
+    return plan.publishing(emit.resolved(case, a, on_time=on_time))
+
+
+def deliberate(case: Case, a: HandlerAction, t: Transition) -> Planned:
+    """To the community's residents' council (议事会): the deadline pauses until decide_by
+    (resolve_by moves back by the length of the pause)."""
+    assert a.decide_by is not None
+    if not case.community:
+        return "the case has no community, so no residents' council"
+    if a.decide_by <= a.at:
+        return "decide_by must be after the action's time"
+    change = CaseChange(
+        paused_at=a.at,
+        paused_until=a.decide_by,
+        resolve_by=extend(case.resolve_by, a.decide_by - a.at),
+    )
+    return step(case, a, t, change, council=case.community, decide_by=a.decide_by.isoformat())
+
+
+class Actions:
+    """``handler.actions`` and its invalid messages."""
+
+    def __init__(self, policy: Policy, clock: Clock) -> None:
+        self.policy = policy
+        self.clock = clock
+
+    async def on_invalid(
+        self, uow: UnitOfWork, obj: Any, errors: list[FieldError], meta: Meta
+    ) -> None:
+        action_id, case_id = obj.get("action_id"), obj.get("case_id")
+        rejected = emit.action_rejected(
+            action_id if isinstance(action_id, str) else None,
+            case_id if isinstance(case_id, str) else None,
+            "invalid: " + "; ".join(f"{e.field}: {e.message}" for e in errors),
+        )
+        emit.publish_rejected(uow, rejected, subject=None)
+
+    def reject(self, uow: UnitOfWork, a: HandlerAction, reason: str) -> None:
+        log.info("handler action rejected", action=a.action, reason=reason)
+        rejected = emit.action_rejected(a.action_id, a.case_id, reason)
+        emit.publish_rejected(uow, rejected, subject=a.case_id)
+
+    async def on_action(self, uow: UnitOfWork, a: HandlerAction, meta: Meta) -> None:
+        conn = uow.conn
+        case = await store.load_case(conn, a.case_id, lock=True)
+        if case is None:
+            self.reject(uow, a, "unknown case")
+            return
+        actor = await store.actor(conn, a.handler_id)
+        why = authorization_refusal(actor, case.view, a.action)
+        if why is not None:
+            self.reject(uow, a, why)
+            return
+        t = transition(case.state, a.action)
+        if t is None:
+            self.reject(uow, a, refusal(case.state, a.action))
+            return
+        planned = await self.plan(conn, case, a, t)
+        if isinstance(planned, str):
+            self.reject(uow, a, planned)
+            return
+        await write(uow, [planned])
+
+    async def plan(
+        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
+    ) -> Planned:
+        match a.action:
+            case "accept":
+                return accept(case, a, t)
+            case "progress":
+                return progress(case, a, t)
+            case "resolve":
+                return resolve(case, a, t)
+            case "deliberate":
+                return deliberate(case, a, t)
+            case "escalate":
+                return await self.escalate(conn, case, a, t)
+            case "return":
+                return await self.return_(conn, case, a, t)
+            case "transfer":
+                return await self.transfer(conn, case, a, t)
+
+    # --- the actions that move the case to another unit ------------------------------------------
+
+    async def escalate(
+        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
+    ) -> Planned:
+        """One tier up, routed by the assignment rules."""
+        up = next_tier(case.tier)
+        if up is None:
+            return f"already at the top tier ({case.tier})"
+        to = await route_case(conn, case, up, case.excluded_units)
+        if to is None:
+            return f"no unit above {case.tier} covers the case"
+        reason = f"handler: {a.note}"
+        plan = await self._move(conn, case, a, t, to, reason)
+        return plan.publishing(emit.escalated(plan.after, from_tier=case.tier, reason=reason))
+
+    async def return_(
+        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
+    ) -> Planned:
+        """退单: re-routed excluding this unit (and every unit that returned it before); if the
+        tier has no other unit, one tier up (then also ``cases.escalated``, reason ``return``)."""
+        exclude = (*case.excluded_units, case.unit)
+        to = await route_case(conn, case, case.tier, exclude)
+        if to is None:
+            return "no other unit can take the case"
+        reason = f"returned by {case.unit}: {a.note}"
+        plan = await self._move(conn, case, a, t, to, reason, CaseChange(excluded_units=exclude))
+        if tier_index(to.tier) > tier_index(case.tier):
+            plan = plan.publishing(emit.escalated(plan.after, from_tier=case.tier, reason="return"))
+        return plan
+
+    async def transfer(
+        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
+    ) -> Planned:
+        """转办: to another unit of the same tier (``assignment.transfer_refusal``)."""
+        assert a.target_unit is not None
+        target = await store.target_unit(conn, a.target_unit)
+        why = transfer_refusal(case.tier, case.unit, target)
+        if why is not None:
+            return why
+        reason = f"transferred from {case.unit}" + (f": {a.note}" if a.note else "")
+        return await self._move(conn, case, a, t, Route(case.tier, a.target_unit), reason)
+
+    async def _move(
+        self,
+        conn: asyncpg.Connection,
+        case: Case,
+        a: HandlerAction,
+        t: Transition,
+        to: Route,
+        reason: str,
+        also: CaseChange | None = None,
+    ) -> Plan:
+        handler = await least_busy(conn, to.unit)
+        return plan_redispatch(
+            self.policy, case, t, to, self.clock(), reason, handler, actor=a.handler_id, also=also
+        )

@@ -1,0 +1,213 @@
+"""The deadline sweeps (durable timers; ``shared.sweeper`` runs them): response deadlines missed
+(the next handler of the unit), resolution deadlines missed (one tier up, or recorded at the top)
+and deliberations ended (back to ``accepted``).
+
+A sweep claims its due rows and plans in memory what happens to each of them (the handler loads
+of every unit involved read with one query and kept current as cases change hands,
+``assignment.Loads``), then writes the plans set-based (``planning.write``): the row changes and
+timeline steps with executemany, the events with the outbox flush. One broken case fails that
+whole write: its savepoint is rolled back and the same rows are handled one by one, each in its
+own savepoint, so the broken case is logged and left for the next sweep without holding back the
+others. Transient errors fail the whole sweep (the Sweeper retries it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import asyncpg
+
+from shared.consumer import TRANSIENT_ERRORS
+from shared.events import Tier
+from shared.logging import get_logger
+from shared.uow import UnitOfWork
+
+from . import emit, store
+from .assignment import Loads, Route, next_handler, pick_handler, route
+from .model import Case, CaseChange, Step
+from .planning import Plan, Policy, departments_near, plan_redispatch, write
+from .states import transition
+from .tiers import next_tier
+
+log = get_logger(component="dispatch")
+
+SWEEP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """What a sweep does to one due case, and the deadline it counts as missed (for metrics)."""
+
+    plan: Plan
+    breach: tuple[Literal["respond", "resolve"], Tier] | None = None
+
+
+Planner = Callable[[asyncpg.Connection, list[Case], datetime], Awaitable[list[Missed]]]
+
+
+class Deadlines:
+    """The three sweeps. ``on_breach(deadline, tier)`` is called for every missed deadline and
+    ``on_sweep_fallback(sweep)`` for a set-based write that failed (metrics hooks)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.on_breach: Callable[[str, str], None] = lambda deadline, tier: None
+        # sweeps whose set-based write failed and that went one case at a time
+        self.fallbacks = 0
+        self.on_sweep_fallback: Callable[[str], None] = lambda sweep: None
+
+    async def sweep_response(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_response(uow.conn, now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.responses_missed, "response")
+
+    async def sweep_resolution(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_resolution(uow.conn, now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.resolutions_missed, "resolution")
+
+    async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.deliberations_ended, "deliberation")
+
+    async def _sweep(
+        self, uow: UnitOfWork, cases: list[Case], now: datetime, plan: Planner, name: str
+    ) -> int:
+        if not cases:
+            return 0
+        mark = len(uow.pending)
+        try:
+            async with uow.conn.transaction():
+                missed = await plan(uow.conn, cases, now)
+                await write(uow, [m.plan for m in missed])
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            del uow.pending[mark:]
+            self.fallbacks += 1
+            self.on_sweep_fallback(name)
+            log.exception("set-based sweep failed: one case at a time", sweep=name)
+            missed = await self._each(uow, cases, now, plan)
+        for m in missed:
+            if m.breach is not None:
+                self.on_breach(*m.breach)
+        return len(cases)
+
+    async def _each(
+        self, uow: UnitOfWork, cases: list[Case], now: datetime, plan: Planner
+    ) -> list[Missed]:
+        """Each case in its own savepoint (its unit's loads read again): a broken case is logged
+        and left for the next sweep."""
+        done: list[Missed] = []
+        for case in cases:
+            mark = len(uow.pending)
+            try:
+                async with uow.conn.transaction():
+                    missed = await plan(uow.conn, [case], now)
+                    await write(uow, [m.plan for m in missed])
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:
+                del uow.pending[mark:]
+                log.exception("sweep of a case failed", case_id=case.case_id, sweep=plan.__name__)
+                continue
+            done.extend(missed)
+        return done
+
+    # --- what each sweep does to its cases (in memory, after one read of the loads) ------------
+
+    async def responses_missed(
+        self, conn: asyncpg.Connection, cases: list[Case], now: datetime
+    ) -> list[Missed]:
+        """Response deadline missed: the next handler of the unit, a fresh response deadline,
+        ``cases.overdue`` (respond) and a new ``cases.dispatched``."""
+        loads = Loads(await store.handler_loads_many(conn, {c.unit for c in cases}))
+        return [self.response_missed(case, now, loads) for case in cases]
+
+    def response_missed(self, case: Case, now: datetime, loads: Loads) -> Missed:
+        t = transition(case.state, "respond_timeout")
+        assert t is not None and case.respond_by is not None  # what the due query selects
+        handler = next_handler(loads.of(case.unit), case.handler_id)
+        loads.move(case.handler_id, handler)
+        attempt = case.attempt + 1
+        change = CaseChange(
+            state=t.to_state,
+            handler_id=handler,
+            respond_by=self.policy.respond_by(case, now),
+            attempt=attempt,
+        )
+        after = case.apply(change)
+        detail = {
+            "missed": case.respond_by.isoformat(),
+            "from_handler": case.handler_id,
+            "attempt": attempt,
+        }
+        events = (emit.overdue(case, "respond"), emit.dispatched(after, now))
+        plan = Plan(case, change, after, (Step.of(t, after, now, detail),), events)
+        return Missed(plan, breach=("respond", case.tier))
+
+    async def resolutions_missed(
+        self, conn: asyncpg.Connection, cases: list[Case], now: datetime
+    ) -> list[Missed]:
+        """Resolution deadline missed: ``cases.overdue`` (resolve), then one tier up with reason
+        ``timeout`` (``cases.escalated`` and a new ``cases.dispatched``). At the top tier there is
+        nothing above: the miss is recorded (``resolve_missed_at``), so it fires once. The
+        departments of every street and district involved are read with one query (``route``
+        keeps to the case's own), then the loads of every unit escalated to."""
+        ups = [next_tier(c.tier) for c in cases]
+        depts = await departments_near(
+            conn, [c.location for c, up in zip(cases, ups, strict=True) if up]
+        )
+        routes = [
+            route(up, c.location, c.category, depts, c.excluded_units) if up else None
+            for c, up in zip(cases, ups, strict=True)
+        ]
+        loads = Loads(await store.handler_loads_many(conn, {r.unit for r in routes if r}))
+        return [
+            self.resolution_missed(case, now, to, loads)
+            for case, to in zip(cases, routes, strict=True)
+        ]
+
+    def resolution_missed(
+        self, case: Case, now: datetime, to: Route | None, loads: Loads
+    ) -> Missed:
+        assert case.resolve_by is not None  # what the due query selects
+        overdue = emit.overdue(case, "resolve")
+        if to is None:
+            step = Step(
+                case.case_id,
+                now,
+                "resolve_timeout",
+                from_state=case.state,
+                to_state=case.state,
+                tier=case.tier,
+                unit=case.unit,
+                handler_id=case.handler_id,
+                detail={"missed": case.resolve_by.isoformat(), "escalated": False},
+            )
+            change = CaseChange(resolve_missed_at=now)
+            plan = Plan(case, change, case.apply(change), (step,), (overdue,))
+            return Missed(plan, breach=("resolve", case.tier))
+        t = transition(case.state, "resolve_timeout")
+        assert t is not None  # what the due query selects
+        reason = f"timeout: resolution deadline missed at {case.tier}"
+        handler = pick_handler(loads.of(to.unit))
+        loads.move(case.handler_id, handler)
+        plan = plan_redispatch(self.policy, case, t, to, now, reason, handler)
+        escalated = emit.escalated(plan.after, from_tier=case.tier, reason="timeout")
+        return Missed(plan.publishing(escalated, first=[overdue]), breach=("resolve", case.tier))
+
+    async def deliberations_ended(
+        self, conn: asyncpg.Connection, cases: list[Case], now: datetime
+    ) -> list[Missed]:
+        """``decide_by`` reached: back to ``accepted``, its (extended) deadline running again."""
+        return [self.deliberation_ended(case, now) for case in cases]
+
+    def deliberation_ended(self, case: Case, now: datetime) -> Missed:
+        t = transition(case.state, "deliberation_ended")
+        assert t is not None and case.paused_until is not None  # what the due query selects
+        change = CaseChange(state=t.to_state, paused_at=None, paused_until=None)
+        detail = {"decide_by": case.paused_until.isoformat()}
+        after = case.apply(change)
+        return Missed(Plan(case, change, after, (Step.of(t, after, now, detail),)))

@@ -1,0 +1,112 @@
+"""What dispatch publishes: one factory per event type, used by every place that emits it, the
+topic of each, and the only calls of ``uow.publish`` (so the outbox sees every event the same way:
+keyed by case id, the case id as ``ce_subject``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+
+from shared.events import (
+    CaseAccepted,
+    CaseDispatched,
+    CaseEscalated,
+    CaseOverdue,
+    CaseResolved,
+    HandlerAction,
+    HandlerActionRejected,
+    Tier,
+)
+from shared.uow import UnitOfWork
+
+from .model import Case
+
+CaseEvent = CaseDispatched | CaseEscalated | CaseOverdue | CaseAccepted | CaseResolved
+
+TOPICS: Final[dict[type[CaseEvent], str]] = {
+    CaseDispatched: "cases.dispatched",
+    CaseAccepted: "cases.accepted",
+    CaseEscalated: "cases.escalated",
+    CaseOverdue: "cases.overdue",
+    CaseResolved: "cases.resolved",
+}
+
+
+def dispatched(case: Case, at: datetime) -> CaseDispatched:
+    """``cases.dispatched`` for the case as a (re-)dispatch leaves it."""
+    assert case.respond_by is not None and case.resolve_by is not None
+    return CaseDispatched(
+        case_id=case.case_id,
+        tier=case.tier,
+        unit=case.unit,
+        handler_id=case.handler_id,
+        respond_by=case.respond_by,
+        resolve_by=case.resolve_by,
+        tier_reasons=list(case.tier_reasons),
+        attempt=case.attempt,
+        category=case.category,
+        dispatched_at=at,
+    )
+
+
+def escalated(
+    case: Case, *, from_tier: Tier, reason: str, unit: str | None = None
+) -> CaseEscalated:
+    """``cases.escalated`` for the case as the re-dispatch that moved it up leaves it (at the
+    time of that dispatch; ``unit``: the unit named, when not the case's new one)."""
+    return CaseEscalated(
+        case_id=case.case_id,
+        from_tier=from_tier,
+        to_tier=case.tier,
+        unit=unit if unit is not None else case.unit,
+        reason=reason,
+        escalated_at=case.dispatched_at,
+    )
+
+
+def overdue(case: Case, deadline: Literal["respond", "resolve"]) -> CaseOverdue:
+    """``cases.overdue``: the case, as it was when it missed ``deadline``."""
+    return CaseOverdue(
+        case_id=case.case_id, deadline=deadline, unit=case.unit, handler_id=case.handler_id
+    )
+
+
+def accepted(case: Case, action: HandlerAction, *, on_time: bool) -> CaseAccepted:
+    return CaseAccepted(
+        case_id=case.case_id,
+        tier=case.tier,
+        unit=case.unit,
+        handler_id=action.handler_id,
+        accepted_at=action.at,
+        on_time=on_time,
+    )
+
+
+def resolved(case: Case, action: HandlerAction, *, on_time: bool) -> CaseResolved:
+    return CaseResolved(
+        case_id=case.case_id,
+        resolved_at=action.at,
+        tier=case.tier,
+        unit=case.unit,
+        handler_id=action.handler_id,
+        note=action.note or "",
+        on_time=on_time,
+    )
+
+
+def action_rejected(
+    action_id: str | None, case_id: str | None, reason: str
+) -> HandlerActionRejected:
+    return HandlerActionRejected(action_id=action_id, case_id=case_id, reason=reason)
+
+
+def publish(uow: UnitOfWork, event: CaseEvent) -> None:
+    uow.publish(TOPICS[type(event)], event, key=event.case_id, subject=event.case_id)
+
+
+def publish_rejected(
+    uow: UnitOfWork, rejected: HandlerActionRejected, *, subject: str | None
+) -> None:
+    """``handler.actions.rejected``, keyed by its case id (``subject``: none for an action too
+    broken to name its case with certainty)."""
+    uow.publish("handler.actions.rejected", rejected, key=rejected.case_id, subject=subject)

@@ -1,0 +1,174 @@
+"""The core every input of dispatch shares: the policy (taxonomy, tier rules, deadlines), routing
+a case to a unit, planning a (re-)dispatch, and writing what was planned.
+
+A step on a case is planned first (``Plan``: the change of its row, its timeline steps, its
+events; pure, from a transition decided once) and then written by ``write``, the one way planned
+changes reach the database and the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from shared.events import Tier
+from shared.taxonomy import SlaOverride, Taxonomy
+from shared.uow import UnitOfWork
+
+from . import emit, store
+from .assignment import Dept, Location, Route, pick_handler, route
+from .emit import CaseEvent
+from .model import Case, CaseChange, Step
+from .sla import Deadlines, SlaPolicy
+from .states import Transition
+from .tiers import DispatchRules
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules dispatch applies: the taxonomy's categories, the tier rules and the deadlines."""
+
+    taxonomy: Taxonomy
+    rules: DispatchRules
+    sla: SlaPolicy
+
+    def default_tier(self, category: str) -> Tier:
+        cat = self.taxonomy.get(category)
+        return cat.tier if cat else "grid"
+
+    def category_sla(self, category: str, tier: Tier) -> SlaOverride | None:
+        """A category's own SLA (taxonomy ``sla``) applies at its default tier."""
+        cat = self.taxonomy.get(category)
+        return cat.sla if cat is not None and cat.tier == tier else None
+
+    def deadlines(
+        self, category: str, tier: Tier, start: datetime, respond_within: timedelta | None
+    ) -> Deadlines:
+        """Fresh deadlines of a dispatch at ``tier`` at ``start``."""
+        return self.sla.deadlines(
+            tier,
+            start,
+            respond_within=respond_within,
+            category_sla=self.category_sla(category, tier),
+        )
+
+    def respond_by(self, case: Case, start: datetime) -> datetime:
+        """A fresh response deadline at the case's own tier (the resolution one unchanged)."""
+        respond, _ = self.sla.durations(
+            case.tier,
+            respond_within=case.respond_within,
+            category_sla=self.category_sla(case.category, case.tier),
+        )
+        return start + respond * self.sla.scale
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one input does to one case: the change of its row, the timeline steps it records and
+    the events it publishes, in order."""
+
+    case: Case  # as it was
+    change: CaseChange
+    after: Case  # as the change leaves it: case.apply(change), which the planner needs anyway
+    steps: tuple[Step, ...] = ()
+    events: tuple[CaseEvent, ...] = ()
+
+    def then(self, other: Plan) -> Plan:
+        """This plan followed by ``other`` (planned from ``self.after``), as one."""
+        return Plan(
+            self.case,
+            self.change | other.change,
+            other.after,
+            self.steps + other.steps,
+            self.events + other.events,
+        )
+
+    def publishing(self, *events: CaseEvent, first: Sequence[CaseEvent] = ()) -> Plan:
+        """The plan with more events: ``first`` before its own, ``events`` after them."""
+        return Plan(self.case, self.change, self.after, self.steps, (*first, *self.events, *events))
+
+
+async def write(uow: UnitOfWork, plans: Sequence[Plan]) -> None:
+    """Planned changes, set-based: the rows with one executemany per set of columns, the
+    timeline steps with one executemany, the events into the outbox."""
+    await store.update_cases(uow.conn, [(p.case.case_id, p.change) for p in plans])
+    await store.add_timeline_steps(uow.conn, [s for p in plans for s in p.steps])
+    for p in plans:
+        for out in p.events:
+            emit.publish(uow, out)
+
+
+# --- routing -------------------------------------------------------------------------------------
+
+
+async def departments_near(conn: asyncpg.Connection, places: Iterable[Location]) -> list[Dept]:
+    """The departments of every street and district of ``places``, with one query (none when
+    no place has either)."""
+    parents = sorted({p for loc in places for p in (loc.street, loc.district) if p})
+    return await store.departments_of(conn, list(parents)) if parents else []
+
+
+async def route_case(
+    conn: asyncpg.Connection, case: Case, tier: Tier, exclude: Collection[str]
+) -> Route | None:
+    """The unit of ``tier`` (or above) for the case, skipping ``exclude``."""
+    depts = await departments_near(conn, [case.location])
+    return route(tier, case.location, case.category, depts, exclude)
+
+
+# --- (re-)dispatch -------------------------------------------------------------------------------
+
+
+def plan_redispatch(
+    policy: Policy,
+    case: Case,
+    t: Transition,
+    to: Route,
+    now: datetime,
+    reason: str,
+    handler: str | None,
+    *,
+    actor: str | None = None,
+    also: CaseChange | None = None,
+) -> Plan:
+    """Moving the case to ``to`` with ``handler`` (pure): a new tier, unit and handler, fresh
+    deadlines, attempt + 1, its timeline step and its ``cases.dispatched``; ``also``: the other
+    columns the move sets."""
+    dl = policy.deadlines(case.category, to.tier, now, case.respond_within)
+    attempt = case.attempt + 1
+    change = CaseChange(
+        tier=to.tier,
+        unit=to.unit,
+        handler_id=handler,
+        state=t.to_state,
+        attempt=attempt,
+        tier_reasons=(*case.tier_reasons, reason, *to.notes),
+        dispatched_at=now,
+        respond_by=dl.respond_by,
+        resolve_by=dl.resolve_by,
+        resolve_missed_at=None,
+        accepted_at=None,
+        paused_at=None,
+        paused_until=None,
+    )
+    if also is not None:
+        change = change | also
+    after = case.apply(change)
+    detail = {
+        "reason": reason,
+        "from_tier": case.tier,
+        "from_unit": case.unit,
+        "by": actor,
+        "attempt": attempt,
+    }
+    step = Step.of(t, after, now, detail)
+    return Plan(case, change, after, (step,), (emit.dispatched(after, now),))
+
+
+async def least_busy(conn: asyncpg.Connection, unit: str) -> str | None:
+    """The handler of ``unit`` a case goes to now (``assignment.pick_handler``; None: the unit as
+    a whole)."""
+    return pick_handler(await store.handler_loads(conn, unit))
