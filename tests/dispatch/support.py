@@ -1,8 +1,10 @@
-"""What the dispatch tests on the real broker share: a settable clock, starting dispatch with it,
-case builders, and a small driver that publishes inputs and waits for outputs."""
+"""What the dispatch tests share: a settable clock, starting dispatch with it, case builders (a
+``cases.opened`` event; a ``Case`` for pure tests), and a small driver that publishes inputs and
+waits for outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -13,6 +15,7 @@ from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from services.dispatch.app import DispatchService, create_service
+from services.dispatch.model import Case
 from shared.client import Publisher, Record, TopicReader
 from shared.clock import utcnow
 from shared.events import CaseLocation, CaseOpened, Classification, Department, Handler, Unit
@@ -167,3 +170,29 @@ class Driver:
 
     async def drain(self) -> list[Record]:
         return await self.reader.read_to_end()
+
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a fixed time for pure tests
+
+
+def a_case(**over: object) -> Case:
+    """A dispatched grid case (``over``: other values of its columns)."""
+    base = Case(
+        case_id="c-1",
+        category="sanitation",
+        district="WC",
+        street="WC-YY",
+        community="WC-YY-OJY",
+        grid="WC-YY-OJY-G01",
+        start_tier="grid",
+        tier="grid",
+        tier_reasons=("category default: grid",),
+        unit="WC-YY-OJY-G01",
+        handler_id="h-0001",
+        state="dispatched",
+        dispatched_at=T0,
+        respond_by=T0 + timedelta(hours=2),
+        resolve_by=T0 + timedelta(hours=24),
+        opened_at=T0,
+    )
+    return dataclasses.replace(base, **over)  # type: ignore[arg-type]

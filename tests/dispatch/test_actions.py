@@ -1,0 +1,90 @@
+"""The actions that keep a case where it is, planned without a database (pure): what each changes,
+records and publishes, and why one is refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from services.dispatch import emit
+from services.dispatch.actions import accept, deliberate, progress, resolve
+from services.dispatch.planning import Plan
+from services.dispatch.states import transition
+from shared.events import ActionKind, HandlerAction
+from tests.dispatch.support import T0, a_case
+
+
+def action(kind: ActionKind, minutes: int = 10, **extra: Any) -> HandlerAction:
+    return HandlerAction(
+        action_id=f"a-{kind}",
+        case_id="c-1",
+        handler_id="h-0002",
+        action=kind,
+        at=T0 + timedelta(minutes=minutes),
+        **extra,
+    )
+
+
+def test_accept_on_time_and_late() -> None:
+    case = a_case()
+    t = transition(case.state, "accept")
+    assert t is not None
+    plan = accept(case, action("accept"), t)
+    assert isinstance(plan, Plan)
+    assert plan.change.columns() == {
+        "state": "accepted",
+        "handler_id": "h-0002",
+        "accepted_at": T0 + timedelta(minutes=10),
+    }
+    (step,) = plan.steps
+    assert (step.event, step.from_state, step.to_state, step.handler_id) == (
+        "accept",
+        "dispatched",
+        "accepted",
+        "h-0002",
+    )
+    assert step.detail == {"action_id": "a-accept", "note": None, "on_time": True}
+    (out,) = plan.events
+    assert emit.TOPICS[type(out)] == "cases.accepted" and out.model_dump()["on_time"] is True
+    late = accept(case, action("accept", minutes=180), t)
+    assert isinstance(late, Plan) and late.events[0].model_dump()["on_time"] is False
+
+
+def test_progress_and_resolve_keep_the_case_where_it_is() -> None:
+    case = a_case(state="accepted", handler_id="h-0002", resolve_missed_at=T0)
+    t = transition(case.state, "progress")
+    assert t is not None
+    plan = progress(case, action("progress", note="在办"), t)
+    assert isinstance(plan, Plan) and plan.change.columns() == {"state": "accepted"}
+    assert plan.events == ()
+    t = transition(case.state, "resolve")
+    assert t is not None
+    plan = resolve(case, action("resolve", note="已修复"), t)
+    assert isinstance(plan, Plan)
+    assert plan.after.state == "resolved" and plan.after.resolved_tier == "grid"
+    (out,) = plan.events
+    body = out.model_dump()
+    assert (emit.TOPICS[type(out)], body["note"], body["on_time"]) == (
+        "cases.resolved",
+        "已修复",
+        False,
+    )
+
+
+def test_deliberate_pauses_the_deadline_or_is_refused() -> None:
+    case = a_case(state="accepted")
+    t = transition(case.state, "deliberate")
+    assert t is not None
+    decide_by = T0 + timedelta(days=2)
+    plan = deliberate(case, action("deliberate", note="议事", decide_by=decide_by), t)
+    assert isinstance(plan, Plan)
+    assert case.resolve_by is not None
+    pause = decide_by - (T0 + timedelta(minutes=10))
+    assert plan.after.resolve_by == case.resolve_by + pause
+    assert (plan.after.state, plan.after.paused_until) == ("deliberating", decide_by)
+    too_soon = action("deliberate", note="议事", decide_by=T0)
+    assert deliberate(case, too_soon, t) == "decide_by must be after the action's time"
+    nowhere = a_case(state="accepted", community=None)
+    assert deliberate(nowhere, action("deliberate", note="议事", decide_by=decide_by), t) == (
+        "the case has no community, so no residents' council"
+    )
