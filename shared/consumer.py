@@ -44,7 +44,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import asyncpg
 import orjson
@@ -63,7 +63,10 @@ from shared.tracing import child_headers, parse_traceparent
 from shared.uow import OutgoingEvent, UnitOfWork
 
 if TYPE_CHECKING:
-    from shared.service import Service
+    from faststream.kafka import KafkaBroker
+
+    from shared.metrics import ServiceMetrics
+    from shared.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger(component="consumer")
@@ -158,9 +161,26 @@ PROMPT = Polling(fetch_max_wait_ms=20, poll_ms=10)
 RELAXED = Polling(fetch_max_wait_ms=100, poll_ms=50)
 
 
+class ConsumerContext(Protocol):
+    """What a subscription needs of the service that runs it (``shared.service.Service`` is one):
+    a narrow view, so that the pipeline does not depend on the service that builds it."""
+
+    name: str
+    settings: Settings
+    broker: KafkaBroker
+    metrics: ServiceMetrics
+
+    @property
+    def pool(self) -> asyncpg.Pool: ...
+
+    def dead_letter_event(
+        self, topic: str, record: Any, meta: Meta, error_class: str, error: str
+    ) -> OutgoingEvent: ...
+
+
 @dataclass
 class Subscription(Generic[M]):
-    service: Service
+    service: ConsumerContext
     topic: str  # logical name
     model: type[M]
     handler: BatchHandler[M]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from shared.clock import utcnow
 from shared.consumer import TRANSIENT_ERRORS
@@ -21,16 +21,28 @@ from shared.retry import Backoff
 from shared.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from shared.service import Service
+    import asyncpg
+
+    from shared.settings import Settings
 
 log = get_logger(component="sweeper")
 SweepFn = Callable[[UnitOfWork, datetime], Awaitable[int]]
 
 
+class SweeperContext(Protocol):
+    """What a sweeper needs of the service that runs it (``shared.service.Service`` is one)."""
+
+    name: str
+    settings: Settings
+
+    @property
+    def pool(self) -> asyncpg.Pool: ...
+
+
 class Sweeper:
     def __init__(
         self,
-        service: Service,
+        service: SweeperContext,
         name: str,
         fn: SweepFn,
         *,
