@@ -104,9 +104,12 @@ class Loads:
         self._open = {h.id: h.open_cases for hs in by_unit.values() for h in hs}
 
     def of(self, unit: str) -> list[HandlerLoad]:
-        """The unit's handlers with their current counts (a unit not read: no handlers)."""
+        """The unit's handlers with their current counts (a unit not read: no handlers; a
+        handler whose count has not changed is the one read, not a copy)."""
         return [
-            HandlerLoad(h.id, h.role, h.on_duty, self._open[h.id])
+            h
+            if (n := self._open[h.id]) == h.open_cases
+            else HandlerLoad(h.id, h.role, h.on_duty, n)
             for h in self._staff.get(unit, ())
         ]
 

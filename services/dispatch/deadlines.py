@@ -156,12 +156,13 @@ class Deadlines:
         departments of every street and district involved are read with one query (``route``
         keeps to the case's own), then the loads of every unit escalated to."""
         ups = [next_tier(c.tier) for c in cases]
+        places = [c.location for c in cases]
         depts = await departments_near(
-            conn, [c.location for c, up in zip(cases, ups, strict=True) if up]
+            conn, [loc for loc, up in zip(places, ups, strict=True) if up]
         )
         routes = [
-            route(up, c.location, c.category, depts, c.excluded_units) if up else None
-            for c, up in zip(cases, ups, strict=True)
+            route(up, loc, c.category, depts, c.excluded_units) if up else None
+            for c, loc, up in zip(cases, places, ups, strict=True)
         ]
         loads = Loads(await store.handler_loads_many(conn, {r.unit for r in routes if r}))
         return [
