@@ -23,6 +23,7 @@ import json
 import os
 import signal
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -58,6 +59,7 @@ from devstack.wait import eventually
 from shared.db import connect
 from shared.logging import configure_logging
 from shared.registry_store import upsert_record
+from shared.settings import Settings
 from sim.territory import Territory, TerritorySize, generate_territory
 
 RESULTS = ROOT / "bench" / "results"
@@ -192,9 +194,31 @@ def stop(p: ServiceProcess, profiled: bool) -> None:
     p.stop(signal.SIGINT if profiled else signal.SIGTERM)
 
 
-async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any]) -> None:
+@dataclass
+class BenchRun:
+    """What the steps of one run share: its options and testbed, the results they fill in (in the
+    order the steps run), the territory, and the service processes started (all stopped at the
+    end) with the sampler of their RSS."""
+
+    args: argparse.Namespace
+    bed: Testbed
+    results: dict[str, Any]
+    settings: Settings
+    stamp: str
+    territory: Territory
+    env: dict[str, str]  # the services' environment overrides
+    prof: Path | None  # the profiles' folder (--profile), else None
+    sampler: RssSampler
+    logs: Path = RUN / "bench" / "logs"
+    procs: list[ServiceProcess] = field(default_factory=list)
+
+    def profile_to(self, name: str) -> Path | None:
+        return self.prof / f"{name}.txt" if self.prof is not None else None
+
+
+def prepare(args: argparse.Namespace, bed: Testbed, results: dict[str, Any]) -> BenchRun:
+    """The territory (recorded in ``results``), the profiles' folder and the sampler."""
     settings = bed.settings()
-    logs = RUN / "bench" / "logs"
     stamp = results["started_at"].replace(":", "")
     size = TerritorySize.small() if args.small_city else TerritorySize()
     territory = generate_territory(size, seed=args.seed)
@@ -210,166 +234,213 @@ async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any])
     prof = args.out / f"profile-{stamp}" if args.profile else None
     if prof is not None:
         prof.mkdir(parents=True, exist_ok=True)
+    return BenchRun(args, bed, results, settings, stamp, territory, env, prof, RssSampler())
 
-    def profile_to(name: str) -> Path | None:
-        return prof / f"{name}.txt" if prof is not None else None
 
-    sampler = RssSampler()
-    sampling = asyncio.create_task(sampler.run())
-    procs: list[ServiceProcess] = []
+async def bench(args: argparse.Namespace, bed: Testbed, results: dict[str, Any]) -> None:
+    run = prepare(args, bed, results)
+    sampling = asyncio.create_task(run.sampler.run())
     try:
-        intake = start_service(bed, "intake", logs, tag=f"-{stamp}-1", env_over=env)
-        dispatch = start_service(
-            bed, "dispatch", logs, tag=f"-{stamp}", profile_to=profile_to("dispatch"), env_over=env
-        )
-        procs += [intake, dispatch]
-        wait_ready(intake, dispatch)
-        sampler.watch("dispatch", dispatch)
-
-        print(f"registry: {len(territory.records())} records")
-        t0 = time.monotonic()
-        if args.registry_via_kafka:
-            await publish_registry(settings, territory.records(), prune=False)
-            await wait_registry(bed, territory, ("intake", "dispatch"))
-            intake.stop()  # the backlog builds up while intake is away
-        else:
-            intake.stop()
-            await seed_registry(bed, territory)
-        results["registry"] = {
-            "records": len(territory.records()),
-            "via": "registry.units" if args.registry_via_kafka else "upsert_record (direct)",
-            "load_s": round(time.monotonic() - t0, 1),
-        }
-
-        print(f"backlog: {args.backlog} reports")
-        results["backlog_publish_per_s"] = round(
-            await preload_backlog(settings, territory, args.backlog, seed=args.seed + 10, tag="bl"),
-            1,
-        )
-
-        print("limit: bare consumer, COPY + one event per message")
-        limit = await measure_limit(
-            settings, bed.admin_dsn, args.backlog, partitions=args.partitions
-        )
-        results["limit"] = limit
-        results["kafka_commit_per_message_ms"] = await measure_commit_ms(settings)
-        results["limit_reports_per_s"] = limit["reports_per_s"]
-
-        print("pipeline: intake + dispatch draining the backlog")
-        outcomes = Outcomes()
-        ready = asyncio.Event()
-        reader = asyncio.create_task(
-            collect(
-                settings,
-                outcomes,
-                lambda o: o.reports_done >= args.backlog,
-                timeout=args.pipeline_timeout_s,
-                started=ready,
-            )
-        )
-        await ready.wait()
-        t0 = time.monotonic()
-        intake = start_service(
-            bed, "intake", logs, tag=f"-{stamp}-2", profile_to=profile_to("intake"), env_over=env
-        )
-        procs.append(intake)
-        wait_ready(intake)
-        sampler.watch("intake", intake)
-        cpu_start = cpu_snapshot(intake, dispatch)
-        finished = await reader
-        cpu = cpu_per_report(cpu_start, cpu_snapshot(intake, dispatch), outcomes.reports_done)
-        batches = {
-            "intake reports.submitted": intake.batches("reports.submitted"),
-            "dispatch cases.opened": dispatch.batches("cases.opened"),
-            "dispatch cases.merged": dispatch.batches("cases.merged"),
-        }
-        done = outcomes.done_times()
-        pipeline_rate = sustained_rate(done)
-        intake_done = sorted(
-            outcomes.times["cases.opened"]
-            + outcomes.times["cases.merged"]
-            + outcomes.times["reports.rejected"]
-        )
-        results["pipeline"] = {
-            "reports": args.backlog,
-            "reports_done": outcomes.reports_done,
-            "finished": finished,
-            "wall_s_from_intake_start": round((done[-1] - t0) if done else 0.0, 1),
-            "sustained_reports_per_s": round(pipeline_rate, 1),
-            "intake_hop_reports_per_s": round(sustained_rate(intake_done), 1),
-            "opened": len(outcomes.times["cases.opened"]),
-            "merged": len(outcomes.times["cases.merged"]),
-            "rejected": len(outcomes.times["reports.rejected"]),
-            "dispatched": len(outcomes.times["cases.dispatched"]),
-            # completions per second from intake's start: reports done, and intake's outcomes
-            "per_second": per_second(done, t0),
-            "intake_per_second": per_second(intake_done, t0),
-            # from intake's start to the last report: CPU per report of each service and of
-            # everything else on the machine (Kafka, PostgreSQL, the benchmark itself)
-            "cpu_us_per_report": cpu,
-            # polled batches (one transaction and one offset commit each) since each started
-            "batches": batches,
-        }
-        results["pipeline_reports_per_s"] = round(pipeline_rate, 1)
-        results["ratio_to_limit"] = (
-            round(pipeline_rate / limit["reports_per_s"], 3) if limit["reports_per_s"] else None
-        )
-
-        if args.replica_reports:
-            print(f"replicas: two dispatch processes, {args.replica_reports} reports")
-            results["replicas"] = await replicas(args, bed, territory, dispatch, logs, stamp, env)
-            procs.append(results["replicas"].pop("_proc"))
-        results["latency_ms"] = {}
-        rates = [float(r) for r in args.rates.split(",") if r]
-        if rates and args.warmup_s:
-            # In a fresh broker's first minutes the tail is longer (most likely its JVM compiling
-            # the request paths as they get hot): p99 at 200/s 150-200 ms against 45-70 ms a few
-            # minutes later (docs/performance.md). A production broker runs for months, so the
-            # measured runs come after a warm-up at the first rate; its figures are kept apart.
-            print(f"warm-up: {rates[0]:.0f} reports/s for {args.warmup_s:.0f} s")
-            results["latency_warmup_ms"] = await latency_run(
-                settings, territory, rates[0], args.warmup_s, args.seed + 7, args.drain_s, "warm"
-            )
-        for rate in rates:
-            print(f"latency: {rate:.0f} reports/s for {args.latency_s:.0f} s")
-            results["latency_ms"][str(int(rate))] = await latency_run(
-                settings, territory, rate, args.latency_s, args.seed + int(rate), args.drain_s
-            )
-        # "start": once both services have handled their first batch (intake builds its location
-        # index then, dispatch its caches), so that start and end compare the same working set;
-        # "at_ready": when /readyz first answered
-        first_done = done[0] if done else time.monotonic()
-        results["rss_mb"] = {
-            name: {
-                "start": round(sampler.first_after(name, first_done) or p.rss_start_mb, 1),
-                "end": round(p.rss(), 1),
-                "at_ready": round(p.rss_start_mb, 1),
-            }
-            for name, p in (("intake", intake), ("dispatch", dispatch))
-        }
-
+        await measure_services(run)
     finally:
         sampling.cancel()
-        for p in procs:
+        for p in run.procs:
             stop(p, args.profile)
     results["rss_samples"] = {
-        k: [(round(t, 1), round(m, 1)) for t, m in v] for k, v in sampler.samples.items()
+        k: [(round(t, 1), round(m, 1)) for t, m in v] for k, v in run.sampler.samples.items()
     }
-    if prof is not None:
-        results["profiles"] = sorted(str(p) for p in prof.glob("*.txt"))
-
+    if run.prof is not None:
+        results["profiles"] = sorted(str(p) for p in run.prof.glob("*.txt"))
     if args.sweep_cases:
-        print(f"sweep: loading {args.sweep_cases} open cases into dispatch.cases")
-        now = utcnow()
-        dsn = bed.service_dsns["dispatch"]
-        load_s = await load_cases(dsn, territory, args.sweep_cases, args.sweep_due, now)
-        sweeps = await time_sweeps(dsn, bed.settings("dispatch"), now)
-        sweeps["load_s"] = round(load_s, 1)
-        sweeps["due"] = args.sweep_due
-        results["sweep"] = sweeps
-        results["sweep_ms_1m_open"] = max(
-            sweeps["response_due"]["median_ms"], sweeps["resolution_due"]["median_ms"]
+        await measure_sweeps(run)
+
+
+async def measure_services(run: BenchRun) -> None:
+    """Every step that runs the services: registry, backlog, limit, pipeline, replicas, latency,
+    then the services' memory."""
+    args, bed, stamp = run.args, run.bed, run.stamp
+    intake = start_service(bed, "intake", run.logs, tag=f"-{stamp}-1", env_over=run.env)
+    dispatch = start_service(
+        bed,
+        "dispatch",
+        run.logs,
+        tag=f"-{stamp}",
+        profile_to=run.profile_to("dispatch"),
+        env_over=run.env,
+    )
+    run.procs += [intake, dispatch]
+    wait_ready(intake, dispatch)
+    run.sampler.watch("dispatch", dispatch)
+
+    await load_registry(run, intake)
+    limit_per_s = await backlog_and_limit(run)
+    intake, done = await drain_backlog(run, dispatch, limit_per_s)
+    if args.replica_reports:
+        print(f"replicas: two dispatch processes, {args.replica_reports} reports")
+        run.results["replicas"] = await replicas(
+            args, bed, run.territory, dispatch, run.logs, stamp, run.env
         )
+        run.procs.append(run.results["replicas"].pop("_proc"))
+    await latency_runs(run)
+    # "start": once both services have handled their first batch (intake builds its location
+    # index then, dispatch its caches), so that start and end compare the same working set;
+    # "at_ready": when /readyz first answered
+    first_done = done[0] if done else time.monotonic()
+    run.results["rss_mb"] = {
+        name: {
+            "start": round(run.sampler.first_after(name, first_done) or p.rss_start_mb, 1),
+            "end": round(p.rss(), 1),
+            "at_ready": round(p.rss_start_mb, 1),
+        }
+        for name, p in (("intake", intake), ("dispatch", dispatch))
+    }
+
+
+async def load_registry(run: BenchRun, intake: ServiceProcess) -> None:
+    """The territory's registry into both services; intake (the first one) is stopped after."""
+    args, territory = run.args, run.territory
+    print(f"registry: {len(territory.records())} records")
+    t0 = time.monotonic()
+    if args.registry_via_kafka:
+        await publish_registry(run.settings, territory.records(), prune=False)
+        await wait_registry(run.bed, territory, ("intake", "dispatch"))
+        intake.stop()  # the backlog builds up while intake is away
+    else:
+        intake.stop()
+        await seed_registry(run.bed, territory)
+    run.results["registry"] = {
+        "records": len(territory.records()),
+        "via": "registry.units" if args.registry_via_kafka else "upsert_record (direct)",
+        "load_s": round(time.monotonic() - t0, 1),
+    }
+
+
+async def backlog_and_limit(run: BenchRun) -> float:
+    """The backlog published while intake is away, and the bare consumer's limit on as many
+    messages; returns the limit in reports per second."""
+    args, settings, results = run.args, run.settings, run.results
+    print(f"backlog: {args.backlog} reports")
+    results["backlog_publish_per_s"] = round(
+        await preload_backlog(settings, run.territory, args.backlog, seed=args.seed + 10, tag="bl"),
+        1,
+    )
+
+    print("limit: bare consumer, COPY + one event per message")
+    limit = await measure_limit(
+        settings, run.bed.admin_dsn, args.backlog, partitions=args.partitions
+    )
+    results["limit"] = limit
+    results["kafka_commit_per_message_ms"] = await measure_commit_ms(settings)
+    results["limit_reports_per_s"] = limit["reports_per_s"]
+    return float(limit["reports_per_s"])
+
+
+async def drain_backlog(
+    run: BenchRun, dispatch: ServiceProcess, limit_per_s: float
+) -> tuple[ServiceProcess, list[float]]:
+    """A new intake and the running dispatch drain the backlog; returns that intake and the
+    times the reports were done."""
+    args, results = run.args, run.results
+    print("pipeline: intake + dispatch draining the backlog")
+    outcomes = Outcomes()
+    ready = asyncio.Event()
+    reader = asyncio.create_task(
+        collect(
+            run.settings,
+            outcomes,
+            lambda o: o.reports_done >= args.backlog,
+            timeout=args.pipeline_timeout_s,
+            started=ready,
+        )
+    )
+    await ready.wait()
+    t0 = time.monotonic()
+    intake = start_service(
+        run.bed,
+        "intake",
+        run.logs,
+        tag=f"-{run.stamp}-2",
+        profile_to=run.profile_to("intake"),
+        env_over=run.env,
+    )
+    run.procs.append(intake)
+    wait_ready(intake)
+    run.sampler.watch("intake", intake)
+    cpu_start = cpu_snapshot(intake, dispatch)
+    finished = await reader
+    cpu = cpu_per_report(cpu_start, cpu_snapshot(intake, dispatch), outcomes.reports_done)
+    batches = {
+        "intake reports.submitted": intake.batches("reports.submitted"),
+        "dispatch cases.opened": dispatch.batches("cases.opened"),
+        "dispatch cases.merged": dispatch.batches("cases.merged"),
+    }
+    done = outcomes.done_times()
+    pipeline_rate = sustained_rate(done)
+    intake_done = sorted(
+        outcomes.times["cases.opened"]
+        + outcomes.times["cases.merged"]
+        + outcomes.times["reports.rejected"]
+    )
+    results["pipeline"] = {
+        "reports": args.backlog,
+        "reports_done": outcomes.reports_done,
+        "finished": finished,
+        "wall_s_from_intake_start": round((done[-1] - t0) if done else 0.0, 1),
+        "sustained_reports_per_s": round(pipeline_rate, 1),
+        "intake_hop_reports_per_s": round(sustained_rate(intake_done), 1),
+        "opened": len(outcomes.times["cases.opened"]),
+        "merged": len(outcomes.times["cases.merged"]),
+        "rejected": len(outcomes.times["reports.rejected"]),
+        "dispatched": len(outcomes.times["cases.dispatched"]),
+        # completions per second from intake's start: reports done, and intake's outcomes
+        "per_second": per_second(done, t0),
+        "intake_per_second": per_second(intake_done, t0),
+        # from intake's start to the last report: CPU per report of each service and of
+        # everything else on the machine (Kafka, PostgreSQL, the benchmark itself)
+        "cpu_us_per_report": cpu,
+        # polled batches (one transaction and one offset commit each) since each started
+        "batches": batches,
+    }
+    results["pipeline_reports_per_s"] = round(pipeline_rate, 1)
+    results["ratio_to_limit"] = round(pipeline_rate / limit_per_s, 3) if limit_per_s else None
+    return intake, done
+
+
+async def latency_runs(run: BenchRun) -> None:
+    """An unrecorded warm-up, then one latency run at each offered load."""
+    args, settings, territory, results = run.args, run.settings, run.territory, run.results
+    results["latency_ms"] = {}
+    rates = [float(r) for r in args.rates.split(",") if r]
+    if rates and args.warmup_s:
+        # In a fresh broker's first minutes the tail is longer (most likely its JVM compiling
+        # the request paths as they get hot): p99 at 200/s 150-200 ms against 45-70 ms a few
+        # minutes later (docs/performance.md). A production broker runs for months, so the
+        # measured runs come after a warm-up at the first rate; its figures are kept apart.
+        print(f"warm-up: {rates[0]:.0f} reports/s for {args.warmup_s:.0f} s")
+        results["latency_warmup_ms"] = await latency_run(
+            settings, territory, rates[0], args.warmup_s, args.seed + 7, args.drain_s, "warm"
+        )
+    for rate in rates:
+        print(f"latency: {rate:.0f} reports/s for {args.latency_s:.0f} s")
+        results["latency_ms"][str(int(rate))] = await latency_run(
+            settings, territory, rate, args.latency_s, args.seed + int(rate), args.drain_s
+        )
+
+
+async def measure_sweeps(run: BenchRun) -> None:
+    """Dispatch's deadline sweeps over ``--sweep-cases`` open cases (the services stopped)."""
+    args, bed, results = run.args, run.bed, run.results
+    print(f"sweep: loading {args.sweep_cases} open cases into dispatch.cases")
+    now = utcnow()
+    dsn = bed.service_dsns["dispatch"]
+    load_s = await load_cases(dsn, run.territory, args.sweep_cases, args.sweep_due, now)
+    sweeps = await time_sweeps(dsn, bed.settings("dispatch"), now)
+    sweeps["load_s"] = round(load_s, 1)
+    sweeps["due"] = args.sweep_due
+    results["sweep"] = sweeps
+    results["sweep_ms_1m_open"] = max(
+        sweeps["response_due"]["median_ms"], sweeps["resolution_due"]["median_ms"]
+    )
 
 
 async def replicas(

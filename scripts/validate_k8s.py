@@ -32,7 +32,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -165,54 +167,117 @@ def config_data(docs: list[Doc]) -> dict[str, str]:
 # --- structure -------------------------------------------------------------------------------
 
 
-def structure(docs: list[Doc], where: str) -> list[str]:
-    errors: list[str] = []
-    deployments = {name_of(d): d for d in of_kind(docs, "Deployment")}
-    jobs = of_kind(docs, "Job")
-    topics = of_kind(docs, "KafkaTopic")
-    is_overlay = where.startswith("deploy/k8s/overlays/") or where not in LAYOUTS
+@dataclass(frozen=True)
+class Build:
+    """What the structure checks share: one directory's build, its workloads and topics, and the
+    layout it is meant to render."""
 
-    for t in topics:
-        if t["metadata"].get("labels", {}).get("strimzi.io/cluster") != STRIMZI_CLUSTER:
-            errors.append(f"KafkaTopic/{name_of(t)}: no strimzi.io/cluster: {STRIMZI_CLUSTER}")
-    for d in docs:
+    docs: list[Doc]
+    where: str
+    deployments: dict[str, Doc]
+    jobs: list[Doc]
+    topics: list[Doc]
+    workloads: list[Doc]  # the Deployments, then the Jobs
+    layout: tuple[str | None, str | None] | None  # LAYOUTS[where]; None: not a known directory
+    is_overlay: bool
+
+    @classmethod
+    def of(cls, docs: list[Doc], where: str) -> Build:
+        deployments = {name_of(d): d for d in of_kind(docs, "Deployment")}
+        jobs = of_kind(docs, "Job")
+        topics = of_kind(docs, "KafkaTopic")
+        workloads = [*deployments.values(), *jobs]
+        return cls(
+            docs=docs,
+            where=where,
+            deployments=deployments,
+            jobs=jobs,
+            topics=topics,
+            workloads=workloads,
+            layout=LAYOUTS.get(where),
+            is_overlay=where.startswith("deploy/k8s/overlays/") or where not in LAYOUTS,
+        )
+
+    # Read only by the checks that need them (a build they do not reach is not parsed further).
+    @cached_property
+    def topics_ns(self) -> set[str | None]:
+        return {t["metadata"].get("namespace") for t in self.topics}
+
+    @cached_property
+    def services_ns(self) -> set[str | None]:
+        return {d["metadata"].get("namespace") for d in self.workloads}
+
+    @cached_property
+    def gens(self) -> dict[tuple[str, str], str]:
+        return generated(self.docs)
+
+    @cached_property
+    def config(self) -> dict[str, str]:
+        return config_data(self.docs)
+
+    @property
+    def job(self) -> Doc:
+        """The set-up Job (the checks after ``check_deployment_names`` run with exactly one)."""
+        return self.jobs[0]
+
+    @property
+    def job_container(self) -> Doc:
+        container: Doc = pod_spec(self.job)["containers"][0]
+        return container
+
+
+def check_topic_labels(b: Build) -> list[str]:
+    return [
+        f"KafkaTopic/{name_of(t)}: no strimzi.io/cluster: {STRIMZI_CLUSTER}"
+        for t in b.topics
+        if t["metadata"].get("labels", {}).get("strimzi.io/cluster") != STRIMZI_CLUSTER
+    ]
+
+
+def check_left_in_output(b: Build) -> list[str]:
+    """No local-config object and no fingerprint Secret in what is applied."""
+    errors = []
+    for d in b.docs:
         if "config.kubernetes.io/local-config" in d["metadata"].get("annotations", {}):
             errors.append(f"{d['kind']}/{name_of(d)}: a local-config object in the output")
         if d["kind"] == "Secret" and unhashed(name_of(d)) == "wangge-setup":
             errors.append(f"Secret/{name_of(d)}: the Job's fingerprint is in the output")
+    return errors
 
-    topics_ns = {t["metadata"].get("namespace") for t in topics}
-    want = LAYOUTS.get(where)
-    workloads = [*deployments.values(), *jobs]
-    got_services = {d["metadata"].get("namespace") for d in workloads}
+
+def check_namespaces(b: Build) -> list[str]:
+    """The services and the topics in the namespaces the layout intends; the services in one."""
+    errors = []
+    topics_ns, got_services, want = b.topics_ns, b.services_ns, b.layout
     if want is not None:
-        if workloads and got_services != {want[0]}:
+        if b.workloads and got_services != {want[0]}:
             errors.append(
                 f"services in namespaces {sorted(map(str, got_services))}, want {want[0]}"
             )
-        if topics and topics_ns != {want[1]}:
+        if b.topics and topics_ns != {want[1]}:
             errors.append(f"topics in namespaces {sorted(map(str, topics_ns))}, want {want[1]}")
     if len(got_services) > 1:
         errors.append(f"the services are spread over namespaces {sorted(map(str, got_services))}")
+    return errors
 
-    if not deployments:
-        return errors
-    if sorted(deployments) != sorted(f"wangge-{s}" for s in SERVICES):
-        errors.append(f"Deployments {sorted(deployments)}, want one per service")
-    if len(jobs) != 1:
-        return [*errors, f"{len(jobs)} Jobs, want the set-up Job"]
-    job = jobs[0]
-    job_c = pod_spec(job)["containers"][0]
-    gens = generated(docs)
 
-    # The set-up Job.
+def check_deployment_names(b: Build) -> list[str]:
+    if sorted(b.deployments) != sorted(f"wangge-{s}" for s in SERVICES):
+        return [f"Deployments {sorted(b.deployments)}, want one per service"]
+    return []
+
+
+def check_setup_job(b: Build) -> list[str]:
+    """The set-up Job's name, command, restarts, topics and administrator credentials."""
+    errors = []
+    job, job_c = b.job, b.job_container
     if not re.fullmatch(r"wangge-setup-[a-z0-9]{10}", name_of(job)):
         errors.append(f"Job/{name_of(job)}: not named wangge-setup-<hash> (kustomizeconfig.yaml)")
     if job_c.get("command") != ["wangge", "ops", "setup"]:
         errors.append(f"Job: runs {job_c.get('command')}, want wangge ops setup")
     if pod_spec(job).get("restartPolicy") != "Never" or "backoffLimit" not in job["spec"]:
         errors.append("Job: want restartPolicy Never and a backoffLimit")
-    if ("--no-topics" in job_c.get("args", [])) != bool(topics):
+    if ("--no-topics" in job_c.get("args", [])) != bool(b.topics):
         errors.append(
             "Job: --no-topics must be given exactly when KafkaTopics are in the build "
             "(one owner of the topics: the Topic Operator or the Job)"
@@ -220,21 +285,37 @@ def structure(docs: list[Doc], where: str) -> list[str]:
     admin = env_ref(job_c, "DATABASE_URL")
     if admin is None or unhashed(admin[0]) != "wangge-setup-db":
         errors.append(f"Job: DATABASE_URL from {admin}, want Secret wangge-setup-db")
+    return errors
 
-    first = next(iter(deployments.values()))
+
+def check_job_security(b: Build) -> list[str]:
+    """The Job runs as the Deployments do (non-root), with no service account token."""
+    errors = []
+    job, job_c = b.job, b.job_container
+    first = next(iter(b.deployments.values()))
     if pod_spec(job).get("securityContext") != pod_spec(first).get("securityContext"):
         errors.append(f"Job: its pod securityContext differs from Deployment/{name_of(first)}'s")
     if job_c.get("securityContext") != pod_spec(first)["containers"][0].get("securityContext"):
         errors.append(f"Job: its container securityContext differs from {name_of(first)}'s")
     if pod_spec(job).get("automountServiceAccountToken") is not False:
         errors.append("Job: mounts a service account token (it needs no API access)")
+    return errors
 
-    images = {c["image"] for w in workloads for c in containers(w)}
-    if is_overlay and (len(images) != 1 or IMAGE_PLACEHOLDER in images):
-        errors.append(f"images {sorted(images)}: want one, the overlay's (not the placeholder)")
 
+def check_images(b: Build) -> list[str]:
+    images = {c["image"] for w in b.workloads for c in containers(w)}
+    if b.is_overlay and (len(images) != 1 or IMAGE_PLACEHOLDER in images):
+        return [f"images {sorted(images)}: want one, the overlay's (not the placeholder)"]
+    return []
+
+
+def check_wait_containers(b: Build) -> list[str]:
+    """In every Deployment, one initContainer ``wangge ops wait <service>`` like the service's own
+    container; the Job gives each service's role the password the service connects with."""
+    errors = []
+    job_c = b.job_container
     for svc in SERVICES:
-        dep = deployments.get(f"wangge-{svc}")
+        dep = b.deployments.get(f"wangge-{svc}")
         if dep is None:
             continue
         where_d = f"Deployment/wangge-{svc}"
@@ -251,10 +332,14 @@ def structure(docs: list[Doc], where: str) -> list[str]:
             errors.append(f"{where_d}: the initContainer does not use the service's DATABASE_URL")
         if env_ref(job_c, f"WANGGE_{svc.upper()}_DATABASE_URL") != env_ref(main, "DATABASE_URL"):
             errors.append(f"Job: WANGGE_{svc.upper()}_DATABASE_URL is not {svc}'s DATABASE_URL")
+    return errors
 
-    # References: the hashed names only; nothing unresolved but what the overlay says is external.
-    names = {(d["kind"], name_of(d)) for d in docs}
-    for w in workloads:
+
+def check_references(b: Build) -> list[str]:
+    """The hashed names only; nothing unresolved but what the overlay says is external."""
+    errors = []
+    names = {(d["kind"], name_of(d)) for d in b.docs}
+    for w in b.workloads:
         for kind, ref in references(w):
             if (kind, ref) in names:
                 if not HASHED.match(ref):
@@ -263,34 +348,66 @@ def structure(docs: list[Doc], where: str) -> list[str]:
                         "(a change to it would not roll the pods)"
                     )
                 continue
-            if (kind, ref) in gens:
+            if (kind, ref) in b.gens:
                 errors.append(f"{w['kind']}/{name_of(w)}: {kind} {ref} by its unhashed name")
-            elif is_overlay and ref not in EXTERNAL:
+            elif b.is_overlay and ref not in EXTERNAL:
                 errors.append(f"{w['kind']}/{name_of(w)}: {kind} {ref} is not in the build")
+    return errors
 
-    # TLS files where the config says, in every container that reads the config.
-    config = config_data(docs)
+
+def check_tls_mounts(b: Build) -> list[str]:
+    """TLS files where the config says, in every container that reads the config."""
+    errors = []
     for var in ("KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE"):
-        if not config.get(var):
+        if not b.config.get(var):
             continue
-        folder = str(Path(config[var]).parent)
-        for w in workloads:
+        folder = str(Path(b.config[var]).parent)
+        for w in b.workloads:
             for c in containers(w):
                 mounts = {m["mountPath"].rstrip("/") for m in c.get("volumeMounts", [])}
                 if folder not in mounts:
                     errors.append(f"{w['kind']}/{name_of(w)}/{c['name']}: {var} not mounted")
+    return errors
 
-    # The Kafka cluster is where its Topic Operator watches: the topics' namespace.
-    bootstrap = config.get("KAFKA_BOOTSTRAP_SERVERS")
-    if bootstrap and len(topics_ns) == 1 and len(got_services) == 1:
-        (tns,), (sns,) = topics_ns, got_services
-        service = f"{STRIMZI_CLUSTER}-kafka-bootstrap"
-        ok = {f"{service}.{tns}.svc", f"{service}.{tns}.svc.cluster.local"}
-        if tns == sns:
-            ok.add(service)
-        hosts = {h.strip().rsplit(":", 1)[0] for h in bootstrap.split(",")}
-        if not hosts <= ok:
-            errors.append(f"KAFKA_BOOTSTRAP_SERVERS {sorted(hosts)}: not the cluster in {tns}")
+
+def check_kafka_address(b: Build) -> list[str]:
+    """The Kafka cluster is where its Topic Operator watches: the topics' namespace."""
+    bootstrap = b.config.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not (bootstrap and len(b.topics_ns) == 1 and len(b.services_ns) == 1):
+        return []
+    (tns,), (sns,) = b.topics_ns, b.services_ns
+    service = f"{STRIMZI_CLUSTER}-kafka-bootstrap"
+    ok = {f"{service}.{tns}.svc", f"{service}.{tns}.svc.cluster.local"}
+    if tns == sns:
+        ok.add(service)
+    hosts = {h.strip().rsplit(":", 1)[0] for h in bootstrap.split(",")}
+    if not hosts <= ok:
+        return [f"KAFKA_BOOTSTRAP_SERVERS {sorted(hosts)}: not the cluster in {tns}"]
+    return []
+
+
+# The checks of a build with the Deployments and the one set-up Job, in the order they report.
+JOB_CHECKS: tuple[Callable[[Build], list[str]], ...] = (
+    check_setup_job,
+    check_job_security,
+    check_images,
+    check_wait_containers,
+    check_references,
+    check_tls_mounts,
+    check_kafka_address,
+)
+
+
+def structure(docs: list[Doc], where: str) -> list[str]:
+    b = Build.of(docs, where)
+    errors = [*check_topic_labels(b), *check_left_in_output(b), *check_namespaces(b)]
+    if not b.deployments:
+        return errors
+    errors += check_deployment_names(b)
+    if len(b.jobs) != 1:
+        return [*errors, f"{len(b.jobs)} Jobs, want the set-up Job"]
+    for check in JOB_CHECKS:
+        errors += check(b)
     return errors
 
 

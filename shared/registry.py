@@ -98,6 +98,8 @@ def parse_registry(text: str, taxonomy: Taxonomy) -> list[Unit | Department | Ha
 def _cross_check(
     records: list[tuple[int | None, Unit | Department | Handler]], taxonomy: Taxonomy
 ) -> list[RegistryError]:
+    """What a record cannot check alone: unique codes, and what each record's parent, unit and
+    categories name exists and fits; in the file's order, a record's duplicate code first."""
     errors: list[RegistryError] = []
     seen: dict[str, int | None] = {}
     units = {r.code: r for _, r in records if isinstance(r, Unit)}
@@ -108,33 +110,55 @@ def _cross_check(
             errors.append(RegistryError(line, key, f"duplicate code (first on line {seen[key]})"))
         seen.setdefault(key, line)
         if isinstance(r, Unit):
-            want = PARENT_LEVEL.get(r.level)
-            if want is None and r.parent:
-                errors.append(RegistryError(line, r.code, "a district has no parent"))
-            if want is not None:
-                parent = units.get(r.parent or "")
-                if parent is None:
-                    errors.append(RegistryError(line, r.code, f"{r.level} needs a parent {want}"))
-                elif parent.level != want:
-                    errors.append(
-                        RegistryError(
-                            line, r.code, f"parent {parent.code} is a {parent.level}, not a {want}"
-                        )
-                    )
-            if r.area is not None and len(r.area) < 3:
-                errors.append(RegistryError(line, r.code, "area needs at least 3 points"))
-            if (r.lon is None) != (r.lat is None):
-                errors.append(RegistryError(line, r.code, "give both lon and lat, or neither"))
+            errors.extend(_check_unit(line, r, units))
         elif isinstance(r, Department):
-            parent = units.get(r.parent)
-            if parent is None or parent.level not in ("street", "district"):
-                errors.append(RegistryError(line, r.code, "parent must be a street or district"))
-            for c in r.categories:
-                if taxonomy.get(c) is None:
-                    errors.append(RegistryError(line, r.code, f"unknown category {c!r}"))
-        elif r.unit not in units and r.unit not in departments:
-            errors.append(RegistryError(line, r.id, f"unknown unit or department {r.unit!r}"))
+            errors.extend(_check_department(line, r, units, taxonomy))
+        else:
+            errors.extend(_check_handler(line, r, units, departments))
     return errors
+
+
+def _check_unit(line: int | None, r: Unit, units: dict[str, Unit]) -> list[RegistryError]:
+    """A parent of the level above (a district none), an area of 3 points, both coordinates."""
+    errors: list[RegistryError] = []
+    want = PARENT_LEVEL.get(r.level)
+    if want is None and r.parent:
+        errors.append(RegistryError(line, r.code, "a district has no parent"))
+    if want is not None:
+        parent = units.get(r.parent or "")
+        if parent is None:
+            errors.append(RegistryError(line, r.code, f"{r.level} needs a parent {want}"))
+        elif parent.level != want:
+            message = f"parent {parent.code} is a {parent.level}, not a {want}"
+            errors.append(RegistryError(line, r.code, message))
+    if r.area is not None and len(r.area) < 3:
+        errors.append(RegistryError(line, r.code, "area needs at least 3 points"))
+    if (r.lon is None) != (r.lat is None):
+        errors.append(RegistryError(line, r.code, "give both lon and lat, or neither"))
+    return errors
+
+
+def _check_department(
+    line: int | None, r: Department, units: dict[str, Unit], taxonomy: Taxonomy
+) -> list[RegistryError]:
+    """Under a street or a district; categories the taxonomy knows."""
+    errors: list[RegistryError] = []
+    parent = units.get(r.parent)
+    if parent is None or parent.level not in ("street", "district"):
+        errors.append(RegistryError(line, r.code, "parent must be a street or district"))
+    for c in r.categories:
+        if taxonomy.get(c) is None:
+            errors.append(RegistryError(line, r.code, f"unknown category {c!r}"))
+    return errors
+
+
+def _check_handler(
+    line: int | None, r: Handler, units: dict[str, Unit], departments: dict[str, Department]
+) -> list[RegistryError]:
+    """Attached to a unit or a department of the file."""
+    if r.unit not in units and r.unit not in departments:
+        return [RegistryError(line, r.id, f"unknown unit or department {r.unit!r}")]
+    return []
 
 
 def load_registry_file(path: str | Path, taxonomy: Taxonomy) -> list[Unit | Department | Handler]:
