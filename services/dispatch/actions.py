@@ -99,12 +99,12 @@ class Actions:
             case_id if isinstance(case_id, str) else None,
             "invalid: " + "; ".join(f"{e.field}: {e.message}" for e in errors),
         )
-        emit.publish_rejected(uow, rejected, subject=None)
+        uow.emit(rejected)
 
     def reject(self, uow: UnitOfWork, a: HandlerAction, reason: str) -> None:
         log.info("handler action rejected", action=a.action, reason=reason)
         rejected = emit.action_rejected(a.action_id, a.case_id, reason)
-        emit.publish_rejected(uow, rejected, subject=a.case_id)
+        uow.emit(rejected)
 
     async def on_action(self, uow: UnitOfWork, a: HandlerAction, meta: Meta) -> None:
         conn = uow.conn

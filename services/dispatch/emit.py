@@ -1,11 +1,11 @@
-"""What dispatch publishes: one factory per event type, used by every place that emits it, the
-topic of each, and the only calls of ``uow.publish`` (so the outbox sees every event the same way:
-keyed by case id, the case id as ``ce_subject``)."""
+"""What dispatch publishes: one factory per event type, used by every place that emits it. Each
+event class declares its topic and key (``shared.events.Message``); the places that emit call
+``uow.emit(event)``."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final, Literal
+from typing import Literal
 
 from shared.events import (
     CaseAccepted,
@@ -17,19 +17,10 @@ from shared.events import (
     HandlerActionRejected,
     Tier,
 )
-from shared.uow import UnitOfWork
 
 from .model import Case
 
 CaseEvent = CaseDispatched | CaseEscalated | CaseOverdue | CaseAccepted | CaseResolved
-
-TOPICS: Final[dict[type[CaseEvent], str]] = {
-    CaseDispatched: "cases.dispatched",
-    CaseAccepted: "cases.accepted",
-    CaseEscalated: "cases.escalated",
-    CaseOverdue: "cases.overdue",
-    CaseResolved: "cases.resolved",
-}
 
 
 def dispatched(case: Case, at: datetime) -> CaseDispatched:
@@ -98,15 +89,3 @@ def action_rejected(
     action_id: str | None, case_id: str | None, reason: str
 ) -> HandlerActionRejected:
     return HandlerActionRejected(action_id=action_id, case_id=case_id, reason=reason)
-
-
-def publish(uow: UnitOfWork, event: CaseEvent) -> None:
-    uow.publish(TOPICS[type(event)], event, key=event.case_id, subject=event.case_id)
-
-
-def publish_rejected(
-    uow: UnitOfWork, rejected: HandlerActionRejected, *, subject: str | None
-) -> None:
-    """``handler.actions.rejected``, keyed by its case id (``subject``: none for an action too
-    broken to name its case with certainty)."""
-    uow.publish("handler.actions.rejected", rejected, key=rejected.case_id, subject=subject)

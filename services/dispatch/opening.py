@@ -95,7 +95,7 @@ class Opening:
                     detail={"tier_reasons": list(case.tier_reasons), "attempt": case.attempt},
                 )
             )
-            emit.publish(c.uow, emit.dispatched(case, now))
+            c.uow.emit(emit.dispatched(case, now))
         await store.insert_cases(conn, cases)
         await store.add_timeline_steps(conn, steps)
 

@@ -98,7 +98,7 @@ async def write(uow: UnitOfWork, plans: Sequence[Plan]) -> None:
     await store.add_timeline_steps(uow.conn, [s for p in plans for s in p.steps])
     for p in plans:
         for out in p.events:
-            emit.publish(uow, out)
+            uow.emit(out)
 
 
 # --- routing -------------------------------------------------------------------------------------

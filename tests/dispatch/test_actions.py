@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.dispatch import emit
 from services.dispatch.actions import accept, deliberate, progress, resolve
 from services.dispatch.planning import Plan
 from services.dispatch.states import transition
@@ -45,7 +44,7 @@ def test_accept_on_time_and_late() -> None:
     )
     assert step.detail == {"action_id": "a-accept", "note": None, "on_time": True}
     (out,) = plan.events
-    assert emit.TOPICS[type(out)] == "cases.accepted" and out.model_dump()["on_time"] is True
+    assert out.topic == "cases.accepted" and out.model_dump()["on_time"] is True
     late = accept(case, action("accept", minutes=180), t)
     assert isinstance(late, Plan) and late.events[0].model_dump()["on_time"] is False
 
@@ -64,7 +63,7 @@ def test_progress_and_resolve_keep_the_case_where_it_is() -> None:
     assert plan.after.state == "resolved" and plan.after.resolved_tier == "grid"
     (out,) = plan.events
     body = out.model_dump()
-    assert (emit.TOPICS[type(out)], body["note"], body["on_time"]) == (
+    assert (out.topic, body["note"], body["on_time"]) == (
         "cases.resolved",
         "已修复",
         False,
