@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
 
 from shared.cloudevents import make_headers
 from shared.events import Message
@@ -34,7 +33,7 @@ class OutgoingEvent:
 class UnitOfWork:
     """What a handler gets: the open connection and a way to emit events.
 
-    ``publish`` only records the event; ``flush`` (called by the consumer pipeline before commit)
+    ``emit`` only records the event; ``flush`` (called by the consumer pipeline before commit)
     writes them to the outbox with one round trip.
     """
 
@@ -49,31 +48,23 @@ class UnitOfWork:
         if TRACEPARENT not in self.trace_headers:
             self.trace_headers = {**self.trace_headers, **new_root()}
 
-    def publish(
-        self,
-        topic: str,
-        payload: BaseModel | None,
-        *,
-        key: str | None,
-        subject: str | None = None,
-        time: datetime | None = None,
-    ) -> None:
-        """Emit ``payload`` on logical ``topic`` keyed by ``key``; ``None`` is a tombstone."""
+    def emit(self, event: Message, *, time: datetime | None = None) -> None:
+        """Emit ``event`` on the topic its class declares, keyed (and with the subject) as the
+        class says (``shared.events.Message``); it reaches Kafka after the commit."""
         headers = make_headers(
             source=self.source,
-            topic=topic,
-            subject=subject,
+            topic=event.topic,
+            subject=event.record_subject(),
             time=time or datetime.now(UTC),
             extra=self.trace_headers,
         )
-        body = payload.model_dump_json().encode() if payload is not None else None
-        self.pending.append(OutgoingEvent(f"{self.topic_prefix}{topic}", key, headers, body))
-
-    def emit(self, event: Message, *, time: datetime | None = None) -> None:
-        """Emit ``event`` on the topic its class declares, keyed (and with the subject) as the
-        class says (``shared.events.Message``)."""
-        self.publish(
-            event.topic, event, key=event.record_key(), subject=event.record_subject(), time=time
+        self.pending.append(
+            OutgoingEvent(
+                f"{self.topic_prefix}{event.topic}",
+                event.record_key(),
+                headers,
+                event.model_dump_json().encode(),
+            )
         )
 
     async def flush(self) -> int:

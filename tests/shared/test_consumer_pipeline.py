@@ -47,12 +47,7 @@ class KitService:
         if self.transient_failures_left:
             self.transient_failures_left -= 1
             raise ConnectionResetError("database went away")
-        uow.publish(
-            "handler.actions.rejected",
-            HandlerActionRejected(action_id=ev.action_id, case_id=ev.case_id, reason="noted"),
-            key=ev.case_id,
-            subject=ev.case_id,
-        )
+        uow.emit(HandlerActionRejected(action_id=ev.action_id, case_id=ev.case_id, reason="noted"))
 
 
 def action(action_id: str, note: str = "ok") -> dict[str, Any]:
@@ -209,10 +204,8 @@ async def test_invalid_messages_do_not_split_a_batch(bed: Testbed, tmp_path: Pat
         calls.append([c.event.action_id for c in claimed])
 
     async def on_invalid(uow: UnitOfWork, obj: Any, errors: Any, meta: Meta) -> None:
-        uow.publish(
-            "handler.actions.rejected",
-            HandlerActionRejected(action_id=obj.get("action_id"), case_id="C1", reason="invalid"),
-            key="C1",
+        uow.emit(
+            HandlerActionRejected(action_id=obj.get("action_id"), case_id="C1", reason="invalid")
         )
 
     def factory(settings: Settings) -> Service:
