@@ -12,8 +12,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import NewTopic
 
-from shared.settings import Settings
-from shared.topics import admin_client
+from shared.runtime.settings import Settings
+from shared.runtime.topic_admin import admin_client
 
 OUT_TOPIC = "bench.limit.out"
 

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.classify import load_source  # noqa: E402
-from shared.events import ReportLocation  # noqa: E402
+from shared.contract.events import ReportLocation  # noqa: E402
 from sim.territory import generate_territory  # noqa: E402
 from sim.workload import Mix, ReportFactory  # noqa: E402
 

@@ -14,8 +14,8 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.kafka import client_security_kwargs
-from shared.settings import Settings
+from shared.runtime.kafka import client_security_kwargs
+from shared.runtime.settings import Settings
 from sim.driver import Driver
 from sim.territory import Territory
 from sim.workload import Mix, ReportFactory

@@ -56,10 +56,10 @@ from devstack.infra import Infra, resolve
 from devstack.paths import ROOT, RUN
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from devstack.wait import eventually
-from shared.db import connect
-from shared.logging import configure_logging
-from shared.registry_store import upsert_record
-from shared.settings import Settings
+from shared.registry.store import upsert_record
+from shared.runtime.db import connect
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import Settings
 from sim.territory import Territory, TerritorySize, generate_territory
 
 RESULTS = ROOT / "bench" / "results"

@@ -11,9 +11,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.db import connect
-from shared.settings import Settings
-from shared.uow import UnitOfWork
+from shared.runtime.db import connect
+from shared.runtime.settings import Settings
+from shared.runtime.uow import UnitOfWork
 from sim.territory import Territory
 
 STATES: tuple[tuple[str, float], ...] = (
@@ -205,8 +205,8 @@ async def sweep_only(
     from devstack.paths import RUN
     from devstack.testbed import create_testbed, destroy_testbed
     from services.dispatch.app import MIGRATIONS
-    from shared.db import KIT_MIGRATIONS, migrate
-    from shared.registry_store import upsert_record
+    from shared.registry.store import upsert_record
+    from shared.runtime.db import KIT_MIGRATIONS, migrate
     from sim.territory import TerritorySize, generate_territory
 
     territory = generate_territory(
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     import asyncio
     import json
 
-    from shared.logging import configure_logging
+    from shared.runtime.logging import configure_logging
 
     p = argparse.ArgumentParser(
         prog="python -m bench.sweep",

@@ -13,9 +13,9 @@ from rich.console import Console
 
 from cli.failures import explain
 from services.feedback.periods import parse_period
-from shared.db import connect
-from shared.settings import Settings
-from shared.topics import DLQ_TOPICS
+from shared.contract.topics import DLQ_TOPICS
+from shared.runtime.db import connect
+from shared.runtime.settings import Settings
 
 T = TypeVar("T")
 # aiokafka logs each failed connection attempt; the CLI says it once (cli.failures)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import typer
 from rich.table import Table
 
+from cli.client import Publisher, Record, TopicReader
 from cli.common import console, dlq_topic, run, settings
-from shared.client import Publisher, Record, TopicReader
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 app = typer.Typer(help="Dead-letter topics (<topic>.dlq).", no_args_is_help=True)
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NoBrokersAvailable
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 # asyncpg's errors for "the server answered but will not let us in" (and what connect raises).
 _DB_LOGIN = (

@@ -1,7 +1,7 @@
 """``wangge ops``: what operators run against a live deployment.
 
-- ``wangge ops topics``: create every missing topic of ``shared.topics`` and verify the existing
-  ones (partitions, replication, retention, compaction); exits 1 on drift.
+- ``wangge ops topics``: create every missing topic of ``shared.contract.topics`` and verify the
+  existing ones (partitions, replication, retention, compaction); exits 1 on drift.
 - ``wangge ops lag``: consumer lag of every wangge consumer group, per partition.
 - ``wangge ops status``: each service's health, readiness, lag, outbox backlog and dead letters.
 
@@ -34,10 +34,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
 from cli.common import console, err_console, run, settings
-from shared.db import KIT_MIGRATIONS, connect, ident, migrate, provision_service
-from shared.kafka import client_security_kwargs
-from shared.settings import Settings
-from shared.topics import ALL_TOPICS, TopicSpec, admin_client
+from shared.contract.topics import ALL_TOPICS, TopicSpec
+from shared.runtime.db import KIT_MIGRATIONS, connect, ident, migrate, provision_service
+from shared.runtime.kafka import client_security_kwargs
+from shared.runtime.settings import Settings
+from shared.runtime.topic_admin import admin_client
 
 app = typer.Typer(help="Operations: topics, consumer lag, service status.", no_args_is_help=True)
 
@@ -68,8 +69,9 @@ class TopicCheck:
 def wanted_topics(
     s: Settings, *, partitions: int | None = None, replication: int = 1
 ) -> list[WantedTopic]:
-    """What ``shared.topics`` asks for; ``partitions`` overrides every multi-partition topic
-    (single-partition topics stay single: their order is global), as ``ensure_topics`` does."""
+    """What ``shared.contract.topics`` asks for; ``partitions`` overrides every multi-partition
+    topic (single-partition topics stay single: their order is global), as ``ensure_topics``
+    does."""
     return [
         WantedTopic(
             s.topic(t.name),

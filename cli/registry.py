@@ -8,12 +8,12 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
+from cli.client import Publisher, TopicReader
 from cli.common import console, err_console, run, settings
-from shared.client import Publisher, TopicReader
-from shared.events import Department, Handler, Unit, registry_key
-from shared.registry import RegistryInvalid, load_registry_file
-from shared.settings import Settings
-from shared.taxonomy import load_taxonomy
+from shared.contract.events import Department, Handler, Unit, registry_key
+from shared.contract.taxonomy import load_taxonomy
+from shared.registry.file import RegistryInvalid, load_registry_file
+from shared.runtime.settings import Settings
 
 Record = Unit | Department | Handler
 

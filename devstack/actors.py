@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.client import Publisher, Record
+from cli.client import Publisher, Record
 
 # (case_id, rating round) -> the rating to give, or None to never rate.
 RatingPolicy = Callable[[str, int], dict[str, Any] | None]

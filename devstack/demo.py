@@ -24,15 +24,15 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from cli.client import Publisher, TopicReader
 from cli.metrics import metric_rows
 from cli.registry import publish_registry
 from devstack import stack
 from devstack.actors import Actors, stable_fraction, unit_handler
 from devstack.paths import ROOT, RUN
-from shared.client import Publisher, TopicReader
-from shared.registry import load_registry_file
-from shared.settings import Settings
-from shared.taxonomy import default_taxonomy
+from shared.contract.taxonomy import default_taxonomy
+from shared.registry.file import load_registry_file
+from shared.runtime.settings import Settings
 
 SAMPLES = ROOT / "deploy" / "samples"
 console = Console()

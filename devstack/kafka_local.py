@@ -18,8 +18,8 @@ from pathlib import Path
 
 from devstack.paths import CACHE, ROOT, free_port, pid_alive, port_open, read_pid
 from devstack.wait import wait_until
-from shared.kafka import kafka_reachable
-from shared.settings import Settings
+from shared.runtime.kafka import kafka_reachable
+from shared.runtime.settings import Settings
 
 LIB = CACHE / "kafka" / "lib"
 POM = ROOT / "deploy" / "kafka" / "pom.xml"

@@ -25,9 +25,9 @@ from devstack.postgres_local import LocalPostgres
 from devstack.testbed import ROLE_PASSWORD, SERVICES
 from devstack.wait import wait_until
 from services.intake.privacy import PiiKeyError, parse_key
-from shared.db import provision_service
-from shared.settings import Settings
-from shared.topics import ensure_topics
+from shared.runtime.db import provision_service
+from shared.runtime.settings import Settings
+from shared.runtime.topic_admin import ensure_topics
 
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 

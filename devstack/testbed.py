@@ -17,10 +17,11 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.paths import free_port
-from shared.db import provision_service
-from shared.service import Service
-from shared.settings import Settings
-from shared.topics import ALL_TOPICS, ensure_topics
+from shared.contract.topics import ALL_TOPICS
+from shared.runtime.db import provision_service
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
+from shared.runtime.topic_admin import ensure_topics
 
 SERVICES = ("intake", "dispatch", "feedback")
 ROLE_PASSWORD = os.environ.get("WANGGE_DB_ROLE_PASSWORD", "wangge-dev-password")

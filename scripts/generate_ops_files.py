@@ -2,9 +2,10 @@
 
 - ``docs/asyncapi.yaml``: the AsyncAPI 3 contract. FastStream describes each service's consumers
   (one receive operation per consumer group); the payloads come from the pydantic models
-  (``shared/events.py``, ``TopicSpec.model``, each subscription's model), the topics' partitions and
-  configuration from ``shared/topics.py``, the send operations from the topics each service's
-  code publishes, and the headers from ``shared/cloudevents.py`` and ``Service.dead_letter``.
+  (``shared/contract/events.py``, ``TopicSpec.model``, each subscription's model), the topics'
+  partitions and configuration from ``shared/contract/topics.py``, the send operations from the
+  event classes each service builds, and the headers from ``shared/contract/cloudevents.py`` and
+  ``Service.dead_letter``.
 - ``deploy/k8s/topics/topics.yaml``: every topic as a Strimzi ``KafkaTopic`` (no namespace: the
   overlays put them where the Topic Operator watches).
 
@@ -28,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 from pydantic import BaseModel  # noqa: E402
 from pydantic.json_schema import models_json_schema  # noqa: E402
 
-from shared import events as ev  # noqa: E402
-from shared.cloudevents import event_type  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from shared.topics import ALL_TOPICS, DLQ_TOPICS, TopicSpec  # noqa: E402
+from shared.contract import events as ev  # noqa: E402
+from shared.contract.cloudevents import event_type  # noqa: E402
+from shared.contract.topics import ALL_TOPICS, DLQ_TOPICS, TopicSpec  # noqa: E402
+from shared.runtime.settings import Settings  # noqa: E402
 
 ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
 K8S_TOPICS = ROOT / "deploy" / "k8s" / "topics" / "topics.yaml"
@@ -111,7 +112,9 @@ def _topic_binding(t: TopicSpec) -> dict[str, Any]:
 
 CE_HEADERS: dict[str, Any] = {
     "type": "object",
-    "description": "CloudEvents 1.0 binary mode (shared/cloudevents.py) and W3C trace context.",
+    "description": (
+        "CloudEvents 1.0 binary mode (shared/contract/cloudevents.py) and W3C trace context."
+    ),
     "required": ["ce_specversion", "ce_id", "ce_source", "ce_type"],
     "properties": {
         "ce_specversion": {"type": "string", "const": "1.0"},

@@ -39,7 +39,7 @@ from services.intake.evaluation import (
     keyword_trainer,
     naive_bayes_trainer,
 )
-from shared.taxonomy import load_taxonomy
+from shared.contract.taxonomy import load_taxonomy
 
 
 def main(argv: list[str] | None = None) -> int:

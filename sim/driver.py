@@ -22,10 +22,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.progress import Progress
 
-from shared.client import Publisher
-from shared.kafka import client_security_kwargs
-from shared.logging import get_logger
-from shared.settings import Settings
+from cli.client import Publisher
+from shared.runtime.kafka import client_security_kwargs
+from shared.runtime.logging import get_logger
+from shared.runtime.settings import Settings
 from sim.workload import HandlerModel, Planned, ReportFactory, ResidentModel, now_iso
 
 log = get_logger(component="sim")

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.events import Department, Handler, HandlerRole, Unit
+from shared.contract.events import Department, Handler, HandlerRole, Unit
 from sim.names import UniqueNames, chinese_numeral, person
 
 # District bounding box (lon, lat), roughly the size of a large Wuhan district (~25 x 17 km).
@@ -47,8 +47,9 @@ class TerritorySize:
         return cls(streets=2, communities=4, grids=12, buildings=120)
 
 
-# Departments above the community: the street and district categories of shared/taxonomy.yaml,
-# plus district departments that take escalated community-tier matters.
+# Departments above the community: the street and district categories of
+# shared/contract/taxonomy.yaml, plus district departments that take escalated community-tier
+# matters.
 STREET_DEPARTMENTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("CG", "城管中队", ("illegal_construction", "market_order")),
     ("SZ", "市政所", ("municipal_facility",)),

@@ -11,7 +11,7 @@ import pytest
 from devstack.infra import Infra, resolve
 from devstack.paths import RUN
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
-from shared.logging import configure_logging
+from shared.runtime.logging import configure_logging
 from tests import watchdog
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.registry import load_registry_file
-from shared.taxonomy import default_taxonomy
+from shared.contract.taxonomy import default_taxonomy
+from shared.registry.file import load_registry_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_REGISTRY = ROOT / "deploy" / "samples" / "registry.yaml"

@@ -13,11 +13,11 @@ from typing import Any
 
 import asyncpg
 
-from shared.clock import Clock
-from shared.consumer import Meta
-from shared.events import FieldError, HandlerAction
-from shared.logging import get_logger
-from shared.uow import UnitOfWork
+from shared.contract.events import FieldError, HandlerAction
+from shared.runtime.clock import Clock
+from shared.runtime.consumer import Meta
+from shared.runtime.logging import get_logger
+from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
 from .assignment import Route, transfer_refusal

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.clock import Clock, utcnow
-from shared.events import TIERS, CaseMerged, CaseOpened, CaseReopened, HandlerAction
-from shared.registry_store import RegistryMessage, apply_registry_message
-from shared.service import Service
-from shared.settings import Settings
-from shared.sweeper import Sweeper
-from shared.taxonomy import load_taxonomy
+from shared.contract.events import TIERS, CaseMerged, CaseOpened, CaseReopened, HandlerAction
+from shared.contract.taxonomy import load_taxonomy
+from shared.registry.store import RegistryMessage, apply_registry_message
+from shared.runtime.clock import Clock, utcnow
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
+from shared.runtime.sweeper import Sweeper
 
 from .handlers import Dispatch
 from .tiers import load_rules

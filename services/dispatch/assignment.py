@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from shared.events import Tier
+from shared.contract.events import Tier
 
 from .tiers import next_tier
 

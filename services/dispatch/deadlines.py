@@ -1,6 +1,6 @@
-"""The deadline sweeps (durable timers; ``shared.sweeper`` runs them): response deadlines missed
-(the next handler of the unit), resolution deadlines missed (one tier up, or recorded at the top)
-and deliberations ended (back to ``accepted``).
+"""The deadline sweeps (durable timers; ``shared.runtime.sweeper`` runs them): response deadlines
+missed (the next handler of the unit), resolution deadlines missed (one tier up, or recorded at
+the top) and deliberations ended (back to ``accepted``).
 
 A sweep claims its due rows and plans in memory what happens to each of them (the handler loads
 of every unit involved read with one query and kept current as cases change hands,
@@ -20,10 +20,10 @@ from typing import Literal
 
 import asyncpg
 
-from shared.consumer import TRANSIENT_ERRORS
-from shared.events import Tier
-from shared.logging import get_logger
-from shared.uow import UnitOfWork
+from shared.contract.events import Tier
+from shared.runtime.consumer import TRANSIENT_ERRORS
+from shared.runtime.logging import get_logger
+from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
 from .assignment import Loads, Route, next_handler, pick_handler, route

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from shared.events import (
+from shared.contract.events import (
     CaseAccepted,
     CaseDispatched,
     CaseEscalated,

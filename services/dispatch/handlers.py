@@ -12,8 +12,8 @@ deadlines) and the clock (injectable). ``app.py`` subscribes them.
 
 from __future__ import annotations
 
-from shared.clock import Clock, utcnow
-from shared.taxonomy import Taxonomy
+from shared.contract.taxonomy import Taxonomy
+from shared.runtime.clock import Clock, utcnow
 
 from .actions import Actions
 from .deadlines import Deadlines

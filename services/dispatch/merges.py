@@ -19,10 +19,10 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.clock import Clock
-from shared.consumer import Claimed, Meta
-from shared.events import CaseMerged
-from shared.uow import UnitOfWork
+from shared.contract.events import CaseMerged
+from shared.runtime.clock import Clock
+from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
 from .model import Case, CaseChange, Step

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, TypedDict, Unpack
 
-from shared.events import Tier
+from shared.contract.events import Tier
 
 from .assignment import Location
 from .states import CaseView, State, Transition

@@ -14,10 +14,10 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.clock import Clock
-from shared.consumer import Claimed, PermanentError
-from shared.events import CaseOpened
-from shared.logging import get_logger
+from shared.contract.events import CaseOpened
+from shared.runtime.clock import Clock
+from shared.runtime.consumer import Claimed, PermanentError
+from shared.runtime.logging import get_logger
 
 from . import emit, store
 from .assignment import Loads, Location, Route, pick_handler, route

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from shared.events import Tier
-from shared.taxonomy import SlaOverride, Taxonomy
-from shared.uow import UnitOfWork
+from shared.contract.events import Tier
+from shared.contract.taxonomy import SlaOverride, Taxonomy
+from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
 from .assignment import Dept, Location, Route, pick_handler, route

@@ -5,10 +5,10 @@ returned it excluded; from the second reopen on, at least at the street and unde
 
 from __future__ import annotations
 
-from shared.clock import Clock
-from shared.consumer import Meta, PermanentError
-from shared.events import CaseReopened, Tier
-from shared.uow import UnitOfWork
+from shared.contract.events import CaseReopened, Tier
+from shared.runtime.clock import Clock
+from shared.runtime.consumer import Meta, PermanentError
+from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
 from .model import CaseChange

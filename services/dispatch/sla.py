@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.events import Tier
-from shared.taxonomy import SlaOverride
+from shared.contract.events import Tier
+from shared.contract.taxonomy import SlaOverride
 
 from .tiers import DispatchRules
 

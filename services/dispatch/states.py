@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from shared.events import ActionKind
+from shared.contract.events import ActionKind
 
 State = Literal[
     "dispatched", "escalated", "returned", "transferred", "accepted", "deliberating", "resolved"

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.events import CaseMerged
+from shared.contract.events import CaseMerged
 
 from .assignment import Dept, HandlerLoad, TargetUnit
 from .model import CASE_COLUMNS, Case, CaseChange, EarlyMerge, Step

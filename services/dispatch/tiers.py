@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from shared.events import TIERS, Tier
+from shared.contract.events import TIERS, Tier
 
 DEFAULT_RULES_FILE = Path(__file__).parent / "tier_rules.yaml"
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from shared.http import Request, Response
-from shared.registry_store import unit_names
-from shared.service import Service
+from shared.registry.store import unit_names
+from shared.runtime.http import Request, Response
+from shared.runtime.service import Service
 
 from . import store
 from .formulas import compute, hot_issues, rank, score

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.events import CaseMerged, CaseOpened, FeedbackSubmitted
-from shared.registry_store import RegistryMessage, apply_registry_message
-from shared.service import Service
-from shared.settings import Settings
+from shared.contract.events import CaseMerged, CaseOpened, FeedbackSubmitted
+from shared.registry.store import RegistryMessage, apply_registry_message
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
 
 from .api import register_routes
 from .handlers import SWEEP_BATCH, Feedback

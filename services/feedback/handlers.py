@@ -17,9 +17,7 @@ from typing import Any, TypeAlias, assert_never
 
 import asyncpg
 
-from shared.clock import Clock, utcnow
-from shared.consumer import Meta
-from shared.events import (
+from shared.contract.events import (
     CaseClosed,
     CaseMerged,
     CaseOpened,
@@ -29,8 +27,10 @@ from shared.events import (
     FeedbackSubmitted,
     FieldError,
 )
-from shared.logging import get_logger
-from shared.uow import UnitOfWork
+from shared.runtime.clock import Clock, utcnow
+from shared.runtime.consumer import Meta
+from shared.runtime.logging import get_logger
+from shared.runtime.uow import UnitOfWork
 
 from . import lifecycle, projection, store
 from .lifecycle import Input, Step

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.consumer import Meta
-from shared.events import CaseAccepted, CaseDispatched, CaseEscalated, CaseResolved
+from shared.contract.events import CaseAccepted, CaseDispatched, CaseEscalated, CaseResolved
+from shared.runtime.consumer import Meta
 
 from .lifecycle import Input
 

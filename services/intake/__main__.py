@@ -1,4 +1,4 @@
-from shared.service import run
+from shared.runtime.service import run
 
 from .app import create_service
 

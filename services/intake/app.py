@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.events import CaseClosed, ReportSubmitted
-from shared.registry_store import RegistryMessage
-from shared.service import Service
-from shared.settings import Settings
+from shared.contract.events import CaseClosed, ReportSubmitted
+from shared.registry.store import RegistryMessage
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
 
 from .handlers import Intake
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import orjson
 from opencc_purepy import OpenCC
 
-from shared.taxonomy import Taxonomy, load_taxonomy
+from shared.contract.taxonomy import Taxonomy, load_taxonomy
 
 METHOD = "bigram-nb-v2"
 KEYWORD_METHOD = "keywords-v1"

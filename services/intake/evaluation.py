@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from shared.taxonomy import Taxonomy
+from shared.contract.taxonomy import Taxonomy
 
 from .classify import Classified, Example, KeywordClassifier, NaiveBayesClassifier, TermExtractor
 

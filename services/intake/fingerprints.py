@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from shared.events import ReportSubmitted
+from shared.contract.events import ReportSubmitted
 
 _SIZE = 16
 

@@ -1,7 +1,7 @@
 """Intake's handlers: a report becomes a rejection, a new case, or a supporter of an open case.
 
-Each handler runs inside the consumer pipeline's transaction (``shared.consumer``): the report's
-row, the case and the outgoing events commit together or not at all.
+Each handler runs inside the consumer pipeline's transaction (``shared.runtime.consumer``): the
+report's row, the case and the outgoing events commit together or not at all.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.consumer import Claimed, Meta
-from shared.events import (
+from shared.contract.events import (
     CaseClosed,
     CaseLocation,
     CaseMerged,
@@ -25,11 +24,12 @@ from shared.events import (
     ReportRejected,
     ReportSubmitted,
 )
-from shared.logging import get_logger
-from shared.registry_store import RegistryMessage, apply_registry_message
-from shared.settings import Settings
-from shared.taxonomy import Category, Taxonomy, load_taxonomy
-from shared.uow import UnitOfWork
+from shared.contract.taxonomy import Category, Taxonomy, load_taxonomy
+from shared.registry.store import RegistryMessage, apply_registry_message
+from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.logging import get_logger
+from shared.runtime.settings import Settings
+from shared.runtime.uow import UnitOfWork
 
 from . import store
 from .classify import NaiveBayesClassifier, trained_classifier

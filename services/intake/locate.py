@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from shared.events import ReportLocation
+from shared.contract.events import ReportLocation
 
 LEVELS = ("district", "street", "community", "grid", "building")
 DEPTH = {level: i for i, level in enumerate(LEVELS)}

@@ -41,9 +41,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 
-from shared.events import Reporter
-from shared.logging import mask_phone as mask_phone_numbers_in
-from shared.settings import ConfigurationError, Settings
+from shared.contract.events import Reporter
+from shared.runtime.logging import mask_phone as mask_phone_numbers_in
+from shared.runtime.settings import ConfigurationError, Settings
 
 KEY_BYTES = 32
 KEY_ID_BYTES = 8

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.db import ident
+from shared.runtime.db import ident
 
 from .locate import UnitInfo
 from .merging import MergeTarget

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cli.client import Record
 from services.feedback.formulas import (
     AcceptRow,
     CaseFacts,
@@ -30,7 +31,6 @@ from services.feedback.formulas import (
     ResolutionRow,
 )
 from services.feedback.periods import Period
-from shared.client import Record
 
 LEVELS = ("district", "street", "community", "grid")
 

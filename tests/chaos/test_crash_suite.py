@@ -37,6 +37,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.actors import Actors, stable_fraction, unit_handler, unsatisfied_first
 from devstack.kafka_local import LocalKafka
@@ -47,9 +48,8 @@ from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from devstack.wait import wait_until
 from services.feedback.formulas import compute
 from services.feedback.periods import TZ, parse_period
-from shared.client import Publisher, TopicReader
-from shared.events import Department, Unit
-from shared.topics import DLQ_TOPICS
+from shared.contract.events import Department, Unit
+from shared.contract.topics import DLQ_TOPICS
 from tests.chaos.oracle import LEVELS, EventLog
 from tests.samples import now_iso, sample_registry
 

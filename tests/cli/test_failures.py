@@ -18,7 +18,7 @@ import pytest
 from cli.failures import database_address, explain
 from devstack.infra import Infra
 from devstack.paths import free_port
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,15 +11,22 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cli.client import Publisher, Record, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from services.dispatch.app import DispatchService, create_service
 from services.dispatch.model import Case
-from shared.client import Publisher, Record, TopicReader
-from shared.clock import utcnow
-from shared.events import CaseLocation, CaseOpened, Classification, Department, Handler, Unit
-from shared.taxonomy import default_taxonomy
+from shared.contract.events import (
+    CaseLocation,
+    CaseOpened,
+    Classification,
+    Department,
+    Handler,
+    Unit,
+)
+from shared.contract.taxonomy import default_taxonomy
+from shared.runtime.clock import utcnow
 from tests.samples import sample_registry, wait_registry
 
 OUTPUTS = (

@@ -9,7 +9,7 @@ from typing import Any
 from services.dispatch.actions import accept, deliberate, progress, resolve
 from services.dispatch.planning import Plan
 from services.dispatch.states import transition
-from shared.events import ActionKind, HandlerAction
+from shared.contract.events import ActionKind, HandlerAction
 from tests.dispatch.support import T0, a_case
 
 

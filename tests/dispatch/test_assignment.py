@@ -16,7 +16,7 @@ from services.dispatch.assignment import (
     route,
     transfer_refusal,
 )
-from shared.events import Tier
+from shared.contract.events import Tier
 
 LOC = Location(district="WC", street="WC-YY", community="WC-YY-OJY", grid="WC-YY-OJY-G01")
 DEPTS = [

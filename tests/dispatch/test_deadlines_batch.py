@@ -16,8 +16,8 @@ from services.dispatch import store
 from services.dispatch.app import DispatchService
 from services.dispatch.model import Case
 from services.dispatch.states import State
-from shared.events import Handler, Tier
-from shared.uow import UnitOfWork
+from shared.contract.events import Handler, Tier
+from shared.runtime.uow import UnitOfWork
 from tests.dispatch.support import FakeClock, load_registry, start_dispatch
 from tests.samples import wait_registry
 

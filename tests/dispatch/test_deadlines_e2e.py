@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from cli.client import Publisher, TopicReader
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from services.dispatch import store
-from shared.client import Publisher, TopicReader
 from tests.dispatch.support import (
     Driver,
     FakeClock,

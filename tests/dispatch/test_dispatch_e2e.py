@@ -8,7 +8,7 @@ from pathlib import Path
 
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.events import CaseMerged, Handler
+from shared.contract.events import CaseMerged, Handler
 from tests.dispatch.support import (
     FakeClock,
     case_opened,

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 
 from devstack.testbed import Testbed
-from shared.consumer import Claimed, Meta
-from shared.events import CaseMerged, CaseOpened
-from shared.uow import UnitOfWork
+from shared.contract.events import CaseMerged, CaseOpened
+from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.uow import UnitOfWork
 from tests.dispatch.support import DispatchService, case_opened, load_registry, start_dispatch
 
 Apply = Callable[[Any, list[Claimed[Any]]], Awaitable[None]]

@@ -8,9 +8,9 @@ from datetime import datetime
 import orjson
 
 from devstack.testbed import Testbed
-from shared.consumer import Claimed, Meta
-from shared.events import CaseOpened
-from shared.uow import UnitOfWork
+from shared.contract.events import CaseOpened
+from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.uow import UnitOfWork
 from tests.dispatch.support import case_opened, load_registry, start_dispatch
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from devstack.testbed import Testbed
-from shared.events import CaseReopened
+from shared.contract.events import CaseReopened
 from tests.dispatch.support import (
     FakeClock,
     case_opened,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.dispatch.sla import SlaPolicy, extend
 from services.dispatch.tiers import load_rules
-from shared.taxonomy import SlaOverride
+from shared.contract.taxonomy import SlaOverride
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 POLICY = SlaPolicy(load_rules())

@@ -18,7 +18,7 @@ from services.dispatch.states import (
     next_state,
     refusal,
 )
-from shared.events import ActionKind
+from shared.contract.events import ActionKind
 
 ACTIONS: tuple[ActionKind, ...] = (
     "accept",

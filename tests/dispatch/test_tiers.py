@@ -17,7 +17,7 @@ from services.dispatch.tiers import (
     next_tier,
     parse_duration,
 )
-from shared.events import Tier
+from shared.contract.events import Tier
 
 RULES = load_rules()
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
-from shared.service import Service
+from shared.runtime.service import Service
 from tests.samples import report, sample_registry, wait_registry
 
 MATTERS = [

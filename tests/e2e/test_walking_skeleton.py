@@ -4,9 +4,9 @@ feedback.requested -> (rating) -> cases.closed."""
 
 from __future__ import annotations
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
-from shared.client import Publisher, TopicReader
 from tests.samples import now_iso, report, sample_registry, wait_registry
 
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from shared.client import Publisher, Record, TopicReader
-from shared.http import HttpApp, Receive, Scope, Send
-from shared.service import Service
+from cli.client import Publisher, Record, TopicReader
+from shared.runtime.http import HttpApp, Receive, Scope, Send
+from shared.runtime.service import Service
 
 SH = ZoneInfo("Asia/Shanghai")
 H = timedelta(hours=1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
+from cli.client import Publisher, TopicReader
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
 from tests.feedback.helpers import (
     merged,
     new_case_id,

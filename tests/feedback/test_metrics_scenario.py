@@ -25,10 +25,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
 from tests.feedback.helpers import (
     H,
     accepted,

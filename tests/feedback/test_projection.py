@@ -7,8 +7,8 @@ from pathlib import Path
 
 from services.feedback import store
 from services.feedback.projection import FACTS, FactEvent, fact_of, fact_row, markdown_table
-from shared.consumer import Meta
-from shared.events import CaseAccepted, CaseDispatched, CaseEscalated, CaseResolved
+from shared.contract.events import CaseAccepted, CaseDispatched, CaseEscalated, CaseResolved
+from shared.runtime.consumer import Meta
 
 T0 = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
 CE_TIME = datetime(2026, 10, 12, 3, 0, tzinfo=UTC)
@@ -95,7 +95,7 @@ def test_every_fact_table_column_exists_in_the_migration() -> None:
 
 def test_the_service_records_every_fact() -> None:
     from services.feedback.app import create_service
-    from shared.settings import Settings
+    from shared.runtime.settings import Settings
 
     svc = create_service(Settings())
     topics = {s.topic for s in svc.subscriptions}

@@ -9,10 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
 from tests.feedback.helpers import http_get, new_case_id, opened, rating, send, wait_n
 from tests.samples import now_iso, sample_registry, wait_registry
 

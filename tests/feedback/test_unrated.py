@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from cli.client import Publisher, TopicReader
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
-from shared.service import Service
+from shared.runtime.service import Service
 from tests.feedback.helpers import new_case_id, of_case, opened, rating, resolved, send, wait_n
 
 

@@ -15,10 +15,10 @@ from devstack.testbed import Testbed
 from services.intake.app import create_service
 from services.intake.handlers import Intake
 from services.intake.locate import RegistryIndex, UnitInfo
-from shared.consumer import Claimed, Meta
-from shared.events import ReportSubmitted, Unit
-from shared.service import Service
-from shared.uow import UnitOfWork
+from shared.contract.events import ReportSubmitted, Unit
+from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.service import Service
+from shared.runtime.uow import UnitOfWork
 from tests.samples import sample_registry, wait_registry
 
 

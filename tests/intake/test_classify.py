@@ -17,7 +17,7 @@ from services.intake.classify import (
     trained_classifier,
 )
 from services.intake.evaluation import cross_validate, naive_bayes_trainer, stratified_folds
-from shared.taxonomy import default_taxonomy
+from shared.contract.taxonomy import default_taxonomy
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ import pytest
 import structlog
 import structlog.testing
 
+from cli.client import Publisher, Record, TopicReader
 from devstack.testbed import Testbed, pii_key_for_tests
 from devstack.wait import eventually
 from services.intake.privacy import Pii
-from shared.client import Publisher, Record, TopicReader
-from shared.logging import configure_logging
+from shared.runtime.logging import configure_logging
 from tests.intake.conftest import start_intake
 from tests.samples import now_iso, report
 

@@ -12,7 +12,7 @@ from services.intake.locate import (
     normalise,
     point_in_polygon,
 )
-from shared.events import ReportLocation
+from shared.contract.events import ReportLocation
 
 B03 = "WC-YY-OJY-G01-B03"
 G01 = "WC-YY-OJY-G01"

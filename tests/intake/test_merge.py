@@ -13,8 +13,8 @@ import pytest
 from devstack.infra import Infra
 from devstack.testbed import create_testbed, destroy_testbed
 from services.intake.merging import merge_lock_key
-from shared.events import CaseClosed
-from shared.uow import UnitOfWork
+from shared.contract.events import CaseClosed
+from shared.runtime.uow import UnitOfWork
 from tests.intake.conftest import Running, handle, handle_batch, meta, start_intake
 from tests.samples import report
 

@@ -22,7 +22,7 @@ from devstack.testbed import Testbed
 from services.intake.app import MIGRATIONS, create_service
 from services.intake.privacy import Pii, PiiKeyError, encode_key, key_id
 from services.intake.store import EncryptedTable, Outcome, encrypted_tables, record_reports
-from shared.db import KIT_MIGRATIONS, connect, migrate
+from shared.runtime.db import KIT_MIGRATIONS, connect, migrate
 from tests.intake.test_privacy import K1, K2, K3, PINNED, RAW_1, RAW_2, legacy_blob
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -317,7 +317,7 @@ def test_make_up_refuses_a_bad_key_before_starting_anything(
 def test_fields_named_after_the_key_settings_are_never_logged(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from shared.logging import configure_logging, get_logger
+    from shared.runtime.logging import configure_logging, get_logger
 
     configure_logging("test", "INFO")
     get_logger().info("keys", pii_key=K1, pii_old_keys=K2, pii_pseudonym_key=PINNED)

@@ -30,7 +30,7 @@ from services.intake.privacy import (
     parse_key,
     redact_phones,
 )
-from shared.events import Reporter
+from shared.contract.events import Reporter
 
 RAW_1, RAW_2, RAW_3 = b"\x01" * 32, bytes(range(32)), b"\xfb\xff" * 16
 K1, K2, K3 = encode_key(RAW_1), encode_key(RAW_2), encode_key(RAW_3)
@@ -131,7 +131,7 @@ def test_a_bad_old_key_is_named_by_its_position() -> None:
 
 
 def test_settings_keep_the_raw_values_so_only_the_services_that_use_them_check_them() -> None:
-    from shared.settings import Settings
+    from shared.runtime.settings import Settings
 
     s = Settings(WANGGE_PII_KEY="bad", WANGGE_PII_OLD_KEYS="worse")
     assert s.pii_key is not None and s.pii_key.get_secret_value() == "bad"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cli.client import Publisher, Record, TopicReader
 from devstack.testbed import Testbed
-from shared.client import Publisher, Record, TopicReader
 from tests.intake.conftest import start_intake
 from tests.intake.test_intake_e2e import PHONE, for_report
 from tests.samples import report

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from devstack import demo, stack
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_CONFIG = ROOT / ".cache" / "go-bin" / "compose-config"

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from shared.topics import ALL_TOPICS
+from shared.contract.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -186,7 +186,7 @@ def test_compose_services_wait_for_the_setup_job() -> None:
 def test_dashboard_uses_metrics_that_exist() -> None:
     """Every wangge_* metric on the Grafana dashboard is one a service exports, or one of the two
     dispatch is asked to register (docs/operations.md)."""
-    from shared.metrics import ServiceMetrics
+    from shared.runtime.metrics import ServiceMetrics
 
     dashboard = json.loads((DEPLOY / "grafana/wangge-overview.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]

@@ -34,7 +34,7 @@ from devstack.paths import free_port
 from devstack.stack import ready as ready_url
 from devstack.testbed import ROLE_PASSWORD, Testbed, destroy_testbed, pii_key_for_tests
 from devstack.wait import eventually
-from shared.db import with_credentials
+from shared.runtime.db import with_credentials
 from tests.ops.test_deploy_files import dockerfile_commands
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,13 +79,13 @@ def test_build_context_leaves_local_state_out(tmp_path: Path) -> None:
         ".cache/toxiproxy/server",
         ".git/HEAD",
         "shared/__pycache__/x.cpython-311.pyc",
-        "shared/events.py",
+        "shared/contract/events.py",
         "pyproject.toml",
     ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x")
     assert context_files(tmp_path, tmp_path / "Dockerfile") == {
-        "shared/events.py",
+        "shared/contract/events.py",
         "pyproject.toml",
         ".dockerignore",  # docker sends it too
     }

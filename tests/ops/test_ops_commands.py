@@ -12,6 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import OffsetAndMetadata
 from typer.testing import CliRunner
 
+from cli.client import Publisher
 from cli.main import app
 from cli.ops import (
     SERVICES,
@@ -27,9 +28,9 @@ from cli.ops import (
 )
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher
-from shared.db import connect, migrate, with_credentials
-from shared.topics import ALL_TOPICS, admin_client, ensure_topics
+from shared.contract.topics import ALL_TOPICS
+from shared.runtime.db import connect, migrate, with_credentials
+from shared.runtime.topic_admin import admin_client, ensure_topics
 
 
 def test_group_names_and_lag_arithmetic() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
-from shared.metrics import ServiceMetrics
-from shared.tracing import child_headers, new_root, parse_traceparent
+from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.tracing import child_headers, new_root, parse_traceparent
 from tests.samples import report, sample_registry, wait_registry
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -16,7 +16,7 @@ from aiokafka.producer import message_accumulator
 from aiokafka.producer import producer as producer_module
 from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 Header = tuple[str | bytes, bytes | None]
 

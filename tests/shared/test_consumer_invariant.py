@@ -12,12 +12,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from cli.client import Publisher, TopicReader
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
-from shared.consumer import Subscription
-from shared.service import Service
-from shared.settings import Settings
+from shared.runtime.consumer import Subscription
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
 from tests.shared.raw_records import RawProducer
 from tests.shared.test_consumer_pipeline import KitService, action, notes
 

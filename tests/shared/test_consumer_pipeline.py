@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cli.client import Publisher, TopicReader
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
-from shared.consumer import Claimed, Meta
-from shared.events import HandlerAction, HandlerActionRejected
-from shared.service import Service
-from shared.settings import Settings
-from shared.uow import UnitOfWork
+from shared.contract.events import HandlerAction, HandlerActionRejected
+from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
+from shared.runtime.uow import UnitOfWork
 from tests.samples import now_iso
 
 
@@ -243,7 +243,7 @@ async def _rewind(settings: Settings, group: str, topic: str) -> None:
     )
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # as shared.client and cli.ops do
+        await consumer._client.force_metadata_update()  # as cli.client and cli.ops do
         parts = consumer.partitions_for_topic(settings.topic(topic)) or set()
         assert parts, f"no partitions known for {topic}"
         tps = [TopicPartition(settings.topic(topic), p) for p in sorted(parts)]

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import events as ev
-from shared.topics import TOPICS
-from shared.uow import UnitOfWork
+from shared.contract import events as ev
+from shared.contract.topics import TOPICS
+from shared.runtime.uow import UnitOfWork
 
 
 def _messages() -> list[type[ev.Message]]:

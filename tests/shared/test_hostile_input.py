@@ -14,9 +14,9 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
-from shared.client import Publisher, TopicReader
 from tests.samples import now_iso, report, sample_registry, wait_registry
 
 SQL = "'; DROP TABLE cases; --"

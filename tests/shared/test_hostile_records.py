@@ -21,14 +21,14 @@ import orjson
 import pytest
 from hypothesis import strategies as st
 
+from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import Publisher, TopicReader
-from shared.cloudevents import make_headers
-from shared.record_bytes import is_utf8
-from shared.registry import registry_key
-from shared.service import Service
+from shared.contract.cloudevents import make_headers
+from shared.registry.file import registry_key
+from shared.runtime.record_bytes import is_utf8
+from shared.runtime.service import Service
 from tests.samples import now_iso, report, sample_registry, wait_registry
 from tests.shared.raw_records import RawProducer
 from tests.shared.test_consumer_invariant import committed_and_end

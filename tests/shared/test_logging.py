@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.logging import configure_logging, get_logger, mask_phone
+from shared.runtime.logging import configure_logging, get_logger, mask_phone
 
 
 def test_mask_phone_in_free_text() -> None:

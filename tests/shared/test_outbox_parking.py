@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli.client import TopicReader
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import TopicReader
-from shared.service import Service
+from shared.runtime.service import Service
 from tests.shared.test_consumer_pipeline import KitService
 
 

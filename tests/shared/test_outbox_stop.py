@@ -12,8 +12,8 @@ from typing import cast
 
 import pytest
 
-from shared.outbox import OutboxRelay
-from shared.producer import Producer
+from shared.runtime.outbox import OutboxRelay
+from shared.runtime.producer import Producer
 
 
 async def test_a_cancel_that_coincides_with_a_wake_up_is_not_lost() -> None:

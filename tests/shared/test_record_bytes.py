@@ -9,7 +9,7 @@ from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.record_bytes import (
+from shared.runtime.record_bytes import (
     MAX_HEADERS,
     NAME_MARKER,
     _TolerantMemoryRecords,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.events import Department, Handler, Unit
-from shared.registry import RegistryInvalid, parse_registry
-from shared.taxonomy import default_taxonomy
+from shared.contract.events import Department, Handler, Unit
+from shared.contract.taxonomy import default_taxonomy
+from shared.registry.file import RegistryInvalid, parse_registry
 from tests.samples import SAMPLE_REGISTRY
 
 GOOD = """units:

@@ -8,10 +8,10 @@ import asyncio
 import contextlib
 from functools import partial
 
+from cli.client import TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from shared.client import TopicReader
 from sim.driver import Driver
 from sim.territory import TerritorySize, generate_territory
 from sim.workload import HandlerModel, ReportFactory, ResidentModel

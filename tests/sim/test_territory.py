@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from shared.events import Unit
-from shared.registry import parse_registry
-from shared.taxonomy import default_taxonomy
+from shared.contract.events import Unit
+from shared.contract.taxonomy import default_taxonomy
+from shared.registry.file import parse_registry
 from sim.territory import BBOX, TerritorySize, generate_territory, split
 
 

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
-from shared.events import FeedbackSubmitted, HandlerAction, ReportSubmitted
-from shared.taxonomy import default_taxonomy
+from shared.contract.events import FeedbackSubmitted, HandlerAction, ReportSubmitted
+from shared.contract.taxonomy import default_taxonomy
 from sim.territory import TerritorySize, generate_territory
 from sim.texts import labelled_examples
 from sim.workload import CATEGORY_WEIGHTS, HandlerModel, Mix, ReportFactory, ResidentModel

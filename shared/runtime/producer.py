@@ -22,9 +22,9 @@ from aiokafka.errors import (
     RecordListTooLargeError,
 )
 
-from shared.kafka import client_security_kwargs
-from shared.logging import get_logger
-from shared.settings import Settings
+from shared.runtime.kafka import client_security_kwargs
+from shared.runtime.logging import get_logger
+from shared.runtime.settings import Settings
 
 log = get_logger(component="producer")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -70,7 +70,7 @@ class Producer:
                     max_batch_size=256 * 1024,
                     # A dead letter is its original record (up to the input topic's limit,
                     # 1 MiB by default) plus its dlq_* headers; the broker checks each topic's
-                    # own max.message.bytes (shared.topics)
+                    # own max.message.bytes (shared.contract.topics)
                     max_request_size=MAX_REQUEST_BYTES,
                     **client_security_kwargs(self.settings),
                 )

@@ -14,16 +14,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from shared.clock import utcnow
-from shared.consumer import TRANSIENT_ERRORS
-from shared.logging import get_logger
-from shared.retry import Backoff
-from shared.uow import UnitOfWork
+from shared.runtime.clock import utcnow
+from shared.runtime.consumer import TRANSIENT_ERRORS
+from shared.runtime.logging import get_logger
+from shared.runtime.retry import Backoff
+from shared.runtime.uow import UnitOfWork
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from shared.settings import Settings
+    from shared.runtime.settings import Settings
 
 log = get_logger(component="sweeper")
 SweepFn = Callable[[UnitOfWork, datetime], Awaitable[int]]

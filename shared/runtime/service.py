@@ -20,7 +20,7 @@ import asyncpg
 from faststream.asgi import AsgiFastStream
 from pydantic import BaseModel
 
-from shared.consumer import (
+from shared.runtime.consumer import (
     PROMPT,
     RELAXED,
     TRANSIENT_ERRORS,
@@ -31,18 +31,18 @@ from shared.consumer import (
     Subscription,
     one_by_one,
 )
-from shared.db import KIT_MIGRATIONS, connect, create_pool, migrate
-from shared.http import HttpApp, Request, Response, Router
-from shared.kafka import create_broker, kafka_reachable
-from shared.logging import configure_logging, get_logger
-from shared.metrics import ServiceMetrics
-from shared.outbox import OutboxRelay
-from shared.producer import Producer
-from shared.record_bytes import encode_raw, text_safe
-from shared.retry import Backoff
-from shared.settings import ConfigurationError, Settings
-from shared.sweeper import Sweeper, SweepFn
-from shared.uow import OutgoingEvent, UnitOfWork
+from shared.runtime.db import KIT_MIGRATIONS, connect, create_pool, migrate
+from shared.runtime.http import HttpApp, Request, Response, Router
+from shared.runtime.kafka import create_broker, kafka_reachable
+from shared.runtime.logging import configure_logging, get_logger
+from shared.runtime.metrics import ServiceMetrics
+from shared.runtime.outbox import OutboxRelay
+from shared.runtime.producer import Producer
+from shared.runtime.record_bytes import encode_raw, text_safe
+from shared.runtime.retry import Backoff
+from shared.runtime.settings import ConfigurationError, Settings
+from shared.runtime.sweeper import Sweeper, SweepFn
+from shared.runtime.uow import OutgoingEvent, UnitOfWork
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger(component="service")
@@ -161,7 +161,8 @@ class Service:
     def sweeper(
         self, name: str, fn: SweepFn, *, interval_s: float | None = None, batch: int = 500
     ) -> Sweeper:
-        """A durable-timer sweep (see ``shared.sweeper``) run every ``WANGGE_SWEEP_INTERVAL_S``."""
+        """A durable-timer sweep (see ``shared.runtime.sweeper``) run every
+        ``WANGGE_SWEEP_INTERVAL_S``."""
         sw = Sweeper(
             self, name, fn, interval_s=interval_s or self.settings.sweep_interval_s, batch=batch
         )
@@ -221,9 +222,9 @@ class Service:
         self, topic: str, record: Any, meta: Meta, error_class: str, error: str
     ) -> OutgoingEvent:
         """The dead letter of ``record``, a message of ``topic``: its original key, value and
-        headers byte for byte on ``<topic>.dlq`` (``shared.record_bytes``), then ``dlq_*``
+        headers byte for byte on ``<topic>.dlq`` (``shared.runtime.record_bytes``), then ``dlq_*``
         headers saying why and where from. The consumer pipeline writes it to the outbox in the
-        batch's transaction (``shared.consumer``)."""
+        batch's transaction (``shared.runtime.consumer``)."""
         original = list(record.headers or ())
         headers = {
             "dlq_error_class": text_safe(error_class),

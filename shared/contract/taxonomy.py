@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import AgencyMode, Code, Tier
+from shared.contract.events import AgencyMode, Code, Tier
 
 DEFAULT_TAXONOMY = Path(__file__).parent / "taxonomy.yaml"
 

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from shared.events import Department, Handler, RegistryRecord, Unit, registry_key
-from shared.taxonomy import Taxonomy
+from shared.contract.events import Department, Handler, RegistryRecord, Unit, registry_key
+from shared.contract.taxonomy import Taxonomy
 
 PARENT_LEVEL = {
     "street": "district",

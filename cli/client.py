@@ -12,11 +12,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
-from shared.cloudevents import decode_headers, make_headers
-from shared.kafka import client_security_kwargs
-from shared.producer import OutRecord, Producer
-from shared.record_bytes import tolerate_undecodable_header_names
-from shared.settings import Settings
+from shared.contract.cloudevents import decode_headers, make_headers
+from shared.runtime.kafka import client_security_kwargs
+from shared.runtime.producer import OutRecord, Producer
+from shared.runtime.record_bytes import tolerate_undecodable_header_names
+from shared.runtime.settings import Settings
 
 
 @dataclass(frozen=True)

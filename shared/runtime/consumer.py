@@ -22,7 +22,7 @@ batch handler by ``one_by_one``.
 - Bytes that are not a JSON object: to ``<topic>.dlq`` (each dead letter is an outbox row written
   in the batch's transaction, with the record's position claimed in the inbox: written once).
 - A payload that fails validation: the topic's ``on_invalid`` hook (a rejection event), else DLQ.
-- Headers or a key that break the contract (``shared.record_bytes``): to ``<topic>.dlq``.
+- Headers or a key that break the contract (``shared.runtime.record_bytes``): to ``<topic>.dlq``.
 - A handler's permanent error: the batch's transaction is rolled back and the batch applied again
   message by message, each in its own savepoint with its own inbox claim, so that only the failing
   message is rolled back and dead-lettered.
@@ -54,19 +54,19 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
-from shared.db import TRANSIENT_DB_ERRORS
-from shared.events import FieldError
-from shared.logging import get_logger
-from shared.record_bytes import clean_headers, header_problem, needs_cleaning, text_safe
-from shared.retry import Backoff
-from shared.tracing import child_headers, parse_traceparent
-from shared.uow import OutgoingEvent, UnitOfWork
+from shared.contract.events import FieldError
+from shared.runtime.db import TRANSIENT_DB_ERRORS
+from shared.runtime.logging import get_logger
+from shared.runtime.record_bytes import clean_headers, header_problem, needs_cleaning, text_safe
+from shared.runtime.retry import Backoff
+from shared.runtime.tracing import child_headers, parse_traceparent
+from shared.runtime.uow import OutgoingEvent, UnitOfWork
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
 
-    from shared.metrics import ServiceMetrics
-    from shared.settings import Settings
+    from shared.runtime.metrics import ServiceMetrics
+    from shared.runtime.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger(component="consumer")
@@ -87,7 +87,7 @@ class Meta:
     key: str | None
     headers: dict[str, str]
     received_at: datetime
-    # This hop's trace headers (shared.tracing): what the events it causes carry.
+    # This hop's trace headers (shared.runtime.tracing): what the events it causes carry.
     trace_headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -575,7 +575,7 @@ async def _safe_headers(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> 
     """FastStream decodes every header value as UTF-8 and fails on one that is not (the message
     would be skipped unseen): it parses text-safe copies of such records, and the message keeps
     the records as they came (``raw_message``), so that the pipeline sees them, checks their
-    headers (``shared.record_bytes``) and dead-letters them byte for byte."""
+    headers (``shared.runtime.record_bytes``) and dead-letters them byte for byte."""
     records = msg if isinstance(msg, tuple) else (msg,)
     dirty = [needs_cleaning(r.headers or ()) for r in records]
     if not any(dirty):

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import orjson
 
-KIT_MIGRATIONS = Path(__file__).parent / "migrations"
+KIT_MIGRATIONS = Path(__file__).parents[1] / "migrations"  # shared/migrations
 _MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import TRANSIENT_DB_ERRORS, connect
-from shared.logging import get_logger
-from shared.producer import OutRecord, Producer, refused_for_good
-from shared.record_bytes import decode_raw
-from shared.retry import Backoff
+from shared.runtime.db import TRANSIENT_DB_ERRORS, connect
+from shared.runtime.logging import get_logger
+from shared.runtime.producer import OutRecord, Producer, refused_for_good
+from shared.runtime.record_bytes import decode_raw
+from shared.runtime.retry import Backoff
 
 log = get_logger(component="outbox")
 FINISH_TIMEOUT_S = 5.0  # how long a stop waits for the batch in hand (publish, then delete)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncpg
 from pydantic import RootModel
 
-from shared.consumer import Meta
-from shared.events import Department, Handler, RegistryRecord, Unit
-from shared.uow import UnitOfWork
+from shared.contract.events import Department, Handler, RegistryRecord, Unit
+from shared.runtime.consumer import Meta
+from shared.runtime.uow import UnitOfWork
 
 LEVELS = ("district", "street", "community", "grid", "building")
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from shared.cloudevents import make_headers
-from shared.events import Message
-from shared.tracing import TRACEPARENT, new_root
+from shared.contract.cloudevents import make_headers
+from shared.contract.events import Message
+from shared.runtime.tracing import TRACEPARENT, new_root
 
 
 @dataclass
@@ -44,7 +44,7 @@ class UnitOfWork:
     pending: list[OutgoingEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # Work no message caused (a timer sweep) starts its own trace (shared.tracing).
+        # Work no message caused (a timer sweep) starts its own trace (shared.runtime.tracing).
         if TRACEPARENT not in self.trace_headers:
             self.trace_headers = {**self.trace_headers, **new_root()}
 

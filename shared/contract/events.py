@@ -1,7 +1,8 @@
 """The event contract: one pydantic model per topic, the only place where payloads are defined.
 
 Upstream systems code against these names and fields; fields may be added, none removed or renamed.
-Every published message also carries CloudEvents binary-mode headers (see ``shared.cloudevents``).
+Every published message also carries CloudEvents binary-mode headers (see
+``shared.contract.cloudevents``).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class Event(BaseModel):
 class Message(Event):
     """An event that is a record of its own topic. The class declares the topic and what keys
     its records (``key_field``, whose value is also the CloudEvents ``ce_subject``), so that a
-    publisher names only the event (``UnitOfWork.emit``) and ``shared.topics`` and the AsyncAPI
-    document are generated from these declarations."""
+    publisher names only the event (``UnitOfWork.emit``) and ``shared.contract.topics`` and the
+    AsyncAPI document are generated from these declarations."""
 
     topic: ClassVar[str]
     key_field: ClassVar[str] = "case_id"

@@ -1,7 +1,8 @@
 """Kafka plumbing: the FastStream broker factory and security settings from the environment.
 
-The broker consumes (offsets committed only after effects are durable, see ``shared.consumer``);
-everything is published through ``shared.producer`` (idempotent, ``acks=all``).
+The broker consumes (offsets committed only after effects are durable, see
+``shared.runtime.consumer``); everything is published through ``shared.runtime.producer``
+(idempotent, ``acks=all``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from faststream.security import (
     SASLScram512,
 )
 
-from shared.record_bytes import tolerate_undecodable_header_names
-from shared.settings import Settings
+from shared.runtime.record_bytes import tolerate_undecodable_header_names
+from shared.runtime.settings import Settings
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:

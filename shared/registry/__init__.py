@@ -1,0 +1,1 @@
+"""The unit registry: the operator's file and the services' copy of it (registry.units)."""
