@@ -540,11 +540,12 @@ async def amain(args: argparse.Namespace, infra: Infra) -> Path:
     results["targets"] = TARGETS
     results["verdicts"] = verdicts(results)
     results["elapsed_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
-    args.out.mkdir(parents=True, exist_ok=True)
+    out: Path = args.out
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     name = f"{started:%Y-%m-%d}{args.tag}"
-    path = args.out / f"{name}.json"
+    path = out / f"{name}.json"
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    draw(results, args.out / f"{name}.png")
+    draw(results, out / f"{name}.png")
     return path
 
 

@@ -7,14 +7,13 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-import asyncpg
 import typer
 from rich.console import Console
 
 from cli.failures import explain
 from services.feedback.periods import parse_period
 from shared.contract.topics import DLQ_TOPICS
-from shared.runtime.db import connect
+from shared.runtime.db import Connection, connect
 from shared.runtime.settings import Settings
 
 T = TypeVar("T")
@@ -45,7 +44,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(1) from None
 
 
-async def schema_connection(schema: str) -> asyncpg.Connection:
+async def schema_connection(schema: str) -> Connection:
     """A connection to ``DATABASE_URL`` reading ``schema`` (an operator's admin or read role)."""
     return await connect(settings().database_url.get_secret_value(), schema)
 

@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import asyncpg
 import typer
 from rich.table import Table
 
@@ -39,6 +38,7 @@ from services.intake.privacy import (
     new_key,
     parse_key,
 )
+from shared.runtime.db import Connection
 
 app = typer.Typer(help="Personal data keys: status, rotation, new keys.", no_args_is_help=True)
 
@@ -70,7 +70,7 @@ def label(seal: Seal, pii: Pii) -> str:
 Counts = dict[str, Counter[str]]  # "table.column" -> label -> values
 
 
-async def seal_counts(conn: asyncpg.Connection, pii: Pii) -> Counts:
+async def seal_counts(conn: Connection, pii: Pii) -> Counts:
     """Values per key of every ``*_enc`` column: format 1 under a configured key counted by its
     header in SQL; the rest (legacy format, unknown keys) read and identified here."""
     headers = [k.header for k in pii.keys.values()]
@@ -119,7 +119,7 @@ class Rotation:
 
 
 async def rotate_values(
-    conn: asyncpg.Connection,
+    conn: Connection,
     pii: Pii,
     *,
     batch: int = 500,

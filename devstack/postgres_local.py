@@ -67,7 +67,8 @@ class LocalPostgres:
     def _as_owner(self, cmd: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+        done: subprocess.CompletedProcess[bytes] = subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+        return done
 
     def _chown(self, path: Path) -> None:
         if os.geteuid() == 0:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from shared.contract.events import FieldError, HandlerAction
 from shared.runtime.clock import Clock
 from shared.runtime.consumer import Meta
+from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
@@ -127,9 +126,7 @@ class Actions:
             return
         await write(uow, [planned])
 
-    async def plan(
-        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
-    ) -> Planned:
+    async def plan(self, conn: Connection, case: Case, a: HandlerAction, t: Transition) -> Planned:
         match a.action:
             case "accept":
                 return accept(case, a, t)
@@ -149,7 +146,7 @@ class Actions:
     # --- the actions that move the case to another unit ------------------------------------------
 
     async def escalate(
-        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
+        self, conn: Connection, case: Case, a: HandlerAction, t: Transition
     ) -> Planned:
         """One tier up, routed by the assignment rules."""
         up = next_tier(case.tier)
@@ -163,7 +160,7 @@ class Actions:
         return plan.publishing(emit.escalated(plan.after, from_tier=case.tier, reason=reason))
 
     async def return_(
-        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
+        self, conn: Connection, case: Case, a: HandlerAction, t: Transition
     ) -> Planned:
         """退单: re-routed excluding this unit (and every unit that returned it before); if the
         tier has no other unit, one tier up (then also ``cases.escalated``, reason ``return``)."""
@@ -178,7 +175,7 @@ class Actions:
         return plan
 
     async def transfer(
-        self, conn: asyncpg.Connection, case: Case, a: HandlerAction, t: Transition
+        self, conn: Connection, case: Case, a: HandlerAction, t: Transition
     ) -> Planned:
         """转办: to another unit of the same tier (``assignment.transfer_refusal``)."""
         assert a.target_unit is not None
@@ -191,7 +188,7 @@ class Actions:
 
     async def _move(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         case: Case,
         a: HandlerAction,
         t: Transition,

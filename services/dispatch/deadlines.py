@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import asyncpg
-
 from shared.contract.events import Tier
 from shared.runtime.consumer import TRANSIENT_ERRORS
+from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
@@ -45,7 +44,7 @@ class Missed:
     breach: tuple[Literal["respond", "resolve"], Tier] | None = None
 
 
-Planner = Callable[[asyncpg.Connection, list[Case], datetime], Awaitable[list[Missed]]]
+Planner = Callable[[Connection, list[Case], datetime], Awaitable[list[Missed]]]
 
 
 class Deadlines:
@@ -118,7 +117,7 @@ class Deadlines:
     # --- what each sweep does to its cases (in memory, after one read of the loads) ------------
 
     async def responses_missed(
-        self, conn: asyncpg.Connection, cases: list[Case], now: datetime
+        self, conn: Connection, cases: list[Case], now: datetime
     ) -> list[Missed]:
         """Response deadline missed: the next handler of the unit, a fresh response deadline,
         ``cases.overdue`` (respond) and a new ``cases.dispatched``."""
@@ -148,7 +147,7 @@ class Deadlines:
         return Missed(plan, breach=("respond", case.tier))
 
     async def resolutions_missed(
-        self, conn: asyncpg.Connection, cases: list[Case], now: datetime
+        self, conn: Connection, cases: list[Case], now: datetime
     ) -> list[Missed]:
         """Resolution deadline missed: ``cases.overdue`` (resolve), then one tier up with reason
         ``timeout`` (``cases.escalated`` and a new ``cases.dispatched``). At the top tier there is
@@ -200,7 +199,7 @@ class Deadlines:
         return Missed(plan.publishing(escalated, first=[overdue]), breach=("resolve", case.tier))
 
     async def deliberations_ended(
-        self, conn: asyncpg.Connection, cases: list[Case], now: datetime
+        self, conn: Connection, cases: list[Case], now: datetime
     ) -> list[Missed]:
         """``decide_by`` reached: back to ``accepted``, its (extended) deadline running again."""
         return [self.deliberation_ended(case, now) for case in cases]

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
-
 from shared.contract.events import CaseMerged
 from shared.runtime.clock import Clock
 from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
@@ -64,9 +63,7 @@ class Merges:
             return
         await self.merge(uow, case, ev)
 
-    async def on_merged_batch(
-        self, conn: asyncpg.Connection, claimed: list[Claimed[CaseMerged]]
-    ) -> None:
+    async def on_merged_batch(self, conn: Connection, claimed: list[Claimed[CaseMerged]]) -> None:
         known = await store.load_cases(conn, (c.event.case_id for c in claimed))
         cases = {case.case_id: case for case in known}
         early: list[CaseMerged] = []
@@ -115,7 +112,7 @@ class Merges:
         return plan.after
 
     async def apply_rules(
-        self, conn: asyncpg.Connection, plan: Plan, facts: CaseFacts, now: datetime
+        self, conn: Connection, plan: Plan, facts: CaseFacts, now: datetime
     ) -> Plan:
         """``plan`` followed by what the tier rules make of the merged facts."""
         case = plan.after

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
-
 from shared.contract.events import CaseOpened
 from shared.runtime.clock import Clock
 from shared.runtime.consumer import Claimed, PermanentError
+from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 
 from . import emit, store
@@ -50,7 +49,7 @@ class Opening:
         self.policy = policy
         self.clock = clock
 
-    async def on_opened(self, conn: asyncpg.Connection, claimed: list[Claimed[CaseOpened]]) -> None:
+    async def on_opened(self, conn: Connection, claimed: list[Claimed[CaseOpened]]) -> None:
         known = await store.known_case_ids(conn, [c.event.case_id for c in claimed])
         fresh: list[Claimed[CaseOpened]] = []
         for c in claimed:

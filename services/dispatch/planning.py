@@ -12,10 +12,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
-
 from shared.contract.events import Tier
 from shared.contract.taxonomy import SlaOverride, Taxonomy
+from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
@@ -104,7 +103,7 @@ async def write(uow: UnitOfWork, plans: Sequence[Plan]) -> None:
 # --- routing -------------------------------------------------------------------------------------
 
 
-async def departments_near(conn: asyncpg.Connection, places: Iterable[Location]) -> list[Dept]:
+async def departments_near(conn: Connection, places: Iterable[Location]) -> list[Dept]:
     """The departments of every street and district of ``places``, with one query (none when
     no place has either)."""
     parents = sorted({p for loc in places for p in (loc.street, loc.district) if p})
@@ -112,7 +111,7 @@ async def departments_near(conn: asyncpg.Connection, places: Iterable[Location])
 
 
 async def route_case(
-    conn: asyncpg.Connection, case: Case, tier: Tier, exclude: Collection[str]
+    conn: Connection, case: Case, tier: Tier, exclude: Collection[str]
 ) -> Route | None:
     """The unit of ``tier`` (or above) for the case, skipping ``exclude``."""
     depts = await departments_near(conn, [case.location])
@@ -168,7 +167,7 @@ def plan_redispatch(
     return Plan(case, change, after, (step,), (emit.dispatched(after, now),))
 
 
-async def least_busy(conn: asyncpg.Connection, unit: str) -> str | None:
+async def least_busy(conn: Connection, unit: str) -> str | None:
     """The handler of ``unit`` a case goes to now (``assignment.pick_handler``; None: the unit as
     a whole)."""
     return pick_handler(await store.handler_loads(conn, unit))

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from shared.contract.events import CaseMerged
+from shared.runtime.db import Connection
 
 from .assignment import Dept, HandlerLoad, TargetUnit
 from .model import CASE_COLUMNS, Case, CaseChange, EarlyMerge, Step
@@ -32,21 +33,19 @@ def case_of(row: asyncpg.Record) -> Case:
     return Case.of(values)
 
 
-async def get_case(
-    conn: asyncpg.Connection, case_id: str, *, lock: bool = False
-) -> asyncpg.Record | None:
+async def get_case(conn: Connection, case_id: str, *, lock: bool = False) -> asyncpg.Record | None:
     """The row as it is, for readers outside dispatch's handlers (``wangge case show``)."""
     sql = "SELECT * FROM cases WHERE case_id = $1" + (" FOR UPDATE" if lock else "")
     row: asyncpg.Record | None = await conn.fetchrow(sql, case_id)
     return row
 
 
-async def load_case(conn: asyncpg.Connection, case_id: str, *, lock: bool = False) -> Case | None:
+async def load_case(conn: Connection, case_id: str, *, lock: bool = False) -> Case | None:
     row = await get_case(conn, case_id, lock=lock)
     return None if row is None else case_of(row)
 
 
-async def load_cases(conn: asyncpg.Connection, case_ids: Iterable[str]) -> list[Case]:
+async def load_cases(conn: Connection, case_ids: Iterable[str]) -> list[Case]:
     """The cases of ``case_ids`` that exist, locked for update (in case_id order, so that two
     transactions locking some of the same cases cannot deadlock)."""
     rows = await conn.fetch(
@@ -56,7 +55,7 @@ async def load_cases(conn: asyncpg.Connection, case_ids: Iterable[str]) -> list[
     return [case_of(r) for r in rows]
 
 
-async def known_case_ids(conn: asyncpg.Connection, case_ids: list[str]) -> set[str]:
+async def known_case_ids(conn: Connection, case_ids: list[str]) -> set[str]:
     """Which of ``case_ids`` dispatch already has."""
     rows = await conn.fetch("SELECT case_id FROM cases WHERE case_id = ANY($1::text[])", case_ids)
     return {r["case_id"] for r in rows}
@@ -70,7 +69,7 @@ INSERT_CASE_SQL = "INSERT INTO cases ({}) VALUES ({})".format(
 _case_values = operator.attrgetter(*CASE_COLUMNS)  # a Case's values, in CASE_COLUMNS' order
 
 
-async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Case]) -> None:
+async def insert_cases(conn: Connection, cases: Sequence[Case]) -> None:
     """New cases with one pipelined executemany."""
     if not cases:
         return
@@ -80,7 +79,7 @@ async def insert_cases(conn: asyncpg.Connection, cases: Sequence[Case]) -> None:
 # --- merged reports that came before their case -------------------------------------------------
 
 
-async def add_early_merges(conn: asyncpg.Connection, merges: Sequence[CaseMerged]) -> None:
+async def add_early_merges(conn: Connection, merges: Sequence[CaseMerged]) -> None:
     """Keep merges (附议) that arrived before their case's ``cases.opened``: per case, the most
     supporters and households, and urgent if any was."""
     if not merges:
@@ -96,7 +95,7 @@ async def add_early_merges(conn: asyncpg.Connection, merges: Sequence[CaseMerged
     )
 
 
-async def take_early_merges(conn: asyncpg.Connection, case_ids: list[str]) -> dict[str, EarlyMerge]:
+async def take_early_merges(conn: Connection, case_ids: list[str]) -> dict[str, EarlyMerge]:
     """Remove and return the early merges recorded for any of ``case_ids``."""
     rows = await conn.fetch(
         "DELETE FROM early_merges WHERE case_id = ANY($1::text[]) RETURNING *", case_ids
@@ -127,34 +126,34 @@ DELIBERATION_DUE_SQL = """SELECT * FROM cases
     FOR UPDATE SKIP LOCKED"""
 
 
-async def due_for_response(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Case]:
+async def due_for_response(conn: Connection, now: datetime, limit: int) -> list[Case]:
     return [case_of(r) for r in await conn.fetch(RESPOND_DUE_SQL, now, limit)]
 
 
-async def due_for_resolution(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Case]:
+async def due_for_resolution(conn: Connection, now: datetime, limit: int) -> list[Case]:
     return [case_of(r) for r in await conn.fetch(RESOLVE_DUE_SQL, now, limit)]
 
 
-async def deliberations_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Case]:
+async def deliberations_due(conn: Connection, now: datetime, limit: int) -> list[Case]:
     return [case_of(r) for r in await conn.fetch(DELIBERATION_DUE_SQL, now, limit)]
 
 
 # --- timeline ------------------------------------------------------------------------------------
 
 
-async def timeline(conn: asyncpg.Connection, case_id: str) -> list[asyncpg.Record]:
+async def timeline(conn: Connection, case_id: str) -> list[asyncpg.Record]:
     return list(await conn.fetch("SELECT * FROM timeline WHERE case_id = $1 ORDER BY id", case_id))
 
 
 # --- the registry copy ---------------------------------------------------------------------------
 
 
-async def handler_loads(conn: asyncpg.Connection, unit: str) -> list[HandlerLoad]:
+async def handler_loads(conn: Connection, unit: str) -> list[HandlerLoad]:
     """Every handler of ``unit`` with their number of open cases."""
     return (await handler_loads_many(conn, [unit]))[unit]
 
 
-async def departments_of(conn: asyncpg.Connection, parents: list[str | None]) -> list[Dept]:
+async def departments_of(conn: Connection, parents: list[str | None]) -> list[Dept]:
     rows = await conn.fetch(
         "SELECT code, parent, categories FROM departments WHERE parent = ANY($1::text[])",
         [p for p in parents if p],
@@ -162,12 +161,12 @@ async def departments_of(conn: asyncpg.Connection, parents: list[str | None]) ->
     return [Dept(r["code"], r["parent"], tuple(r["categories"])) for r in rows]
 
 
-async def actor(conn: asyncpg.Connection, handler_id: str) -> Actor | None:
+async def actor(conn: Connection, handler_id: str) -> Actor | None:
     row = await conn.fetchrow("SELECT id, unit, role FROM handlers WHERE id = $1", handler_id)
     return Actor(row["id"], row["unit"], row["role"]) if row else None
 
 
-async def target_unit(conn: asyncpg.Connection, code: str) -> TargetUnit | None:
+async def target_unit(conn: Connection, code: str) -> TargetUnit | None:
     row = await conn.fetchrow("SELECT code, level FROM units WHERE code = $1", code)
     if row:
         return TargetUnit(row["code"], level=row["level"])
@@ -191,7 +190,7 @@ HANDLER_LOADS_SQL = """SELECT h.unit, h.id, h.role, h.on_duty,
 
 
 async def handler_loads_many(
-    conn: asyncpg.Connection, units: Iterable[str]
+    conn: Connection, units: Iterable[str]
 ) -> dict[str, list[HandlerLoad]]:
     """Every handler of each of ``units`` with their number of open cases (a unit without
     handlers maps to an empty list)."""
@@ -204,7 +203,7 @@ async def handler_loads_many(
     return out
 
 
-async def update_cases(conn: asyncpg.Connection, changes: Sequence[tuple[str, CaseChange]]) -> None:
+async def update_cases(conn: Connection, changes: Sequence[tuple[str, CaseChange]]) -> None:
     """Changes of cases (case_id, change): one executemany per set of columns."""
     groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for case_id, change in changes:
@@ -217,7 +216,7 @@ async def update_cases(conn: asyncpg.Connection, changes: Sequence[tuple[str, Ca
         )
 
 
-async def add_timeline_steps(conn: asyncpg.Connection, steps: Sequence[Step]) -> None:
+async def add_timeline_steps(conn: Connection, steps: Sequence[Step]) -> None:
     """Timeline steps, in order, with one executemany (the one writer of the timeline)."""
     if not steps:
         return

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from shared.registry.store import unit_names
+from shared.runtime.db import Connection
 from shared.runtime.http import Request, Response
 from shared.runtime.service import Service
 
@@ -52,12 +51,12 @@ def _unit_json(s: store.Scope) -> dict[str, str]:
     return {"code": s.code, "name": s.name, "level": s.kind}
 
 
-async def unit_metrics(conn: asyncpg.Connection, scope: store.Scope, period: Period) -> Any:
+async def unit_metrics(conn: Connection, scope: store.Scope, period: Period) -> Any:
     return compute(await store.metric_inputs(conn, scope, period))
 
 
 async def ranking_rows(
-    conn: asyncpg.Connection, parent: store.Scope, period: Period
+    conn: Connection, parent: store.Scope, period: Period
 ) -> list[dict[str, Any]]:
     rows = []
     for child in await store.children(conn, parent.code):

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.runtime.db import Connection
+
 from .formulas import (
     AcceptRow,
     CaseFacts,
@@ -30,14 +32,14 @@ LEVEL_COLUMNS = {
 # --- the case row -------------------------------------------------------------------------------
 
 
-async def ensure_case(conn: asyncpg.Connection, case_id: str) -> None:
+async def ensure_case(conn: Connection, case_id: str) -> None:
     """A placeholder row for a case whose cases.opened has not been applied yet."""
     await conn.execute(
         "INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING", case_id
     )
 
 
-async def upsert_opened(conn: asyncpg.Connection, **row: Any) -> None:
+async def upsert_opened(conn: Connection, **row: Any) -> None:
     """Fill in what cases.opened says (over a placeholder, if one exists)."""
     cols = ", ".join(row)
     params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
@@ -48,14 +50,12 @@ async def upsert_opened(conn: asyncpg.Connection, **row: Any) -> None:
     )
 
 
-async def update_case(conn: asyncpg.Connection, case_id: str, **changes: Any) -> None:
+async def update_case(conn: Connection, case_id: str, **changes: Any) -> None:
     sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(changes, start=2))
     await conn.execute(f"UPDATE cases SET {sets} WHERE case_id = $1", case_id, *changes.values())
 
 
-async def get_case(
-    conn: asyncpg.Connection, case_id: str, *, lock: bool = False
-) -> asyncpg.Record | None:
+async def get_case(conn: Connection, case_id: str, *, lock: bool = False) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT * FROM cases WHERE case_id = $1" + (" FOR UPDATE" if lock else ""), case_id
     )
@@ -65,7 +65,7 @@ async def get_case(
 # --- reporters and tokens -----------------------------------------------------------------------
 
 
-async def add_reporter(conn: asyncpg.Connection, case_id: str, ref: str, channel: str) -> None:
+async def add_reporter(conn: Connection, case_id: str, ref: str, channel: str) -> None:
     await conn.execute(
         "INSERT INTO reporters (case_id, reporter_ref, channel) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING",
@@ -75,9 +75,7 @@ async def add_reporter(conn: asyncpg.Connection, case_id: str, ref: str, channel
     )
 
 
-async def reporters_to_ask(
-    conn: asyncpg.Connection, case_id: str, round_: int
-) -> list[asyncpg.Record]:
+async def reporters_to_ask(conn: Connection, case_id: str, round_: int) -> list[asyncpg.Record]:
     """Reporters of the case without a rating request for ``round_`` yet."""
     return list(
         await conn.fetch(
@@ -94,7 +92,7 @@ async def reporters_to_ask(
 
 
 async def insert_request(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     token_hash: str,
     case_id: str,
@@ -115,20 +113,20 @@ async def insert_request(
     )
 
 
-async def find_request(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:
+async def find_request(conn: Connection, token_hash: str) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT * FROM feedback_requests WHERE token_hash = $1 FOR UPDATE", token_hash
     )
     return row
 
 
-async def use_request(conn: asyncpg.Connection, token_hash: str, at: datetime) -> None:
+async def use_request(conn: Connection, token_hash: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE feedback_requests SET used_at = $2 WHERE token_hash = $1", token_hash, at
     )
 
 
-async def insert_rating(conn: asyncpg.Connection, **row: Any) -> None:
+async def insert_rating(conn: Connection, **row: Any) -> None:
     await _insert(conn, "ratings", row)
 
 
@@ -139,13 +137,13 @@ async def insert_rating(conn: asyncpg.Connection, **row: Any) -> None:
 FACT_TABLES = (*(f.table for f in FACTS), "reopens")
 
 
-async def insert_fact(conn: asyncpg.Connection, table: str, **row: Any) -> None:
+async def insert_fact(conn: Connection, table: str, **row: Any) -> None:
     if table not in FACT_TABLES:
         raise ValueError(f"not a fact table: {table}")
     await _insert(conn, table, row)
 
 
-async def _insert(conn: asyncpg.Connection, table: str, row: dict[str, Any]) -> None:
+async def _insert(conn: Connection, table: str, row: dict[str, Any]) -> None:
     cols = ", ".join(row)
     params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
     await conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({params})", *row.values())
@@ -154,7 +152,7 @@ async def _insert(conn: asyncpg.Connection, table: str, row: dict[str, Any]) -> 
 # --- durable timer ------------------------------------------------------------------------------
 
 
-async def claim_unrated(conn: asyncpg.Connection, now: datetime, limit: int) -> list[str]:
+async def claim_unrated(conn: Connection, now: datetime, limit: int) -> list[str]:
     """Cases whose rating window has ended without a decisive rating, locked for this sweep."""
     rows = await conn.fetch(
         """SELECT case_id FROM cases
@@ -185,7 +183,7 @@ class Scope:
         return f"SELECT case_id FROM cases WHERE {LEVEL_COLUMNS[self.kind]} = {param}"
 
 
-async def scope_of(conn: asyncpg.Connection, code: str) -> Scope | None:
+async def scope_of(conn: Connection, code: str) -> Scope | None:
     row = await conn.fetchrow("SELECT code, name, level FROM units WHERE code = $1", code)
     if row is not None and row["level"] in LEVEL_COLUMNS:
         return Scope(row["code"], row["name"], row["level"])
@@ -195,7 +193,7 @@ async def scope_of(conn: asyncpg.Connection, code: str) -> Scope | None:
     return None
 
 
-async def children(conn: asyncpg.Connection, code: str) -> list[Scope]:
+async def children(conn: Connection, code: str) -> list[Scope]:
     """The units directly below ``code`` (the communities of a street, the grids of a
     community...), buildings excepted."""
     rows = await conn.fetch(
@@ -206,7 +204,7 @@ async def children(conn: asyncpg.Connection, code: str) -> list[Scope]:
     return [Scope(r["code"], r["name"], r["level"]) for r in rows]
 
 
-async def metric_inputs(conn: asyncpg.Connection, scope: Scope, period: Period) -> MetricInputs:
+async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> MetricInputs:
     """The rows of ``formulas`` for one unit and one period (see that module for which rows)."""
     s, a, b = scope.sql(), period.start, period.end
     opened = await conn.fetch(
@@ -264,9 +262,7 @@ async def metric_inputs(conn: asyncpg.Connection, scope: Scope, period: Period) 
     )
 
 
-async def opened_categories(
-    conn: asyncpg.Connection, scope: Scope, period: Period
-) -> dict[str, int]:
+async def opened_categories(conn: Connection, scope: Scope, period: Period) -> dict[str, int]:
     rows = await conn.fetch(
         f"""SELECT COALESCE(category, 'unknown') AS category, count(*) AS n FROM cases
             WHERE case_id IN ({scope.sql()}) AND opened_at >= $2 AND opened_at < $3
@@ -278,7 +274,7 @@ async def opened_categories(
     return {r["category"]: r["n"] for r in rows}
 
 
-async def category_names(conn: asyncpg.Connection, codes: list[str]) -> dict[str, str]:
+async def category_names(conn: Connection, codes: list[str]) -> dict[str, str]:
     rows = await conn.fetch(
         """SELECT DISTINCT ON (category) category, category_name FROM cases
            WHERE category = ANY($1::text[]) AND category_name IS NOT NULL
@@ -291,7 +287,7 @@ async def category_names(conn: asyncpg.Connection, codes: list[str]) -> dict[str
 # --- the resident-facing view of one case -------------------------------------------------------
 
 
-async def case_events(conn: asyncpg.Connection, case_id: str) -> list[dict[str, Any]]:
+async def case_events(conn: Connection, case_id: str) -> list[dict[str, Any]]:
     """Every fact of the case as ``{at, event, ...}``, unordered, without personal data."""
     rows = await conn.fetch(
         """SELECT opened_at AS at, 'opened' AS event, NULL AS tier, NULL AS unit, NULL AS detail

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from shared.contract.events import (
     CaseClosed,
     CaseLocation,
@@ -27,6 +25,7 @@ from shared.contract.events import (
 from shared.contract.taxonomy import Category, Taxonomy, load_taxonomy
 from shared.registry.store import RegistryMessage, apply_registry_message
 from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.settings import Settings
 from shared.runtime.uow import UnitOfWork
@@ -95,7 +94,7 @@ class Intake:
         await apply_registry_message(uow, msg, meta)
         await store.bump_registry_version(uow.conn)
 
-    async def _current_index(self, conn: asyncpg.Connection, version: int) -> RegistryIndex:
+    async def _current_index(self, conn: Connection, version: int) -> RegistryIndex:
         if version != self.index_version:
             self.index = RegistryIndex.build(await store.load_units(conn))
             self.index_version = version
@@ -183,9 +182,7 @@ class Intake:
             method=found.method, terms=found.terms, confidence=found.confidence
         )
 
-    async def on_reports(
-        self, conn: asyncpg.Connection, claimed: list[Claimed[ReportSubmitted]]
-    ) -> None:
+    async def on_reports(self, conn: Connection, claimed: list[Claimed[ReportSubmitted]]) -> None:
         """A batch of reports, set-based: claim them, reject what is invalid or unlocatable,
         classify and locate the rest, then open or merge (附议) under the merge locks."""
         recorded = await store.known_reports(
@@ -243,7 +240,7 @@ class Intake:
         )
 
     async def _open_or_merge(
-        self, conn: asyncpg.Connection, triaged: list[_Triaged]
+        self, conn: Connection, triaged: list[_Triaged]
     ) -> list[store.Outcome]:
         now = datetime.now(UTC)
         await store.lock_merge_keys(

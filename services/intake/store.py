@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from shared.runtime.db import ident
+from shared.runtime.db import Connection, ident
 
 from .locate import UnitInfo
 from .merging import MergeTarget
@@ -16,11 +16,11 @@ from .merging import MergeTarget
 # --- the registry copy ------------------------------------------------------------------------
 
 
-async def bump_registry_version(conn: asyncpg.Connection) -> None:
+async def bump_registry_version(conn: Connection) -> None:
     await conn.execute("UPDATE registry_state SET version = version + 1")
 
 
-async def load_units(conn: asyncpg.Connection) -> list[UnitInfo]:
+async def load_units(conn: Connection) -> list[UnitInfo]:
     rows = await conn.fetch("SELECT code, name, level, parent, aliases, area FROM units")
     return [
         UnitInfo(
@@ -47,7 +47,7 @@ class Known:
     version: int
 
 
-async def known_reports(conn: asyncpg.Connection, reports: list[tuple[str, str]]) -> Known:
+async def known_reports(conn: Connection, reports: list[tuple[str, str]]) -> Known:
     """Which (source, report_id) were recorded before (a report resubmitted after the inbox
     forgot its key, or one rejected before), and the registry version, in one round trip (so
     the caller can tell whether its location index is current). The caller has claimed each
@@ -99,7 +99,7 @@ class Outcome:
     fingerprint: bytes | None = None  # of a rejected version (services/intake/fingerprints.py)
 
 
-async def record_reports(conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+async def record_reports(conn: Connection, outcomes: list[Outcome]) -> None:
     """Record each handled report with its outcome (and its details), one row each; a report
     that was rejected before is recorded over its rejection (a corrected version)."""
     await conn.executemany(
@@ -138,7 +138,7 @@ async def record_reports(conn: asyncpg.Connection, outcomes: list[Outcome]) -> N
 
 
 async def record_rejection(
-    conn: asyncpg.Connection,
+    conn: Connection,
     source: str,
     report_id: str,
     reason: str,
@@ -165,9 +165,7 @@ async def record_rejection(
     return bool(done)
 
 
-async def report_outcome(
-    conn: asyncpg.Connection, source: str, report_id: str
-) -> asyncpg.Record | None:
+async def report_outcome(conn: Connection, source: str, report_id: str) -> asyncpg.Record | None:
     """What became of a report, with its case's state (for ``wangge report show``)."""
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT r.source, r.report_id, r.outcome, r.reason, r.errors, r.received_at,
@@ -193,7 +191,7 @@ class Supporter:
 # --- cases and merging --------------------------------------------------------------------------
 
 
-async def lock_merge_keys(conn: asyncpg.Connection, keys: list[str]) -> None:
+async def lock_merge_keys(conn: Connection, keys: list[str]) -> None:
     """Serialise reports that could merge with each other until the transaction ends, so two of
     them never both find no case and both open one. The keys are locked in one order (their
     hashes, ascending), so two transactions locking overlapping sets cannot deadlock."""
@@ -221,7 +219,7 @@ class OpenCase:
 
 
 async def find_open_cases(
-    conn: asyncpg.Connection, targets: list[MergeTarget], since: datetime
+    conn: Connection, targets: list[MergeTarget], since: datetime
 ) -> dict[MergeTarget, OpenCase]:
     """For each target, the newest open case opened since ``since``, locked for update (so its
     supporter count stays what is read here until the transaction ends)."""
@@ -258,7 +256,7 @@ class NewCase:
     opened_at: datetime
 
 
-async def insert_cases(conn: asyncpg.Connection, cases: list[NewCase]) -> None:
+async def insert_cases(conn: Connection, cases: list[NewCase]) -> None:
     await conn.executemany(
         """INSERT INTO cases (case_id, category, place, building, grid, community, street,
                               district, opened_at)
@@ -281,7 +279,7 @@ async def insert_cases(conn: asyncpg.Connection, cases: list[NewCase]) -> None:
 
 
 async def add_supporters(
-    conn: asyncpg.Connection, supporters: list[tuple[str, Supporter]]
+    conn: Connection, supporters: list[tuple[str, Supporter]]
 ) -> set[tuple[str, str]]:
     """Put each (case_id, reporter) on the case's notify list; returns the (case_id,
     reporter_ref) pairs that were new (the same person seconding twice is listed once)."""
@@ -299,14 +297,14 @@ async def add_supporters(
     return {(r["case_id"], r["reporter_ref"]) for r in rows}
 
 
-async def set_supporter_counts(conn: asyncpg.Connection, counts: dict[str, int]) -> None:
+async def set_supporter_counts(conn: Connection, counts: dict[str, int]) -> None:
     """Set each case's ``supporter_count`` (distinct reporters), one update by key each."""
     await conn.executemany(
         "UPDATE cases SET supporter_count = $2 WHERE case_id = $1", list(counts.items())
     )
 
 
-async def close_case(conn: asyncpg.Connection, case_id: str, closed_at: datetime) -> bool:
+async def close_case(conn: Connection, case_id: str, closed_at: datetime) -> bool:
     """Mark an open case closed; False when unknown or already closed."""
     done = await conn.fetchval(
         "UPDATE cases SET status = 'closed', closed_at = $2 "
@@ -329,7 +327,7 @@ class EncryptedTable:
     columns: tuple[str, ...]
 
 
-async def encrypted_tables(conn: asyncpg.Connection, schema: str) -> list[EncryptedTable]:
+async def encrypted_tables(conn: Connection, schema: str) -> list[EncryptedTable]:
     """Every table of ``schema`` holding ``*_enc`` columns: what ``wangge pii rotate`` rewrites
     (a column added later is found without changing the command)."""
     rows = await conn.fetch(
@@ -370,7 +368,7 @@ def _header(column: str, size: int) -> str:
 
 
 async def count_by_header(
-    conn: asyncpg.Connection, table: EncryptedTable, column: str, headers: list[bytes]
+    conn: Connection, table: EncryptedTable, column: str, headers: list[bytes]
 ) -> dict[bytes | None, int]:
     """How many values of ``column`` start with each of ``headers`` (a ciphertext's format and
     key id), None: how many start with none of them."""
@@ -385,7 +383,7 @@ async def count_by_header(
 
 
 async def values_without_header(
-    conn: asyncpg.Connection, table: EncryptedTable, column: str, headers: list[bytes]
+    conn: Connection, table: EncryptedTable, column: str, headers: list[bytes]
 ) -> AsyncIterator[bytes]:
     """The values of ``column`` that start with none of ``headers``, streamed (call inside a
     transaction)."""
@@ -399,7 +397,7 @@ async def values_without_header(
 
 
 async def rows_to_reencrypt(
-    conn: asyncpg.Connection,
+    conn: Connection,
     table: EncryptedTable,
     current: bytes,
     after: tuple[object, ...] | None,
@@ -428,7 +426,7 @@ async def rows_to_reencrypt(
 
 
 async def update_encrypted(
-    conn: asyncpg.Connection, table: EncryptedTable, rows: list[tuple[object, ...]]
+    conn: Connection, table: EncryptedTable, rows: list[tuple[object, ...]]
 ) -> None:
     """Write each row's ``*_enc`` values: every tuple is the key columns, then the values."""
     k = len(table.key)

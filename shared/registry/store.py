@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncpg
 from pydantic import RootModel
 
 from shared.contract.events import Department, Handler, RegistryRecord, Unit
 from shared.runtime.consumer import Meta
+from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
 
 LEVELS = ("district", "street", "community", "grid", "building")
@@ -27,7 +27,7 @@ async def apply_registry_message(uow: UnitOfWork, msg: RegistryMessage | None, m
     await upsert_record(conn, msg.root)
 
 
-async def upsert_record(conn: asyncpg.Connection, r: Unit | Department | Handler) -> None:
+async def upsert_record(conn: Connection, r: Unit | Department | Handler) -> None:
     if isinstance(r, Unit):
         await conn.execute(
             """INSERT INTO units (code, name, level, parent, area, aliases, lon, lat)
@@ -67,7 +67,7 @@ async def upsert_record(conn: asyncpg.Connection, r: Unit | Department | Handler
         )
 
 
-async def lineage(conn: asyncpg.Connection, code: str) -> dict[str, str]:
+async def lineage(conn: Connection, code: str) -> dict[str, str]:
     """``{level: code}`` for the unit and all its ancestors (empty when the unit is unknown)."""
     rows = await conn.fetch(
         """WITH RECURSIVE up(code, level, parent, depth) AS (
@@ -81,7 +81,7 @@ async def lineage(conn: asyncpg.Connection, code: str) -> dict[str, str]:
     return {r["level"]: r["code"] for r in rows}
 
 
-async def unit_names(conn: asyncpg.Connection, codes: list[str]) -> dict[str, str]:
+async def unit_names(conn: Connection, codes: list[str]) -> dict[str, str]:
     rows = await conn.fetch(
         "SELECT code, name FROM units WHERE code = ANY($1::text[]) "
         "UNION ALL SELECT code, name FROM departments WHERE code = ANY($1::text[])",

@@ -55,7 +55,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
 from shared.contract.events import FieldError
-from shared.runtime.db import TRANSIENT_DB_ERRORS
+from shared.runtime.db import TRANSIENT_DB_ERRORS, Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.record_bytes import clean_headers, header_problem, needs_cleaning, text_safe
 from shared.runtime.retry import Backoff
@@ -118,13 +118,13 @@ class Claimed(Generic[M]):
         self.released = True
 
 
-BatchHandler = Callable[[asyncpg.Connection, list[Claimed[M]]], Awaitable[None]]
+BatchHandler = Callable[[Connection, list[Claimed[M]]], Awaitable[None]]
 
 
 def one_by_one(handler: Handler[M]) -> BatchHandler[M]:
     """A per-message handler as a batch handler: each claimed message in order."""
 
-    async def handle(conn: asyncpg.Connection, claimed: list[Claimed[M]]) -> None:
+    async def handle(conn: Connection, claimed: list[Claimed[M]]) -> None:
         for c in claimed:
             with _log_context(c.meta):
                 await handler(c.uow, c.event, c.meta)
@@ -305,7 +305,7 @@ class Subscription(Generic[M]):
         key = (self.idempotency_key(event, meta) if self.idempotency_key else None) or meta.ce_id
         return _Item(meta, record, key or position, event=event, valid=True)
 
-    def _uow(self, conn: asyncpg.Connection, meta: Meta) -> UnitOfWork:
+    def _uow(self, conn: Connection, meta: Meta) -> UnitOfWork:
         svc = self.service
         return UnitOfWork(
             conn,
@@ -375,7 +375,7 @@ class Subscription(Generic[M]):
                 log.warning("dead-lettered", error_class=error_class, error=text_safe(error[:300]))
             svc.metrics.dead_letters.labels(self.topic).inc()
 
-    async def _uow_flush(self, conn: asyncpg.Connection, outgoing: list[OutgoingEvent]) -> None:
+    async def _uow_flush(self, conn: Connection, outgoing: list[OutgoingEvent]) -> None:
         await UnitOfWork(conn, source=f"wangge/{self.service.name}", pending=outgoing).flush()
 
     async def _apply_isolated(self, items: list[_Item]) -> list[tuple[_Item, str, str]]:
@@ -407,7 +407,7 @@ class Subscription(Generic[M]):
                     await self._uow_flush(conn, outgoing)
         return written
 
-    async def _claim(self, conn: asyncpg.Connection, keys: list[str]) -> set[str]:
+    async def _claim(self, conn: Connection, keys: list[str]) -> set[str]:
         """Claim ``keys`` in the inbox for this transaction; the ones not claimed before."""
         rows = await conn.fetch(
             "INSERT INTO inbox (consumer, message_key) SELECT $1, k FROM unnest($2::text[]) k "
@@ -417,7 +417,7 @@ class Subscription(Generic[M]):
         )
         return {r["message_key"] for r in rows}
 
-    async def _release(self, conn: asyncpg.Connection, keys: list[str]) -> None:
+    async def _release(self, conn: Connection, keys: list[str]) -> None:
         """Drop the inbox claims of ``keys`` (``Claimed.release``), in this transaction."""
         if keys:
             await conn.execute(
@@ -428,7 +428,7 @@ class Subscription(Generic[M]):
 
     async def _dead_letters(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         dead: list[tuple[_Item, str, str]],
         outgoing: list[OutgoingEvent],
     ) -> list[tuple[_Item, str, str]]:
@@ -456,7 +456,7 @@ class Subscription(Generic[M]):
         return written
 
     async def _apply_fast(
-        self, conn: asyncpg.Connection, items: list[_Item]
+        self, conn: Connection, items: list[_Item]
     ) -> tuple[list[OutgoingEvent], list[tuple[_Item, str, str]]]:
         dead = [(item, *item.dead) for item in items if item.dead is not None]
         fresh = await self._claim(
@@ -492,7 +492,7 @@ class Subscription(Generic[M]):
         return outgoing, dead
 
     async def _apply_careful(
-        self, conn: asyncpg.Connection, items: list[_Item]
+        self, conn: Connection, items: list[_Item]
     ) -> tuple[list[OutgoingEvent], list[tuple[_Item, str, str]]]:
         """Each message in its own savepoint with its own inbox claim: a permanent failure rolls
         back only that message, which is dead-lettered."""
@@ -514,7 +514,7 @@ class Subscription(Generic[M]):
                     dead.append((item, type(exc).__name__, str(exc)))
         return outgoing, dead
 
-    async def _apply_one(self, conn: asyncpg.Connection, item: _Item) -> list[OutgoingEvent]:
+    async def _apply_one(self, conn: Connection, item: _Item) -> list[OutgoingEvent]:
         """One message: its savepoint, its inbox claim, its handler."""
         assert item.key is not None
         async with conn.transaction():

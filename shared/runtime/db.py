@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection as code receives it: asyncpg's own, or the proxy a pool lends (the same methods).
+Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 KIT_MIGRATIONS = Path(__file__).parents[1] / "migrations"  # shared/migrations
 _MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -41,7 +46,7 @@ def ident(name: str) -> str:
     return name
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
             typ,
@@ -65,7 +70,7 @@ async def create_pool(dsn: str, schema: str, *, max_size: int = 10) -> asyncpg.P
     return pool
 
 
-async def connect(dsn: str, schema: str | None = None) -> asyncpg.Connection:
+async def connect(dsn: str, schema: str | None = None) -> Connection:
     settings = {"search_path": f"{ident(schema)},public"} if schema else {}
     conn = await asyncpg.connect(dsn, server_settings=settings)
     await _init_connection(conn)
@@ -82,7 +87,7 @@ def _migration_files(folder: Path) -> list[tuple[int, Path]]:
     return out
 
 
-async def migrate(conn: asyncpg.Connection, schema: str, folders: dict[str, Path]) -> list[str]:
+async def migrate(conn: Connection, schema: str, folders: dict[str, Path]) -> list[str]:
     """Apply pending migrations of each source folder to ``schema``; returns the files applied."""
     schema = ident(schema)
     applied: list[str] = []

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.runtime.db import TRANSIENT_DB_ERRORS, connect
+from shared.runtime.db import TRANSIENT_DB_ERRORS, Connection, connect
 from shared.runtime.logging import get_logger
 from shared.runtime.producer import OutRecord, Producer, refused_for_good
 from shared.runtime.record_bytes import decode_raw
@@ -57,7 +57,7 @@ class OutboxRelay:
     async def run(self) -> None:
         backoff = Backoff(cap=self.max_backoff_s)
         while True:
-            conn: asyncpg.Connection | None = None
+            conn: Connection | None = None
             try:
                 conn = await connect(self.dsn, self.schema)
                 await conn.add_listener(f"{self.schema}_outbox", self._notified)
@@ -91,7 +91,7 @@ class OutboxRelay:
                 await self._wake.wait()
         self._wake.clear()
 
-    async def _relay_batch(self, conn: asyncpg.Connection) -> int:
+    async def _relay_batch(self, conn: Connection) -> int:
         """``relay_once``, finished even when the relay is cancelled meanwhile: rows the broker
         acknowledged are deleted before the relay stops, so a graceful stop between the publish
         and the delete does not publish them again at the next start (a dead letter read twice
@@ -107,7 +107,7 @@ class OutboxRelay:
             batch.cancel()
             raise
 
-    async def relay_once(self, conn: asyncpg.Connection) -> int:
+    async def relay_once(self, conn: Connection) -> int:
         """Publish the oldest rows, delete the ones the broker acknowledged and park the ones it
         refused for good (``outbox_parked``, with its answer: a dead letter too large for its
         topic must not block every later row, nor have the rows before it published again and
@@ -149,7 +149,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _park(
-        self, conn: asyncpg.Connection, refused: list[tuple[asyncpg.Record, BaseException]]
+        self, conn: Connection, refused: list[tuple[asyncpg.Record, BaseException]]
     ) -> None:
         for row, error in refused:
             log.error(

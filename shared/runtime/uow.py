@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from shared.contract.cloudevents import make_headers
 from shared.contract.events import Message
+from shared.runtime.db import Connection
 from shared.runtime.tracing import TRACEPARENT, new_root
 
 
@@ -37,7 +36,7 @@ class UnitOfWork:
     writes them to the outbox with one round trip.
     """
 
-    conn: asyncpg.Connection
+    conn: Connection
     source: str
     topic_prefix: str = ""
     trace_headers: Mapping[str, str] = field(default_factory=dict)

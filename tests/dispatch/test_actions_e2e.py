@@ -113,6 +113,7 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
         assert len(d.of("cases.resolved", cid)) == 1
 
         case = await svc.pool.fetchrow("SELECT * FROM cases WHERE case_id = $1", cid)
+        assert case is not None
         assert case["state"] == "resolved" and case["resolved_tier"] == "street"
         assert case["excluded_units"] == ["WC-YY-OJY"]
         async with svc.pool.acquire() as conn:

@@ -9,14 +9,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from devstack.testbed import Testbed
 from services.dispatch import store
 from services.dispatch.app import DispatchService
 from services.dispatch.model import Case
 from services.dispatch.states import State
 from shared.contract.events import Handler, Tier
+from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
 from tests.dispatch.support import FakeClock, load_registry, start_dispatch
 from tests.samples import wait_registry
@@ -42,7 +41,7 @@ async def setup(bed: Testbed) -> tuple[DispatchService, datetime]:
 
 
 async def put(
-    conn: asyncpg.Connection,
+    conn: Connection,
     case_id: str,
     t0: datetime,
     *,

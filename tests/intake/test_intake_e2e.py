@@ -245,6 +245,7 @@ async def test_personal_data_is_encrypted_at_rest(bed: Testbed) -> None:
     row = await run.svc.pool.fetchrow(
         "SELECT * FROM reports WHERE report_id = $1", rep["report_id"]
     )
+    assert row is not None
     assert row["reporter_phone_masked"] == "138****5678"
     for column in ("reporter_phone_enc", "reporter_name_enc"):
         assert PHONE.encode() not in row[column] and "王阿姨".encode() not in row[column]

@@ -67,6 +67,7 @@ async def test_same_building_and_category_is_merged(run: Running) -> None:
         "hotline_12345",
         second["report_id"],
     )
+    assert row is not None
     assert dict(row) == {"outcome": "merged", "case_id": first["case_id"]}
 
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import orjson
 import pytest
 import yaml
@@ -22,7 +21,7 @@ from devstack.testbed import Testbed
 from services.intake.app import MIGRATIONS, create_service
 from services.intake.privacy import Pii, PiiKeyError, encode_key, key_id
 from services.intake.store import EncryptedTable, Outcome, encrypted_tables, record_reports
-from shared.runtime.db import KIT_MIGRATIONS, connect, migrate
+from shared.runtime.db import KIT_MIGRATIONS, Connection, connect, migrate
 from tests.intake.test_privacy import K1, K2, K3, PINNED, RAW_1, RAW_2, legacy_blob
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +97,7 @@ def test_the_development_keys_are_valid_keys() -> None:
 # --- rotation -----------------------------------------------------------------------------------
 
 
-async def _intake_schema(bed: Testbed) -> asyncpg.Connection:
+async def _intake_schema(bed: Testbed) -> Connection:
     conn = await connect(bed.service_dsns["intake"], "intake")
     await migrate(conn, "intake", {"shared": KIT_MIGRATIONS, "intake": MIGRATIONS})
     return conn
@@ -140,7 +139,7 @@ def _rows() -> tuple[list[Outcome], dict[str, tuple[str | None, str | None]]]:
     return outcomes, plain
 
 
-async def _snapshot(conn: asyncpg.Connection) -> dict[str, tuple[bytes | None, bytes | None]]:
+async def _snapshot(conn: Connection) -> dict[str, tuple[bytes | None, bytes | None]]:
     rows = await conn.fetch("SELECT report_id, reporter_name_enc, reporter_phone_enc FROM reports")
     return {r["report_id"]: (r["reporter_name_enc"], r["reporter_phone_enc"]) for r in rows}
 

@@ -60,6 +60,7 @@ async def test_a_report_rejected_for_its_content_comes_back_corrected(bed: Testb
         corrected["source"],
         rid,
     )
+    assert row is not None
     assert (row["outcome"], row["case_id"], row["reason"]) == (
         "opened",
         opened[0]["case_id"],

@@ -103,7 +103,7 @@ async def test_outgoing_events_carry_cloudevents_headers(bed: Testbed, kit: Any)
 
 
 async def _outbox_empty(svc: Service) -> bool:
-    return await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0
+    return bool(await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0)
 
 
 async def test_poison_messages_go_to_dlq_and_do_not_block(bed: Testbed, kit: Any) -> None:

@@ -45,7 +45,7 @@ def test_every_message_class_is_the_model_of_its_topic() -> None:
 def test_emit_keys_and_labels_the_record_as_the_class_declares(
     event: ev.Message, key: str | None, subject: str | None
 ) -> None:
-    uow = UnitOfWork(conn=None, source="wangge/test", topic_prefix="p.")
+    uow = UnitOfWork(conn=None, source="wangge/test", topic_prefix="p.")  # type: ignore[arg-type]
     uow.emit(event)
     [out] = uow.pending
     assert out.topic == f"p.{event.topic}" and out.key == key

@@ -189,7 +189,7 @@ def _distinct(value: bytes | None, i: int, j: int) -> bytes | None:
 
 
 async def _drained(svc: Service) -> bool:
-    return await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0
+    return bool(await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0)
 
 
 def _registry_goods() -> Burst:

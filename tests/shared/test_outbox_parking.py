@@ -40,4 +40,4 @@ async def test_a_record_too_large_for_its_topic_is_parked_not_retried(
 
 
 async def _outbox_empty(svc: Service) -> bool:
-    return await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0
+    return bool(await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0)

@@ -12,6 +12,7 @@ from typing import cast
 
 import pytest
 
+from shared.runtime.db import Connection
 from shared.runtime.outbox import OutboxRelay
 from shared.runtime.producer import Producer
 
@@ -65,7 +66,7 @@ async def test_a_stop_while_a_batch_is_acknowledged_deletes_its_rows() -> None:
     producer = _SlowProducer()
     relay = OutboxRelay(dsn="unused", schema="unused", producer=cast(Producer, producer))
     conn = _Conn()
-    task = asyncio.create_task(relay._relay_batch(conn))
+    task = asyncio.create_task(relay._relay_batch(cast(Connection, conn)))
     async with asyncio.timeout(5):
         await producer.sending.wait()
     task.cancel()
