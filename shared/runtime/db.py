@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
-from asyncpg.pool import PoolConnectionProxy
 
 # A connection as code receives it: asyncpg's own, or the proxy a pool lends (the same methods).
-Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+# Only the type checker sees the union (asyncpg's classes are not generic at run time).
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Connection = asyncpg.Connection
 
 KIT_MIGRATIONS = Path(__file__).parents[1] / "migrations"  # shared/migrations
 _MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
