@@ -11,7 +11,7 @@ help:
 	@echo "make test    set up and run the test suite (real Kafka and PostgreSQL)"
 	@echo "make up      start Kafka, PostgreSQL and the three services in the background (.run/env)"
 	@echo "make down    stop everything make up started"
-	@echo "make lint    ruff + mypy"
+	@echo "make lint    ruff + mypy + lint-imports (the layers)"
 	@echo "make chaos   the crash suite at full size (20,000 reports, kills and restarts) and"
 	@echo "             every network fault on every service's link (Toxiproxy)"
 	@echo "make bench   the benchmark (bench/results/, docs/performance.md)"
