@@ -11,13 +11,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
 from cli.failures import database_address, explain
 from devstack.infra import Infra
 from devstack.paths import free_port
+from shared.runtime.db import with_credentials
 from shared.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +40,6 @@ def _one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
-
-
-def _with_password(dsn: str, password: str) -> str:
-    p = urlsplit(dsn)
-    netloc = f"{p.username}:{password}@{p.hostname}:{p.port}"
-    return urlunsplit((p.scheme, netloc, p.path, p.query, p.fragment))
 
 
 @pytest.mark.parametrize(
@@ -83,7 +78,9 @@ def test_an_unreachable_database_is_one_line_and_exit_1(infra: Infra) -> None:
         "--source",
         "app",
         "r-1",
-        DATABASE_URL=_with_password(infra.admin_dsn, "not-the-password"),
+        DATABASE_URL=with_credentials(
+            infra.admin_dsn, urlsplit(infra.admin_dsn).username or "", "not-the-password"
+        ),
     )
     assert wrong.returncode == 1
     line = _one_line(wrong)

@@ -32,7 +32,13 @@ from devstack.image import (
 )
 from devstack.paths import free_port
 from devstack.stack import ready as ready_url
-from devstack.testbed import ROLE_PASSWORD, Testbed, destroy_testbed, pii_key_for_tests
+from devstack.testbed import (
+    ROLE_PASSWORD,
+    Testbed,
+    destroy_testbed,
+    pii_key_for_tests,
+    with_database,
+)
 from devstack.wait import eventually
 from shared.runtime.db import with_credentials
 from tests.ops.test_deploy_files import dockerfile_commands
@@ -140,7 +146,7 @@ async def test_the_image_sets_up_and_runs_every_service(image: BuiltImage, infra
     conn = await asyncpg.connect(infra.admin_dsn)
     await conn.execute(f'CREATE DATABASE "{database}"')
     await conn.close()
-    admin_dsn = infra.admin_dsn.rsplit("/", 1)[0] + f"/{database}"
+    admin_dsn = with_database(infra.admin_dsn, database)
     bed = Testbed(infra.bootstrap, admin_dsn, prefix, database)
     common = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, "WANGGE_TOPIC_PREFIX": prefix}
     procs: dict[str, subprocess.Popen[bytes]] = {}
