@@ -3,6 +3,13 @@
 Kafka and PostgreSQL come from ``devstack.infra`` (env, else Docker compose, else local
 processes); the three services run as ``python -m services.<name>`` with their own database
 roles, on free HTTP ports. ``.run/env`` gets the addresses an outside client needs.
+
+``WANGGE_KAFKA_AUTH=scram`` (``make up KAFKA_AUTH=scram``): the local Kafka with SASL/SCRAM and
+ACLs; every principal of ``shared.contract.acls`` gets its user and exactly its ACLs
+(``devstack.kafka_identity``), the topics are made as ``wangge-ops``, each service logs in as
+itself, and ``.run/env`` holds the operators' credentials (``KAFKA_SASL_*``: the CLI runs as
+``wangge-ops``) and every upstream system's password (``WANGGE_KAFKA_PASSWORD_<PRINCIPAL>``);
+``.run/kafka/users/<principal>.env`` has each principal's settings.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ import urllib.request
 from functools import partial
 from pathlib import Path
 
-from devstack.infra import docker_engine_answers, resolve
+from devstack.infra import Infra, docker_engine_answers, resolve
+from devstack.kafka_identity import AUTH_ENV, KafkaUsers, auth_mode
 from devstack.kafka_local import LocalKafka
 from devstack.paths import ROOT, RUN, free_port, pid_alive, read_pid
 from devstack.postgres_local import LocalPostgres
 from devstack.testbed import ROLE_PASSWORD, SERVICES
 from devstack.wait import wait_until
 from services.intake.privacy import PiiKeyError, parse_key
+from shared.contract.acls import OPS, PRINCIPALS, service_principal
 from shared.runtime.db import provision_service
 from shared.runtime.settings import Settings
 from shared.runtime.topic_admin import ensure_topics
@@ -52,15 +61,40 @@ def read_env(path: Path) -> dict[str, str]:
     return out
 
 
+def kafka_users(infra: Infra) -> KafkaUsers | None:
+    """In ``scram`` mode, the principals' users made on the local broker with exactly their
+    ACLs for this shell's ``WANGGE_TOPIC_PREFIX``; None without auth."""
+    if infra.kafka is None or infra.kafka.auth == "none":
+        return None
+    users = KafkaUsers.load(infra.kafka)
+    changes = asyncio.run(users.provision(os.environ.get("WANGGE_TOPIC_PREFIX", "")))
+    folder = users.write_env_files()
+    print(
+        f"Kafka users: {len(users.passwords)} principals, ACLs {len(changes.created)} created, "
+        f"{len(changes.deleted)} deleted; settings in {folder}"
+    )
+    return users
+
+
+def kafka_env(users: KafkaUsers | None, bootstrap: str) -> dict[str, str]:
+    """What ``.run/env`` says about Kafka: the operators' credentials and the upstream systems'
+    passwords in ``scram`` mode."""
+    if users is None:
+        return {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    upstream = {
+        f"WANGGE_KAFKA_PASSWORD_{p.name.upper().replace('-', '_')}": users.passwords[p.name]
+        for p in PRINCIPALS
+        if p.kind not in ("service", "ops")
+    }
+    return {AUTH_ENV: "scram", **users.env(OPS.name), **upstream}
+
+
 def infra_up(run_dir: str | None) -> int:
     rd = _run_dir(run_dir)
-    infra = resolve(rd, for_tests=False)
+    infra = resolve(rd, for_tests=False, kafka_auth=auth_mode())
+    users = kafka_users(infra)
     _write_env(
-        rd / "infra.env",
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-            "DATABASE_URL": infra.admin_dsn,
-        },
+        rd / "infra.env", {**kafka_env(users, infra.bootstrap), "DATABASE_URL": infra.admin_dsn}
     )
     print(f"Kafka {infra.bootstrap}, PostgreSQL ready ({infra.kind}); env in {rd / 'infra.env'}")
     return 0
@@ -84,9 +118,21 @@ def _pii_key(rd: Path) -> str:
     return path.read_text().strip()
 
 
-async def _prepare(bootstrap: str, admin_dsn: str) -> dict[str, str]:
+def _auth_secret(rd: Path) -> str:
+    """The signing secret of the services' bearer tokens (``WANGGE_AUTH_JWT_SECRET``): the
+    environment's, else one made once per run directory."""
+    if os.environ.get("WANGGE_AUTH_JWT_SECRET"):
+        return os.environ["WANGGE_AUTH_JWT_SECRET"]
+    path = rd / "auth-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def _prepare(kafka: Settings, admin_dsn: str) -> dict[str, str]:
     dsns = {svc: await provision_service(admin_dsn, svc, ROLE_PASSWORD) for svc in SERVICES}
-    await ensure_topics(Settings(KAFKA_BOOTSTRAP_SERVERS=bootstrap))
+    await ensure_topics(kafka)
     return dsns
 
 
@@ -141,8 +187,14 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         except PiiKeyError as exc:
             print(f"make up: {exc}", file=sys.stderr)
             return 2
+    try:
+        kafka_auth = auth_mode()
+    except ValueError as exc:
+        print(f"make up: {exc}", file=sys.stderr)
+        return 2
     if (
-        not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"))
+        kafka_auth == "none"
+        and not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"))
         and COMPOSE.exists()
         and docker_engine_answers()
     ):
@@ -165,9 +217,17 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         )
         print(f"stack up (docker compose); env in {rd / 'env'}")
         return 0
-    infra = resolve(rd, for_tests=False)
-    dsns = asyncio.run(_prepare(infra.bootstrap, infra.admin_dsn))
-    env_out = {"KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap, "DATABASE_URL": infra.admin_dsn}
+    infra = resolve(rd, for_tests=False, kafka_auth=kafka_auth)
+    users = kafka_users(infra)
+    topics_as = (
+        users.settings(OPS.name) if users else Settings(KAFKA_BOOTSTRAP_SERVERS=infra.bootstrap)
+    )
+    dsns = asyncio.run(_prepare(topics_as, infra.admin_dsn))
+    env_out = {
+        **kafka_env(users, infra.bootstrap),
+        "DATABASE_URL": infra.admin_dsn,
+        "WANGGE_AUTH_JWT_SECRET": _auth_secret(rd),  # for wangge token issue
+    }
     logs = rd / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     previous = read_env(rd / "env")
@@ -181,8 +241,10 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+            **(users.env(service_principal(svc).name) if users else {}),
             "DATABASE_URL": dsns[svc],
             "WANGGE_HTTP_PORT": str(port),
+            "WANGGE_AUTH_JWT_SECRET": env_out["WANGGE_AUTH_JWT_SECRET"],
             **({"WANGGE_PII_KEY": _pii_key(rd)} if svc == "intake" else {}),  # only intake reads it
         }
         proc = spawn_service(svc, env, logs / f"{svc}.log")
@@ -197,7 +259,10 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
             what=f"{svc} /readyz (log: {logs / f'{svc}.log'})",
         )
     _write_env(rd / "env", env_out)
-    print(f"stack up ({infra.kind} Kafka and PostgreSQL, three services); env in {rd / 'env'}")
+    auth = " with SASL/SCRAM and ACLs" if users else ""
+    print(
+        f"stack up ({infra.kind} Kafka{auth} and PostgreSQL, three services); env in {rd / 'env'}"
+    )
     return 0
 
 

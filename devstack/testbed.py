@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devstack.paths import free_port
 from shared.contract.topics import ALL_TOPICS
 from shared.runtime.db import provision_service
+from shared.runtime.identity import issue_token
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 from shared.runtime.topic_admin import ensure_topics
@@ -34,6 +35,10 @@ def with_database(dsn: str, db: str) -> str:
 
 def pii_key_for_tests() -> str:
     return base64.urlsafe_b64encode(b"k" * 32).decode()
+
+
+def auth_secret_for_tests() -> str:
+    return "wangge-test-signing-secret-0123456789abcdef"
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Testbed:
             "DATABASE_URL": self.service_dsns.get(service or "", self.admin_dsn),
             "WANGGE_TOPIC_PREFIX": self.prefix,
             "WANGGE_PII_KEY": pii_key_for_tests(),
+            "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_OUTBOX_POLL_S": 0.2,
             "WANGGE_RETRY_MAX_BACKOFF_S": 2.0,
             **self.overrides,
@@ -70,9 +76,14 @@ class Testbed:
             "DATABASE_URL": self.service_dsns[service],
             "WANGGE_TOPIC_PREFIX": self.prefix,
             "WANGGE_PII_KEY": pii_key_for_tests(),
+            "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_HTTP_PORT": str(free_port()),
             **overrides,
         }
+
+    def token(self, role: str, unit: str | None = None, handler_id: str | None = None) -> str:
+        """A bearer token for ``role`` in ``unit``, signed with the testbed's secret."""
+        return issue_token(self.settings(), role=role, unit=unit, handler_id=handler_id)
 
     async def start(
         self, name: str, factory: Callable[[Settings], Service] | None = None, **overrides: object

@@ -1,17 +1,24 @@
-"""Feedback's HTTP JSON API: unit metrics, hot issues, rankings, and a case's public status.
+"""Feedback's HTTP JSON API for staff: unit metrics, hot issues, rankings, a case's timeline.
 
 ``GET /units/{code}/metrics?period=P``, ``GET /units/{code}/hot-issues?period=P&top=N``,
-``GET /units/{code}/ranking?period=P&by=score``, ``GET /cases/{case_id}``. A bad period or
-parameter is a 400, an unknown unit or case a 404. docs/feedback.md shows example answers.
+``GET /units/{code}/ranking?period=P&by=score``, ``GET /cases/{case_id}``. Every route needs a
+bearer token of a staff role (``shared.runtime.identity.STAFF_ROLES``) whose unit reaches the
+unit or the case: a unit out of reach is a 403, a case out of reach a 404 (as an unknown one).
+A bad period or parameter is a 422 with the field, an unknown unit a 404. docs/feedback.md shows
+example answers.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from shared.registry.store import unit_names
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel
+
+from shared.registry.store import reach_codes, unit_names
 from shared.runtime.db import Connection
-from shared.runtime.http import Request, Response
+from shared.runtime.http import invalid_input, problems
+from shared.runtime.identity import STAFF_ROLES, Principal, in_scope, require
 from shared.runtime.service import Service
 
 from . import store
@@ -33,8 +40,11 @@ RANK_BY = ("score", "received", *RATES)
 MAX_TOP = 50
 
 
-def _period(req: Request) -> Period:
-    return parse_period(req.query.get("period", ""))
+def _period(period: str) -> Period:
+    try:
+        return parse_period(period)
+    except ValueError as exc:
+        raise invalid_input("query", "period", str(exc)) from None
 
 
 def _period_json(p: Period) -> dict[str, str]:
@@ -72,95 +82,184 @@ async def ranking_rows(
     return rows
 
 
-def register_routes(svc: Service) -> None:
-    @svc.router.get("/units/{code}/metrics")
-    async def get_metrics(req: Request) -> Response:
-        period = _period(req)
-        async with svc.pool.acquire() as conn:
-            scope = await store.scope_of(conn, req.path_params["code"])
-            if scope is None:
-                return Response.error(404, "unknown unit")
-            metrics = await unit_metrics(conn, scope, period)
-        return Response.json(
-            {"unit": _unit_json(scope), "period": _period_json(period), "metrics": metrics}
-        )
+PeriodQuery = Annotated[
+    str,
+    Query(
+        description="2026-11 (month), 2026-W47 (ISO week) or 2026-11-23 (day), Asia/Shanghai",
+        examples=["2026-11"],
+    ),
+]
+Staff = Annotated[Principal, Depends(require(*STAFF_ROLES))]
 
-    @svc.router.get("/units/{code}/hot-issues")
-    async def get_hot_issues(req: Request) -> Response:
-        period = _period(req)
-        top = int(req.query.get("top", "5"))
-        if not 1 <= top <= MAX_TOP:
-            raise ValueError(f"top must be between 1 and {MAX_TOP}")
+
+class UnitRef(BaseModel):
+    code: str
+    name: str
+    level: str
+
+
+class PeriodRef(BaseModel):
+    label: str
+    kind: str
+    start: str
+    end: str
+    time_zone: str
+
+
+class UnitMetrics(BaseModel):
+    unit: UnitRef
+    period: PeriodRef
+    metrics: dict[str, Any]
+
+
+class HotIssues(BaseModel):
+    unit: UnitRef
+    period: PeriodRef
+    previous_period: str
+    hot_issues: list[dict[str, Any]]
+
+
+class Ranking(BaseModel):
+    unit: UnitRef
+    period: PeriodRef
+    by: str
+    ranking: list[dict[str, Any]]
+
+
+class TimelineEntry(BaseModel):
+    at: str
+    event: str
+    tier: str | None
+    unit_name: str | None
+    detail: Any = None
+
+
+class CaseView(BaseModel):
+    case_id: str
+    state: str
+    category: str | None
+    category_name: str | None
+    tier: str | None
+    unit: str | None
+    unit_name: str | None
+    reopen_count: int
+    outcome: str | None
+    timeline: list[TimelineEntry]
+
+
+async def _scope_in_reach(conn: Connection, code: str, caller: Principal) -> store.Scope:
+    scope = await store.scope_of(conn, code)
+    if scope is None:
+        raise HTTPException(404, "unknown unit")
+    if not in_scope(caller, await reach_codes(conn, code)):
+        raise HTTPException(403, f"unit {code} is outside the caller's reach")
+    return scope
+
+
+async def case_reach(conn: Connection, case: Any) -> set[str]:
+    """The units whose holders reach a case: its place (building, grid, community, street,
+    district) and every unit it was dispatched to, with their ancestors."""
+    codes = {case[c] for c in store.LEVEL_COLUMNS.values() if case[c]}
+    units = await conn.fetch(
+        "SELECT DISTINCT unit FROM dispatches WHERE case_id = $1", case["case_id"]
+    )
+    for r in units:
+        codes |= await reach_codes(conn, r["unit"])
+    return codes
+
+
+def register_routes(svc: Service) -> None:
+    svc.app.include_router(build_router(svc))
+
+
+def build_router(svc: Service) -> APIRouter:
+    router = APIRouter(tags=["figures"], responses=problems(401, 403, 404, 422))
+
+    @router.get("/units/{code}/metrics", response_model=UnitMetrics)
+    async def get_metrics(code: str, caller: Staff, period: PeriodQuery) -> Any:
+        """A unit's rates for a period, each with its numerator and denominator."""
+        p = _period(period)
         async with svc.pool.acquire() as conn:
-            scope = await store.scope_of(conn, req.path_params["code"])
-            if scope is None:
-                return Response.error(404, "unknown unit")
-            current = await store.opened_categories(conn, scope, period)
-            previous = await store.opened_categories(conn, scope, period.previous())
+            scope = await _scope_in_reach(conn, code, caller)
+            metrics = await unit_metrics(conn, scope, p)
+        return {"unit": _unit_json(scope), "period": _period_json(p), "metrics": metrics}
+
+    @router.get("/units/{code}/hot-issues", response_model=HotIssues)
+    async def get_hot_issues(
+        code: str,
+        caller: Staff,
+        period: PeriodQuery,
+        top: Annotated[int, Query(ge=1, le=MAX_TOP)] = 5,
+    ) -> Any:
+        """The categories most reported in a unit, with their change from the previous period."""
+        p = _period(period)
+        async with svc.pool.acquire() as conn:
+            scope = await _scope_in_reach(conn, code, caller)
+            current = await store.opened_categories(conn, scope, p)
+            previous = await store.opened_categories(conn, scope, p.previous())
             issues = hot_issues(current, previous, top)
             names = await store.category_names(conn, [i["category"] for i in issues])
-        return Response.json(
-            {
-                "unit": _unit_json(scope),
-                "period": _period_json(period),
-                "previous_period": period.previous().label,
-                "hot_issues": [
-                    {**i, "category_name": names.get(i["category"], i["category"])} for i in issues
-                ],
-            }
-        )
+        return {
+            "unit": _unit_json(scope),
+            "period": _period_json(p),
+            "previous_period": p.previous().label,
+            "hot_issues": [
+                {**i, "category_name": names.get(i["category"], i["category"])} for i in issues
+            ],
+        }
 
-    @svc.router.get("/units/{code}/ranking")
-    async def get_ranking(req: Request) -> Response:
-        period = _period(req)
-        by = req.query.get("by", "score")
+    @router.get("/units/{code}/ranking", response_model=Ranking)
+    async def get_ranking(
+        code: str,
+        caller: Staff,
+        period: PeriodQuery,
+        by: Annotated[str, Query(description=f"one of {', '.join(RANK_BY)}")] = "score",
+    ) -> Any:
+        """The units directly below ``code``, ranked."""
         if by not in RANK_BY:
-            raise ValueError(f"by must be one of {', '.join(RANK_BY)}")
+            raise invalid_input("query", "by", f"by must be one of {', '.join(RANK_BY)}")
+        p = _period(period)
         async with svc.pool.acquire() as conn:
-            scope = await store.scope_of(conn, req.path_params["code"])
-            if scope is None:
-                return Response.error(404, "unknown unit")
-            rows = await ranking_rows(conn, scope, period)
-        return Response.json(
-            {
-                "unit": _unit_json(scope),
-                "period": _period_json(period),
-                "by": by,
-                "ranking": rank(rows, by),
-            }
-        )
+            scope = await _scope_in_reach(conn, code, caller)
+            rows = await ranking_rows(conn, scope, p)
+        return {
+            "unit": _unit_json(scope),
+            "period": _period_json(p),
+            "by": by,
+            "ranking": rank(rows, by),
+        }
 
-    @svc.router.get("/cases/{case_id}")
-    async def get_case(req: Request) -> Response:
-        case_id = req.path_params["case_id"]
+    @router.get("/cases/{case_id}", response_model=CaseView)
+    async def get_case(case_id: str, caller: Staff) -> Any:
+        """A case's state and timeline as the follow-up sees it."""
         async with svc.pool.acquire() as conn:
             case = await store.get_case(conn, case_id)
-            if case is None:
-                return Response.error(404, "unknown case")
+            if case is None or not in_scope(caller, await case_reach(conn, case)):
+                raise HTTPException(404, "unknown case")
             timeline = ordered(await store.case_events(conn, case_id))
             tier, unit = current_assignment(timeline)
             codes = {e["unit"] for e in timeline if e.get("unit")}
             names = await unit_names(conn, sorted(codes))
-        return Response.json(
-            {
-                "case_id": case_id,
-                "state": resident_state(timeline),
-                "category": case["category"],
-                "category_name": case["category_name"],
-                "tier": tier,
-                "unit": unit,
-                "unit_name": names.get(unit or ""),
-                "reopen_count": case["reopen_count"],
-                "outcome": case["outcome"],
-                "timeline": [
-                    {
-                        "at": e["at"].astimezone(TZ).isoformat(),
-                        "event": e["event"],
-                        "tier": e["tier"],
-                        "unit_name": names.get(e["unit"]) if e["unit"] else None,
-                        "detail": e["detail"],
-                    }
-                    for e in timeline
-                ],
-            }
-        )
+        return {
+            "case_id": case_id,
+            "state": resident_state(timeline),
+            "category": case["category"],
+            "category_name": case["category_name"],
+            "tier": tier,
+            "unit": unit,
+            "unit_name": names.get(unit or ""),
+            "reopen_count": case["reopen_count"],
+            "outcome": case["outcome"],
+            "timeline": [
+                {
+                    "at": e["at"].astimezone(TZ).isoformat(),
+                    "event": e["event"],
+                    "tier": e["tier"],
+                    "unit_name": names.get(e["unit"]) if e["unit"] else None,
+                    "detail": e["detail"],
+                }
+                for e in timeline
+            ],
+        }
+
+    return router

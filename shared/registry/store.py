@@ -88,3 +88,15 @@ async def unit_names(conn: Connection, codes: list[str]) -> dict[str, str]:
         codes,
     )
     return {r["code"]: r["name"] for r in rows}
+
+
+async def reach_codes(conn: Connection, code: str) -> set[str]:
+    """The codes whose holders reach ``code``: the unit and its ancestors, or for a department,
+    the department, its parent and the parent's ancestors (``shared.runtime.identity.in_scope``
+    checks a caller's unit against them)."""
+    codes = set((await lineage(conn, code)).values())
+    if not codes:
+        parent = await conn.fetchval("SELECT parent FROM departments WHERE code = $1", code)
+        if parent is not None:
+            codes = {code, *(await lineage(conn, parent)).values()}
+    return codes

@@ -1,99 +1,187 @@
-"""A small ASGI router for each service's HTTP side: health, readiness, Prometheus, JSON reads.
+"""Each service's HTTP side: a FastAPI app served by uvicorn in the FastStream app's process.
 
-FastStream's ASGI app matches exact paths only; the services need path parameters
-(``/units/{code}/metrics``), so this router serves every HTTP route and hands the ASGI lifespan
-to FastStream, which starts and stops the broker.
+``create_app`` builds it with the service's lifespan (broker, pool, background tasks), the
+OpenAPI document at ``/openapi.json`` and Swagger UI at ``/docs`` (its assets served by the
+service itself, from ``fastapi-offline``: government networks are offline), and every error as
+``application/problem+json`` (RFC 9457): ``type``, ``title``, ``status``, ``detail``,
+``instance``, and for invalid input ``errors``, one entry per field. A part of the API with an
+error format of its own (Open311's) registers it for its path prefix with ``error_format``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs
 
-import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from shared.runtime.logging import get_logger
 
-
-@dataclass
-class Request:
-    path_params: dict[str, str]
-    query: dict[str, str]
-
-
-@dataclass
-class Response:
-    body: bytes
-    status: int = 200
-    content_type: str = "application/json"
-
-    @classmethod
-    def json(cls, data: Any, status: int = 200) -> Response:
-        return cls(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status)
-
-    @classmethod
-    def error(cls, status: int, message: str) -> Response:
-        return cls.json({"error": message}, status)
+PROBLEM_JSON = "application/problem+json"
+log = get_logger(component="http")
 
 
-RouteHandler = Callable[[Request], Awaitable[Response]]
+class FieldError(BaseModel):
+    field: str = Field(description="Where: `body.phone`, `query.period`, `path.case_id`")
+    message: str
+    type: str = Field(description="A stable code for the kind of error (pydantic's)")
 
 
-class Router:
-    def __init__(self) -> None:
-        self.routes: list[tuple[re.Pattern[str], RouteHandler]] = []
+class Problem(BaseModel):
+    """An RFC 9457 problem detail."""
 
-    def get(self, pattern: str) -> Callable[[RouteHandler], RouteHandler]:
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
-
-        def deco(fn: RouteHandler) -> RouteHandler:
-            self.routes.append((regex, fn))
-            return fn
-
-        return deco
-
-    def match(self, path: str) -> tuple[RouteHandler, dict[str, str]] | None:
-        for regex, fn in self.routes:
-            m = regex.match(path)
-            if m:
-                return fn, m.groupdict()
-        return None
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = Field(
+        None, description="For invalid input: one entry per field"
+    )
 
 
-class HttpApp:
-    """ASGI entry: ``lifespan`` goes to ``inner`` (FastStream), GET requests to the router."""
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
-    def __init__(self, router: Router, inner: ASGIApp) -> None:
-        self.router = router
-        self.inner = inner
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.inner(scope, receive, send)
-            return
-        found = self.router.match(scope["path"])
-        if found is None:
-            response = Response.error(404, "not found")
-        elif scope["method"] not in ("GET", "HEAD"):
-            response = Response.error(405, "method not allowed")
-        else:
-            handler, params = found
-            qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            try:
-                response = await handler(Request(params, {k: v[-1] for k, v in qs.items()}))
-            except ValueError as exc:
-                response = Response.error(400, str(exc))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [(b"content-type", response.content_type.encode())],
-            }
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route for the errors it may answer, documented as problems."""
+    return {
+        s: {"description": HTTPStatus(s).phrase, "content": _problem_content()} for s in statuses
+    }
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What went wrong, before it is put in a format."""
+
+    status: int
+    detail: str | None
+    errors: list[FieldError] | None = None
+    headers: dict[str, str] | None = None
+
+
+ErrorFormat = Callable[[Request, ErrorInfo], Response]
+
+
+def problem_response(request: Request, info: ErrorInfo) -> Response:
+    body = Problem(
+        title=HTTPStatus(info.status).phrase,
+        status=info.status,
+        detail=info.detail,
+        instance=request.url.path,
+        errors=info.errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=info.status,
+        media_type=PROBLEM_JSON,
+        headers=info.headers,
+    )
+
+
+def field_errors(errors: Sequence[Any]) -> list[FieldError]:
+    out = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ())]
+        out.append(
+            FieldError(field=".".join(loc), message=e.get("msg", ""), type=e.get("type", ""))
         )
-        await send({"type": "http.response.body", "body": response.body})
+    return out
+
+
+def invalid_input(location: str, name: str, message: str) -> RequestValidationError:
+    """A 422 for one field a route checks itself (``location``: ``query``, ``path``, ``body``)."""
+    return RequestValidationError(
+        [{"loc": (location, name), "msg": message, "type": "value_error"}]
+    )
+
+
+def error_format(app: FastAPI, prefix: str, fmt: ErrorFormat) -> None:
+    """Errors under ``prefix`` are answered by ``fmt`` instead of problem+json."""
+    app.state.error_formats.append((prefix, fmt))
+
+
+def _respond(request: Request, info: ErrorInfo) -> Response:
+    for prefix, fmt in request.app.state.error_formats:
+        if request.url.path.startswith(prefix):
+            return fmt(request, info)  # type: ignore[no-any-return]
+    return problem_response(request, info)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers) if exc.headers else None
+    return _respond(request, ErrorInfo(exc.status_code, detail, headers=headers))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(exc.errors())
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return _respond(request, ErrorInfo(422, detail, errors))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("request failed", path=request.url.path, method=request.method, exc_info=exc)
+    return _respond(request, ErrorInfo(500, "the request could not be handled"))
+
+
+def create_app(
+    name: str,
+    version: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None,
+    description: str = "",
+) -> FastAPI:
+    app = FastAPIOffline(
+        title=f"wangge {name}",
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        static_url="/docs/static",
+    )
+    app.state.error_formats = []
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with its validation-error answers described as what they are: a
+    problem with ``errors`` (``Problem``), as ``application/problem+json``."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        servers=app.servers,
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for path in doc.get("paths", {}).values():
+        for op in path.values():
+            answer = op.get("responses", {}).get("422")
+            if answer is not None:
+                answer["content"] = _problem_content()
+    app.openapi_schema = doc
+    return doc

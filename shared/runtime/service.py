@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-from faststream.asgi import AsgiFastStream
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from shared.runtime.consumer import (
@@ -32,7 +33,8 @@ from shared.runtime.consumer import (
     one_by_one,
 )
 from shared.runtime.db import KIT_MIGRATIONS, connect, create_pool, migrate
-from shared.runtime.http import HttpApp, Request, Response, Router
+from shared.runtime.http import create_app
+from shared.runtime.identity import TokenVerifier
 from shared.runtime.kafka import create_broker, kafka_reachable
 from shared.runtime.logging import configure_logging, get_logger
 from shared.runtime.metrics import ServiceMetrics
@@ -58,7 +60,10 @@ class Service:
         self.broker = create_broker(settings, name)  # consumes; publishing goes through:
         self.producer = Producer(settings, f"wangge-{name}")
         self.metrics = ServiceMetrics(name)
-        self.router = Router()
+        self.verifier = TokenVerifier(settings)
+        self.app = create_app(name, _version(), self._lifespan)
+        self.app.state.service = self
+        self.app.state.verifier = self.verifier
         self.subscriptions: list[Subscription[Any]] = []
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -180,20 +185,35 @@ class Service:
         return int(deleted.split()[-1])
 
     def _add_ops_routes(self) -> None:
-        @self.router.get("/healthz")
-        async def healthz(_: Request) -> Response:
-            return Response.json({"status": "ok", "service": self.name})
+        @self.app.get("/healthz", tags=["ops"], response_model=Health)
+        async def healthz() -> Health:
+            """The process answers (liveness)."""
+            return Health(status="ok", service=self.name)
 
-        @self.router.get("/readyz")
-        async def readyz(_: Request) -> Response:
+        @self.app.get(
+            "/readyz",
+            tags=["ops"],
+            response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "Not ready"}},
+        )
+        async def readyz() -> Any:
+            """Started, and both PostgreSQL and Kafka answer (readiness); 503 otherwise."""
             checks = await self.readiness()
-            ok = all(checks.values())
-            return Response.json({"ready": ok, "checks": checks}, 200 if ok else 503)
+            ready = Readiness(ready=all(checks.values()), checks=checks)
+            if ready.ready:
+                return ready
+            return JSONResponse(ready.model_dump(), status_code=503)
 
-        @self.router.get("/metrics")
-        async def metrics(_: Request) -> Response:
+        @self.app.get(
+            "/metrics",
+            tags=["ops"],
+            response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        )
+        async def metrics() -> PlainTextResponse:
+            """Prometheus text exposition."""
             await self.metrics.refresh()
-            return Response(self.metrics.render(), content_type="text/plain; version=0.0.4")
+            return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def _outbox_backlog(self) -> None:
         if self._pool is not None:
@@ -324,15 +344,42 @@ class Service:
         await self.broker.stop()
         await self.close_resources()
 
-    def asgi(self) -> HttpApp:
-        app = AsgiFastStream(
-            self.broker,
-            on_startup=[self.open_resources],
-            after_startup=[self.start_background],
-            on_shutdown=[self.stop_background],
-            after_shutdown=[self.close_resources],
-        )
-        return HttpApp(self.router, app)  # type: ignore[arg-type]
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        """uvicorn's lifespan: start as ``start`` does; at SIGTERM, stop as ``stop`` does."""
+        if not self.verifier.configured:
+            log.warning(
+                "no token key configured: every endpoint that needs a caller answers 401",
+                settings="WANGGE_AUTH_JWT_SECRET, WANGGE_AUTH_JWT_PUBLIC_KEY or "
+                "WANGGE_AUTH_JWKS_URL",
+            )
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    def asgi(self) -> FastAPI:
+        return self.app
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wangge")
+    except PackageNotFoundError:
+        return "0.0.0"
 
 
 def run(factory: Callable[[Settings], Service]) -> None:

@@ -87,6 +87,25 @@ class Settings(BaseSettings):
         30.0, gt=0, validation_alias=AliasChoices("WANGGE_RETRY_MAX_BACKOFF_S")
     )
 
+    # Identity (shared.runtime.identity): JWT bearer tokens are verified with a shared secret
+    # (HS256, development and small deployments), a public key (PEM) or an identity provider's
+    # JWKS URL; with none of them set, every endpoint that needs a caller answers 401.
+    auth_jwt_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_AUTH_JWT_SECRET")
+    )
+    auth_jwt_public_key: str | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_AUTH_JWT_PUBLIC_KEY")
+    )
+    auth_jwks_url: str | None = Field(None, validation_alias=AliasChoices("WANGGE_AUTH_JWKS_URL"))
+    auth_issuer: str = Field("wangge", validation_alias=AliasChoices("WANGGE_AUTH_ISSUER"))
+    auth_audience: str = Field("wangge", validation_alias=AliasChoices("WANGGE_AUTH_AUDIENCE"))
+    auth_leeway_s: float = Field(30.0, ge=0, validation_alias=AliasChoices("WANGGE_AUTH_LEEWAY_S"))
+    # The address residents' links point to (rating pages, case status), e.g.
+    # https://wangge.example.gov.cn/feedback; links are relative when unset.
+    public_feedback_url: str | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_PUBLIC_FEEDBACK_URL")
+    )
+
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (prefix for isolated environments)."""
         return f"{self.topic_prefix}{name}"

@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
+import httpx
 
 from cli.client import Publisher, Record, TopicReader
-from shared.runtime.http import HttpApp, Receive, Scope, Send
+from shared.runtime.identity import issue_token
 from shared.runtime.service import Service
+
+DISTRICT = "WC"  # the district of the sample registries (武昌区)
 
 SH = ZoneInfo("Asia/Shanghai")
 H = timedelta(hours=1)
@@ -188,22 +190,14 @@ async def wait_n(
     return found
 
 
-async def http_get(svc: Service, path: str) -> tuple[int, Any]:
-    """GET through the service's real ASGI HTTP app (router, 400/404 handling, JSON)."""
-
-    async def no_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
-        raise AssertionError("lifespan not expected")
-
-    app = HttpApp(svc.router, no_lifespan)
-    route, _, qs = path.partition("?")
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    async def send_(msg: dict[str, Any]) -> None:
-        sent.append(msg)
-
-    scope = {"type": "http", "method": "GET", "path": route, "query_string": qs.encode()}
-    await app(scope, receive, send_)
-    return sent[0]["status"], orjson.loads(sent[1]["body"])
+async def http_get(
+    svc: Service, path: str, token: str | None = None, *, role: str = "command_centre"
+) -> tuple[int, Any]:
+    """GET through the service's real ASGI app (routing, validation, problem+json), as
+    ``token``, or by default as the command centre of the city the tests build."""
+    if token is None:
+        token = issue_token(svc.settings, role=role, unit=DISTRICT)
+    transport = httpx.ASGITransport(app=svc.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        resp = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+    return resp.status_code, resp.json()

@@ -29,6 +29,7 @@ from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
+from shared.runtime.identity import issue_token
 from tests.feedback.helpers import (
     H,
     accepted,
@@ -269,7 +270,22 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
 
     for bad in ("2026-13", "2026-W60", "yesterday", ""):
         status, err = await http_get(svc, f"/units/WC-YY/metrics?period={bad}")
-        assert status == 400 and "bad period" in err["error"]
-    assert (await http_get(svc, "/units/WC-YY/ranking?period=2026-10&by=luck"))[0] == 400
+        assert status == 422 and "bad period" in err["detail"]
+        assert err["errors"][0]["field"] == "query.period"
+    assert (await http_get(svc, "/units/WC-YY/ranking?period=2026-10&by=luck"))[0] == 422
     assert (await http_get(svc, "/units/NOPE/metrics?period=2026-10"))[0] == 404
     assert (await http_get(svc, "/cases/no-such-case"))[0] == 404
+
+    # Each caller within their reach: the community's staff see their grids, not the street
+    staff = issue_token(svc.settings, role="community_staff", unit="WC-YY-OJY")
+    assert (await http_get(svc, f"/units/{g01}/metrics?period=2026-10", staff))[0] == 200
+    status, err = await http_get(svc, "/units/WC-YY/metrics?period=2026-10", staff)
+    assert status == 403 and err["status"] == 403
+    other_grid = issue_token(svc.settings, role="grid_worker", unit=hpy, handler_id="h-x")
+    assert (await http_get(svc, f"/units/{g01}/metrics?period=2026-10", other_grid))[0] == 403
+    assert (await http_get(svc, f"/cases/{c4}", other_grid))[0] == 200  # c4 is in their grid
+    g01_worker = issue_token(svc.settings, role="grid_worker", unit=g01, handler_id="h-y")
+    assert (await http_get(svc, f"/cases/{c4}", g01_worker))[0] == 404  # not "forbidden"
+    resident = issue_token(svc.settings, role="resident", unit=None, subject="r-1")
+    assert (await http_get(svc, f"/units/{g01}/metrics?period=2026-10", resident))[0] == 403
+    assert (await http_get(svc, f"/cases/{c4}", "not-a-token"))[0] == 401
