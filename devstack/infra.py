@@ -4,6 +4,10 @@ a. ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` set: use them (DATABASE_URL is
    that may create roles and schemas);
 b. else a Docker engine answers a ping: testcontainers (tests) or ``deploy/docker-compose.yml``;
 c. else local processes: Kafka from Maven Central on Java 17, PostgreSQL from Debian's package.
+
+``kafka_auth="scram"`` (``WANGGE_KAFKA_AUTH=scram``) always runs the local Kafka, with SASL/SCRAM
+and ACLs (``devstack.kafka_local``): the broker's users are made here, so it cannot be one of the
+environment or of Docker.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Infra:
     admin_dsn: str
     kind: str  # "env", "docker", "local"
     stoppers: list[Callable[[], None]] = field(default_factory=list)
+    kafka: LocalKafka | None = None  # the local broker, when it is one
 
     def stop(self) -> None:
         for stop in reversed(self.stoppers):
@@ -79,8 +84,8 @@ def _testcontainers() -> Infra:
     return Infra(kafka.get_bootstrap_server(), dsn, "docker", [kafka.stop, pg.stop])
 
 
-def local_processes(run_dir: Path) -> Infra:
-    kafka, pg = LocalKafka(run_dir), LocalPostgres(run_dir)
+def local_processes(run_dir: Path, *, kafka_auth: str = "none") -> Infra:
+    kafka, pg = LocalKafka(run_dir, auth=kafka_auth), LocalPostgres(run_dir)
     k_was, p_was = kafka.running(), pg.running()
     bootstrap = kafka.start()
     dsn = pg.start()
@@ -89,13 +94,25 @@ def local_processes(run_dir: Path) -> Infra:
         stoppers.append(pg.stop)
     if not k_was:
         stoppers.append(kafka.stop)
-    return Infra(bootstrap, dsn, "local", stoppers)
+    return Infra(bootstrap, dsn, "local", stoppers, kafka)
 
 
-def resolve(run_dir: Path, *, for_tests: bool) -> Infra:
+def resolve(run_dir: Path, *, for_tests: bool, kafka_auth: str = "none") -> Infra:
     """Kafka and PostgreSQL by precedence a-b-c; ``stop()`` stops only what this call started."""
     env_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     env_db = os.environ.get("DATABASE_URL")
+    if kafka_auth != "none":
+        if env_kafka:
+            raise RuntimeError(
+                f"Kafka auth {kafka_auth!r} runs its own local broker: "
+                "unset KAFKA_BOOTSTRAP_SERVERS"
+            )
+        if not env_db:
+            return local_processes(run_dir, kafka_auth=kafka_auth)
+        kafka = LocalKafka(run_dir, auth=kafka_auth)
+        was = kafka.running()
+        bootstrap = kafka.start()
+        return Infra(bootstrap, env_db, "local", [] if was else [kafka.stop], kafka)
     if env_kafka and env_db:
         return Infra(env_kafka, env_db, "env")
     if for_tests and docker_engine_answers():

@@ -3,6 +3,13 @@
 ``mvn dependency:copy-dependencies`` on ``deploy/kafka/pom.xml`` resolves ``kafka_2.13`` and its
 runtime dependencies (plus slf4j-simple, so the broker logs) into ``.cache/kafka/lib``; the broker
 runs with the machine's Java 17 and a heap of at most 1 GiB.
+
+``auth="scram"`` (``WANGGE_KAFKA_AUTH=scram``): clients authenticate with SASL/SCRAM-SHA-512 on a
+SASL_PLAINTEXT listener and the StandardAuthorizer allows only what an ACL allows
+(``devstack.kafka_identity`` makes the users and ACLs of ``shared.contract.acls``). The broker's own
+user, ``wangge-admin``, is the one super user: its SCRAM credential is written into the storage when
+it is formatted (``--add-scram``), and it also logs in, with SASL/PLAIN, on the controller listener,
+so that nothing on this machine gets in unauthenticated.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,6 +31,9 @@ from shared.runtime.settings import Settings
 
 LIB = CACHE / "kafka" / "lib"
 POM = ROOT / "deploy" / "kafka" / "pom.xml"
+AUTH_MODES = ("none", "scram")
+ADMIN_USER = "wangge-admin"  # the local broker's super user (auth="scram")
+SCRAM = "SCRAM-SHA-512"
 
 
 def ensure_jars() -> Path:
@@ -49,9 +60,18 @@ class LocalKafka:
     client that bootstraps through that port is told to use it for every later connection too.
     Each listener's own port is in ``listener_ports`` (the proxy's upstream)."""
 
-    def __init__(self, run_dir: Path, proxied: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, proxied: dict[str, int] | None = None, *, auth: str = "none"
+    ) -> None:
+        if auth not in AUTH_MODES:
+            raise ValueError(f"Kafka auth {auth!r}: one of {', '.join(AUTH_MODES)}")
+        if auth != "none" and proxied:
+            raise ValueError("proxied listeners are plaintext: not with auth")
+        self.auth = auth
         self.proxied = proxied or {}
         self.dir = run_dir / "kafka"
+        self.auth_file = self.dir / "auth"  # the mode the storage was formatted for
+        self.admin_password_file = self.dir / "admin-password"
         self.data = self.dir / "data"
         self.props = self.dir / "server.properties"
         self.pid_file = self.dir / "kafka.pid"
@@ -72,31 +92,89 @@ class LocalKafka:
             read_pid(self.pid_file) is not None and self.port_file.exists() and port_open(self.port)
         )
 
+    def formatted_auth(self) -> str:
+        """The mode of the formatted storage (``none`` for storage older than the modes)."""
+        return self.auth_file.read_text().strip() if self.auth_file.exists() else "none"
+
+    @property
+    def admin_password(self) -> str:
+        if not self.admin_password_file.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.admin_password_file.write_text(secrets.token_urlsafe(24))
+            self.admin_password_file.chmod(0o600)
+        return self.admin_password_file.read_text().strip()
+
+    def client_env(self, user: str, password: str) -> dict[str, str]:
+        """The ``KAFKA_*`` variables of a client logging in as ``user`` (none without auth)."""
+        if self.auth == "none":
+            return {}
+        return {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": SCRAM,
+            "KAFKA_SASL_USERNAME": user,
+            "KAFKA_SASL_PASSWORD": password,
+        }
+
+    def admin_settings(self) -> Settings:
+        """Settings of the broker's super user (a plain client without auth)."""
+        env = self.client_env(ADMIN_USER, self.admin_password) if self.auth != "none" else {}
+        return Settings(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, **env)  # type: ignore[arg-type]
+
     @property
     def listener_ports(self) -> dict[str, int]:
         return dict(json.loads(self.listeners_file.read_text())) if self.proxied else {}
 
+    def _security_config(self, port: int, controller: int) -> list[str]:
+        """Listeners, and in ``scram`` mode who may log in and what they may do."""
+        if self.auth == "none":
+            own = {name.upper(): free_port() for name in self.proxied}
+            self.listeners_file.write_text(json.dumps(own))
+            listeners = "".join(f",{n}://127.0.0.1:{p}" for n, p in own.items())
+            advertised = "".join(f",{n.upper()}://127.0.0.1:{p}" for n, p in self.proxied.items())
+            protocols = "".join(f",{n}:PLAINTEXT" for n in own)
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{port},"
+                f"CONTROLLER://127.0.0.1:{controller}{listeners}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}{advertised}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+                + protocols,
+                "inter.broker.listener.name=PLAINTEXT",
+            ]
+        pw = self.admin_password
+        return [
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,"
+            "CONTROLLER:SASL_PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            f"sasl.enabled.mechanisms={SCRAM}",
+            f"sasl.mechanism.inter.broker.protocol={SCRAM}",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{pw}";',
+            # SCRAM credentials live in the metadata the controller serves: its own listener
+            # cannot use them, so it takes SASL/PLAIN with the one user it knows
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{ADMIN_USER}" password="{pw}" user_{ADMIN_USER}="{pw}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{ADMIN_USER}",
+            "allow.everyone.if.no.acl.found=false",
+        ]
+
     def _write_config(self) -> None:
         port, controller = free_port(), free_port()
         self.port_file.write_text(str(port))
-        own = {name.upper(): free_port() for name in self.proxied}
-        self.listeners_file.write_text(json.dumps(own))
-        listeners = "".join(f",{n}://127.0.0.1:{p}" for n, p in own.items())
-        advertised = "".join(f",{n.upper()}://127.0.0.1:{p}" for n, p in self.proxied.items())
-        protocols = "".join(f",{n}:PLAINTEXT" for n in own)
         self.props.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{port},"
-                    f"CONTROLLER://127.0.0.1:{controller}{listeners}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}{advertised}",
+                    *self._security_config(port, controller),
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
-                    + protocols,
-                    "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.data}",
                     "num.partitions=3",
                     "offsets.topic.replication.factor=1",
@@ -115,15 +193,27 @@ class LocalKafka:
         )
 
     def start(self, timeout: float = 90) -> str:
-        """Start (formatting storage on first start) unless running; return the bootstrap."""
+        """Start (formatting storage on first start) unless running; return the bootstrap.
+        Storage formatted for another ``auth`` mode is formatted again (its data is lost)."""
         if self.running():
+            if self.formatted_auth() != self.auth:
+                raise RuntimeError(
+                    f"the local Kafka in {self.dir} runs with auth {self.formatted_auth()!r}, "
+                    f"not {self.auth!r}: stop it first (make down)"
+                )
             return self.bootstrap
         lib = ensure_jars()
         self.dir.mkdir(parents=True, exist_ok=True)
         cp = f"{lib}/*"
-        if not (self.data / "meta.properties").exists() or not self.props.exists():
+        fresh = not (self.data / "meta.properties").exists() or not self.props.exists()
+        if fresh or self.formatted_auth() != self.auth:
             shutil.rmtree(self.data, ignore_errors=True)
             self._write_config()
+            scram = (
+                ["--add-scram", f"{SCRAM}=[name={ADMIN_USER},password={self.admin_password}]"]
+                if self.auth == "scram"
+                else []
+            )
             subprocess.run(
                 [
                     _java(),
@@ -135,11 +225,13 @@ class LocalKafka:
                     str(uuid.uuid4().hex[:22]),
                     "-c",
                     str(self.props),
+                    *scram,
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
             )
+            self.auth_file.write_text(self.auth)
         elif port_open(self.port):
             raise RuntimeError(f"port {self.port} of the local Kafka is taken by another process")
         with open(self.log, "ab") as log:
@@ -175,7 +267,7 @@ class LocalKafka:
         """A metadata request succeeds."""
         if not self.port_file.exists() or not port_open(self.port):
             return False
-        return asyncio.run(kafka_reachable(Settings(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap)))
+        return asyncio.run(kafka_reachable(self.admin_settings()))
 
     def stop(self, timeout: float = 20) -> None:
         pid = read_pid(self.pid_file)
