@@ -118,6 +118,18 @@ def _pii_key(rd: Path) -> str:
     return path.read_text().strip()
 
 
+def _auth_secret(rd: Path) -> str:
+    """The signing secret of the services' bearer tokens (``WANGGE_AUTH_JWT_SECRET``): the
+    environment's, else one made once per run directory."""
+    if os.environ.get("WANGGE_AUTH_JWT_SECRET"):
+        return os.environ["WANGGE_AUTH_JWT_SECRET"]
+    path = rd / "auth-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 async def _prepare(kafka: Settings, admin_dsn: str) -> dict[str, str]:
     dsns = {svc: await provision_service(admin_dsn, svc, ROLE_PASSWORD) for svc in SERVICES}
     await ensure_topics(kafka)
@@ -214,6 +226,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
     env_out = {
         **kafka_env(users, infra.bootstrap),
         "DATABASE_URL": infra.admin_dsn,
+        "WANGGE_AUTH_JWT_SECRET": _auth_secret(rd),  # for wangge token issue
     }
     logs = rd / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -231,6 +244,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
             **(users.env(service_principal(svc).name) if users else {}),
             "DATABASE_URL": dsns[svc],
             "WANGGE_HTTP_PORT": str(port),
+            "WANGGE_AUTH_JWT_SECRET": env_out["WANGGE_AUTH_JWT_SECRET"],
             **({"WANGGE_PII_KEY": _pii_key(rd)} if svc == "intake" else {}),  # only intake reads it
         }
         proc = spawn_service(svc, env, logs / f"{svc}.log")
