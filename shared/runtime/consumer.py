@@ -59,7 +59,7 @@ from shared.runtime.db import TRANSIENT_DB_ERRORS, Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.record_bytes import clean_headers, header_problem, needs_cleaning, text_safe
 from shared.runtime.retry import Backoff
-from shared.runtime.tracing import child_headers, parse_traceparent
+from shared.runtime.tracing import child_headers, new_root, parse_traceparent
 from shared.runtime.uow import OutgoingEvent, UnitOfWork
 
 if TYPE_CHECKING:
@@ -530,11 +530,45 @@ class Subscription(Generic[M]):
                 await self._on_invalid(uow, item)
             return uow.pending
 
+    async def apply_now(
+        self, event: M, *, key: str | None = None, trace_headers: dict[str, str] | None = None
+    ) -> Applied:
+        """Apply ``event`` in-process, as if it had arrived on the topic: the same inbox claim
+        (``key``, by default the subscription's idempotency key, so a copy of it that later
+        arrives over Kafka is a duplicate, and the other way round), the same handler, its events
+        to the outbox, one transaction. For the HTTP front doors; ``Applied.duplicate`` when the
+        key was applied before (nothing is done again)."""
+        now = datetime.now(UTC)
+        meta = Meta(self.topic, -1, -1, None, {}, now, trace_headers or new_root())
+        key = key or (self.idempotency_key(event, meta) if self.idempotency_key else None)
+        if not key:
+            raise ValueError(f"{self.topic}: an in-process message needs an idempotency key")
+        async with self.service.pool.acquire() as conn, conn.transaction():
+            if not await self._claim(conn, [key]):
+                return Applied(duplicate=True, events=[])
+            uow = self._uow(conn, meta)
+            claimed = Claimed(event, meta, uow, key)
+            with _log_context(meta):
+                await self.handler(conn, [claimed])
+            await self._release(conn, [key] if claimed.released else [])
+            emitted = list(uow.emitted)
+            await uow.flush()
+        return Applied(duplicate=False, events=emitted)
+
     async def _on_invalid(self, uow: UnitOfWork, item: _Item) -> None:
         assert self.on_invalid is not None and item.invalid is not None
         obj, errors = item.invalid
         with _log_context(item.meta):
             await self.on_invalid(uow, obj, errors, item.meta)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``Subscription.apply_now`` did: the events the handler emitted, or nothing for a
+    duplicate."""
+
+    duplicate: bool
+    events: list[Any]
 
 
 class _Mode(enum.Enum):

@@ -159,6 +159,14 @@ class Service:
 
         return deco
 
+    def subscription(self, topic: str) -> Subscription[Any]:
+        """The subscription of a logical topic (``Subscription.apply_now`` applies a message
+        in-process, for the HTTP side)."""
+        for sub in self.subscriptions:
+            if sub.topic == topic:
+                return sub
+        raise KeyError(f"{self.name} does not subscribe to {topic}")
+
     def background(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A long-running task started after the broker and cancelled at shutdown."""
         self._background.append(fn)

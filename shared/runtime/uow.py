@@ -41,6 +41,8 @@ class UnitOfWork:
     topic_prefix: str = ""
     trace_headers: Mapping[str, str] = field(default_factory=dict)
     pending: list[OutgoingEvent] = field(default_factory=list)
+    # Every event emitted, as objects (what an HTTP request applied in-process answers from)
+    emitted: list[Message] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Work no message caused (a timer sweep) starts its own trace (shared.runtime.tracing).
@@ -57,6 +59,7 @@ class UnitOfWork:
             time=time or datetime.now(UTC),
             extra=self.trace_headers,
         )
+        self.emitted.append(event)
         self.pending.append(
             OutgoingEvent(
                 f"{self.topic_prefix}{event.topic}",
