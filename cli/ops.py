@@ -34,6 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
 from cli.common import console, err_console, run, settings
+from shared.contract.acls import topics_of
 from shared.contract.topics import ALL_TOPICS, TopicSpec
 from shared.runtime.db import KIT_MIGRATIONS, connect, ident, migrate, provision_service
 from shared.runtime.kafka import client_security_kwargs
@@ -308,7 +309,9 @@ async def _database_problems(s: Settings, service: str) -> list[str]:
     return [f"database: migrations not applied: {', '.join(missing)}"] if missing else []
 
 
-async def _kafka_problems(s: Settings) -> list[str]:
+async def _kafka_problems(s: Settings, service: str) -> list[str]:
+    """The topics ``service`` reads or writes that do not exist. Only those: where ACLs are
+    enforced a principal is shown the topics it may use and no other (shared.contract.acls)."""
     admin = admin_client(s)
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):
@@ -319,18 +322,20 @@ async def _kafka_problems(s: Settings) -> list[str]:
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
-    missing = [s.topic(t.name) for t in ALL_TOPICS if s.topic(t.name) not in existing]
+    needed = topics_of(service)
+    missing = [s.topic(t) for t in needed if s.topic(t) not in existing]
     if not missing:
         return []
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    return [f"kafka: {len(missing)} of {len(ALL_TOPICS)} topics missing: {shown}"]
+    return [f"kafka: {len(missing)} of the {len(needed)} topics of {service} missing: {shown}"]
 
 
 async def setup_problems(s: Settings, service: str) -> list[str]:
     """What keeps ``service`` from starting, seen with its own credentials (empty: nothing): its
     role logs in, its schema is its own and has every migration this release ships, and every
-    topic exists. No RBAC needed: the database and Kafka are asked, not the Job."""
-    return [*await _database_problems(s, service), *await _kafka_problems(s)]
+    topic it reads or writes exists. No RBAC needed: the database and Kafka are asked, not the
+    Job."""
+    return [*await _database_problems(s, service), *await _kafka_problems(s, service)]
 
 
 async def wait_for_setup(
@@ -365,7 +370,8 @@ def wait(
 ) -> None:
     """Wait until ``wangge ops setup`` has been applied for SERVICE, checked with the service's
     own ``DATABASE_URL`` and Kafka settings: its role logs in, its schema has every migration of
-    this release, every topic exists. The Kubernetes Deployments run it as an initContainer."""
+    this release, every topic it reads or writes exists. The Kubernetes Deployments run it as an
+    initContainer."""
     if service not in SERVICES:
         raise typer.BadParameter(f"{service!r}: one of {', '.join(SERVICES)}")
 

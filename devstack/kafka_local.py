@@ -191,6 +191,7 @@ class LocalKafka:
                 ]
             )
         )
+        self.props.chmod(0o600)  # in scram mode it holds the super user's password
 
     def start(self, timeout: float = 90) -> str:
         """Start (formatting storage on first start) unless running; return the bootstrap.
