@@ -87,6 +87,7 @@ PeriodQuery = Annotated[
     Query(
         description="2026-11 (month), 2026-W47 (ISO week) or 2026-11-23 (day), Asia/Shanghai",
         examples=["2026-11"],
+        pattern=r"^\d{4}-(\d{2}|W\d{2}|\d{2}-\d{2})$",
     ),
 ]
 Staff = Annotated[Principal, Depends(require(*STAFF_ROLES))]

@@ -270,8 +270,8 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
 
     for bad in ("2026-13", "2026-W60", "yesterday", ""):
         status, err = await http_get(svc, f"/units/WC-YY/metrics?period={bad}")
-        assert status == 422 and "bad period" in err["detail"]
-        assert err["errors"][0]["field"] == "query.period"
+        assert status == 422 and err["errors"][0]["field"] == "query.period", err
+        assert "period" in err["detail"]
     assert (await http_get(svc, "/units/WC-YY/ranking?period=2026-10&by=luck"))[0] == 422
     assert (await http_get(svc, "/units/NOPE/metrics?period=2026-10"))[0] == 404
     assert (await http_get(svc, "/cases/no-such-case"))[0] == 404
