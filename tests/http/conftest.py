@@ -9,6 +9,7 @@ import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -39,9 +40,7 @@ async def _wait_registry(bed: Testbed, last: str = "h-0030") -> None:
     try:
         for name in SERVICES:
             await eventually(
-                lambda name=name: conn.fetchval(
-                    f"SELECT 1 FROM {name}.handlers WHERE id = $1", last
-                ),
+                partial(conn.fetchval, f"SELECT 1 FROM {name}.handlers WHERE id = $1", last),
                 timeout=30,
                 what=f"{name} to read the registry",
             )
@@ -62,7 +61,7 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
             st.procs.append(spawn_service(name, env, st.logs[name]))
         for name, url in st.urls.items():
             await eventually(
-                lambda url=url: asyncio.to_thread(ready, url),
+                partial(asyncio.to_thread, ready, url),
                 timeout=90,
                 interval=0.3,
                 what=f"{name} ready (log {st.logs[name]})",
