@@ -10,12 +10,13 @@ help:
 	@echo "make demo    run the whole loop on a sample city and print what happened"
 	@echo "make test    set up and run the test suite (real Kafka and PostgreSQL)"
 	@echo "make up      start Kafka, PostgreSQL and the three services in the background (.run/env)"
+	@echo "             KAFKA_AUTH=scram: SASL/SCRAM and ACLs, one principal per service and system"
 	@echo "make down    stop everything make up started"
 	@echo "make lint    ruff + mypy + lint-imports (the layers)"
 	@echo "make chaos   the crash suite at full size (20,000 reports, kills and restarts) and"
 	@echo "             every network fault on every service's link (Toxiproxy)"
 	@echo "make bench   the benchmark (bench/results/, docs/performance.md)"
-	@echo "make ops-files     regenerate docs/asyncapi.yaml and deploy/k8s/topics/topics.yaml"
+	@echo "make ops-files     regenerate docs/asyncapi.yaml, the Strimzi KafkaTopics and KafkaUsers"
 	@echo "make deploy-check  lint the Dockerfile, schema-check compose and the k8s manifests"
 	@echo "make image-check   rebuild the image's venv without Docker and run it; resolve compose"
 
@@ -89,8 +90,10 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# make up KAFKA_AUTH=scram (or WANGGE_KAFKA_AUTH=scram make up): the local Kafka with SASL/SCRAM
+# and ACLs, each service and upstream system its own principal (docs/operations.md, Kafka identity)
 up: $(STAMP)
-	$(BIN)/python -m devstack up
+	$(if $(KAFKA_AUTH),WANGGE_KAFKA_AUTH=$(KAFKA_AUTH) )$(BIN)/python -m devstack up
 
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devstack down; fi
@@ -133,5 +136,5 @@ deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize $(ASYNCAPI
 	$(DEPLOY_TOOLS)/bin/hadolint deploy/Dockerfile
 	$(DEPLOY_TOOLS)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 	$(DEPLOY_TOOLS)/bin/python scripts/validate_k8s.py --kustomize $(GO_BIN)/kustomize \
-		deploy/k8s/base deploy/k8s/topics deploy/k8s/overlays/example \
+		deploy/k8s/base deploy/k8s/topics deploy/k8s/users deploy/k8s/overlays/example \
 		deploy/k8s/overlays/single-namespace

@@ -8,8 +8,11 @@
   ``Service.dead_letter``.
 - ``deploy/k8s/topics/topics.yaml``: every topic as a Strimzi ``KafkaTopic`` (no namespace: the
   overlays put them where the Topic Operator watches).
+- ``deploy/k8s/users/users.yaml``: every principal of ``shared/contract/acls.py`` as a Strimzi
+  ``KafkaUser`` (SCRAM-SHA-512, its ACLs), after checking that the table there agrees with what
+  each service's code consumes and publishes.
 
-    python scripts/generate_ops_files.py           # write both
+    python scripts/generate_ops_files.py           # write them
     python scripts/generate_ops_files.py --check   # exit 1 when a file is out of date
 """
 
@@ -29,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from pydantic import BaseModel  # noqa: E402
 from pydantic.json_schema import models_json_schema  # noqa: E402
 
+from shared.contract import acls  # noqa: E402
 from shared.contract import events as ev  # noqa: E402
 from shared.contract.cloudevents import event_type  # noqa: E402
 from shared.contract.topics import ALL_TOPICS, DLQ_TOPICS, TopicSpec  # noqa: E402
@@ -36,6 +40,7 @@ from shared.runtime.settings import Settings  # noqa: E402
 
 ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
 K8S_TOPICS = ROOT / "deploy" / "k8s" / "topics" / "topics.yaml"
+K8S_USERS = ROOT / "deploy" / "k8s" / "users" / "users.yaml"
 SERVICES = ("intake", "dispatch", "feedback")
 UPSTREAM = ("reports.submitted", "handler.actions", "feedback.submitted", "registry.units")
 KAFKA_BINDING = "0.5.0"
@@ -343,6 +348,74 @@ def kafka_topics() -> list[dict[str, Any]]:
     return out
 
 
+def acl_table_problems(services: dict[str, Any]) -> list[str]:
+    """Where ``shared.contract.acls.SERVICE_TOPICS`` differs from the services' code: the topics
+    each subscribes to (in the group ``acls.service_group`` names) and the events it builds."""
+    problems = []
+    for name, svc in services.items():
+        declared = acls.SERVICE_TOPICS.get(name)
+        if declared is None:
+            problems.append(f"{name}: not in SERVICE_TOPICS")
+            continue
+        consumed = sorted(sub.topic for sub in svc.subscriptions)
+        if consumed != sorted(declared.consumes):
+            problems.append(
+                f"{name} consumes {consumed}, the table says {sorted(declared.consumes)}"
+            )
+        groups = {sub.group for sub in svc.subscriptions}
+        if groups != {acls.service_group(name, t) for t in consumed}:
+            problems.append(
+                f"{name}: consumer groups {sorted(groups)} are not wangge-{name}.<topic>"
+            )
+        published = published_topics(name)
+        if published != sorted(declared.publishes):
+            problems.append(
+                f"{name} publishes {published}, the table says {sorted(declared.publishes)}"
+            )
+    return problems
+
+
+def kafka_users() -> list[dict[str, Any]]:
+    """Every principal as a Strimzi KafkaUser: SCRAM-SHA-512 (the User Operator writes its
+    password to the Secret of the same name) and its ACLs, one rule per resource."""
+    problems = acl_table_problems(_services())
+    if problems:
+        raise RuntimeError(
+            "shared/contract/acls.py disagrees with the code: " + "; ".join(problems)
+        )
+    out = []
+    for p in acls.PRINCIPALS:
+        rules: dict[tuple[str, str, str], list[str]] = {}
+        for a in p.acls():
+            rules.setdefault((str(a.resource), a.name, str(a.pattern)), []).append(str(a.operation))
+        out.append(
+            {
+                "apiVersion": "kafka.strimzi.io/v1beta2",
+                "kind": "KafkaUser",
+                "metadata": {
+                    "name": p.name,
+                    "labels": {"strimzi.io/cluster": STRIMZI_CLUSTER},
+                    "annotations": {"wangge/kind": p.kind, "wangge/description": p.description},
+                },
+                "spec": {
+                    "authentication": {"type": "scram-sha-512"},
+                    "authorization": {
+                        "type": "simple",
+                        "acls": [
+                            {
+                                "resource": {"type": rtype, "name": name, "patternType": pattern},
+                                "operations": sorted(ops),
+                                "host": "*",
+                            }
+                            for (rtype, name, pattern), ops in rules.items()
+                        ],
+                    },
+                },
+            }
+        )
+    return out
+
+
 def render_yaml(doc: Any, *, multi: bool = False) -> str:
     dump = yaml.safe_dump_all if multi else yaml.safe_dump
     return HEADER + dump(doc, sort_keys=False, allow_unicode=True, width=100)
@@ -352,6 +425,7 @@ def outputs() -> dict[Path, str]:
     return {
         ASYNCAPI: render_yaml(asyncapi_document()),
         K8S_TOPICS: render_yaml(kafka_topics(), multi=True),
+        K8S_USERS: render_yaml(kafka_users(), multi=True),
     }
 
 
@@ -367,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             stale.append(path.relative_to(ROOT))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT)}")
     if stale:

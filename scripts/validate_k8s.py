@@ -1,15 +1,17 @@
 """Validate the Kubernetes manifests offline. For each directory: ``kustomize build`` it, then
 
 - schemas: every resource against the Kubernetes JSON schemas shipped in ``kubernetes-validate``
-  (strict: unknown fields fail), every Strimzi ``KafkaTopic`` against ``deploy/k8s/schemas/``;
-  any other kind fails (there is no schema for it here);
+  (strict: unknown fields fail), every Strimzi ``KafkaTopic`` and ``KafkaUser`` against
+  ``deploy/k8s/schemas/``; any other kind fails (there is no schema for it here);
 - structure: the set-up Job (``wangge ops setup``, named ``wangge-setup-<hash>``, non-root like the
   Deployments, the role passwords from the services' own Secrets, ``--no-topics`` exactly when
   the build has KafkaTopics), an initContainer ``wangge ops wait <service>`` in every Deployment
   with the service's own credentials and image, references to the hashed names of the generated
   ConfigMap and Secrets only, no fingerprint left in the output, the TLS files mounted where the
-  config says, the topics (label ``strimzi.io/cluster``) and the services in the namespaces the
-  layout intends (``LAYOUTS``), the Kafka address in the topics' namespace;
+  config says, the topics and the Kafka users (label ``strimzi.io/cluster``) and the services in
+  the namespaces the layout intends (``LAYOUTS``), the Kafka address in the topics' namespace,
+  each service (and its initContainer) logging in to Kafka as its own principal and the Job as
+  ``wangge-ops``, with the password Strimzi writes for that KafkaUser, which the build has;
 - rolling: in a copy of ``deploy/k8s``, one change at a time (a literal added to each generated
   ConfigMap and Secret, a new image tag), built again: the generated object is renamed, exactly
   the Deployments that read it get a new pod template (they roll), and the Job gets a new name
@@ -44,17 +46,24 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
-CRD_SCHEMAS = {("kafka.strimzi.io/v1beta2", "KafkaTopic"): K8S / "schemas/kafkatopic_v1beta2.json"}
+CRD_SCHEMAS = {
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): K8S / "schemas/kafkatopic_v1beta2.json",
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): K8S / "schemas/kafkauser_v1beta2.json",
+}
 K8S_VERSION = "1.33.0"
 SERVICES = ("intake", "dispatch", "feedback")
 STRIMZI_CLUSTER = "wangge"
 IMAGE_PLACEHOLDER = "wangge"  # the base's image name, which the overlays replace
-# Names the pods reference that no kustomization generates: Strimzi's cluster CA Secret.
-EXTERNAL = {"wangge-cluster-ca-cert"}
+# Each workload's Kafka principal: the KafkaUser (deploy/k8s/users) it logs in as.
+KAFKA_USERS = {**{f"wangge-{s}": f"wangge-{s}" for s in SERVICES}, "wangge-setup": "wangge-ops"}
+# Names the pods reference that no kustomization generates: Strimzi's cluster CA Secret and the
+# Secrets its User Operator writes for the KafkaUsers (their password).
+EXTERNAL = {"wangge-cluster-ca-cert", *KAFKA_USERS.values()}
 # What each directory is meant to render: (services' namespace, topics' namespace); None: none.
 LAYOUTS: dict[str, tuple[str | None, str | None]] = {
     "deploy/k8s/base": (None, None),
     "deploy/k8s/topics": (None, None),
+    "deploy/k8s/users": (None, None),
     "deploy/k8s/overlays/example": ("wangge", "kafka"),  # (a) topics where the Kafka cluster is
     "deploy/k8s/overlays/single-namespace": ("wangge", "wangge"),  # (b) one namespace
 }
@@ -135,6 +144,14 @@ def references(doc: Doc) -> Iterator[tuple[str, str]]:
             yield "Secret", vol["secret"]["secretName"]
 
 
+def env_value(container: Doc, var: str) -> str | None:
+    """A container's variable set to a literal value."""
+    for env in container.get("env", []):
+        if env["name"] == var and "value" in env:
+            return str(env["value"])
+    return None
+
+
 def env_ref(container: Doc, var: str) -> tuple[str, str] | None:
     """(Secret name, key) a container's variable comes from."""
     for env in container.get("env", []):
@@ -177,6 +194,7 @@ class Build:
     deployments: dict[str, Doc]
     jobs: list[Doc]
     topics: list[Doc]
+    users: list[Doc]  # the KafkaUsers
     workloads: list[Doc]  # the Deployments, then the Jobs
     layout: tuple[str | None, str | None] | None  # LAYOUTS[where]; None: not a known directory
     is_overlay: bool
@@ -186,6 +204,7 @@ class Build:
         deployments = {name_of(d): d for d in of_kind(docs, "Deployment")}
         jobs = of_kind(docs, "Job")
         topics = of_kind(docs, "KafkaTopic")
+        users = of_kind(docs, "KafkaUser")
         workloads = [*deployments.values(), *jobs]
         return cls(
             docs=docs,
@@ -193,6 +212,7 @@ class Build:
             deployments=deployments,
             jobs=jobs,
             topics=topics,
+            users=users,
             workloads=workloads,
             layout=LAYOUTS.get(where),
             is_overlay=where.startswith("deploy/k8s/overlays/") or where not in LAYOUTS,
@@ -202,6 +222,10 @@ class Build:
     @cached_property
     def topics_ns(self) -> set[str | None]:
         return {t["metadata"].get("namespace") for t in self.topics}
+
+    @cached_property
+    def users_ns(self) -> set[str | None]:
+        return {u["metadata"].get("namespace") for u in self.users}
 
     @cached_property
     def services_ns(self) -> set[str | None]:
@@ -228,8 +252,8 @@ class Build:
 
 def check_topic_labels(b: Build) -> list[str]:
     return [
-        f"KafkaTopic/{name_of(t)}: no strimzi.io/cluster: {STRIMZI_CLUSTER}"
-        for t in b.topics
+        f"{t['kind']}/{name_of(t)}: no strimzi.io/cluster: {STRIMZI_CLUSTER}"
+        for t in [*b.topics, *b.users]
         if t["metadata"].get("labels", {}).get("strimzi.io/cluster") != STRIMZI_CLUSTER
     ]
 
@@ -256,6 +280,10 @@ def check_namespaces(b: Build) -> list[str]:
             )
         if b.topics and topics_ns != {want[1]}:
             errors.append(f"topics in namespaces {sorted(map(str, topics_ns))}, want {want[1]}")
+        if b.users and b.users_ns != {want[1]}:  # the User Operator watches where topics go
+            errors.append(
+                f"Kafka users in namespaces {sorted(map(str, b.users_ns))}, want {want[1]}"
+            )
     if len(got_services) > 1:
         errors.append(f"the services are spread over namespaces {sorted(map(str, got_services))}")
     return errors
@@ -370,6 +398,28 @@ def check_tls_mounts(b: Build) -> list[str]:
     return errors
 
 
+def check_kafka_principals(b: Build) -> list[str]:
+    """Each service and its initContainer log in as the service's own Kafka principal, the Job as
+    wangge-ops, with the password of that KafkaUser's Secret; the build has the KafkaUser when it
+    has any (an overlay with the users)."""
+    errors = []
+    users = {name_of(u) for u in b.users}
+    for w in b.workloads:
+        base = unhashed(name_of(w)) if w["kind"] == "Job" else name_of(w)
+        want = KAFKA_USERS.get(base)
+        if want is None:
+            continue
+        for c in containers(w):
+            where = f"{w['kind']}/{name_of(w)}/{c['name']}"
+            if env_value(c, "KAFKA_SASL_USERNAME") != want:
+                errors.append(f"{where}: KAFKA_SASL_USERNAME is not {want}")
+            if env_ref(c, "KAFKA_SASL_PASSWORD") != (want, "password"):
+                errors.append(f"{where}: KAFKA_SASL_PASSWORD not from Secret {want}, key password")
+        if users and want not in users:
+            errors.append(f"{w['kind']}/{name_of(w)}: logs in as {want}, no such KafkaUser")
+    return errors
+
+
 def check_kafka_address(b: Build) -> list[str]:
     """The Kafka cluster is where its Topic Operator watches: the topics' namespace."""
     bootstrap = b.config.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -394,6 +444,7 @@ JOB_CHECKS: tuple[Callable[[Build], list[str]], ...] = (
     check_wait_containers,
     check_references,
     check_tls_mounts,
+    check_kafka_principals,
     check_kafka_address,
 )
 
@@ -541,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
             + "/".join(
                 sorted({str(x["metadata"].get("namespace", "-")) for x in of_kind(docs, kind)})
             )
-            for kind in ("Deployment", "Job", "KafkaTopic")
+            for kind in ("Deployment", "Job", "KafkaTopic", "KafkaUser")
             if kinds.get(kind)
         ]
         jobs = [name_of(j) for j in of_kind(docs, "Job")]

@@ -1,5 +1,5 @@
-"""The deploy files agree with the code: the AsyncAPI document and the Strimzi topics are up to
-date, every service's command is the same in the Dockerfile, compose and Kubernetes, the
+"""The deploy files agree with the code: the AsyncAPI document, the Strimzi topics and users are
+up to date, every service's command is the same in the Dockerfile, compose and Kubernetes, the
 Kubernetes set-up Job and initContainers run commands the CLI has, and compose
 waits for its set-up job (tests/ops/test_compose.py resolves it as compose does)."""
 
@@ -72,13 +72,16 @@ def test_k8s_layouts_put_the_topics_where_the_topic_operator_watches() -> None:
     example = kustomization("overlays/example")
     assert "namespace" not in example and sorted(example["resources"]) == ["services", "topics"]
     assert kustomization("overlays/example/topics")["namespace"] == "kafka"
-    assert kustomization("overlays/example/topics")["resources"] == ["../../../topics"]
+    assert kustomization("overlays/example/topics")["resources"] == [
+        "../../../topics",
+        "../../../users",  # the User Operator watches the same namespace by default
+    ]
     assert kustomization("overlays/example/services")["namespace"] == "wangge"
     single = kustomization("overlays/single-namespace")
     assert single["namespace"] == "wangge"
-    assert {"../../base", "../../topics"} <= set(single["resources"])
+    assert {"../../base", "../../topics", "../../users"} <= set(single["resources"])
     makefile = (ROOT / "Makefile").read_text()
-    for path in ("base", "topics", "overlays/example", "overlays/single-namespace"):
+    for path in ("base", "topics", "users", "overlays/example", "overlays/single-namespace"):
         assert re.search(rf"validate_k8s\.py[^\n]*(\\\n[^\n]*)*deploy/k8s/{path}\b", makefile), path
 
 
@@ -133,6 +136,45 @@ def test_k8s_job_and_init_containers_run_commands_the_cli_has() -> None:
         assert isinstance(group, typer.core.TyperGroup), line
         command = group.commands[line[2]]
         command.make_context(line[2], list(line[3:]))  # raises on an unknown option or argument
+
+
+def test_k8s_users_are_the_acl_table() -> None:
+    """deploy/k8s/users: one Strimzi KafkaUser per principal of shared/contract/acls.py, with
+    SCRAM-SHA-512 and exactly its ACLs; every workload logs in as its own."""
+    from shared.contract.acls import PRINCIPALS
+
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s/users/users.yaml").read_text()))
+    by_name = {d["metadata"]["name"]: d for d in docs}
+    assert list(by_name) == [p.name for p in PRINCIPALS]
+    for p in PRINCIPALS:
+        spec = by_name[p.name]["spec"]
+        assert spec["authentication"] == {"type": "scram-sha-512"}
+        got = {
+            (r["resource"]["type"], r["resource"]["name"], r["resource"]["patternType"], op)
+            for r in spec["authorization"]["acls"]
+            for op in r["operations"]
+        }
+        want = {(a.resource, a.name, a.pattern, a.operation) for a in p.acls()}
+        assert got == want, p.name
+    assert all(d["metadata"]["labels"]["strimzi.io/cluster"] == "wangge" for d in docs)
+    kustomization = yaml.safe_load((DEPLOY / "k8s/users/kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["users.yaml"] and "namespace" not in kustomization
+    for name, user in [
+        *((f"k8s/base/{s}.yaml", f"wangge-{s}") for s in SERVICES),
+        ("k8s/base/setup.yaml", "wangge-ops"),
+    ]:
+        workload = next(
+            d
+            for d in yaml.safe_load_all((DEPLOY / name).read_text())
+            if d["kind"] in ("Deployment", "Job")
+        )
+        spec = workload["spec"]["template"]["spec"]
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            env = {e["name"]: e for e in c["env"]}
+            assert env["KAFKA_SASL_USERNAME"]["value"] == user, name
+            ref = env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert (ref["name"], ref["key"]) == (user, "password"), name
+            assert user in by_name
 
 
 def test_asyncapi_describes_every_topic_with_its_payload() -> None:
