@@ -51,6 +51,7 @@ import orjson
 import structlog
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
+from faststream.kafka import Topic
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
@@ -197,7 +198,9 @@ class Subscription(Generic[M]):
     def register(self) -> None:
         svc = self.service
         sub = svc.broker.subscriber(
-            svc.settings.topic(self.topic),
+            # made by `wangge ops setup` or the Topic Operator with their partitions and
+            # configuration, never by FastStream (nor needing the right to: shared.contract.acls)
+            Topic(svc.settings.topic(self.topic), declare=False),
             group_id=svc.settings.topic_prefix + self.group,
             # committed when _on_batch returns; an exception rewinds the batch (module docstring)
             ack_policy=AckPolicy.NACK_ON_ERROR,
