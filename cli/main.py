@@ -6,7 +6,7 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from cli import case, dlq, metrics, ops, pii, registry, report, simulate, token
+from cli import apikey, case, dlq, metrics, ops, pii, registry, report, simulate, token
 
 app = typer.Typer(
     name="wangge",
@@ -40,6 +40,7 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(ops.app, name="ops")
 app.add_typer(pii.app, name="pii")
 app.add_typer(token.app, name="token")
+app.add_typer(apikey.app, name="apikey")
 
 if __name__ == "__main__":
     app()

@@ -1,19 +1,34 @@
 """Intake wiring: reports from every channel become located, classified, de-duplicated cases.
 
-Consumes ``registry.units``, ``reports.submitted`` and ``cases.closed``; publishes
-``cases.opened``, ``cases.merged`` and ``reports.rejected`` through its outbox.
+Consumes ``registry.units``, ``reports.submitted`` and ``cases.closed``, and for the Open311
+status of cases ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
+``cases.resolved`` and ``cases.reopened``; publishes ``cases.opened``, ``cases.merged`` and
+``reports.rejected`` through its outbox. Serves Open311 GeoReport v2 at ``/open311/v2/``
+(``services.intake.open311``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.contract.events import CaseClosed, ReportSubmitted
+from shared.contract.events import (
+    CaseAccepted,
+    CaseClosed,
+    CaseDispatched,
+    CaseEscalated,
+    CaseReopened,
+    CaseResolved,
+    ReportSubmitted,
+)
 from shared.registry.store import RegistryMessage
+from shared.runtime.consumer import Meta
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
+from shared.runtime.uow import UnitOfWork
 
 from .handlers import Intake
+from .open311 import projection
+from .open311.api import Open311, recording
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,6 +43,17 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
         idempotency_key=lambda r, _: f"{r.source}:{r.report_id}",
         on_invalid=intake.on_invalid,
         prompt=True,
-    )(intake.on_reports)
-    svc.subscribe("cases.closed", CaseClosed)(intake.on_case_closed)
+    )(recording(intake.on_reports))
+
+    async def on_case_closed(uow: UnitOfWork, event: CaseClosed, meta: Meta) -> None:
+        await intake.on_case_closed(uow, event, meta)
+        await projection.on_closed(uow, event, meta)
+
+    svc.subscribe("cases.closed", CaseClosed)(on_case_closed)
+    svc.subscribe("cases.dispatched", CaseDispatched)(projection.on_dispatched)
+    svc.subscribe("cases.accepted", CaseAccepted)(projection.on_accepted)
+    svc.subscribe("cases.escalated", CaseEscalated)(projection.on_escalated)
+    svc.subscribe("cases.resolved", CaseResolved)(projection.on_resolved)
+    svc.subscribe("cases.reopened", CaseReopened)(projection.on_reopened)
+    Open311(svc, intake.taxonomy).install()
     return svc

@@ -75,7 +75,17 @@ class ServiceTopics:
 
 SERVICE_TOPICS: dict[str, ServiceTopics] = {
     "intake": ServiceTopics(
-        consumes=("registry.units", "reports.submitted", "cases.closed"),
+        consumes=(
+            "registry.units",
+            "reports.submitted",
+            "cases.closed",
+            # the Open311 status of a case (services/intake/open311/projection.py)
+            "cases.dispatched",
+            "cases.accepted",
+            "cases.escalated",
+            "cases.resolved",
+            "cases.reopened",
+        ),
         publishes=("cases.opened", "cases.merged", "reports.rejected"),
     ),
     "dispatch": ServiceTopics(

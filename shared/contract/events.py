@@ -27,7 +27,14 @@ HandlerRole = Literal[
 ]
 AgencyMode = Literal["proxy_petition", "voice_advocacy", "errand_service"]
 Source = Literal[
-    "weixin_grid_group", "hotline_12345", "door_knock", "app", "visit", "suggestion_box", "other"
+    "weixin_grid_group",
+    "hotline_12345",
+    "door_knock",
+    "app",
+    "visit",
+    "suggestion_box",
+    "other",
+    "open311",  # an upstream system over Open311 GeoReport v2 (services/intake/open311)
 ]
 ActionKind = Literal[
     "accept", "progress", "resolve", "escalate", "return", "transfer", "deliberate"

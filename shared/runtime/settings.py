@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     auth_issuer: str = Field("wangge", validation_alias=AliasChoices("WANGGE_AUTH_ISSUER"))
     auth_audience: str = Field("wangge", validation_alias=AliasChoices("WANGGE_AUTH_AUDIENCE"))
     auth_leeway_s: float = Field(30.0, ge=0, validation_alias=AliasChoices("WANGGE_AUTH_LEEWAY_S"))
+    # Open311 GeoReport v2 on intake (services/intake/open311): the one jurisdiction_id served
+    # (a request naming another is answered 404, as the specification says).
+    open311_jurisdiction: str = Field(
+        "wangge", min_length=1, validation_alias=AliasChoices("WANGGE_OPEN311_JURISDICTION")
+    )
     # The address residents' links point to (rating pages, case status), e.g.
     # https://wangge.example.gov.cn/feedback; links are relative when unset.
     public_feedback_url: str | None = Field(
