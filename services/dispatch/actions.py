@@ -4,7 +4,9 @@
 Each action is checked (the case and the handler known, the handler allowed to act, the pair in
 the transition table: ``states``), its transition decided once, then planned by the action's own
 function (a refusal is a reason string) and written. A refused action publishes
-``handler.actions.rejected`` and changes nothing.
+``handler.actions.rejected`` and changes nothing. Either way its outcome is recorded in
+``action_outcomes`` (applied, or refused with the kind of refusal: ``Refusal``), which the HTTP
+side answers from, a retried request included.
 """
 
 from __future__ import annotations
@@ -20,15 +22,33 @@ from shared.runtime.uow import UnitOfWork
 
 from . import emit, store
 from .assignment import Route, transfer_refusal
-from .model import Case, CaseChange, Step
+from .model import Case, CaseChange, Refusal, Step
 from .planning import Plan, Policy, least_busy, plan_redispatch, route_case, write
 from .sla import extend
-from .states import Transition, authorization_refusal, refusal, transition
+from .states import ALREADY_ACCEPTED, Transition, authorization_refusal, refusal, transition
 from .tiers import next_tier, tier_index
 
 log = get_logger(component="dispatch")
 
 Planned = Plan | str  # what the action does, or why it is refused
+DECIDE_BY_TOO_EARLY = "decide_by must be after the action's time"
+
+
+def authorization_refused(reason: str) -> Refusal:
+    """A refusal of ``states.authorization_refusal``: the handler may not act, except a volunteer
+    too late to take a case someone accepted (the case's state is the reason)."""
+    return Refusal(reason, "conflict" if reason == ALREADY_ACCEPTED else "not_permitted")
+
+
+def plan_refused(a: HandlerAction, reason: str) -> Refusal:
+    """A refusal of an action's planning function: a transfer's target (``target_unit``) or a
+    deliberation's ``decide_by`` is wrong for the case; anything else is the case's state or
+    place (the top tier, no other unit, no community)."""
+    if a.action == "transfer":
+        return Refusal(reason, "invalid", "target_unit")
+    if a.action == "deliberate" and reason == DECIDE_BY_TOO_EARLY:
+        return Refusal(reason, "invalid", "decide_by")
+    return Refusal(reason)
 
 
 def step(case: Case, a: HandlerAction, t: Transition, change: CaseChange, **detail: Any) -> Plan:
@@ -73,7 +93,7 @@ def deliberate(case: Case, a: HandlerAction, t: Transition) -> Planned:
     if not case.community:
         return "the case has no community, so no residents' council"
     if a.decide_by <= a.at:
-        return "decide_by must be after the action's time"
+        return DECIDE_BY_TOO_EARLY
     change = CaseChange(
         paused_at=a.at,
         paused_until=a.decide_by,
@@ -100,31 +120,32 @@ class Actions:
         )
         uow.emit(rejected)
 
-    def reject(self, uow: UnitOfWork, a: HandlerAction, reason: str) -> None:
-        log.info("handler action rejected", action=a.action, reason=reason)
-        rejected = emit.action_rejected(a.action_id, a.case_id, reason)
-        uow.emit(rejected)
+    async def reject(self, uow: UnitOfWork, a: HandlerAction, why: Refusal) -> None:
+        log.info("handler action rejected", action=a.action, reason=why.reason, kind=why.kind)
+        await store.record_outcome(uow.conn, a, why)
+        uow.emit(emit.action_rejected(a.action_id, a.case_id, why.reason))
 
     async def on_action(self, uow: UnitOfWork, a: HandlerAction, meta: Meta) -> None:
         conn = uow.conn
         case = await store.load_case(conn, a.case_id, lock=True)
         if case is None:
-            self.reject(uow, a, "unknown case")
+            await self.reject(uow, a, Refusal("unknown case", "unknown_case"))
             return
         actor = await store.actor(conn, a.handler_id)
         why = authorization_refusal(actor, case.view, a.action)
         if why is not None:
-            self.reject(uow, a, why)
+            await self.reject(uow, a, authorization_refused(why))
             return
         t = transition(case.state, a.action)
         if t is None:
-            self.reject(uow, a, refusal(case.state, a.action))
+            await self.reject(uow, a, Refusal(refusal(case.state, a.action)))
             return
         planned = await self.plan(conn, case, a, t)
         if isinstance(planned, str):
-            self.reject(uow, a, planned)
+            await self.reject(uow, a, plan_refused(a, planned))
             return
         await write(uow, [planned])
+        await store.record_outcome(conn, a, None)
 
     async def plan(self, conn: Connection, case: Case, a: HandlerAction, t: Transition) -> Planned:
         match a.action:

@@ -3,7 +3,9 @@
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.reopened`` and
 ``handler.actions``; publishes ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
 ``cases.overdue``, ``cases.resolved`` and ``handler.actions.rejected`` through its outbox. Three
-sweepers keep the deadlines (response, resolution, end of deliberation).
+sweepers keep the deadlines (response, resolution, end of deliberation). The handler API
+(``api.py``: a handler's cases, a case, actions over HTTP) applies actions through the
+``handler.actions`` subscription.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 from shared.runtime.sweeper import Sweeper
 
+from .api import register_routes
 from .handlers import Dispatch
 from .tiers import load_rules
 
@@ -61,6 +64,7 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
         sw.clock = clock
         svc.sweepers[name] = sw
     add_metrics(svc)
+    register_routes(svc)
     return svc
 
 

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, TypedDict, Unpack
+from typing import Any, Final, Literal, TypedDict, Unpack
 
 from shared.contract.events import Tier
 
@@ -70,7 +70,8 @@ class Case:
     @property
     def view(self) -> CaseView:
         """What ``states.authorization_refusal`` looks at."""
-        return CaseView(self.state, self.tier, self.unit, self.handler_id, self.community)
+        place = tuple(c for c in (self.district, self.street, self.community, self.grid) if c)
+        return CaseView(self.state, self.tier, self.unit, self.handler_id, self.community, place)
 
     def apply(self, change: CaseChange) -> Case:
         """The case as ``change`` leaves it."""
@@ -221,3 +222,28 @@ class EarlyMerge:
     supporters: int
     households: int | None
     urgent: bool
+
+
+# Why a handler action was refused, by kind: the case is unknown; the handler may not act on it;
+# the case's state (or place) does not allow it; a field of the action is wrong for this case.
+RefusalKind = Literal["unknown_case", "not_permitted", "conflict", "invalid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str  # what handler.actions.rejected says
+    kind: RefusalKind = "conflict"
+    field: str | None = None  # for "invalid": the action's field at fault
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """A row of ``action_outcomes``: what became of one handler action (``refusal`` None:
+    applied)."""
+
+    action_id: str
+    case_id: str
+    handler_id: str
+    action: str
+    at: datetime
+    refusal: Refusal | None

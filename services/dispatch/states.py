@@ -127,6 +127,12 @@ def refusal(state: State, event: CaseEvent) -> str:
 
 VOLUNTEER_TIERS = ("grid", "community")
 VOLUNTEER_ACTIONS: tuple[ActionKind, ...] = ("accept", "progress", "resolve")
+ALREADY_ACCEPTED = "the case is already accepted"
+# The command centre (指挥调度中心) reassigns (改派): it transfers open cases of its area, nothing
+# else. It acts as ``command_centre.<unit>`` (``command_centre_actor``), not as a registry handler.
+COMMAND_CENTRE = "command_centre"
+COMMAND_CENTRE_ACTIONS: tuple[ActionKind, ...] = ("transfer",)
+_COMMAND_CENTRE_PREFIX = COMMAND_CENTRE + "."
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,20 @@ class CaseView:
     unit: str
     handler_id: str | None
     community: str | None
+    place: tuple[str, ...] = ()  # the codes of its location: district, street, community, grid
+
+
+def command_centre_actor(unit: str) -> str:
+    """The handler id the command centre of ``unit`` acts as (in ``handler.actions`` and the
+    timeline)."""
+    return _COMMAND_CENTRE_PREFIX + unit
+
+
+def command_centre_unit(actor_id: str) -> str | None:
+    """The unit of a command-centre actor id (None: not one)."""
+    if actor_id.startswith(_COMMAND_CENTRE_PREFIX):
+        return actor_id[len(_COMMAND_CENTRE_PREFIX) :] or None
+    return None
 
 
 def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKind) -> str | None:
@@ -152,26 +172,52 @@ def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKin
     (党员志愿者) is never assigned automatically: they may ``accept`` an unaccepted grid- or
     community-tier case of their own community (接单), and once it is theirs, report progress
     and resolve it; escalating, returning, transferring and deliberating stay with the staff.
+    The command centre may transfer (改派) any case located in its area (its unit is one of the
+    case's location codes), and do nothing else.
     """
     if actor is None:
         return "unknown handler"
+    if actor.role == COMMAND_CENTRE:
+        return _command_centre_refusal(actor, case, action)
     if actor.role == "party_volunteer":
-        if actor.id == case.handler_id:
-            if action in VOLUNTEER_ACTIONS:
-                return None
-            return f"party volunteers may not {action}"
-        if action != "accept":
-            return "party volunteers may only accept (接单) cases of their community"
-        if case.community != actor.unit:
-            return "party volunteers may only accept cases of their own community"
-        if case.tier not in VOLUNTEER_TIERS:
-            return f"party volunteers may not accept a {case.tier}-tier case"
-        if case.state not in AWAITING:
-            return "the case is already accepted"
-        return None
+        return _volunteer_refusal(actor, case, action)
     if actor.id == case.handler_id or actor.unit == case.unit:
         return None
     return "handler is neither the assigned handler nor of the assigned unit"
+
+
+def _command_centre_refusal(actor: Actor, case: CaseView, action: ActionKind) -> str | None:
+    if action not in COMMAND_CENTRE_ACTIONS:
+        return f"the command centre may only transfer (改派) cases, not {action}"
+    if actor.unit not in case.place:
+        return "the case is outside the command centre's area"
+    return None
+
+
+def _volunteer_refusal(actor: Actor, case: CaseView, action: ActionKind) -> str | None:
+    if actor.id == case.handler_id:
+        if action in VOLUNTEER_ACTIONS:
+            return None
+        return f"party volunteers may not {action}"
+    if action != "accept":
+        return "party volunteers may only accept (接单) cases of their community"
+    if case.community != actor.unit:
+        return "party volunteers may only accept cases of their own community"
+    if case.tier not in VOLUNTEER_TIERS:
+        return f"party volunteers may not accept a {case.tier}-tier case"
+    if case.state not in AWAITING:
+        return ALREADY_ACCEPTED
+    return None
+
+
+def allowed_actions(actor: Actor | None, case: CaseView) -> list[ActionKind]:
+    """The actions ``actor`` may take on the case now: allowed in its state and to them (an
+    action's own checks, such as a transfer's target, come when it is taken)."""
+    return [
+        a
+        for a in get_args(ActionKind)
+        if transition(case.state, a) is not None and authorization_refusal(actor, case, a) is None
+    ]
 
 
 def markdown_table() -> str:

@@ -12,12 +12,12 @@ from typing import Any
 
 import asyncpg
 
-from shared.contract.events import CaseMerged
+from shared.contract.events import CaseMerged, HandlerAction
 from shared.runtime.db import Connection
 
 from .assignment import Dept, HandlerLoad, TargetUnit
-from .model import CASE_COLUMNS, Case, CaseChange, EarlyMerge, Step
-from .states import Actor
+from .model import CASE_COLUMNS, ActionOutcome, Case, CaseChange, EarlyMerge, Refusal, Step
+from .states import AWAITING, COMMAND_CENTRE, VOLUNTEER_TIERS, Actor, command_centre_unit
 
 # --- cases -------------------------------------------------------------------------------------
 
@@ -138,6 +138,81 @@ async def deliberations_due(conn: Connection, now: datetime, limit: int) -> list
     return [case_of(r) for r in await conn.fetch(DELIBERATION_DUE_SQL, now, limit)]
 
 
+# --- a handler's work (the handler API) ----------------------------------------------------------
+# Each query reads open cases through a partial index (cases_handler_open, cases_unit_open).
+
+
+async def work_of_handler(conn: Connection, handler_id: str, unit: str) -> list[Case]:
+    """The open cases of ``handler_id``, and those of ``unit`` that nobody accepted yet."""
+    rows = await conn.fetch(
+        """SELECT * FROM cases WHERE state <> 'resolved'
+             AND (handler_id = $1 OR (unit = $2 AND state = ANY($3::text[])))""",
+        handler_id,
+        unit,
+        list(AWAITING),
+    )
+    return [case_of(r) for r in rows]
+
+
+async def work_of_volunteer(
+    conn: Connection, handler_id: str, community: str, units: list[str]
+) -> list[Case]:
+    """The open cases a party volunteer took, and those they may take (接单): unaccepted grid-
+    and community-tier cases of their community (``units``: the community's ``area_units``)."""
+    rows = await conn.fetch(
+        """SELECT * FROM cases WHERE state <> 'resolved'
+             AND (handler_id = $1
+                  OR (unit = ANY($3::text[]) AND community = $2
+                      AND tier = ANY($4::text[]) AND state = ANY($5::text[])))""",
+        handler_id,
+        community,
+        units,
+        list(VOLUNTEER_TIERS),
+        list(AWAITING),
+    )
+    return [case_of(r) for r in rows]
+
+
+async def open_cases_of_units(conn: Connection, units: list[str]) -> list[Case]:
+    """Every open case assigned to one of ``units`` (the command centre's area)."""
+    rows = await conn.fetch(
+        "SELECT * FROM cases WHERE state <> 'resolved' AND unit = ANY($1::text[])", units
+    )
+    return [case_of(r) for r in rows]
+
+
+# --- what became of each handler action ----------------------------------------------------------
+
+
+async def record_outcome(conn: Connection, a: HandlerAction, refused: Refusal | None) -> None:
+    """An action applied (``refused`` None) or refused, in the action's transaction."""
+    await conn.execute(
+        """INSERT INTO action_outcomes
+               (action_id, case_id, handler_id, action, at, outcome, field, reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (action_id) DO NOTHING""",
+        a.action_id,
+        a.case_id,
+        a.handler_id,
+        a.action,
+        a.at,
+        "applied" if refused is None else refused.kind,
+        None if refused is None else refused.field,
+        None if refused is None else refused.reason,
+    )
+
+
+async def action_outcome(conn: Connection, action_id: str) -> ActionOutcome | None:
+    row = await conn.fetchrow("SELECT * FROM action_outcomes WHERE action_id = $1", action_id)
+    if row is None:
+        return None
+    refused = None
+    if row["outcome"] != "applied":
+        refused = Refusal(row["reason"] or "", row["outcome"], row["field"])
+    return ActionOutcome(
+        row["action_id"], row["case_id"], row["handler_id"], row["action"], row["at"], refused
+    )
+
+
 # --- timeline ------------------------------------------------------------------------------------
 
 
@@ -162,8 +237,31 @@ async def departments_of(conn: Connection, parents: list[str | None]) -> list[De
 
 
 async def actor(conn: Connection, handler_id: str) -> Actor | None:
+    """The registry's handler, or the command centre of a known unit
+    (``states.command_centre_actor``)."""
     row = await conn.fetchrow("SELECT id, unit, role FROM handlers WHERE id = $1", handler_id)
-    return Actor(row["id"], row["unit"], row["role"]) if row else None
+    if row:
+        return Actor(row["id"], row["unit"], row["role"])
+    unit = command_centre_unit(handler_id)
+    if unit is not None and await conn.fetchval("SELECT 1 FROM units WHERE code = $1", unit):
+        return Actor(handler_id, unit, COMMAND_CENTRE)
+    return None
+
+
+async def area_units(conn: Connection, code: str) -> list[str]:
+    """``code``, every unit below it, and the departments of all of them: the units whose cases
+    a holder of ``code`` reaches (the converse of ``shared.registry.store.reach_codes``)."""
+    rows = await conn.fetch(
+        """WITH RECURSIVE down(code, depth) AS (
+               SELECT code, 0 FROM units WHERE code = $1
+               UNION ALL
+               SELECT u.code, down.depth + 1
+               FROM units u JOIN down ON u.parent = down.code WHERE down.depth < 8)
+           SELECT code FROM down
+           UNION SELECT d.code FROM departments d JOIN down ON d.parent = down.code""",
+        code,
+    )
+    return sorted({code, *(r["code"] for r in rows)})
 
 
 async def target_unit(conn: Connection, code: str) -> TargetUnit | None:

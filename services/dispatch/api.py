@@ -1,0 +1,508 @@
+"""Dispatch's HTTP API for handlers and the command centre (the handler API).
+
+- ``GET /me/cases?state=open|due_soon|overdue&limit=&offset=``: the caller's work, nearest
+  deadline first, each case with its deadlines and due status (``due``);
+- ``GET /cases/{case_id}``: a case's state, assignment, deadlines, what the caller may do now and
+  its timeline;
+- ``POST /cases/{case_id}/actions``: an action (accept, progress, resolve, escalate, return,
+  transfer, deliberate).
+
+Every route needs a bearer token of a handler role (``HANDLER_ROLES``) or of the command centre
+(who reaches every case of its area and may transfer them: 改派). Who acts is the token's
+``handler_id`` (the command centre acts as ``command_centre.<unit>``), when is the server's clock:
+a body naming a ``handler_id`` or an ``at`` is refused (extra fields are not allowed). An action
+becomes a ``HandlerAction`` applied through exactly the path of ``handler.actions``
+(``Subscription.apply_now``: the same inbox, checks, events); its ``action_id`` is made of the
+handler and the ``Idempotency-Key`` header, so a retried request is a duplicate that changes
+nothing and is answered what the first one got (``action_outcomes``). A case outside the
+caller's reach is a 404, as an unknown one; how refusals map to status codes: ``REFUSAL_STATUS``
+and docs/dispatch.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from shared.contract.events import ActionKind, Code, HandlerAction, Tier
+from shared.registry.store import reach_codes
+from shared.runtime.db import Connection
+from shared.runtime.http import invalid_input, problems
+from shared.runtime.identity import HANDLER_ROLES, Principal, Role, in_scope, require
+from shared.runtime.logging import get_logger
+
+from . import store
+from .due import (
+    DUE_SOON_FRACTION,
+    DeadlineKind,
+    Due,
+    due_status,
+    limits,
+    nearest_first,
+    running_deadlines,
+)
+from .model import ActionOutcome, Case, RefusalKind
+from .planning import Policy
+from .states import State, allowed_actions, command_centre_actor
+
+if TYPE_CHECKING:
+    from .app import DispatchService
+
+log = get_logger(component="dispatch-api")
+
+MAX_LIMIT: Final = 200
+MAX_OFFSET: Final = 100_000
+# What a refused action answers, by the kind of refusal (``actions.Refusal``)
+REFUSAL_STATUS: Final[dict[RefusalKind, int]] = {
+    "unknown_case": 404,  # the case went away (not in practice: cases are never deleted)
+    "not_permitted": 403,  # not the assigned handler nor of the assigned unit; a volunteer's limits
+    "conflict": 409,  # not allowed in the case's state, or its place (top tier, no other unit)
+    "invalid": 422,  # a field wrong for this case (a transfer's target_unit, decide_by)
+}
+NOTE_REQUIRED: Final[tuple[ActionKind, ...]] = ("resolve", "escalate", "return")
+_CODE: Final = TypeAdapter(Code)
+
+CaseId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The case id (as in `cases.opened`)",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes a retry safe: the same key from the same handler is the same action, "
+        "applied once and answered the same (visible ASCII, up to 128 characters; a UUID)",
+    ),
+]
+Caller = Annotated[Principal, Depends(require(*HANDLER_ROLES, Role.COMMAND_CENTRE))]
+ListFilter = Literal["open", "due_soon", "overdue"]
+
+
+# --- the answers ---------------------------------------------------------------------------------
+
+
+class NextDeadline(BaseModel):
+    kind: DeadlineKind = Field(description="respond (accept by) or resolve (resolve by)")
+    at: datetime
+
+
+class CaseSummary(BaseModel):
+    """A case as a handler's list shows it (dispatch holds no personal data: no reporter, no
+    description)."""
+
+    case_id: str
+    category: str
+    state: State
+    tier: Tier
+    unit: str = Field(description="The unit the case is assigned to")
+    handler_id: str | None = Field(description="Its handler (null: the unit as a whole)")
+    assigned_to_me: bool = Field(description="The caller is its handler")
+    community: str | None
+    grid: str | None
+    urgent: bool
+    supervised: bool = Field(description="督办 (after a second reopen)")
+    dispatched_at: datetime
+    respond_by: datetime | None = Field(description="Accept by (while unaccepted)")
+    resolve_by: datetime | None
+    paused_until: datetime | None = Field(description="At the residents' council until (议事会)")
+    due: Due | None = Field(description="on_track, due_soon or overdue; null once resolved")
+    next_deadline: NextDeadline | None = Field(description="The nearest running deadline")
+
+
+class DueCounts(BaseModel):
+    open: int
+    due_soon: int
+    overdue: int
+
+
+class CaseList(BaseModel):
+    items: list[CaseSummary]
+    total: int = Field(description="Cases matching the filter (items is one page of them)")
+    limit: int
+    offset: int
+    counts: DueCounts = Field(description="All the caller's open cases, by due status")
+    now: datetime = Field(description="The server's time the due status is computed at")
+
+
+class TimelineStep(BaseModel):
+    at: datetime
+    event: str = Field(description="An action, a system event (respond_timeout, ...), merged")
+    from_state: str | None
+    to_state: str | None
+    tier: str | None
+    unit: str | None
+    handler_id: str | None = Field(description="Who acted (or the handler after the step)")
+    detail: dict[str, Any]
+
+
+class CaseDetail(CaseSummary):
+    district: str | None
+    street: str | None
+    building: str | None
+    start_tier: Tier
+    tier_reasons: list[str]
+    attempt: int = Field(description="Dispatches so far (1: the first)")
+    reopen_count: int
+    supporters: int = Field(description="Reports on the case (附议 included)")
+    households: int | None
+    supervisor_unit: str | None
+    excluded_units: list[str] = Field(description="Units that returned it (退单)")
+    opened_at: datetime
+    accepted_at: datetime | None
+    resolved_at: datetime | None
+    resolved_tier: Tier | None
+    resolved_unit: str | None
+    resolve_missed_at: datetime | None = Field(description="Missed at the top tier")
+    paused_at: datetime | None
+    actions: list[ActionKind] = Field(
+        description="What the caller may do now (the state and who may act; an action's own "
+        "checks, such as a transfer's target, come when it is taken)"
+    )
+    timeline: list[TimelineStep]
+
+
+class ActionRequest(BaseModel):
+    """An action on the case, by the caller, now. ``note`` is required for resolve, escalate and
+    return; ``target_unit`` is for transfer only (and required), ``decide_by`` for deliberate
+    only (and required). Who and when are not fields: they come from the token and the clock."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"action": "accept"},
+                {"action": "resolve", "note": "已联系物业清运，楼道已消杀"},
+                {"action": "transfer", "target_unit": "WC-YY-OJY-G02", "note": "属第二网格"},
+            ]
+        },
+    )
+
+    action: ActionKind
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    target_unit: Code | None = Field(None, description="transfer (转办, 改派): the unit to take it")
+    decide_by: AwareDatetime | None = Field(
+        None, description="deliberate (议事会): when the council decides"
+    )
+
+
+class ActionResult(BaseModel):
+    action_id: str
+    action: ActionKind
+    handler_id: str = Field(description="Who acted: from the token")
+    at: datetime = Field(description="When: the server's time")
+    duplicate: bool = Field(description="A retry of an action applied before: nothing was done")
+    case: CaseSummary = Field(description="The case now")
+
+
+# --- pure helpers --------------------------------------------------------------------------------
+
+
+def acting_id(caller: Principal) -> str | None:
+    """Who the caller acts as: their handler id, or the command centre of their unit."""
+    if caller.role == Role.COMMAND_CENTRE:
+        return command_centre_actor(caller.unit) if caller.unit else None
+    return caller.handler_id
+
+
+def action_id_for(handler_id: str, key: str) -> str:
+    """The ``action_id`` of a request: the handler's own key space, so one handler's key never
+    collides with another's (a key too long for 128 characters is hashed)."""
+    readable = f"http:{handler_id}:{key}"
+    if len(readable) <= 128:
+        return readable
+    return "http:" + hashlib.sha256(f"{handler_id}\n{key}".encode()).hexdigest()
+
+
+def request_errors(body: ActionRequest) -> list[tuple[str, str]]:
+    """(field, message) for what the action needs and what it may not carry."""
+    errors = []
+    if body.action in NOTE_REQUIRED and not (body.note or "").strip():
+        errors.append(("note", f"note is required for {body.action}"))
+    if body.action == "transfer" and body.target_unit is None:
+        errors.append(("target_unit", "target_unit is required for transfer"))
+    if body.action != "transfer" and body.target_unit is not None:
+        errors.append(("target_unit", "target_unit is only for transfer"))
+    if body.action == "deliberate" and body.decide_by is None:
+        errors.append(("decide_by", "decide_by is required for deliberate"))
+    if body.action != "deliberate" and body.decide_by is not None:
+        errors.append(("decide_by", "decide_by is only for deliberate"))
+    return errors
+
+
+def body_errors(errors: list[tuple[str, str]]) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("body", name), "msg": msg, "type": "value_error"} for name, msg in errors]
+    )
+
+
+def matches(cases: list[CaseSummary], which: ListFilter) -> list[CaseSummary]:
+    if which == "open":
+        return cases
+    return [c for c in cases if c.due == which]
+
+
+class Views:
+    """Cases as the API shows them, at one moment, for one caller."""
+
+    def __init__(self, policy: Policy, now: datetime, me: str | None, fraction: float) -> None:
+        self.policy = policy
+        self.now = now
+        self.me = me
+        self.fraction = fraction
+
+    def summary_fields(self, case: Case) -> dict[str, Any]:
+        deadlines = running_deadlines(case, *limits(self.policy, case))
+        nearest = deadlines[0] if deadlines else None
+        return {
+            "case_id": case.case_id,
+            "category": case.category,
+            "state": case.state,
+            "tier": case.tier,
+            "unit": case.unit,
+            "handler_id": case.handler_id,
+            "assigned_to_me": self.me is not None and case.handler_id == self.me,
+            "community": case.community,
+            "grid": case.grid,
+            "urgent": case.urgent,
+            "supervised": case.supervised,
+            "dispatched_at": case.dispatched_at,
+            "respond_by": case.respond_by,
+            "resolve_by": case.resolve_by,
+            "paused_until": case.paused_until,
+            "due": due_status(case, deadlines, self.now, self.fraction),
+            "next_deadline": None if nearest is None else {"kind": nearest.kind, "at": nearest.at},
+        }
+
+    def summary(self, case: Case) -> CaseSummary:
+        return CaseSummary(**self.summary_fields(case))
+
+    def listing(self, cases: list[Case]) -> list[CaseSummary]:
+        """Nearest deadline first."""
+        keyed = []
+        for case in cases:
+            deadlines = running_deadlines(case, *limits(self.policy, case))
+            keyed.append((nearest_first(case, deadlines), case))
+        keyed.sort(key=lambda kc: kc[0])
+        return [self.summary(case) for _, case in keyed]
+
+
+def timeline_step(row: Any) -> TimelineStep:
+    detail = row["detail"]
+    return TimelineStep(
+        at=row["at"],
+        event=row["event"],
+        from_state=row["from_state"],
+        to_state=row["to_state"],
+        tier=row["tier"],
+        unit=row["unit"],
+        handler_id=row["handler_id"],
+        detail=detail if isinstance(detail, dict) else {},
+    )
+
+
+# --- the routes ----------------------------------------------------------------------------------
+
+
+def register_routes(svc: DispatchService, *, due_soon_fraction: float = DUE_SOON_FRACTION) -> None:
+    svc.app.include_router(build_router(svc, due_soon_fraction=due_soon_fraction))
+
+
+async def _reaches(conn: Connection, caller: Principal, case: Case) -> bool:
+    """Whether the case is within the caller's reach: its unit in the caller's subtree, or the
+    caller is its handler."""
+    me = acting_id(caller)
+    if me is not None and case.handler_id == me:
+        return True
+    return in_scope(caller, await reach_codes(conn, case.unit))
+
+
+async def _case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Case:
+    case = await store.load_case(conn, case_id)
+    if case is None or not await _reaches(conn, caller, case):
+        raise HTTPException(404, "unknown case")
+    return case
+
+
+async def _work(conn: Connection, caller: Principal) -> list[Case]:
+    """The caller's open cases: the command centre's are every case of its area; a party
+    volunteer's those they took and those they may take (接单); a handler's those assigned to
+    them and those of their unit that nobody accepted yet."""
+    unit = caller.unit
+    assert unit is not None  # every role of this API holds one (identity.principal_of)
+    if caller.role == Role.COMMAND_CENTRE:
+        return await store.open_cases_of_units(conn, await store.area_units(conn, unit))
+    me = caller.handler_id
+    assert me is not None  # the handler roles always have one (identity.principal_of)
+    if caller.role == Role.PARTY_VOLUNTEER:
+        return await store.work_of_volunteer(conn, me, unit, await store.area_units(conn, unit))
+    return await store.work_of_handler(conn, me, unit)
+
+
+def _refused(outcome: ActionOutcome) -> Exception:
+    assert outcome.refusal is not None
+    why = outcome.refusal
+    if why.kind == "invalid":
+        return invalid_input("body", why.field or "action", why.reason)
+    return HTTPException(REFUSAL_STATUS[why.kind], why.reason)
+
+
+def build_router(
+    svc: DispatchService, *, due_soon_fraction: float = DUE_SOON_FRACTION
+) -> APIRouter:
+    router = APIRouter(tags=["handler API"])
+    policy = svc.dispatch.policy
+
+    def views(caller: Principal) -> Views:
+        return Views(policy, svc.dispatch.clock(), acting_id(caller), due_soon_fraction)
+
+    @router.get("/me/cases", response_model=CaseList, responses=problems(401, 403, 422))
+    async def my_cases(
+        caller: Caller,
+        state: Annotated[
+            ListFilter,
+            Query(description="open: every open case; due_soon or overdue: only those"),
+        ] = "open",
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    ) -> Any:
+        """The caller's open cases, nearest deadline first (a handler: assigned to them, and
+        their unit's that nobody accepted yet; a party volunteer: taken, and those they may take;
+        the command centre: every open case of its area)."""
+        v = views(caller)
+        async with svc.pool.acquire() as conn:
+            cases = await _work(conn, caller)
+        everything = v.listing(cases)
+        chosen = matches(everything, state)
+        counts = DueCounts(
+            open=len(everything),
+            due_soon=len(matches(everything, "due_soon")),
+            overdue=len(matches(everything, "overdue")),
+        )
+        return CaseList(
+            items=chosen[offset : offset + limit],
+            total=len(chosen),
+            limit=limit,
+            offset=offset,
+            counts=counts,
+            now=v.now,
+        )
+
+    @router.get(
+        "/cases/{case_id}", response_model=CaseDetail, responses=problems(401, 403, 404, 422)
+    )
+    async def get_case(case_id: CaseId, caller: Caller) -> Any:
+        """A case within the caller's reach: where it is, its deadlines, what the caller may do
+        now, its timeline (no personal data: dispatch holds none)."""
+        v = views(caller)
+        me = acting_id(caller)
+        async with svc.pool.acquire() as conn:
+            case = await _case_in_reach(conn, caller, case_id)
+            actor = await store.actor(conn, me) if me is not None else None
+            steps = await store.timeline(conn, case_id)
+        return CaseDetail(
+            **v.summary_fields(case),
+            district=case.district,
+            street=case.street,
+            building=case.building,
+            start_tier=case.start_tier,
+            tier_reasons=list(case.tier_reasons),
+            attempt=case.attempt,
+            reopen_count=case.reopen_count,
+            supporters=case.supporters,
+            households=case.households,
+            supervisor_unit=case.supervisor_unit,
+            excluded_units=list(case.excluded_units),
+            opened_at=case.opened_at,
+            accepted_at=case.accepted_at,
+            resolved_at=case.resolved_at,
+            resolved_tier=case.resolved_tier,
+            resolved_unit=case.resolved_unit,
+            resolve_missed_at=case.resolve_missed_at,
+            paused_at=case.paused_at,
+            actions=allowed_actions(actor, case.view),
+            timeline=[timeline_step(r) for r in steps],
+        )
+
+    @router.post(
+        "/cases/{case_id}/actions",
+        response_model=ActionResult,
+        responses=problems(401, 403, 404, 409, 422),
+    )
+    async def act(
+        case_id: CaseId, body: ActionRequest, caller: Caller, key: IdempotencyKey = None
+    ) -> Any:
+        """Take an action on a case, as the token's handler, at the server's time, through the
+        same checks as ``handler.actions``. 200: applied (or a retry of one applied before);
+        403: the caller may not take it; 404: no such case within reach; 409: the case's state
+        does not allow it; 422: invalid input (a field, or one wrong for this case)."""
+        errors = request_errors(body)
+        if errors:
+            raise body_errors(errors)
+        me = acting_id(caller)
+        try:
+            handler_id = _CODE.validate_python(me)
+        except ValidationError:
+            raise HTTPException(403, "unknown handler") from None
+        async with svc.pool.acquire() as conn:
+            await _case_in_reach(conn, caller, case_id)
+        action_id = action_id_for(handler_id, key or uuid.uuid4().hex)
+        try:
+            action = HandlerAction(
+                action_id=action_id,
+                case_id=case_id,
+                handler_id=handler_id,
+                action=body.action,
+                at=svc.dispatch.clock(),
+                note=body.note,
+                target_unit=body.target_unit,
+                decide_by=body.decide_by,
+            )
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors()]
+            ) from None
+        applied = await svc.subscription("handler.actions").apply_now(action)
+        async with svc.pool.acquire() as conn:
+            outcome = await store.action_outcome(conn, action_id)
+            if outcome is None:  # claimed before outcomes were recorded
+                raise HTTPException(409, "this Idempotency-Key was used before")
+            if outcome.case_id != case_id or outcome.action != body.action:
+                raise invalid_input(
+                    "header", "Idempotency-Key", "this Idempotency-Key was used for another action"
+                )
+            log.info(
+                "handler action over HTTP",
+                case_id=case_id,
+                action=body.action,
+                handler_id=handler_id,
+                duplicate=applied.duplicate,
+                refused=outcome.refusal.kind if outcome.refusal else None,
+            )
+            if outcome.refusal is not None:
+                raise _refused(outcome)
+            case = await store.load_case(conn, case_id)
+        assert case is not None  # it was there before the action; cases are never deleted
+        return ActionResult(
+            action_id=action_id,
+            action=body.action,
+            handler_id=handler_id,
+            at=outcome.at,
+            duplicate=applied.duplicate,
+            case=views(caller).summary(case),
+        )
+
+    return router

@@ -1,0 +1,89 @@
+"""How near a case is to its deadlines (pure): what the handler API calls on track, due soon and
+overdue, and the order of a handler's list.
+
+A case's running deadlines: ``respond_by`` while nobody has accepted it (the awaiting states) and
+``resolve_by`` until it is resolved (while deliberating, the one the pause pushed back), unless
+the resolution deadline was missed at the top tier (``resolve_missed_at``: nothing to escalate
+to, so the case stays overdue until resolved). A case is
+
+- **overdue** when a running deadline has passed (the sweeps then reassign or escalate it, with
+  fresh deadlines) or was missed at the top tier;
+- **due soon** when a running deadline is at most ``fraction`` (``DUE_SOON_FRACTION``, 20 %) of
+  its limit away: the limit is that deadline's duration at the case's tier, as the SLA sets it
+  (grid tier: respond within 2 h, so due soon in its last 24 minutes; resolve within 24 h, due
+  soon in its last 4.8 hours);
+- **on track** otherwise. A resolved case has no deadline and no due status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from .model import Case
+from .planning import Policy
+from .states import AWAITING
+
+Due = Literal["on_track", "due_soon", "overdue"]
+DUES: tuple[Due, ...] = ("on_track", "due_soon", "overdue")
+DeadlineKind = Literal["respond", "resolve"]
+DUE_SOON_FRACTION = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    kind: DeadlineKind
+    at: datetime
+    limit: timedelta  # the deadline's whole duration at the case's tier
+
+
+def limits(policy: Policy, case: Case) -> tuple[timedelta, timedelta]:
+    """The (respond, resolve) durations of the case's tier, scaled: what the dispatch that set
+    its deadlines used (``Policy.deadlines``)."""
+    respond, resolve = policy.sla.durations(
+        case.tier,
+        respond_within=case.respond_within,
+        category_sla=policy.category_sla(case.category, case.tier),
+    )
+    return respond * policy.sla.scale, resolve * policy.sla.scale
+
+
+def running_deadlines(
+    case: Case, respond_limit: timedelta, resolve_limit: timedelta
+) -> tuple[Deadline, ...]:
+    """The deadlines the case is held to now, nearest first."""
+    if case.state == "resolved":
+        return ()
+    out = []
+    if case.state in AWAITING and case.respond_by is not None:
+        out.append(Deadline("respond", case.respond_by, respond_limit))
+    if case.resolve_missed_at is None and case.resolve_by is not None:
+        out.append(Deadline("resolve", case.resolve_by, resolve_limit))
+    return tuple(sorted(out, key=lambda d: d.at))
+
+
+def due_status(
+    case: Case,
+    deadlines: tuple[Deadline, ...],
+    now: datetime,
+    fraction: float = DUE_SOON_FRACTION,
+) -> Due | None:
+    """On track, due soon or overdue at ``now`` (None for a resolved case)."""
+    if case.state == "resolved":
+        return None
+    if case.resolve_missed_at is not None or any(d.at <= now for d in deadlines):
+        return "overdue"
+    if any(d.at - now <= d.limit * fraction for d in deadlines):
+        return "due_soon"
+    return "on_track"
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def nearest_first(case: Case, deadlines: tuple[Deadline, ...]) -> tuple[bool, datetime, str]:
+    """A sort key: the nearest running deadline first (a case missed at the top tier by when it
+    was missed; a case without any deadline last), then by case id."""
+    at = deadlines[0].at if deadlines else case.resolve_missed_at
+    return (at is None, at or _NEVER, case.case_id)
