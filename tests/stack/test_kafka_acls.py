@@ -1,10 +1,11 @@
 """Kafka identity end to end: ``make up`` in SASL/SCRAM mode (``WANGGE_KAFKA_AUTH=scram``) on a
 broker of this module's own, with the StandardAuthorizer and the ACLs generated from the topic
 table (shared/contract/acls.py). Each service runs as its own principal, ``wangge ops`` as
-``wangge-ops``, and each upstream system as itself; a report goes round the whole loop, and the
-broker refuses what a principal's ACLs do not allow: a report source writing ``handler.actions``
-or ``feedback.submitted`` or reading ``feedback.requested``, a service writing a topic it does not
-own, a consumer group outside a principal's own."""
+``wangge-ops``, and each upstream system as itself; a report goes round the loop (case, dispatch,
+the handler app's actions, the follow-up request, a rating and its answer), and the broker refuses
+what a principal's ACLs do not allow: a report source writing ``handler.actions`` or
+``feedback.submitted`` or reading ``feedback.requested``, a service writing a topic it does not
+own, a consumer group outside a principal's own, a wrong password."""
 
 from __future__ import annotations
 
@@ -135,6 +136,14 @@ async def test_each_principal_has_exactly_the_generated_acls(stack: ScramStack) 
     on_broker = await describe_acls(admin)
     wanted = {(p, a) for p, acls in acl_table(stack.prefix).items() for a in acls}
     assert on_broker == wanted
+    # .run/env: the operators' credentials and the upstream systems' passwords, no service's
+    env = read_env(stack.run_dir / "env")
+    assert env["KAFKA_SASL_USERNAME"] == "wangge-ops"
+    assert env["KAFKA_SASL_PASSWORD"] == stack.users.passwords["wangge-ops"]
+    assert env["WANGGE_KAFKA_PASSWORD_HOTLINE_12345"] == stack.users.passwords["hotline-12345"]
+    for svc in SERVICES:
+        assert stack.users.passwords[f"wangge-{svc}"] not in env.values()
+    assert stack.users.kafka.admin_password not in env.values()
     # each service process logs in as its own user, and knows no other password
     for svc in SERVICES:
         pid = read_pid(stack.run_dir / f"{svc}.pid")
@@ -186,9 +195,9 @@ async def test_a_report_round_the_loop_each_party_as_itself(stack: ScramStack) -
         Publisher(source, source="hotline-12345") as source_pub,
         Publisher(app, source="handler-app") as app_pub,
         Publisher(page, source="rating-page") as page_pub,
-        TopicReader(source, "cases.opened", "cases.closed") as source_reads,
+        TopicReader(source, "cases.opened") as source_reads,
         TopicReader(app, "cases.dispatched") as app_reads,
-        TopicReader(page, "feedback.requested") as page_reads,
+        TopicReader(page, "feedback.requested", "feedback.rejected") as page_reads,
     ):
         await source_pub.send("reports.submitted", rep, key=rep["report_id"])
 
@@ -217,26 +226,32 @@ async def test_a_report_round_the_loop_each_party_as_itself(stack: ScramStack) -
                 },
                 key=cid,
             )
-        requests = await page_reads.wait_for(
-            lambda r: [q.json() for q in r.of("feedback.requested") if q.json()["case_id"] == cid],
+        await page_reads.wait_for(
+            lambda r: [q for q in r.of("feedback.requested") if q.json()["case_id"] == cid],
             what="the follow-up request",
         )
+        # a rating with a token that is not the resident's: refused, and the refusal comes back
         await page_pub.send(
             "feedback.submitted",
             {
                 "case_id": cid,
-                "rating_token": requests[0]["rating_token"],
+                "rating_token": "not-the-residents-token",
                 "resolved": True,
                 "satisfaction": "satisfied",
                 "at": now_iso(),
             },
             key=cid,
         )
-        closed = await source_reads.wait_for(
-            lambda r: [c.json() for c in r.of("cases.closed") if c.json()["case_id"] == cid],
-            what="the closed case",
+        rejected = await page_reads.wait_for(
+            lambda r: [q.json() for q in r.of("feedback.rejected") if q.json()["case_id"] == cid],
+            what="the rating's rejection",
         )
-        assert closed[0]["outcome"] == "satisfied"
+        assert "token" in rejected[0]["reason"]
+    # and no service was refused anything on the way (nor tried to create a topic)
+    for svc in SERVICES:
+        log = await asyncio.to_thread((stack.run_dir / "logs" / f"{svc}.log").read_text)
+        refused = [line for line in log.splitlines() if "Authorization" in line]
+        assert refused == [], (svc, refused[:3])
 
 
 async def _refused(
