@@ -28,6 +28,7 @@ from cli.ops import (
 )
 from devstack.testbed import Testbed
 from devstack.wait import eventually
+from shared.contract.acls import topics_of
 from shared.contract.topics import ALL_TOPICS
 from shared.runtime.db import connect, migrate, with_credentials
 from shared.runtime.topic_admin import admin_client, ensure_topics
@@ -246,7 +247,8 @@ async def test_wait_returns_when_a_missing_topic_appears(bed: Testbed) -> None:
         return await setup_problems(s, "dispatch")
 
     problems = await eventually(noticed, timeout=20, what="the deleted topic to be missing")
-    assert problems == [f"kafka: 1 of the 16 topics of dispatch missing: {gone}"]
+    needed = len(topics_of("dispatch"))
+    assert problems == [f"kafka: 1 of the {needed} topics of dispatch missing: {gone}"]
 
     reports: list[list[str]] = []
     waiting = asyncio.create_task(

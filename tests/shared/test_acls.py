@@ -76,29 +76,28 @@ def test_every_topic_has_exactly_one_kind_of_writer() -> None:
             assert len(got) == 1, (t.name, got)
 
 
-def test_a_service_reads_its_inputs_in_its_own_groups_and_writes_its_outputs() -> None:
-    got = topic_ops("wangge-intake", "p1.")
-    assert got == {
-        "p1.registry.units": {R},
-        "p1.reports.submitted": {R},
-        "p1.cases.closed": {R},
-        "p1.cases.opened": {W},
-        "p1.cases.merged": {W},
-        "p1.reports.rejected": {W},
-        "p1.registry.units.dlq": {W},
-        "p1.reports.submitted.dlq": {W},
-        "p1.cases.closed.dlq": {W},
-    }
-    groups = [
-        a for a in acls.principal("wangge-intake").acls("p1.") if a.resource is Resource.GROUP
-    ]
-    assert sorted(a.name for a in groups) == [
-        "p1.wangge-intake.cases.closed",
-        "p1.wangge-intake.registry.units",
-        "p1.wangge-intake.reports.submitted",
-    ]
+@pytest.mark.parametrize("service", acls.SERVICES)
+def test_a_service_reads_its_inputs_in_its_own_groups_and_writes_its_outputs(
+    service: str,
+) -> None:
+    st = acls.SERVICE_TOPICS[service]
+    p = acls.service_principal(service)
+    want = {f"p1.{t}": {R} for t in st.consumes}
+    want |= {f"p1.{t}": {W} for t in [*st.publishes, *(f"{t}.dlq" for t in st.consumes)]}
+    assert topic_ops(p.name, "p1.") == want
+    groups = [a for a in p.acls("p1.") if a.resource is Resource.GROUP]
+    assert sorted(a.name for a in groups) == sorted(f"p1.wangge-{service}.{t}" for t in st.consumes)
     assert {(a.pattern, a.operation) for a in groups} == {(Pattern.LITERAL, R)}
-    assert set(acls.topics_of("intake")) == {n.removeprefix("p1.") for n in got}
+    assert set(acls.topics_of(service)) == {n.removeprefix("p1.") for n in want}
+
+
+def test_intake_for_example() -> None:
+    got = topic_ops("wangge-intake", "p1.")
+    assert got["p1.reports.submitted"] == {R} and got["p1.reports.submitted.dlq"] == {W}
+    assert got["p1.cases.opened"] == {W} and got["p1.reports.rejected"] == {W}
+    assert "p1.handler.actions" not in got and "p1.feedback.requested" not in got
+    groups = {a.name for a in acls.principal("wangge-intake").acls("p1.")}
+    assert "p1.wangge-intake.reports.submitted" in groups
 
 
 def test_a_report_source_writes_reports_and_reads_only_what_comes_back() -> None:
