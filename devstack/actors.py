@@ -2,7 +2,9 @@
 dispatched to them, and residents who rate what was resolved.
 
 They react to ``cases.dispatched`` and ``feedback.requested`` records and are idempotent: a record
-delivered twice (at-least-once) produces the same action ids, which dispatch applies once.
+delivered twice (at-least-once) produces the same action ids, which dispatch applies once. The
+residents open each follow-up request as the notifier does (``shared.contract.notify``, with
+``WANGGE_NOTIFY_KEY``); a request published both as v1 and v2 is rated once.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import Any
 import asyncpg
 
 from cli.client import Publisher, Record
+from shared.contract.notify import NotifyKeys, SealError, open_request
+from shared.runtime.logging import get_logger
 
 # (case_id, rating round) -> the rating to give, or None to never rate.
 RatingPolicy = Callable[[str, int], dict[str, Any] | None]
+log = get_logger(component="actors")
 HandlerLookup = Callable[[str], Awaitable[str | None]]
 
 
@@ -67,6 +72,8 @@ class Actors:
     publisher: Publisher
     unit_handler: HandlerLookup
     rating: RatingPolicy = always_satisfied
+    # the notifier's keys; None: the publisher's settings' WANGGE_NOTIFY_KEY
+    notify_keys: NotifyKeys | None = None
     note: str = "已到现场处理完毕"
     seen_tokens: set[str] = field(default_factory=set)
 
@@ -95,8 +102,18 @@ class Actors:
                 key=case_id,
             )
 
+    def keys(self) -> NotifyKeys:
+        if self.notify_keys is None:
+            key = self.publisher.settings.notify_key
+            self.notify_keys = NotifyKeys.parse(key.get_secret_value() if key else None)
+        return self.notify_keys
+
     async def on_requested(self, ev: dict[str, Any]) -> None:
-        token = ev["rating_token"]
+        try:
+            token = open_request(ev, self.keys()).rating_token
+        except SealError as exc:
+            log.warning("a follow-up request does not open", error=str(exc))
+            return
         if token in self.seen_tokens:
             return
         self.seen_tokens.add(token)

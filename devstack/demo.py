@@ -214,7 +214,10 @@ def main() -> int:
     try:
         stack.up(str(run_dir), project=DEMO_PROJECT)
         env = stack.read_env(Path(run_dir) / "env")
-        settings = Settings(KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"])
+        settings = Settings(  # the residents open the follow-up requests with the notify key
+            KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"],
+            WANGGE_NOTIFY_KEY=env["WANGGE_NOTIFY_KEY"],
+        )
         return asyncio.run(play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"]))
     finally:
         stack.down(str(run_dir), project=DEMO_PROJECT, volumes=True)

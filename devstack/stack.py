@@ -33,6 +33,7 @@ from devstack.postgres_local import LocalPostgres
 from devstack.testbed import ROLE_PASSWORD, SERVICES
 from devstack.wait import wait_until
 from services.intake.privacy import PiiKeyError, parse_key
+from shared.contract import keys as link_keys
 from shared.contract.acls import OPS, PRINCIPALS, service_principal
 from shared.runtime.db import provision_service
 from shared.runtime.settings import Settings
@@ -130,6 +131,29 @@ def _auth_secret(rd: Path) -> str:
     return path.read_text().strip()
 
 
+# The residents' links' keys (docs/feedback.md): who holds each; .run/env gets the notify key too,
+# for a notifier (and the demo's residents) to open the follow-up requests with.
+LINK_KEYS = {"WANGGE_NOTIFY_KEY": ("feedback",), "WANGGE_LINK_KEY": ("intake", "feedback")}
+
+
+def _link_keys(rd: Path) -> dict[str, str]:
+    """Each of ``LINK_KEYS``: the environment's (checked: ``KeyFormatError``), else one made once
+    per run directory."""
+    out = {}
+    for var in LINK_KEYS:
+        path = rd / var.removeprefix("WANGGE_").lower().replace("_", "-")
+        if os.environ.get(var):
+            link_keys.parse_key(os.environ[var], var)
+            out[var] = os.environ[var]
+            continue
+        if not path.exists():
+            rd.mkdir(parents=True, exist_ok=True)
+            path.write_text(link_keys.new_key())
+            path.chmod(0o600)
+        out[var] = path.read_text().strip()
+    return out
+
+
 async def _prepare(kafka: Settings, admin_dsn: str) -> dict[str, str]:
     dsns = {svc: await provision_service(admin_dsn, svc, ROLE_PASSWORD) for svc in SERVICES}
     await ensure_topics(kafka)
@@ -189,7 +213,8 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
             return 2
     try:
         kafka_auth = auth_mode()
-    except ValueError as exc:
+        resident_keys = _link_keys(rd)
+    except ValueError as exc:  # also a malformed key (KeyFormatError)
         print(f"make up: {exc}", file=sys.stderr)
         return 2
     if (
@@ -200,7 +225,11 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
     ):
         # the compose file reads the same WANGGE_* settings and *_PORT variables from this
         # environment (docs/operations.md)
-        subprocess.run(compose_command(project, "up", "-d", "--wait"), check=True)
+        subprocess.run(
+            compose_command(project, "up", "-d", "--wait"),
+            check=True,
+            env={**os.environ, **resident_keys},
+        )
         ports = compose_ports()
         _write_env(
             rd / "env",
@@ -213,6 +242,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
                     f"{s.upper()}_URL": f"http://127.0.0.1:{ports[f'{s.upper()}_PORT']}"
                     for s in SERVICES
                 },
+                "WANGGE_NOTIFY_KEY": resident_keys["WANGGE_NOTIFY_KEY"],
             },
         )
         print(f"stack up (docker compose); env in {rd / 'env'}")
@@ -227,6 +257,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         **kafka_env(users, infra.bootstrap),
         "DATABASE_URL": infra.admin_dsn,
         "WANGGE_AUTH_JWT_SECRET": _auth_secret(rd),  # for wangge token issue
+        "WANGGE_NOTIFY_KEY": resident_keys["WANGGE_NOTIFY_KEY"],  # for a notifier
     }
     logs = rd / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -246,6 +277,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
             "WANGGE_HTTP_PORT": str(port),
             "WANGGE_AUTH_JWT_SECRET": env_out["WANGGE_AUTH_JWT_SECRET"],
             **({"WANGGE_PII_KEY": _pii_key(rd)} if svc == "intake" else {}),  # only intake reads it
+            **{k: v for k, v in resident_keys.items() if svc in LINK_KEYS[k]},
         }
         proc = spawn_service(svc, env, logs / f"{svc}.log")
         pid_file.write_text(str(proc.pid))

@@ -37,6 +37,16 @@ def pii_key_for_tests() -> str:
     return base64.urlsafe_b64encode(b"k" * 32).decode()
 
 
+def notify_key_for_tests() -> str:
+    """WANGGE_NOTIFY_KEY of the testbeds: feedback seals with it, the simulated residents open."""
+    return base64.urlsafe_b64encode(b"n" * 32).decode()
+
+
+def link_key_for_tests() -> str:
+    """WANGGE_LINK_KEY of the testbeds (the cases' status links)."""
+    return base64.urlsafe_b64encode(b"l" * 32).decode()
+
+
 def auth_secret_for_tests() -> str:
     return "wangge-test-signing-secret-0123456789abcdef"
 
@@ -59,6 +69,8 @@ class Testbed:
             "DATABASE_URL": self.service_dsns.get(service or "", self.admin_dsn),
             "WANGGE_TOPIC_PREFIX": self.prefix,
             "WANGGE_PII_KEY": pii_key_for_tests(),
+            "WANGGE_NOTIFY_KEY": notify_key_for_tests(),
+            "WANGGE_LINK_KEY": link_key_for_tests(),
             "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_OUTBOX_POLL_S": 0.2,
             "WANGGE_RETRY_MAX_BACKOFF_S": 2.0,
@@ -76,6 +88,8 @@ class Testbed:
             "DATABASE_URL": self.service_dsns[service],
             "WANGGE_TOPIC_PREFIX": self.prefix,
             "WANGGE_PII_KEY": pii_key_for_tests(),
+            "WANGGE_NOTIFY_KEY": notify_key_for_tests(),
+            "WANGGE_LINK_KEY": link_key_for_tests(),
             "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_HTTP_PORT": str(free_port()),
             **overrides,

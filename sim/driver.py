@@ -1,7 +1,9 @@
 """The workload driver: offers simulated reports to ``reports.submitted`` at a fixed rate (or as
 fast as the producer goes) and plays the handlers and residents: handler actions to
 ``handler.actions`` in answer to ``cases.dispatched``, ratings to ``feedback.submitted`` in
-answer to ``feedback.requested``, each after its simulated delay times ``time_scale``.
+answer to ``feedback.requested``, each after its simulated delay times ``time_scale``. The
+residents open the follow-up requests as the notifier does (``shared.contract.notify``), with
+``WANGGE_NOTIFY_KEY`` (``make up`` writes it to ``.run/env``).
 
 The reactions read only what is published after the driver starts (it seeks to the end first).
 """
@@ -23,6 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.progress import Progress
 
 from cli.client import Publisher
+from shared.contract.keys import KeyFormatError
+from shared.contract.notify import NotifyKeys, SealError, open_request
 from shared.runtime.kafka import client_security_kwargs
 from shared.runtime.logging import get_logger
 from shared.runtime.settings import Settings
@@ -42,6 +46,7 @@ class RunStats:
     seen: Counter[str] = field(default_factory=Counter)  # by topic
     pending_at_end: int = 0
     send_errors: int = 0
+    unopened: int = 0  # follow-up requests the notify key does not open
 
     @property
     def offered_rate(self) -> float:
@@ -64,6 +69,7 @@ class Driver:
     on_published: Callable[[str, float], None] | None = None  # (report_id, monotonic time)
     progress: bool = True
     max_in_flight: int = 20_000
+    notify_keys: NotifyKeys | None = None  # default: the settings' WANGGE_NOTIFY_KEY
     stats: RunStats = field(default_factory=RunStats)
     _heap: list[tuple[float, int, Planned]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
@@ -72,6 +78,15 @@ class Driver:
     def __post_init__(self) -> None:
         if self.count is None and self.duration_s is None:
             raise ValueError("give a count of reports or a duration")
+        if self.residents is not None and self.notify_keys is None:
+            key = self.settings.notify_key
+            try:
+                self.notify_keys = NotifyKeys.parse(key.get_secret_value() if key else None)
+            except KeyFormatError as exc:
+                raise ValueError(
+                    f"the simulated residents open the follow-up requests with the notifier's "
+                    f"key: {exc}"
+                ) from None
 
     @property
     def reacting(self) -> bool:
@@ -206,10 +221,16 @@ class Driver:
                 self._seen_keys.add(key)
                 plans = self.handlers.react(body)
         elif topic == "feedback.requested" and self.residents is not None:
-            key = (topic, body["rating_token"])
+            try:
+                token = open_request(body, self.notify_keys).rating_token
+            except SealError as exc:
+                self.stats.unopened += 1
+                log.warning("a follow-up request does not open", error=str(exc))
+                return
+            key = (topic, token)  # a request published as v1 and v2 is answered once
             if key not in self._seen_keys:
                 self._seen_keys.add(key)
-                plans = self.residents.react(body)
+                plans = self.residents.react({**body, "rating_token": token})
         for p in plans:
             heapq.heappush(self._heap, (now + p.delay_s * self.time_scale, next(self._seq), p))
 

@@ -331,7 +331,9 @@ class HandlerModel:
 
 @dataclass
 class ResidentModel:
-    """Residents answer ``feedback.requested``: a realistic satisfaction mix, some never rate."""
+    """Residents answer ``feedback.requested``: a realistic satisfaction mix, some never rate.
+    ``react`` takes the request opened (its ``rating_token`` in clear: the driver opens the
+    sealed request as the notifier does)."""
 
     seed: int = 3
     never: float = 0.12

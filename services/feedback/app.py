@@ -4,7 +4,11 @@ Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.dispatc
 ``cases.accepted``, ``cases.escalated``, ``cases.resolved`` and ``feedback.submitted``;
 publishes ``feedback.requested``, ``feedback.rejected``, ``cases.closed`` and ``cases.reopened``.
 A durable timer closes cases nobody rated within ``WANGGE_FEEDBACK_WINDOW`` (scaled by
-``WANGGE_SLA_SCALE``); the HTTP API serves metrics, hot issues, rankings and case status.
+``WANGGE_SLA_SCALE``); the HTTP API serves staff the metrics, hot issues, rankings and case
+timelines (``api``), and residents the rating page and their case's status link (``resident``).
+The rating tokens in ``feedback.requested`` are sealed for the notifier with
+``WANGGE_NOTIFY_KEY``; without it, or without ``WANGGE_LINK_KEY``, the service does not start
+(``keys``).
 """
 
 from __future__ import annotations
@@ -18,14 +22,21 @@ from shared.runtime.settings import Settings
 
 from .api import register_routes
 from .handlers import SWEEP_BATCH, Feedback
+from .keys import FeedbackKeys
 from .projection import FACTS
+from .requests import FollowUpRequests
+from .resident import register_resident_routes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_service(settings: Settings) -> Service:
+    keys = FeedbackKeys.from_settings(settings)  # a ConfigurationError stops the start
     svc = Service("feedback", settings, MIGRATIONS)
-    fb = Feedback(window=settings.feedback_window * settings.sla_scale)
+    requests = FollowUpRequests(
+        keys, settings.public_feedback_url, emit_v1=settings.feedback_requested_v1
+    )
+    fb = Feedback(window=settings.feedback_window * settings.sla_scale, requests=requests)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
     svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
@@ -36,4 +47,5 @@ def create_service(settings: Settings) -> Service:
     )
     svc.sweeper("close-unrated", fb.close_unrated, batch=SWEEP_BATCH)
     register_routes(svc)
+    register_resident_routes(svc, keys, fb.clock, settings.public_feedback_url)
     return svc

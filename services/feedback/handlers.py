@@ -23,7 +23,6 @@ from shared.contract.events import (
     CaseOpened,
     CaseReopened,
     FeedbackRejected,
-    FeedbackRequested,
     FeedbackSubmitted,
     FieldError,
 )
@@ -35,7 +34,8 @@ from shared.runtime.uow import UnitOfWork
 from . import lifecycle, projection, store
 from .lifecycle import Input, Step
 from .projection import FactEvent
-from .tokens import new_token, token_hash
+from .requests import FollowUpRequests
+from .tokens import INVALID, new_token, refusal, token_hash
 
 log = get_logger(component="feedback")
 SWEEP_BATCH = 500
@@ -44,8 +44,11 @@ CaseRow: TypeAlias = asyncpg.Record | Mapping[str, Any]
 
 
 class Feedback:
-    def __init__(self, *, window: timedelta, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, *, window: timedelta, requests: FollowUpRequests, clock: Clock = utcnow
+    ) -> None:
         self.window = window
+        self.requests = requests
         self.clock = clock
 
     # --- the read model -----------------------------------------------------------------------
@@ -176,16 +179,15 @@ class Feedback:
                 requested_at=now,
                 expires_at=expires,
             )
-            uow.emit(
-                FeedbackRequested(
-                    case_id=case_id,
-                    reporter_ref=r["reporter_ref"],
-                    channel=r["channel"],
-                    rating_token=token,
-                    expires_at=expires,
-                    round=case["round"],
-                )
-            )
+            for event in self.requests.events(
+                case_id=case_id,
+                reporter_ref=r["reporter_ref"],
+                channel=r["channel"],
+                rating_token=token,
+                expires_at=expires,
+                round=case["round"],
+            ):
+                uow.emit(event)
 
     # --- ratings ------------------------------------------------------------------------------
 
@@ -226,15 +228,12 @@ class Feedback:
             return
         req = await store.find_request(conn, token_hash(ev.rating_token))
         now = self.clock()
-        if req is None or req["case_id"] != ev.case_id:
-            self.reject(uow, ev.case_id, "invalid token")
+        why = refusal(req, ev.case_id, case["round"], now)
+        if why is not None:
+            # the request (its reporter and round) only for a real token of this case
+            self.reject(uow, ev.case_id, why, None if why == INVALID else req)
             return
-        if req["used_at"] is not None:
-            self.reject(uow, ev.case_id, "token already used", req)
-            return
-        if req["expires_at"] <= now or req["round"] != case["round"]:
-            self.reject(uow, ev.case_id, "token expired", req)
-            return
+        assert req is not None
         await store.use_request(conn, req["token_hash"], now)
         # the table has a step only for the first valid rating of the round: it decides; any
         # other valid rating is recorded, counts in the rates, and decides nothing

@@ -113,9 +113,12 @@ async def insert_request(
     )
 
 
-async def find_request(conn: Connection, token_hash: str) -> asyncpg.Record | None:
+async def find_request(
+    conn: Connection, token_hash: str, *, lock: bool = True
+) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT * FROM feedback_requests WHERE token_hash = $1 FOR UPDATE", token_hash
+        "SELECT * FROM feedback_requests WHERE token_hash = $1" + (" FOR UPDATE" if lock else ""),
+        token_hash,
     )
     return row
 

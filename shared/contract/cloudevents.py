@@ -10,9 +10,10 @@ SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 
-def event_type(topic: str) -> str:
-    """``cases.opened`` -> ``org.wangge.cases.opened.v1``."""
-    return f"org.wangge.{topic}.v1"
+def event_type(topic: str, version: int = 1) -> str:
+    """``cases.opened`` -> ``org.wangge.cases.opened.v1``; a later version of a payload
+    (``shared.contract.events.Message.version``) -> ``...v2``."""
+    return f"org.wangge.{topic}.v{version}"
 
 
 def make_headers(
@@ -23,12 +24,13 @@ def make_headers(
     event_id: str | None = None,
     time: datetime | None = None,
     extra: Mapping[str, str] | None = None,
+    version: int = 1,
 ) -> dict[str, str]:
     headers = {
         "ce_specversion": SPECVERSION,
         "ce_id": event_id or str(uuid.uuid4()),
         "ce_source": source,
-        "ce_type": event_type(topic),
+        "ce_type": event_type(topic, version),
         "ce_time": (time or datetime.now(UTC)).isoformat(),
         "content-type": CONTENT_TYPE,
     }

@@ -57,10 +57,14 @@ class Message(Event):
     """An event that is a record of its own topic. The class declares the topic and what keys
     its records (``key_field``, whose value is also the CloudEvents ``ce_subject``), so that a
     publisher names only the event (``UnitOfWork.emit``) and ``shared.contract.topics`` and the
-    AsyncAPI document are generated from these declarations."""
+    AsyncAPI document are generated from these declarations. ``version`` is the payload's
+    version, in the CloudEvents ``ce_type`` (``org.wangge.<topic>.v<version>``): a breaking
+    change is a new class with the next version, published beside the old one for a
+    transition."""
 
     topic: ClassVar[str]
     key_field: ClassVar[str] = "case_id"
+    version: ClassVar[int] = 1
 
     def record_key(self) -> str | None:
         value = getattr(self, self.key_field)
@@ -366,6 +370,9 @@ class HandlerActionRejected(Message):
 
 
 class FeedbackRequested(Message):
+    """Follow-up request, version 1 (deprecated): the rating token in clear. Published only
+    when the operator opts in (``WANGGE_FEEDBACK_REQUESTED_V1``), beside version 2."""
+
     topic = "feedback.requested"
 
     case_id: str
@@ -374,6 +381,29 @@ class FeedbackRequested(Message):
     rating_token: str
     expires_at: datetime
     round: int = 1  # 1 for the first resolution, 2 after one reopen, ...
+
+
+class FeedbackRequestedV2(Message):
+    """Follow-up request (回访), version 2: the resident's tokens sealed for the notifier.
+
+    ``sealed_links`` opens with ``WANGGE_NOTIFY_KEY`` only (``shared.contract.notify``: the
+    format, and ``open_request`` for Python adapters) and holds the rating token and the case's
+    status token; ``rating_url`` and ``status_url`` are the links with ``{rating_token}`` and
+    ``{status_token}`` to fill in."""
+
+    topic = "feedback.requested"
+    version = 2
+
+    case_id: str
+    reporter_ref: str
+    channel: str
+    expires_at: datetime
+    round: int = 1  # 1 for the first resolution, 2 after one reopen, ...
+    sealed_links: str
+    rating_url: str = Field(examples=["https://wangge.example.gov.cn/feedback/r/{rating_token}"])
+    status_url: str | None = Field(
+        None, examples=["https://wangge.example.gov.cn/feedback/s/{status_token}"]
+    )
 
 
 class FeedbackSubmitted(Message):

@@ -18,6 +18,9 @@ class TopicSpec:
     description: str
     partitions: int = 6
     config: dict[str, str] = field(default_factory=dict)
+    # Earlier versions of the payload still published during a transition (the contract rule:
+    # a breaking change is a new ce_type version, and both are served for a while)
+    older: tuple[type[ev.Message], ...] = ()
 
     @classmethod
     def of(
@@ -27,9 +30,16 @@ class TopicSpec:
         *,
         partitions: int = 6,
         config: dict[str, str] | None = None,
+        older: tuple[type[ev.Message], ...] = (),
     ) -> TopicSpec:
         """The topic an event class declares (``shared.events.Message.topic``)."""
-        return cls(model.topic, model, description, partitions, config or {})
+        assert all(o.topic == model.topic for o in older), model.topic
+        return cls(model.topic, model, description, partitions, config or {}, older)
+
+    @property
+    def models(self) -> tuple[type[ev.BaseModel], ...]:
+        """Every payload the topic carries, the current version first."""
+        return (self.model, *self.older) if self.model is not None else ()
 
 
 _DAYS = 24 * 3600 * 1000
@@ -68,7 +78,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         ev.HandlerActionRejected,
         "Handler actions that broke the rules.",
     ),
-    TopicSpec.of(ev.FeedbackRequested, "Follow-up (回访) request, one per reporter."),
+    TopicSpec.of(
+        ev.FeedbackRequestedV2,
+        "Follow-up (回访) request, one per reporter: v2, the tokens sealed for the notifier "
+        "(v1, the token in clear, only while WANGGE_FEEDBACK_REQUESTED_V1 is on).",
+        older=(ev.FeedbackRequested,),
+    ),
     TopicSpec.of(ev.FeedbackSubmitted, "A resident's rating."),
     TopicSpec.of(ev.FeedbackRejected, "Ratings that were not accepted."),
 )

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     public_feedback_url: str | None = Field(
         None, validation_alias=AliasChoices("WANGGE_PUBLIC_FEEDBACK_URL")
     )
+    # The residents' links (shared.contract.notify, shared.contract.links), read and checked by
+    # feedback (services.feedback.keys), which refuses to start without them: the notify key
+    # seals the rating links in feedback.requested for the notifier (feedback and the notifier
+    # hold it), the link key makes the cases' status links (intake and feedback hold it).
+    notify_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANGGE_NOTIFY_KEY"))
+    link_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANGGE_LINK_KEY"))
+    # Deprecated, for the transition: also publish feedback.requested v1, the token in clear.
+    feedback_requested_v1: bool = Field(
+        False, validation_alias=AliasChoices("WANGGE_FEEDBACK_REQUESTED_V1")
+    )
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (prefix for isolated environments)."""

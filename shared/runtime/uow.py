@@ -58,6 +58,7 @@ class UnitOfWork:
             subject=event.record_subject(),
             time=time or datetime.now(UTC),
             extra=self.trace_headers,
+            version=event.version,
         )
         self.emitted.append(event)
         self.pending.append(

@@ -31,6 +31,7 @@ from services.feedback.formulas import (
     ResolutionRow,
 )
 from services.feedback.periods import Period
+from tests.feedback.helpers import token_of
 
 LEVELS = ("district", "street", "community", "grid")
 
@@ -81,7 +82,11 @@ class EventLog:
         log.resolutions = [r.json() for r in distinct(of("cases.resolved"))]
         log.escalated = {r.json()["case_id"] for r in distinct(of("cases.escalated"))}
         log.reopened = {r.json()["case_id"] for r in distinct(of("cases.reopened"))}
-        log.requests = [r.json() for r in distinct(of("feedback.requested"))]
+        # opened as the notifier does: the token in clear (feedback seals it)
+        log.requests = [
+            {**r.json(), "rating_token": token_of(r.json())}
+            for r in distinct(of("feedback.requested"))
+        ]
         log.submissions = [r.json() for r in distinct(of("feedback.submitted"))]
         log.expired = {
             (ev["case_id"], ev["round"], ev["reporter_ref"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
+from tests.feedback.helpers import token_of
 from tests.samples import now_iso, report, sample_registry, wait_registry
 
 
@@ -67,7 +68,7 @@ async def test_report_to_closed_case(bed: Testbed) -> None:
             "feedback.submitted",
             {
                 "case_id": cid,
-                "rating_token": request["rating_token"],
+                "rating_token": token_of(request),  # as the notifier opens it
                 "resolved": True,
                 "satisfaction": "satisfied",
                 "at": now_iso(),

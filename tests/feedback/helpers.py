@@ -10,10 +10,13 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from cli.client import Publisher, Record, TopicReader
+from devstack.testbed import notify_key_for_tests
+from shared.contract.notify import NotifyKeys, open_request
 from shared.runtime.identity import issue_token
 from shared.runtime.service import Service
 
 DISTRICT = "WC"  # the district of the sample registries (武昌区)
+NOTIFY_KEYS = NotifyKeys.parse(notify_key_for_tests())  # the notifier's, as the testbeds'
 
 SH = ZoneInfo("Asia/Shanghai")
 H = timedelta(hours=1)
@@ -161,6 +164,11 @@ def rating(
     if comment is not None:
         body["comment"] = comment
     return body
+
+
+def token_of(request: dict[str, Any]) -> str:
+    """The rating token of a ``feedback.requested`` payload, opened as the notifier does."""
+    return open_request(request, NOTIFY_KEYS).rating_token
 
 
 async def send(pub: Publisher, topic: str, body: dict[str, Any], **headers: str) -> None:

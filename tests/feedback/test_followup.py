@@ -16,6 +16,7 @@ from tests.feedback.helpers import (
     rating,
     resolved,
     send,
+    token_of,
     wait_n,
 )
 
@@ -42,9 +43,9 @@ async def test_tokens_forgery_reuse_and_merged_reporters(bed: Testbed) -> None:
         assert set(by_ref) == {"ref-a1", "ref-a2"}
         assert by_ref["ref-a1"]["channel"] == "weixin_grid_group"
         assert by_ref["ref-a2"]["channel"] == "hotline_12345"
-        tok1, tok2 = by_ref["ref-a1"]["rating_token"], by_ref["ref-a2"]["rating_token"]
+        tok1, tok2 = token_of(by_ref["ref-a1"]), token_of(by_ref["ref-a2"])
         assert tok1 != tok2 and len(tok1) >= 32
-        tok_b = (await wait_n(reader, "feedback.requested", b, 1))[0]["rating_token"]
+        tok_b = token_of((await wait_n(reader, "feedback.requested", b, 1))[0])
 
         # only hashes are stored
         stored = await svc.pool.fetch("SELECT * FROM feedback_requests WHERE case_id = $1", a)
@@ -118,14 +119,14 @@ async def test_a_reporter_learnt_after_the_deciding_rating_is_still_asked(bed: T
         await send(pub, "cases.merged", merged(case, "ref-supporter"))
         await send(pub, "cases.resolved", resolved(case))
         supporter = (await wait_n(reader, "feedback.requested", case, 1))[0]
-        await send(pub, "feedback.submitted", rating(case, supporter["rating_token"]))
+        await send(pub, "feedback.submitted", rating(case, token_of(supporter)))
         await wait_n(reader, "cases.closed", case, 1)
         await send(pub, "cases.opened", opened(case, reporter_ref="ref-opener"))
         requests = await wait_n(reader, "feedback.requested", case, 2)
         late = [r for r in requests if r["reporter_ref"] == "ref-opener"]
         assert len(late) == 1 and late[0]["round"] == 1
         assert late[0]["expires_at"] == supporter["expires_at"]
-        await send(pub, "feedback.submitted", rating(case, late[0]["rating_token"], ok=False))
+        await send(pub, "feedback.submitted", rating(case, token_of(late[0]), ok=False))
         await eventually(
             lambda: _decided_and_not(bed, case), what="the late reporter's rating to be recorded"
         )

@@ -44,6 +44,7 @@ from tests.feedback.helpers import (
     resolved,
     send,
     sh,
+    token_of,
     wait_n,
 )
 from tests.samples import sample_registry, wait_registry
@@ -154,7 +155,7 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
         tokens = {}
         for c, n in ((c1, 2), (c2, 1), (c4, 1), (c8, 1)):
             for req in await wait_n(reader, "feedback.requested", c, n):
-                tokens[req["reporter_ref"]] = req["rating_token"]
+                tokens[req["reporter_ref"]] = token_of(req)
         for body in (
             rating(c1, tokens[f"ref-{c1}"], at=sh(10, 6, 10)),
             rating(c1, tokens["ref-c1-supporter"], satisfaction="unsatisfied", at=sh(10, 6, 11)),
@@ -168,13 +169,11 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
             pub, "cases.resolved", resolved(c2, "community", "WC-YY-OJY", sh(10, 8, 9), False)
         )
         second = (await wait_n(reader, "feedback.requested", c2, 2))[1]
-        assert second["rating_token"] != tokens[f"ref-{c2}"]
+        assert token_of(second) != tokens[f"ref-{c2}"]
         await send(
             pub,
             "feedback.submitted",
-            rating(
-                c2, second["rating_token"], satisfaction="basically_satisfied", at=sh(10, 8, 12)
-            ),
+            rating(c2, token_of(second), satisfaction="basically_satisfied", at=sh(10, 8, 12)),
         )
         for c in (c1, c2, c8):
             assert (await wait_n(reader, "cases.closed", c, 1))[0]["outcome"] == "satisfied"

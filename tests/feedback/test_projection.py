@@ -94,10 +94,13 @@ def test_every_fact_table_column_exists_in_the_migration() -> None:
 
 
 def test_the_service_records_every_fact() -> None:
+    from devstack.testbed import link_key_for_tests, notify_key_for_tests
     from services.feedback.app import create_service
     from shared.runtime.settings import Settings
 
-    svc = create_service(Settings())
+    svc = create_service(
+        Settings(WANGGE_NOTIFY_KEY=notify_key_for_tests(), WANGGE_LINK_KEY=link_key_for_tests())
+    )
     topics = {s.topic for s in svc.subscriptions}
     assert {f.topic for f in FACTS} <= topics
 

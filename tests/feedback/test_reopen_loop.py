@@ -13,7 +13,7 @@ from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from tests.feedback.helpers import http_get, new_case_id, opened, rating, send, wait_n
+from tests.feedback.helpers import http_get, new_case_id, opened, rating, send, token_of, wait_n
 from tests.samples import now_iso, sample_registry, wait_registry
 
 
@@ -62,7 +62,7 @@ async def test_reopen_goes_back_to_dispatch_and_a_new_round_follows(bed: Testbed
         first = (await wait_n(reader, "cases.dispatched", cid, 1))[0]
         await handle(pub, cid, first)
         await wait_n(reader, "cases.resolved", cid, 1)
-        token1 = (await wait_n(reader, "feedback.requested", cid, 1))[0]["rating_token"]
+        token1 = token_of((await wait_n(reader, "feedback.requested", cid, 1))[0])
         await send(
             pub,
             "feedback.submitted",
@@ -76,7 +76,7 @@ async def test_reopen_goes_back_to_dispatch_and_a_new_round_follows(bed: Testbed
         again = (await wait_n(reader, "cases.dispatched", cid, 2, timeout=60))[-1]
         await handle(pub, cid, again)
         await wait_n(reader, "cases.resolved", cid, 2, timeout=60)
-        token2 = (await wait_n(reader, "feedback.requested", cid, 2))[1]["rating_token"]
+        token2 = token_of((await wait_n(reader, "feedback.requested", cid, 2))[1])
         assert token2 != token1
 
         await send(pub, "feedback.submitted", rating(cid, token1, satisfaction="satisfied"))

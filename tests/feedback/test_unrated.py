@@ -9,7 +9,16 @@ from cli.client import Publisher, TopicReader
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from shared.runtime.service import Service
-from tests.feedback.helpers import new_case_id, of_case, opened, rating, resolved, send, wait_n
+from tests.feedback.helpers import (
+    new_case_id,
+    of_case,
+    opened,
+    rating,
+    resolved,
+    send,
+    token_of,
+    wait_n,
+)
 
 
 async def start_fast(bed: Testbed) -> Service:
@@ -48,7 +57,7 @@ async def test_unrated_cases_close_once_and_expired_tokens_are_refused(bed: Test
             assert closed[0]["outcome"] == "unrated"
 
         late = cases[0]
-        await send(pub, "feedback.submitted", rating(late, requests[late]["rating_token"]))
+        await send(pub, "feedback.submitted", rating(late, token_of(requests[late])))
         assert (await wait_n(reader, "feedback.rejected", late, 1))[0]["reason"] == (
             "token expired"
         )

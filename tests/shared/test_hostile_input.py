@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cli.client import Publisher, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
+from tests.feedback.helpers import token_of
 from tests.samples import now_iso, report, sample_registry, wait_registry
 
 SQL = "'; DROP TABLE cases; --"
@@ -219,7 +220,7 @@ async def test_hostile_ratings(bed: Testbed) -> None:
             key="C-good",
         )
         requested = await reader.wait_for(lambda r: r.of("feedback.requested"))
-    token = requested[0].json()["rating_token"]
+    token = token_of(requested[0].json())
     template = {
         "case_id": "C-good",
         "rating_token": token,
