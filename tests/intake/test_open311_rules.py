@@ -396,3 +396,22 @@ def test_xml_is_the_specifications() -> None:
     assert [v.findtext("key") for v in values] == ["true", "false", "true", "false"]
     errors = ET.fromstring(formats.errors("xml", 403, [(403, "invalid api_key")]).body)
     assert errors.tag == "errors" and errors.findtext("error/code") == "403"
+
+
+def test_hostile_input_is_refused_not_stored() -> None:
+    for pairs in ([("description", "垃圾\x00")], [("a\x01", "b")]):
+        with pytest.raises(Invalid):
+            submission.from_form(pairs)
+    assert submission.from_form([("description", "第一行\n第二行\t")]).fields
+    with pytest.raises(Invalid):
+        submission.from_json({"x": [False]})  # a list is not a field's value
+    for bad in (
+        {"page": "²"},
+        {"page_size": "１０"},
+        {"end_date": "0001-01-01"},
+        {"start_date": "9999-12-31"},
+        {"service_request_id": ["C1\x00"]},
+        {"service_code": ["a\x00"]},
+    ):
+        with pytest.raises(BadQuery):
+            q(**bad)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -109,28 +108,22 @@ class Posting:
         )
 
 
-# The POST being applied in this task (Subscription.apply_now runs the handler in the caller's
-# task; a Kafka batch runs in the consumer's, where this is never set).
-_POSTING: ContextVar[Posting | None] = ContextVar("open311_posting", default=None)
-
-
 def recording(handler: BatchHandler) -> BatchHandler:
-    """``handler`` (intake's reports handler), and then, for a POST that opened or seconded a
-    case, its row of ``open311_requests`` in the same transaction."""
+    """``handler`` (intake's reports handler), and then, for each POST that opened or seconded
+    a case, its row of ``open311_requests`` in the same transaction (a POST's ``Claimed`` carries
+    its ``Posting`` as its context; the messages of a Kafka batch carry none)."""
 
     async def on_reports(conn: Connection, claimed: list[Claimed[ReportSubmitted]]) -> None:
         await handler(conn, claimed)
-        posting = _POSTING.get()
-        if posting is None:
-            return
         rows = [
-            posting.row(c.event.source, c.event.report_id, e.case_id, isinstance(e, CaseMerged))
+            c.context.row(c.event.source, c.event.report_id, e.case_id, isinstance(e, CaseMerged))
             for c in claimed
-            if c.key == posting.inbox_key
+            if isinstance(c.context, Posting)
             for e in c.uow.emitted
             if isinstance(e, CaseOpened | CaseMerged)
         ]
-        await store.record_requests(conn, rows)
+        if rows:
+            await store.record_requests(conn, rows)
 
     on_reports.__name__ = getattr(handler, "__name__", "on_reports")
     return on_reports
@@ -280,7 +273,7 @@ class Open311:
 
     async def body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY:
+        if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
             raise invalid([("body", f"larger than {MAX_BODY // 1024} KiB")])
         chunks, size = [], 0
         async for chunk in request.stream():
@@ -357,16 +350,15 @@ class Open311:
     async def apply(self, report: ReportSubmitted, posting: Posting) -> Accepted:
         """The report down the Kafka path's inbox and handler; its outcome (a retry: the first
         one's)."""
-        token = _POSTING.set(posting)
         try:
-            applied = await self.svc.subscription("reports.submitted").apply_now(report)
+            applied = await self.svc.subscription("reports.submitted").apply_now(
+                report, context=posting
+            )
         except TRANSIENT_ERRORS:
             log.warning("open311 request not applied: database away", system=posting.system)
             raise HTTPException(
                 503, "temporarily unavailable: retry", headers={"Retry-After": "5"}
             ) from None
-        finally:
-            _POSTING.reset(token)
         for event in applied.events:
             if isinstance(event, CaseOpened):
                 notice = submission.opened_notice(
@@ -463,14 +455,14 @@ class Open311:
             ] = None,
         ) -> Response:
             """POST Service Request: a report, handled as one on reports.submitted."""
-            sub = await self.submission(request)
-            self.check_jurisdiction(
-                sub.get("jurisdiction_id") or request.query_params.get("jurisdiction_id")
-            )
-            caller = await self.caller(
-                sub.get("api_key") or api_key or (basic.password if basic else None)
-            )
             try:
+                sub = await self.submission(request)
+                self.check_jurisdiction(
+                    sub.get("jurisdiction_id") or request.query_params.get("jurisdiction_id")
+                )
+                caller = await self.caller(
+                    sub.get("api_key") or api_key or (basic.password if basic else None)
+                )
                 report, posting = await self.report(sub, caller, idempotency_key)
             except Invalid as exc:
                 raise invalid(exc.errors) from None

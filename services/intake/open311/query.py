@@ -27,7 +27,8 @@ STATUSES = ("open", "closed")
 W3C_DTF = re.compile(
     r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?P<fraction>\.\d{1,6})?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2}))?)?)?$"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2}))?)?)?$",
+    re.ASCII,
 )
 
 
@@ -55,6 +56,8 @@ def parse_w3(text: str) -> Period:
         raise ValueError("not a W3C date-time (e.g. 2010-01-01T00:00:00Z)")
     g = m.groupdict()
     year, month, day = int(g["year"]), int(g["month"] or 1), int(g["day"] or 1)
+    if not 1900 <= year <= 2999:
+        raise ValueError("a year from 1900 to 2999")
     try:
         if g["tz"] is not None:
             tz = "+00:00" if g["tz"] == "Z" else g["tz"]
@@ -94,7 +97,7 @@ def _values(given: list[str] | None) -> tuple[str, ...] | None:
 def _int(name: str, text: str | None, default: int, low: int, high: int) -> int:
     if text is None or text == "":
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise BadQuery([(name, f"a whole number from {low} to {high}")])
     return int(text)
 
@@ -146,8 +149,13 @@ def request_query(
 ) -> RequestQuery:
     """The query the parameters ask for; ``BadQuery`` names every parameter that is wrong."""
     ids = _values(service_request_id)
-    if ids is not None and (len(ids) > MAX_IDS or any(len(i) > 128 for i in ids)):
+    if ids is not None and (
+        len(ids) > MAX_IDS or any(len(i) > 128 or not i.isprintable() for i in ids)
+    ):
         raise BadQuery([("service_request_id", f"at most {MAX_IDS} ids of 128 characters")])
+    codes = _values(service_code)
+    if codes is not None and any(len(c) > 64 or not c.isprintable() for c in codes):
+        raise BadQuery([("service_code", "not a service code")])
     statuses = _values(status)
     if statuses is not None and any(s not in STATUSES for s in statuses):
         raise BadQuery([("status", "open or closed (comma-separated)")])
@@ -159,7 +167,7 @@ def request_query(
     start, end = _window(start_date, end_date, now)
     return RequestQuery(
         ids=ids,
-        service_codes=_values(service_code),
+        service_codes=codes,
         statuses=statuses,
         start=start,
         end=end,

@@ -31,7 +31,8 @@ from . import catalog
 ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,80}$")
 CJK = re.compile(r"[\u3400-\u9fff]")
-INTEGER = re.compile(r"^\d{1,7}$")
+INTEGER = re.compile(r"^[0-9]{1,7}$")
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # but tab and line breaks
 BOOLEANS = {"true": True, "false": False}
 # The report's fields, by the Open311 names that carry them (for errors)
 FIELD_NAMES = {
@@ -84,6 +85,9 @@ def from_form(pairs: Iterable[tuple[str, str]]) -> Submission:
     errors: list[tuple[str, str]] = []
     for key, value in pairs:
         if value == "":
+            continue
+        if CONTROL.search(key) or CONTROL.search(value):
+            errors.append((key if not CONTROL.search(key) else "body", "control characters"))
             continue
         m = ATTRIBUTE_KEY.match(key)
         if m:
