@@ -11,6 +11,7 @@ side answers from, a retried request included.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from shared.contract.events import FieldError, HandlerAction
@@ -32,6 +33,8 @@ log = get_logger(component="dispatch")
 
 Planned = Plan | str  # what the action does, or why it is refused
 DECIDE_BY_TOO_EARLY = "decide_by must be after the action's time"
+MAX_DELIBERATION = timedelta(days=366)  # a council decides within a year (and dates stay dates)
+DECIDE_BY_TOO_LATE = "decide_by must be within 366 days of the action's time"
 
 
 def authorization_refused(reason: str) -> Refusal:
@@ -46,7 +49,7 @@ def plan_refused(a: HandlerAction, reason: str) -> Refusal:
     place (the top tier, no other unit, no community)."""
     if a.action == "transfer":
         return Refusal(reason, "invalid", "target_unit")
-    if a.action == "deliberate" and reason == DECIDE_BY_TOO_EARLY:
+    if a.action == "deliberate" and reason in (DECIDE_BY_TOO_EARLY, DECIDE_BY_TOO_LATE):
         return Refusal(reason, "invalid", "decide_by")
     return Refusal(reason)
 
@@ -94,6 +97,8 @@ def deliberate(case: Case, a: HandlerAction, t: Transition) -> Planned:
         return "the case has no community, so no residents' council"
     if a.decide_by <= a.at:
         return DECIDE_BY_TOO_EARLY
+    if a.decide_by - a.at > MAX_DELIBERATION:
+        return DECIDE_BY_TOO_LATE
     change = CaseChange(
         paused_at=a.at,
         paused_until=a.decide_by,

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from shared.contract.events import ActionKind, Code, HandlerAction, Tier
 from shared.registry.store import reach_codes
@@ -198,6 +206,14 @@ class ActionRequest(BaseModel):
         None, description="deliberate (议事会): when the council decides"
     )
 
+    @field_validator("note")
+    @classmethod
+    def _storable(cls, note: str | None) -> str | None:
+        """Text PostgreSQL can keep (the note goes to the timeline): no NUL, no lone surrogate."""
+        if note is not None and ("\x00" in note or _unencodable(note)):
+            raise ValueError("note must be text without NUL characters or lone surrogates")
+        return note
+
 
 class ActionResult(BaseModel):
     action_id: str
@@ -209,6 +225,14 @@ class ActionResult(BaseModel):
 
 
 # --- pure helpers --------------------------------------------------------------------------------
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def acting_id(caller: Principal) -> str | None:

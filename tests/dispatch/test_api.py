@@ -4,11 +4,12 @@ same checks and events), reach and roles, refusals and their status codes, retri
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 from devstack.testbed import Testbed
-from services.dispatch.actions import DECIDE_BY_TOO_EARLY
+from services.dispatch.actions import DECIDE_BY_TOO_EARLY, DECIDE_BY_TOO_LATE
 from tests.dispatch.api_client import G01, G02, OJY, api
 from tests.dispatch.support import FakeClock, case_opened, driving, load_registry, start_dispatch
 
@@ -176,6 +177,9 @@ async def test_refusals_carry_the_state_machines_reason(bed: Testbed) -> None:
         assert body["errors"] == [
             {"field": "body.decide_by", "message": DECIDE_BY_TOO_EARLY, "type": "value_error"}
         ]
+        far = {"action": "deliberate", "decide_by": "9999-12-31T23:59:59+00:00", "note": "议事"}
+        status, body = await http.act(cid, me, far)
+        assert status == 422 and body["errors"][0]["message"] == DECIDE_BY_TOO_LATE
         for target, message in (
             ("WC-YY", "target_unit is a street-level unit, the case is at grid tier"),
             ("WC-NOPE", "unknown target_unit"),
@@ -193,16 +197,24 @@ async def test_refusals_carry_the_state_machines_reason(bed: Testbed) -> None:
         assert status == 403 and body["detail"].startswith("party volunteers may only accept")
 
         # input that is not an action at all: field errors, never a 500
-        bads: list[Any] = [{"action": "fly"}, [], {}, {"action": "accept", "note": "x" * 2001}, "a"]
+        bads: list[Any] = [
+            {"action": "fly"},
+            [],
+            {},
+            "accept",
+            {"action": "accept", "note": "x" * 2001},
+            {"action": "accept", "note": "a\u0000b"},  # no NUL in PostgreSQL's text
+        ]
         for bad in bads:
             status, body = await http.act(cid, me, bad)
             assert status == 422 and body["errors"], (bad, body)
-        resp = await http.client.post(
-            f"/cases/{cid}/actions",
-            content=b"{not json",
-            headers={"Authorization": f"Bearer {me}", "Content-Type": "application/json"},
-        )
-        assert resp.status_code == 422
+        for raw in (b"{not json", b'{"action": "accept", "note": "a\\ud800b"}'):  # a lone surrogate
+            resp = await http.client.post(
+                f"/cases/{cid}/actions",
+                content=raw,
+                headers={"Authorization": f"Bearer {me}", "Content-Type": "application/json"},
+            )
+            assert resp.status_code == 422, (raw, resp.text)
         for path in (
             "/me/cases?limit=0",
             "/me/cases?limit=201",
@@ -246,8 +258,17 @@ async def test_a_retried_action_is_applied_once_and_answered_the_same(bed: Testb
         assert refused[0] == retried[0] == 409
         assert refused[1]["detail"] == retried[1]["detail"]
 
+        # two copies racing (a client that timed out and retried at once): one applies
+        third = (await d.open(case_opened()))["case_id"]
+        racing = await asyncio.gather(
+            *(http.act(third, me, {"action": "accept"}, key="retry-3") for _ in range(4))
+        )
+        assert [status for status, _ in racing] == [200] * 4
+        assert sorted(body["duplicate"] for _, body in racing) == [False, True, True, True]
+
         await d.drain()
         assert len(d.of("cases.accepted", cid)) == 1
+        assert len(d.of("cases.accepted", third)) == 1
         rejected = d.of("handler.actions.rejected", other, action_id="http:h-0001:retry-2")
         assert len(rejected) == 1
         status, case = await http.get(f"/cases/{cid}", me)

@@ -4,11 +4,17 @@ machine, and how each refusal maps to its kind (and so its status code)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.dispatch.actions import DECIDE_BY_TOO_EARLY, authorization_refused, plan_refused
+from services.dispatch.actions import (
+    DECIDE_BY_TOO_EARLY,
+    DECIDE_BY_TOO_LATE,
+    authorization_refused,
+    deliberate,
+    plan_refused,
+)
 from services.dispatch.api import (
     REFUSAL_STATUS,
     ActionRequest,
@@ -29,6 +35,7 @@ from services.dispatch.states import (
     authorization_refusal,
     command_centre_actor,
     command_centre_unit,
+    transition,
 )
 from services.dispatch.tiers import load_rules
 from shared.contract.events import HandlerAction
@@ -276,9 +283,10 @@ def test_each_refusal_has_its_kind() -> None:
         assert reason is not None
         refused = plan_refused(transfer, reason)
         assert (refused.kind, refused.field) == ("invalid", "target_unit")
-    deliberate = action("deliberate", decide_by=T0)
-    assert plan_refused(deliberate, DECIDE_BY_TOO_EARLY).field == "decide_by"
-    no_council = plan_refused(deliberate, "the case has no community, so no residents' council")
+    council = action("deliberate", decide_by=T0)
+    assert plan_refused(council, DECIDE_BY_TOO_EARLY).field == "decide_by"
+    assert plan_refused(council, DECIDE_BY_TOO_LATE).field == "decide_by"
+    no_council = plan_refused(council, "the case has no community, so no residents' council")
     assert (no_council.kind, no_council.field) == ("conflict", None)
     top = plan_refused(action("escalate", note="x"), "already at the top tier (district)")
     assert top.kind == "conflict"
@@ -290,3 +298,15 @@ def test_each_refusal_has_its_kind() -> None:
         409,
         422,
     }
+
+
+def test_a_deliberation_ends_within_a_year() -> None:
+    case = a_case(state="accepted")
+    t = transition(case.state, "deliberate")
+    assert t is not None
+    year = action("deliberate", decide_by=T0 + timedelta(days=366), note="议事")
+    assert not isinstance(deliberate(case, year, t), str)
+    far = action("deliberate", decide_by=T0 + timedelta(days=367), note="议事")
+    assert deliberate(case, far, t) == DECIDE_BY_TOO_LATE
+    end_of_time = action("deliberate", decide_by=datetime.max.replace(tzinfo=UTC), note="议事")
+    assert deliberate(case, end_of_time, t) == DECIDE_BY_TOO_LATE  # no date overflow
