@@ -111,6 +111,7 @@ class Claimed(Generic[M]):
     uow: UnitOfWork
     key: str = ""  # its inbox key
     released: bool = False
+    context: Any = None  # what an in-process caller attached (``Subscription.apply_now``)
 
     def release(self) -> None:
         """Drop this message's inbox claim with the transaction: a later message with the same
@@ -190,6 +191,7 @@ class Subscription(Generic[M]):
     on_invalid: InvalidHandler | None = None
     allow_tombstone: bool = False
     polling: Polling = RELAXED
+    _in_process: InProcessQueue | None = field(default=None, init=False, repr=False)
 
     @property
     def consumer_name(self) -> str:
@@ -534,35 +536,125 @@ class Subscription(Generic[M]):
             return uow.pending
 
     async def apply_now(
-        self, event: M, *, key: str | None = None, trace_headers: dict[str, str] | None = None
+        self,
+        event: M,
+        *,
+        key: str | None = None,
+        trace_headers: dict[str, str] | None = None,
+        context: Any = None,
     ) -> Applied:
         """Apply ``event`` in-process, as if it had arrived on the topic: the same inbox claim
         (``key``, by default the subscription's idempotency key, so a copy of it that later
         arrives over Kafka is a duplicate, and the other way round), the same handler, its events
-        to the outbox, one transaction. For the HTTP front doors; ``Applied.duplicate`` when the
-        key was applied before (nothing is done again)."""
+        to the outbox. For the HTTP front doors; ``Applied.duplicate`` when the key was applied
+        before (nothing is done again). ``context`` rides on the ``Claimed`` the handler gets.
+
+        Requests that arrive while a transaction is running are applied together in the next
+        one (group commit: ``InProcessQueue``), as a Kafka batch is; each gets its own outcome."""
         now = datetime.now(UTC)
         meta = Meta(self.topic, -1, -1, None, {}, now, trace_headers or new_root())
         key = key or (self.idempotency_key(event, meta) if self.idempotency_key else None)
         if not key:
             raise ValueError(f"{self.topic}: an in-process message needs an idempotency key")
+        if self._in_process is None:
+            self._in_process = InProcessQueue(self)
+        return await self._in_process.submit(_Submitted(event, meta, key, context))
+
+    async def apply_submitted(self, batch: list[_Submitted]) -> list[Applied]:
+        """One transaction for ``batch``: the inbox claims (a key claimed before, or twice in
+        the batch, is a duplicate), the handler over the claimed messages, their events."""
         async with self.service.pool.acquire() as conn, conn.transaction():
-            if not await self._claim(conn, [key]):
-                return Applied(duplicate=True, events=[])
-            uow = self._uow(conn, meta)
-            claimed = Claimed(event, meta, uow, key)
-            with _log_context(meta):
-                await self.handler(conn, [claimed])
-            await self._release(conn, [key] if claimed.released else [])
-            emitted = list(uow.emitted)
-            await uow.flush()
-        return Applied(duplicate=False, events=emitted)
+            fresh = await self._claim(conn, sorted({s.key for s in batch}))
+            claimed: list[Claimed[M] | None] = []
+            for s in batch:
+                if s.key in fresh:
+                    fresh.discard(s.key)
+                    uow = self._uow(conn, s.meta)
+                    claimed.append(Claimed(s.event, s.meta, uow, s.key, context=s.context))
+                else:
+                    claimed.append(None)
+            applying = [c for c in claimed if c is not None]
+            if applying:
+                with _log_context(applying[0].meta):
+                    await self.handler(conn, applying)
+                await self._release(conn, [c.key for c in applying if c.released])
+            outcomes = [
+                Applied(duplicate=True, events=[])
+                if c is None
+                else Applied(duplicate=False, events=list(c.uow.emitted))
+                for c in claimed
+            ]
+            outgoing = [e for c in applying for e in c.uow.pending]
+            await self._uow_flush(conn, outgoing)
+        return outcomes
 
     async def _on_invalid(self, uow: UnitOfWork, item: _Item) -> None:
         assert self.on_invalid is not None and item.invalid is not None
         obj, errors = item.invalid
         with _log_context(item.meta):
             await self.on_invalid(uow, obj, errors, item.meta)
+
+
+@dataclass(frozen=True)
+class _Submitted:
+    event: Any
+    meta: Meta
+    key: str
+    context: Any = None
+
+
+class InProcessQueue:
+    """The messages HTTP requests submit to one subscription, applied in transactions of up to
+    ``max_batch``: the first alone, and those that arrive meanwhile together in the next (so a
+    burst costs a few commits, not one each, and nothing waits for a timer). If a transaction
+    fails for a reason other than a transient one, its messages are applied again one by one, so
+    that only the faulty one fails; a transient failure fails them all (the caller answers
+    503)."""
+
+    def __init__(self, sub: Subscription[Any], max_batch: int = 200) -> None:
+        self.sub = sub
+        self.max_batch = max_batch
+        self.waiting: list[tuple[_Submitted, asyncio.Future[Applied]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: _Submitted) -> Applied:
+        future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name=f"in-process:{self.sub.topic}")
+        return await future
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            batch = self.waiting[: self.max_batch]
+            del self.waiting[: self.max_batch]
+            await self._apply(batch)
+
+    async def _apply(self, batch: list[tuple[_Submitted, asyncio.Future[Applied]]]) -> None:
+        try:
+            outcomes = await self.sub.apply_submitted([item for item, _ in batch])
+        except TRANSIENT_ERRORS as exc:
+            for _, future in batch:
+                _settle(future, exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for one in batch:  # only the faulty one fails
+                await self._apply([one])
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            _settle(future, outcome)
+
+
+def _settle(future: asyncio.Future[Applied], outcome: Applied | BaseException) -> None:
+    if future.done():  # the caller went away (a client that disconnected)
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 @dataclass(frozen=True)
