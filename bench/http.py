@@ -1,0 +1,203 @@
+"""``python -m bench.http``: Open311 POSTs to intake over HTTP, against the framework's limit.
+
+One run, on this machine, against a testbed (its own database and topic prefix): intake as
+``python -m services.intake`` (uvicorn, one process) with a generated city in its registry and
+an api key; the load from vegeta (``bench.vegeta``), every POST a distinct report (its own
+Idempotency-Key, a building and a category of the city, a text of the labelled corpus), form-
+encoded as the specification says. Measured:
+
+- ``latency_at_200``: 200 requests/s for ``--latency-s`` after a warm-up: p50/p99;
+- ``sustained``: as fast as 64 connections go, for ``--rate-s``: accepted (2xx) POSTs per second;
+- the limit, in the same run and the same way: a bare endpoint of the same framework in the same
+  process set-up (``bench.bare_http``: FastAPI on uvicorn with uvloop, one process, parsing the
+  same form and answering a fixed body), at 200/s and flat out.
+
+Writes the figures to ``--out`` as JSON (``bench/results/<date>http.json``) and prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench import vegeta
+from bench.procs import ServiceProcess, machine, start_service, wait_ready
+from devstack.infra import resolve
+from devstack.paths import RUN, free_port
+from devstack.testbed import Testbed, create_testbed, destroy_testbed
+from devstack.wait import wait_until
+from services.intake.open311 import store as open311_store
+from services.intake.open311.apikeys import new_key
+from shared.contract.taxonomy import default_taxonomy
+from shared.runtime.db import connect
+from sim.territory import Territory, TerritorySize, generate_territory
+from sim.texts import TEMPLATES, report_text
+
+PATH = "/open311/v2/requests.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n")[0])
+    p.add_argument("--latency-s", type=float, default=20, help="seconds at 200/s")
+    p.add_argument("--rate-s", type=float, default=20, help="seconds flat out")
+    p.add_argument("--warmup-s", type=float, default=5)
+    p.add_argument("--workers", type=int, default=64, help="connections when flat out")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", type=Path, default=None, help="write the JSON here")
+    p.add_argument("--profile", type=Path, default=None, help="pyinstrument intake to this dir")
+    return p.parse_args(argv)
+
+
+def targets(url: str, key: str, territory: Territory, n: int, seed: int) -> list[vegeta.Target]:
+    rng = random.Random(seed)
+    categories = [c.code for c in default_taxonomy().categories if c.code in TEMPLATES]
+    out = []
+    for i in range(n):
+        b = rng.choice(territory.buildings)
+        category = rng.choice(categories)
+        text, _ = report_text(category, b.address, rng)
+        form = {
+            "api_key": key,
+            "service_code": category,
+            "address_id": b.code,
+            "description": f"{text}（{i}）",
+            "phone": f"138{rng.randrange(10**8):08d}",
+        }
+        out.append(
+            vegeta.Target(
+                "POST",
+                url + PATH,
+                {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Idempotency-Key": uuid.uuid4().hex,
+                },
+                urlencode(form).encode(),
+            )
+        )
+    return out
+
+
+async def seed_intake(bed: Testbed, territory: Territory) -> None:
+    """The city straight into intake's registry copy (as ``bench.run.seed_registry`` does)."""
+    from services.intake.store import bump_registry_version
+    from shared.registry.store import upsert_record
+
+    conn = await connect(bed.service_dsns["intake"], "intake")
+    try:
+        async with conn.transaction():
+            for r in territory.records():
+                await upsert_record(conn, r)
+            await bump_registry_version(conn)
+    finally:
+        await conn.close()
+
+
+async def issue_key(bed: Testbed) -> str:
+    key = new_key()
+    conn = await connect(bed.service_dsns["intake"], "intake")
+    try:
+        await open311_store.insert_key(conn, key.key_id, "bench", "open311", key.digest)
+    finally:
+        await conn.close()
+    return key.key
+
+
+def measure(url: str, tgts: list[vegeta.Target], args: argparse.Namespace) -> dict[str, Any]:
+    vegeta.attack(tgts, rate=200, duration_s=args.warmup_s)
+    at_200 = vegeta.summary(vegeta.attack(tgts, rate=200, duration_s=args.latency_s))
+    flat = vegeta.summary(vegeta.attack(tgts, rate=0, duration_s=args.rate_s, workers=args.workers))
+    return {"latency_at_200": at_200, "sustained": flat}
+
+
+def start_bare(logs: Path) -> ServiceProcess:
+    port = free_port()
+    log = logs / "bare_http.log"
+    with open(log, "ab") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_http", str(port)], stdout=f, stderr=f
+        )
+    bare = ServiceProcess("bare_http", proc, port, log)
+    wait_until(lambda: _healthy(bare), timeout=30, interval=0.2, what="bare_http")
+    return bare
+
+
+def _healthy(p: ServiceProcess) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{p.url}/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if not vegeta.available():
+        raise SystemExit("vegeta is not built: make vegeta (needs Go)")
+    infra = resolve(RUN / "bench", for_tests=True)
+    bed = await create_testbed(infra.bootstrap, infra.admin_dsn, name=f"bh{uuid.uuid4().hex[:6]}")
+    logs = RUN / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine()}
+    procs: list[ServiceProcess] = []
+    try:
+        size = TerritorySize(streets=4, communities=40, grids=360, buildings=6000)
+        territory = generate_territory(size, seed=args.seed)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        intake = start_service(
+            bed,
+            "intake",
+            logs,
+            env_over={"WANGGE_LOG_LEVEL": "WARNING"},
+            profile_to=args.profile / "intake.txt" if args.profile else None,
+        )
+        procs.append(intake)
+        wait_ready(intake)
+        await seed_intake(bed, territory)
+        key = await issue_key(bed)
+        per_run = int(max(args.rate_s, args.latency_s) * 4000)
+        tgts = targets(intake.url, key, territory, per_run, args.seed)
+        results["open311_post"] = measure(intake.url, tgts, args)
+        bare = start_bare(logs)
+        procs.append(bare)
+        bare_tgts = [vegeta.Target(t.method, bare.url + PATH, t.headers, t.body) for t in tgts]
+        results["bare_endpoint"] = measure(bare.url, bare_tgts, args)
+    finally:
+        for p in procs:
+            p.stop(signal.SIGINT if args.profile and p.name == "intake" else signal.SIGTERM)
+        await destroy_testbed(bed, infra.admin_dsn)
+    post, bare_r = results["open311_post"], results["bare_endpoint"]
+    limit = bare_r["sustained"]["ok_per_s"]
+    results["summary"] = {
+        "open311_accepted_posts_per_s": post["sustained"]["ok_per_s"],
+        "limit_bare_posts_per_s": limit,
+        "ratio_to_limit": round(post["sustained"]["ok_per_s"] / limit, 3) if limit else None,
+        "p50_ms_at_200": post["latency_at_200"]["p50_ms"],
+        "p99_ms_at_200": post["latency_at_200"]["p99_ms"],
+        "bare_p99_ms_at_200": bare_r["latency_at_200"]["p99_ms"],
+    }
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    results = asyncio.run(run(args))
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(json.dumps(results["summary"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
