@@ -86,9 +86,22 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	touch $@
 
+# vegeta, the HTTP load generator of bench.http, from the Go module proxy.
+VEGETA := .cache/go-bin/vegeta
+VEGETA_VERSION := v12.13.0
+.PHONY: vegeta
+vegeta: $(VEGETA)
+$(VEGETA):
+	@if command -v go >/dev/null; then \
+		GOBIN=$(CURDIR)/.cache/go-bin go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION); \
+	else echo "Go not found: bench.http (Open311 POSTs over HTTP) will be skipped"; fi
+
 .PHONY: bench
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(VEGETA)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	@if [ -x $(VEGETA) ]; then \
+		$(BIN)/python -m bench.http --out bench/results/$$(date -u +%F)http.json $(BENCH_HTTP_ARGS); \
+	fi
 
 # make up KAFKA_AUTH=scram (or WANGGE_KAFKA_AUTH=scram make up): the local Kafka with SASL/SCRAM
 # and ACLs, each service and upstream system its own principal (docs/operations.md, Kafka identity)
