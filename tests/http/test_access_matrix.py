@@ -130,9 +130,10 @@ CAPABILITY_PREFIXES = ("/r/", "/s/")
 CAPABILITY_PATHS = ("/ratings",)
 
 
-async def open_a_case(stack: Stack) -> str:
+async def open_a_case(stack: Stack, **form: str) -> tuple[str, dict[str, Any]]:
     """A report posted over Open311 by an upstream system (so that the case is also a service
-    request); its case once dispatch has dispatched it to the grid."""
+    request): its case id, once dispatch has dispatched it and feedback knows it, and the answer
+    of the POST."""
     conn = await asyncpg.connect(stack.bed.admin_dsn, server_settings={"search_path": "intake"})
     try:
         key = new_key()
@@ -145,10 +146,12 @@ async def open_a_case(stack: Stack) -> str:
                     "service_code": "sanitation",
                     "address_id": f"{GRID}-B03",
                     "description": "3栋楼道垃圾堆了三天没人清运，异味很大",
+                    **form,
                 },
             )
         assert resp.status_code == 200, resp.text
-        case_id: str = resp.json()[0]["service_request_id"]
+        answer: dict[str, Any] = resp.json()[0]
+        case_id: str = answer["service_request_id"]
         await eventually(
             partial(conn.fetchval, "SELECT 1 FROM dispatch.cases WHERE case_id = $1", case_id),
             timeout=60,
@@ -161,7 +164,7 @@ async def open_a_case(stack: Stack) -> str:
         )
     finally:
         await conn.close()
-    return case_id
+    return case_id, answer
 
 
 def fill(path: str, case_id: str) -> str:
@@ -191,7 +194,7 @@ async def call(
 
 
 async def test_every_operation_answers_each_caller_as_the_rules_say(stack: Stack) -> None:
-    case_id = await open_a_case(stack)
+    case_id, _ = await open_a_case(stack)
     failures: list[str] = []
     seen: set[tuple[str, str, str]] = set()
     async with httpx.AsyncClient(timeout=30) as client:

@@ -43,7 +43,9 @@ from fastapi.security import (
     HTTPBearer,
 )
 
+from shared.contract import links
 from shared.contract.events import CaseMerged, CaseOpened, ReportRejected, ReportSubmitted
+from shared.contract.keys import KeyFormatError, parse_key
 from shared.contract.taxonomy import DEFAULT_TAXONOMY, Taxonomy
 from shared.runtime.consumer import TRANSIENT_ERRORS, Claimed
 from shared.runtime.db import Connection
@@ -51,6 +53,7 @@ from shared.runtime.http import ErrorInfo, error_format
 from shared.runtime.identity import STAFF_ROLES, InvalidToken
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
+from shared.runtime.settings import ConfigurationError, Settings
 
 from ..privacy import redact_phones
 from . import catalog, formats, schemas, store, submission
@@ -164,6 +167,17 @@ def error_response(request: Request, info: ErrorInfo) -> Response:
     return formats.errors(fmt, code, entries, headers or None)
 
 
+def _link_key(settings: Settings) -> bytes | None:
+    """``WANGGE_LINK_KEY`` (shared with feedback, which serves the status page), when set; a
+    malformed one stops the start."""
+    if settings.link_key is None:
+        return None
+    try:
+        return parse_key(settings.link_key.get_secret_value(), "WANGGE_LINK_KEY")
+    except KeyFormatError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 class KeyCache:
     """Api keys found lately (a POST then needs no look-up); at most ``KEY_CACHE_S`` old."""
 
@@ -220,9 +234,18 @@ class Open311:
         self.taxonomy = taxonomy
         self.jurisdiction = svc.settings.open311_jurisdiction
         self.keys = KeyCache()
+        self.link_key = _link_key(svc.settings)
         path = Path(svc.settings.taxonomy_file or DEFAULT_TAXONOMY)
         stamp = datetime.fromtimestamp(path.stat().st_mtime, case_status.SH)
         self.changeset = stamp.strftime("%Y-%m-%d %H:%M")
+
+    def status_link(self, case_id: str) -> dict[str, str]:
+        """``{"status_url": ...}``, the case's status page for the resident, when intake has
+        the link key (the system that posted hands it to the resident); else nothing."""
+        if self.link_key is None:
+            return {}
+        token = links.status_token(self.link_key, case_id)
+        return {"status_url": links.status_url(self.svc.settings.public_feedback_url, token)}
 
     def install(self) -> None:
         app = self.svc.app
@@ -477,6 +500,7 @@ class Open311:
                 "service_request_id": done.case_id,
                 "service_notice": done.notice,
                 "account_id": sub.get("account_id"),
+                **self.status_link(done.case_id),
             }
             headers = {"Idempotent-Replayed": "true"} if done.replayed else None
             return formats.render(fmt, "service_requests", [answer], headers=headers)

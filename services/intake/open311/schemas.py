@@ -48,6 +48,11 @@ class PostedRequest(_Model):
     service_request_id: str = Field(description="The case's id (an existing one when seconded)")
     service_notice: str | None
     account_id: str | None
+    status_url: str | None = Field(
+        None,
+        description="The case's status page for the resident (an extension; with "
+        "WANGGE_LINK_KEY): hand it to the resident, it is the only way in",
+    )
 
 
 class UnitRef(_Model):
