@@ -36,6 +36,8 @@ from devstack.testbed import (
     ROLE_PASSWORD,
     Testbed,
     destroy_testbed,
+    link_key_for_tests,
+    notify_key_for_tests,
     pii_key_for_tests,
     with_database,
 )
@@ -179,6 +181,8 @@ async def test_the_image_sets_up_and_runs_every_service(image: BuiltImage, infra
                 **common,
                 DATABASE_URL=with_credentials(admin_dsn, f"wangge_{svc}", ROLE_PASSWORD),
                 WANGGE_PII_KEY=pii_key_for_tests(),
+                WANGGE_NOTIFY_KEY=notify_key_for_tests(),  # feedback's (docs/feedback.md)
+                WANGGE_LINK_KEY=link_key_for_tests(),
                 WANGGE_HTTP_HOST="127.0.0.1",
                 WANGGE_HTTP_PORT=str(port),
             )
