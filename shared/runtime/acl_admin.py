@@ -244,9 +244,7 @@ def _row(principal: str, a: Acl) -> tuple[Any, ...]:
 async def sync_acls(settings: Settings, wanted: Mapping[str, Iterable[Acl]]) -> AclChanges:
     """Make each principal of ``wanted`` (user name -> ACLs) have exactly those ACLs."""
     want = {(p, a) for p, acls in wanted.items() for a in acls}
-    have: set[Binding] = set()
-    for p in wanted:
-        have |= await describe_acls(settings, p)
+    have = {(p, a) for p, a in await describe_acls(settings) if p in wanted}
     create, delete = sorted(want - have), sorted(have - want)
     async with _admin(settings) as admin:
         if create:

@@ -29,6 +29,7 @@ from aiokafka.errors import (
 )
 
 from cli.client import Publisher, TopicReader
+from cli.dlq import read_dead_letters, replay
 from cli.registry import publish_registry
 from devstack.infra import Infra
 from devstack.kafka_identity import KafkaUsers
@@ -252,6 +253,28 @@ async def test_a_report_round_the_loop_each_party_as_itself(stack: ScramStack) -
         log = await asyncio.to_thread((stack.run_dir / "logs" / f"{svc}.log").read_text)
         refused = [line for line in log.splitlines() if "Authorization" in line]
         assert refused == [], (svc, refused[:3])
+
+
+async def test_a_dead_letter_written_by_intake_and_replayed_by_ops(stack: ScramStack) -> None:
+    source, ops = stack.settings("hotline-12345"), stack.settings("wangge-ops")
+    key = f"not-json-{uuid.uuid4().hex[:8]}"
+    async with (
+        Publisher(source, source="hotline-12345") as pub,
+        TopicReader(ops, "reports.submitted.dlq") as letters,
+    ):
+        await pub.send("reports.submitted", b"not json", key=key)
+
+        def of_key(r: TopicReader) -> list[dict[str, str]]:
+            return [d.headers for d in r.of("reports.submitted.dlq") if d.key == key]
+
+        first = await letters.wait_for(of_key, what="the dead letter")
+        assert first[0]["dlq_error_class"] == "NotJson" and first[0]["dlq_service"] == "intake"
+        # wangge dlq list / replay, as the operators
+        listed = await read_dead_letters(ops, "reports.submitted")
+        assert [d.ident for d in listed] == [first[0]["ce_id"]]
+        assert await replay(ops, "reports.submitted", [first[0]["ce_id"]]) == [first[0]["ce_id"]]
+        again = await letters.wait_for(lambda r: of_key(r)[1:], what="the replay's dead letter")
+        assert again[0]["wangge_replayed_from"].startswith(source.topic("reports.submitted.dlq"))
 
 
 async def _refused(
