@@ -9,19 +9,12 @@ import os
 import re
 import shutil
 import subprocess
-from functools import partial
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from cli.client import Publisher
-from cli.registry import publish_registry
-from devstack.stack import ready, spawn_service
 from devstack.testbed import Testbed, auth_secret_for_tests
-from devstack.wait import eventually
-from tests.dispatch.support import case_opened
-from tests.samples import sample_registry
+from tests.dispatch.process import dispatch_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Handler API (HTTP)"
@@ -46,43 +39,11 @@ def run_examples(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def count(conn: asyncpg.Connection, sql: str) -> int:
-    n: int = await conn.fetchval(sql)
-    return n
-
-
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl and jq")
 async def test_the_examples_work_as_written(bed: Testbed, tmp_path: Path) -> None:
     assert len(example_blocks()) == 4
-    env = bed.process_env("dispatch", WANGGE_LOG_LEVEL="WARNING")
-    url = f"http://127.0.0.1:{env['WANGGE_HTTP_PORT']}"
-    log = tmp_path / "dispatch.log"
-    proc = spawn_service("dispatch", env, log)
-    conn = await asyncpg.connect(bed.admin_dsn)
-    try:
-        await eventually(
-            partial(asyncio.to_thread, ready, url),
-            timeout=90,
-            interval=0.3,
-            what=f"dispatch ({log})",
-        )
-        await publish_registry(bed.settings(), sample_registry())
-        await eventually(
-            partial(count, conn, "SELECT count(*) FROM dispatch.handlers WHERE id = 'h-0030'"),
-            timeout=30,
-            what="the registry",
-        )
-        async with Publisher(bed.settings(), source="test/intake") as pub:
-            for n in (1, 2):  # what intake publishes for two reports of the grid, in turn
-                case = case_opened()
-                await pub.send("cases.opened", case, key=case.case_id, subject=case.case_id)
-                sql = f"SELECT count(*) = {n} FROM dispatch.cases"
-                await eventually(partial(count, conn, sql), timeout=30, what=f"case {n}")
-        result = await asyncio.to_thread(run_examples, url)
-    finally:
-        await conn.close()
-        proc.terminate()
-        await asyncio.to_thread(proc.wait, 30)
+    async with dispatch_process(bed, tmp_path, cases=2) as dispatch:
+        result = await asyncio.to_thread(run_examples, dispatch.url)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for expected in (
