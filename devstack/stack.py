@@ -92,7 +92,11 @@ def kafka_env(users: KafkaUsers | None, bootstrap: str) -> dict[str, str]:
 
 def infra_up(run_dir: str | None) -> int:
     rd = _run_dir(run_dir)
-    infra = resolve(rd, for_tests=False, kafka_auth=auth_mode())
+    try:
+        infra = resolve(rd, for_tests=False, kafka_auth=auth_mode())
+    except (RuntimeError, ValueError) as exc:
+        print(f"infra-up: {exc}", file=sys.stderr)
+        return 2
     users = kafka_users(infra)
     _write_env(
         rd / "infra.env", {**kafka_env(users, infra.bootstrap), "DATABASE_URL": infra.admin_dsn}
@@ -247,7 +251,11 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         )
         print(f"stack up (docker compose); env in {rd / 'env'}")
         return 0
-    infra = resolve(rd, for_tests=False, kafka_auth=kafka_auth)
+    try:
+        infra = resolve(rd, for_tests=False, kafka_auth=kafka_auth)
+    except RuntimeError as exc:  # e.g. the local Kafka runs in the other auth mode
+        print(f"make up: {exc}", file=sys.stderr)
+        return 2
     users = kafka_users(infra)
     topics_as = (
         users.settings(OPS.name) if users else Settings(KAFKA_BOOTSTRAP_SERVERS=infra.bootstrap)
