@@ -183,6 +183,15 @@ class CaseDetail(CaseSummary):
     timeline: list[TimelineStep]
 
 
+def _unencodable(text: str) -> bool:
+    """Whether ``text`` has a lone surrogate (valid JSON, not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class ActionRequest(BaseModel):
     """An action on the case, by the caller, now. ``note`` is required for resolve, escalate and
     return; ``target_unit`` is for transfer only (and required), ``decide_by`` for deliberate
@@ -225,14 +234,6 @@ class ActionResult(BaseModel):
 
 
 # --- pure helpers --------------------------------------------------------------------------------
-
-
-def _unencodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def acting_id(caller: Principal) -> str | None:
