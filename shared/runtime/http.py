@@ -24,6 +24,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.runtime.consumer import TRANSIENT_ERRORS
 from shared.runtime.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -133,6 +134,14 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, TRANSIENT_ERRORS):  # the database or Kafka away: retry later, not a bug
+        log.warning(
+            "request not handled: a dependency is away",
+            path=request.url.path,
+            error_class=type(exc).__name__,
+        )
+        info = ErrorInfo(503, "temporarily unavailable: retry", headers={"Retry-After": "5"})
+        return _respond(request, info)
     log.error("request failed", path=request.url.path, method=request.method, exc_info=exc)
     return _respond(request, ErrorInfo(500, "the request could not be handled"))
 
