@@ -25,7 +25,12 @@ COMPOSE_CONFIG = ROOT / ".cache" / "go-bin" / "compose-config"
 SERVICES = ("intake", "dispatch", "feedback")
 # Fixed by the image and compose (every container listens on 8000), not passed from the shell.
 FIXED = {"WANGGE_HTTP_HOST", "WANGGE_HTTP_PORT"}
-INTAKE_ONLY = {"WANGGE_PII_KEY", "WANGGE_PII_OLD_KEYS", "WANGGE_PII_PSEUDONYM_KEY"}
+INTAKE_ONLY = {
+    "WANGGE_PII_KEY",
+    "WANGGE_PII_OLD_KEYS",
+    "WANGGE_PII_PSEUDONYM_KEY",
+    "WANGGE_OPEN311_JURISDICTION",
+}
 # The keys only some services hold (docs/feedback.md: the residents' links)
 HELD_BY = {
     **{name: {"intake"} for name in INTAKE_ONLY},
