@@ -32,6 +32,7 @@ from devstack.actors import Actors, stable_fraction, unit_handler
 from devstack.paths import ROOT, RUN
 from shared.contract.taxonomy import default_taxonomy
 from shared.registry.file import load_registry_file
+from shared.runtime.identity import issue_token
 from shared.runtime.settings import Settings
 
 SAMPLES = ROOT / "deploy" / "samples"
@@ -135,7 +136,7 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
         else:
             console.print("[yellow]not every case closed within 3 minutes[/yellow]")
         summary(reader, len(reports))
-    show_metrics(feedback_url)
+    show_metrics(feedback_url, issue_token(settings, role="command_centre", unit="WC"))
     return 0
 
 
@@ -177,15 +178,18 @@ def summary(reader: TopicReader, n_reports: int) -> None:
     console.print(table)
 
 
-def show_metrics(feedback_url: str) -> None:
+def show_metrics(feedback_url: str, token: str) -> None:
+    """The district's figures as the command centre reads them (its bearer token)."""
     import json
     import urllib.request
 
     period = datetime.now(UTC).strftime("%Y-%m")
+    request = urllib.request.Request(
+        f"{feedback_url}/units/WC/metrics?period={period}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     try:
-        with urllib.request.urlopen(
-            f"{feedback_url}/units/WC/metrics?period={period}", timeout=5
-        ) as r:
+        with urllib.request.urlopen(request, timeout=5) as r:
             data = json.load(r)
     except OSError as exc:
         console.print(f"(metrics not available: {exc})")
@@ -217,6 +221,7 @@ def main() -> int:
         settings = Settings(  # the residents open the follow-up requests with the notify key
             KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"],
             WANGGE_NOTIFY_KEY=env["WANGGE_NOTIFY_KEY"],
+            WANGGE_AUTH_JWT_SECRET=env["WANGGE_AUTH_JWT_SECRET"],  # the command centre's token
         )
         return asyncio.run(play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"]))
     finally:

@@ -229,10 +229,11 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
     ):
         # the compose file reads the same WANGGE_* settings and *_PORT variables from this
         # environment (docs/operations.md)
+        signing = {"WANGGE_AUTH_JWT_SECRET": _auth_secret(rd)}  # compose gives it to each service
         subprocess.run(
             compose_command(project, "up", "-d", "--wait"),
             check=True,
-            env={**os.environ, **resident_keys},
+            env={**os.environ, **resident_keys, **signing},
         )
         ports = compose_ports()
         _write_env(
@@ -247,6 +248,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
                     for s in SERVICES
                 },
                 "WANGGE_NOTIFY_KEY": resident_keys["WANGGE_NOTIFY_KEY"],
+                **signing,  # for wangge token issue
             },
         )
         print(f"stack up (docker compose); env in {rd / 'env'}")
