@@ -193,8 +193,10 @@ async def test_the_specifications_example_as_a_raw_client_sends_it(bed: Testbed)
         assert answer.startswith(b'<?xml version="1.0" encoding="utf-8"?>\n<service_requests>')
         (posted,) = xml_items(answer, "request")
         case_id = posted["service_request_id"]
-        assert set(posted) == {"service_request_id", "service_notice", "account_id"}
+        # the specification's three, and the status link for the resident (WANGGE_LINK_KEY)
+        assert set(posted) == {"service_request_id", "service_notice", "account_id", "status_url"}
         assert posted["account_id"] == "123456"
+        assert posted["status_url"].startswith(f"/s/{case_id}.")
         # the example of "GET Service Requests"
         status, _, listed = await asyncio.to_thread(
             raw_get,
