@@ -28,11 +28,9 @@ is still read under any configured key, and rotation rewrites it in format 1.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
-import re
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -41,11 +39,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 
+from shared.contract import keys
 from shared.contract.events import Reporter
 from shared.runtime.logging import mask_phone as mask_phone_numbers_in
 from shared.runtime.settings import ConfigurationError, Settings
 
-KEY_BYTES = 32
+KEY_BYTES = keys.KEY_BYTES
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -57,16 +56,7 @@ ENCRYPTION_INFO = b"wangge/pii/v1/aes-256-gcm"
 KEY_ID_INFO = b"wangge/pii/v1/key-id"
 PSEUDONYM_INFO = b"wangge/pii/v1/pseudonym-hmac-sha256"
 
-NEW_KEY_COMMAND = (
-    "wangge pii new-key, or python -c "
-    '"import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
-)
-EXPECTED = (
-    "expected 32 random bytes in urlsafe base64 (43 characters, or 44 with '='); "
-    f"make one with {NEW_KEY_COMMAND}"
-)
-
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+EXPECTED = keys.EXPECTED
 
 
 class PiiKeyError(ConfigurationError):
@@ -85,22 +75,13 @@ class PiiUndecryptable(ValueError):
 
 
 def parse_key(value: str, variable: str) -> bytes:
-    """The 32 bytes a configured key stands for; ``PiiKeyError`` naming ``variable`` otherwise."""
-    text = value.strip()
-    if not text:
-        raise PiiKeyMissing(f"{variable} is not set: {EXPECTED}")
-    if not _BASE64.fullmatch(text) or (
-        any(c in text for c in "+/") and any(c in text for c in "-_")
-    ):
-        raise PiiKeyError(f"{variable} is not base64: {EXPECTED}")
-    body = text.rstrip("=").replace("+", "-").replace("/", "_")
+    """The 32 bytes a configured key stands for (``shared.contract.keys``, the one parser of
+    every key setting); ``PiiKeyError`` naming ``variable`` otherwise."""
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (binascii.Error, ValueError):
-        raise PiiKeyError(f"{variable} is not base64: {EXPECTED}") from None
-    if len(raw) != KEY_BYTES:
-        raise PiiKeyError(f"{variable} decodes to {len(raw)} bytes, not {KEY_BYTES}: {EXPECTED}")
-    return raw
+        return keys.parse_key(value, variable)
+    except keys.KeyFormatError as exc:
+        missing = not (value or "").strip()
+        raise (PiiKeyMissing if missing else PiiKeyError)(str(exc)) from None
 
 
 def new_key() -> str:
