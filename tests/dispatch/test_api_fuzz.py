@@ -14,18 +14,11 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis import checks
 
 from devstack.testbed import Testbed
 from tests.dispatch.process import dispatch_process
+from tests.http.test_openapi_fuzz import CHECKS
 
-CHECKS = [
-    checks.not_a_server_error,
-    checks.status_code_conformance,
-    checks.content_type_conformance,
-    checks.response_headers_conformance,
-    checks.response_schema_conformance,
-]
 FUZZ = settings(
     max_examples=60,
     deadline=None,
