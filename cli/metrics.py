@@ -1,5 +1,10 @@
 """``wangge metrics UNIT --period P``: the governance metrics of a unit, from feedback's HTTP API
-(``GET /units/{code}/metrics``); ``--hot-issues`` and ``--ranking`` add the other two views."""
+(``GET /units/{code}/metrics``); ``--hot-issues`` and ``--ranking`` add the other two views.
+
+The API wants a staff bearer token within reach of UNIT: ``--token`` or ``WANGGE_TOKEN`` (one
+from the identity provider or ``wangge token issue``); without one, an operator who holds
+``WANGGE_AUTH_JWT_SECRET`` (``make up`` writes it to ``.run/env``) gets a five-minute
+``command_centre`` token for UNIT signed on the spot."""
 
 from __future__ import annotations
 
@@ -13,8 +18,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cli.common import console, err_console
+from cli.common import console, err_console, settings
 from cli.common import period as period_option
+from shared.runtime.identity import issue_token
+from shared.runtime.settings import ConfigurationError
 
 # The JSON keys of docs/feedback.md, in the order operators read them, with their Chinese names.
 LABELS: dict[str, str] = {
@@ -55,14 +62,29 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _get(base: str, path: str, period: str) -> Any:
-    url = f"{base}{path}?period={urllib.parse.quote(period)}"
+def bearer_token(unit: str, token: str | None) -> str:
+    """The token to send: the one given, else a short one for UNIT signed with the secret."""
+    if token:
+        return token
     try:
-        with urllib.request.urlopen(url, timeout=10) as r:
+        return issue_token(settings(), role="command_centre", unit=unit, ttl_s=300)
+    except ConfigurationError:
+        err_console.print(
+            "wangge metrics: feedback wants a bearer token: --token or WANGGE_TOKEN "
+            "(wangge token issue), or WANGGE_AUTH_JWT_SECRET to sign one"
+        )
+        raise typer.Exit(2) from None
+
+
+def _get(base: str, path: str, period: str, token: str) -> Any:
+    url = f"{base}{path}?period={urllib.parse.quote(period)}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
             return json.load(r)
     except urllib.error.HTTPError as exc:
         try:
-            message = json.load(exc).get("error", exc.reason)
+            message = json.load(exc).get("detail") or exc.reason  # problem+json (RFC 9457)
         except ValueError:
             message = exc.reason
         err_console.print(f"[red]{exc.code}: {message}[/red]")
@@ -83,11 +105,15 @@ def metrics(
     hot_issues: bool = typer.Option(False, "--hot-issues", help="also the top categories"),
     ranking: bool = typer.Option(False, "--ranking", help="also rank the units below UNIT"),
     url: str = typer.Option(None, "--url", help="feedback base URL (default $FEEDBACK_URL)"),
+    token: str = typer.Option(
+        None, "--token", envvar="WANGGE_TOKEN", help="a staff bearer token within reach of UNIT"
+    ),
 ) -> None:
     """Print the metrics of UNIT (rolled up from its grids) for PERIOD as a table."""
     base = (url or os.environ.get("FEEDBACK_URL", "http://127.0.0.1:8083")).rstrip("/")
     code = urllib.parse.quote(unit, safe="")
-    data = _get(base, f"/units/{code}/metrics", period)
+    bearer = bearer_token(unit, token)
+    data = _get(base, f"/units/{code}/metrics", period, bearer)
     p = data["period"]
     table = Table(title=f"{data['unit']['name']} ({unit}) {p['label']} [{p['time_zone']}]")
     for col, justify in (("metric", "left"), ("value", "right"), ("detail", "right")):
@@ -96,7 +122,7 @@ def metrics(
         table.add_row(*row)
     console.print(table)
     if hot_issues:
-        hot = _get(base, f"/units/{code}/hot-issues", period)
+        hot = _get(base, f"/units/{code}/hot-issues", period, bearer)
         t = Table(title=f"高频问题 hot issues (vs {hot['previous_period']})")
         for col in ("category", "count", "previous", "change"):
             t.add_column(col)
@@ -109,7 +135,7 @@ def metrics(
             )
         console.print(t)
     if ranking:
-        ranked = _get(base, f"/units/{code}/ranking", period)
+        ranked = _get(base, f"/units/{code}/ranking", period, bearer)
         t = Table(title="排名 ranking (composite score)")
         for col in ("rank", "unit", "score", "received", "satisfaction", "on time"):
             t.add_column(col)
