@@ -23,9 +23,10 @@ async def post_request(request: Request) -> list[dict[str, Any]]:
     return [{"service_request_id": uuid.uuid4().hex, "service_notice": "", "account_id": None}]
 
 
-@app.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@app.get("/readyz")
+async def readyz() -> dict[str, bool]:
+    """What ``bench.procs.ServiceProcess.ready`` waits for, as for a service."""
+    return {"ready": True}
 
 
 if __name__ == "__main__":

@@ -41,10 +41,10 @@ from bench.procs import (
     start_service,
     wait_ready,
 )
+from bench.run import seed_registry
 from devstack.infra import resolve
 from devstack.paths import RUN, free_port
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
-from devstack.wait import wait_until
 from services.intake.open311 import store as open311_store
 from services.intake.open311.apikeys import new_key
 from shared.contract.taxonomy import default_taxonomy
@@ -94,21 +94,6 @@ def targets(url: str, key: str, territory: Territory, n: int, seed: int) -> list
             )
         )
     return out
-
-
-async def seed_intake(bed: Testbed, territory: Territory) -> None:
-    """The city straight into intake's registry copy (as ``bench.run.seed_registry`` does)."""
-    from services.intake.store import bump_registry_version
-    from shared.registry.store import upsert_record
-
-    conn = await connect(bed.service_dsns["intake"], "intake")
-    try:
-        async with conn.transaction():
-            for r in territory.records():
-                await upsert_record(conn, r)
-            await bump_registry_version(conn)
-    finally:
-        await conn.close()
 
 
 async def issue_key(bed: Testbed) -> str:
@@ -173,18 +158,8 @@ def start_bare(logs: Path) -> ServiceProcess:
             [sys.executable, "-m", "bench.bare_http", str(port)], stdout=f, stderr=f
         )
     bare = ServiceProcess("bare_http", proc, port, log)
-    wait_until(lambda: _healthy(bare), timeout=30, interval=0.2, what="bare_http")
+    wait_ready(bare, timeout=30)
     return bare
-
-
-def _healthy(p: ServiceProcess) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{p.url}/healthz", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -210,7 +185,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         procs.append(intake)
         wait_ready(intake)
-        await seed_intake(bed, territory)
+        await seed_registry(bed, territory, ("intake",))
         key = await issue_key(bed)
         per_run = int(200 * (args.warmup_s + args.latency_s) + args.rate_s * 5000) + 2
         tgts = targets(intake.url, key, territory, per_run, args.seed)

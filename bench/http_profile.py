@@ -14,7 +14,8 @@ import time
 
 import httpx
 
-from bench.http import PATH, issue_key, seed_intake, targets
+from bench.http import PATH, issue_key, targets
+from bench.run import seed_registry
 from bench.vegeta import Target
 from devstack.infra import resolve
 from devstack.paths import RUN
@@ -33,7 +34,7 @@ async def main() -> None:
         svc = await bed.start("intake")
         size = TerritorySize(streets=4, communities=40, grids=360, buildings=6000)
         territory = generate_territory(size, seed=7)
-        await seed_intake(bed, territory)
+        await seed_registry(bed, territory, ("intake",))
         key = await issue_key(bed)
         posts = targets("http://intake", key, territory, WARM + POSTS, 7)
         transport = httpx.ASGITransport(app=svc.app)

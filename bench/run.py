@@ -139,13 +139,16 @@ async def wait_registry(bed: Testbed, territory: Territory, schemas: tuple[str, 
         await conn.close()
 
 
-async def seed_registry(bed: Testbed, territory: Territory) -> None:
-    """Write the registry straight into intake's and dispatch's copies with the function the
-    registry consumer applies (``shared.registry_store.upsert_record``), in one transaction each;
-    intake's location index is rebuilt on its next report, as after a registry message."""
+async def seed_registry(
+    bed: Testbed, territory: Territory, schemas: tuple[str, ...] = ("intake", "dispatch")
+) -> None:
+    """Write the registry straight into the copies of ``schemas`` (intake's and dispatch's)
+    with the function the registry consumer applies (``shared.registry_store.upsert_record``),
+    in one transaction each; intake's location index is rebuilt on its next report, as after a
+    registry message."""
     from services.intake.store import bump_registry_version
 
-    for schema in ("intake", "dispatch"):
+    for schema in schemas:
         conn = await connect(bed.service_dsns[schema], schema)
         try:
             async with conn.transaction():

@@ -161,11 +161,8 @@ async def case_reach(conn: Connection, case: Any) -> set[str]:
     """The units whose holders reach a case: its place (building, grid, community, street,
     district) and every unit it was dispatched to, with their ancestors."""
     codes = {case[c] for c in store.LEVEL_COLUMNS.values() if case[c]}
-    units = await conn.fetch(
-        "SELECT DISTINCT unit FROM dispatches WHERE case_id = $1", case["case_id"]
-    )
-    for r in units:
-        codes |= await reach_codes(conn, r["unit"])
+    for unit in await store.dispatched_units(conn, case["case_id"]):
+        codes |= await reach_codes(conn, unit)
     return codes
 
 

@@ -186,6 +186,12 @@ class Scope:
         return f"SELECT case_id FROM cases WHERE {LEVEL_COLUMNS[self.kind]} = {param}"
 
 
+async def dispatched_units(conn: Connection, case_id: str) -> list[str]:
+    """Every unit the case was dispatched to."""
+    rows = await conn.fetch("SELECT DISTINCT unit FROM dispatches WHERE case_id = $1", case_id)
+    return [r["unit"] for r in rows]
+
+
 async def scope_of(conn: Connection, code: str) -> Scope | None:
     row = await conn.fetchrow("SELECT code, name, level FROM units WHERE code = $1", code)
     if row is not None and row["level"] in LEVEL_COLUMNS:

@@ -82,7 +82,6 @@ class Posting:
     """A POST on its way through the report handler: what ``GET requests`` will answer of it,
     written in the handler's transaction once the report opened or seconded a case."""
 
-    inbox_key: str
     system: str
     requested_at: datetime
     service_code: str
@@ -357,7 +356,6 @@ class Open311:
             address_unit=unit,
         )
         posting = Posting(
-            inbox_key=f"{report.source}:{report.report_id}",
             system=caller.system,
             requested_at=now,
             service_code=category.code,
