@@ -165,7 +165,8 @@ def start_bare(logs: Path) -> ServiceProcess:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     if not vegeta.available():
         raise SystemExit("vegeta is not built: make vegeta (needs Go)")
-    infra = resolve(RUN / "bench", for_tests=True)
+    # in a thread: starting the local broker waits for it with a loop of its own
+    infra = await asyncio.to_thread(resolve, RUN / "bench", for_tests=True)
     bed = await create_testbed(infra.bootstrap, infra.admin_dsn, name=f"bh{uuid.uuid4().hex[:6]}")
     logs = RUN / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -198,6 +199,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for p in procs:
             p.stop(signal.SIGINT if args.profile and p.name == "intake" else signal.SIGTERM)
         await destroy_testbed(bed, infra.admin_dsn)
+        infra.stop()  # only what this run started
     post, bare_r = results["open311_post"], results["bare_endpoint"]
     limit = bare_r["sustained"]["ok_per_s"]
     results["summary"] = {

@@ -28,7 +28,7 @@ POSTS, WARM, AT_ONCE = 3000, 500, 32
 
 async def main() -> None:
     configure_logging("intake", "INFO", once=True)
-    infra = resolve(RUN / "bench", for_tests=True)
+    infra = await asyncio.to_thread(resolve, RUN / "bench", for_tests=True)
     bed = await create_testbed(infra.bootstrap, infra.admin_dsn)
     try:
         svc = await bed.start("intake")
@@ -56,6 +56,7 @@ async def main() -> None:
         pstats.Stats(profile).sort_stats("cumtime").print_stats(r"fastapi|intake|consumer", 40)
     finally:
         await destroy_testbed(bed, infra.admin_dsn)
+        infra.stop()  # only what this run started
 
 
 if __name__ == "__main__":

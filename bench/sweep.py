@@ -5,6 +5,7 @@ back, so every repetition sees the same table. With the plans of the due-date qu
 
 from __future__ import annotations
 
+import asyncio
 import random
 import statistics
 import time
@@ -212,7 +213,8 @@ async def sweep_only(
     territory = generate_territory(
         TerritorySize.small() if small_city else TerritorySize(), seed=seed
     )
-    infra = resolve(RUN / "bench", for_tests=False)  # env, else local processes
+    # env, else local processes (in a thread: starting the broker waits with a loop of its own)
+    infra = await asyncio.to_thread(resolve, RUN / "bench", for_tests=False)
     bed = await create_testbed(infra.bootstrap, infra.admin_dsn, partitions=1)
     try:
         dsn = bed.service_dsns["dispatch"]
