@@ -55,5 +55,5 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
     svc.subscribe("cases.escalated", CaseEscalated)(projection.on_escalated)
     svc.subscribe("cases.resolved", CaseResolved)(projection.on_resolved)
     svc.subscribe("cases.reopened", CaseReopened)(projection.on_reopened)
-    Open311(svc, intake.taxonomy).install()
+    Open311(svc, intake.taxonomy, intake.known_unit).install()
     return svc

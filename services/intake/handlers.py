@@ -33,7 +33,7 @@ from shared.runtime.uow import UnitOfWork
 from . import store
 from .classify import NaiveBayesClassifier, trained_classifier
 from .fingerprints import payload_fingerprint, report_fingerprint
-from .locate import Located, RegistryIndex
+from .locate import Located, RegistryIndex, UnitInfo
 from .merging import (
     merge_lock_key,
     merge_target,
@@ -93,6 +93,11 @@ class Intake:
         """Apply the record to intake's copy and tell every replica its index is stale."""
         await apply_registry_message(uow, msg, meta)
         await store.bump_registry_version(uow.conn)
+
+    def known_unit(self, code: str) -> UnitInfo | None:
+        """The unit ``code`` names in the location index as last built (it may lag the registry
+        by a version until the next batch of reports rebuilds it)."""
+        return self.index.units.get(code)
 
     async def _current_index(self, conn: Connection, version: int) -> RegistryIndex:
         if version != self.index_version:

@@ -160,6 +160,9 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         static_url="/docs/static",
+        # FastAPI's own OpenTelemetry hooks, unused (the metrics are Prometheus, at /metrics):
+        # off, or every request asks OpenTelemetry for its providers
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.error_formats = []
     app.add_exception_handler(StarletteHTTPException, _http_error)

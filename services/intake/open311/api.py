@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -55,12 +55,13 @@ from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import ConfigurationError, Settings
 
+from ..locate import UnitInfo
 from ..privacy import redact_phones
 from . import catalog, formats, schemas, store, submission
 from . import status as case_status
 from .apikeys import MAX_KEY_CHARS, Caller, digest
 from .query import BadQuery, RequestQuery, request_query
-from .submission import Invalid, Submission
+from .submission import AddressUnit, Invalid, Submission
 
 log = get_logger(component="open311")
 
@@ -75,6 +76,7 @@ STATUS = {422: 400, 401: 403}  # request validation is a 400, bad credentials a 
 TAG = "Open311 GeoReport v2"
 
 BatchHandler = Callable[[Connection, list[Claimed[ReportSubmitted]]], Awaitable[None]]
+UnitLookup = Callable[[str], UnitInfo | None]
 
 
 @dataclass(frozen=True)
@@ -228,9 +230,10 @@ def _answers(model: Any, *errors: int, what: str = "OK") -> dict[int | str, dict
 class Open311:
     """The Open311 front door of one intake service."""
 
-    def __init__(self, svc: Service, taxonomy: Taxonomy) -> None:
+    def __init__(self, svc: Service, taxonomy: Taxonomy, known_unit: UnitLookup) -> None:
         self.svc = svc
         self.taxonomy = taxonomy
+        self.known_unit = known_unit
         self.jurisdiction = svc.settings.open311_jurisdiction
         self.keys = KeyCache()
         self.link_key = _link_key(svc.settings)
@@ -341,8 +344,7 @@ class Open311:
         address_id = sub.get("address_id")
         unit = None
         if address_id:
-            async with self.svc.pool.acquire() as conn:
-                unit = await store.address_unit(conn, address_id)
+            unit = await self.address_unit(address_id)
             if unit is None:
                 raise invalid([("address_id", "no unit of the registry has this code")])
         now = datetime.now(UTC)
@@ -367,6 +369,16 @@ class Open311:
             media_url=report.photos[0] if report.photos else None,
         )
         return report, posting
+
+    async def address_unit(self, code: str) -> AddressUnit | None:
+        """The unit ``code`` names: from intake's location index when it has it (the report
+        handler checks the code again against the current registry), else from the database
+        (a unit newer than the index, or none)."""
+        known = self.known_unit(code)
+        if known is not None:
+            return AddressUnit(known.code, known.level, known.name)
+        async with self.svc.pool.acquire() as conn:
+            return await store.address_unit(conn, code)
 
     async def apply(self, report: ReportSubmitted, posting: Posting) -> Accepted:
         """The report down the Kafka path's inbox and handler; its outcome (a retry: the first
@@ -463,27 +475,20 @@ class Open311:
             responses=_answers(
                 list[schemas.PostedRequest], 400, 403, 404, 503, what="The service request"
             ),
-            openapi_extra={"requestBody": _request_body()},
+            openapi_extra=_post_extra(),
         )
-        async def post_request(
-            request: Request,
-            fmt: Fmt,
-            api_key: KeyQuery,
-            basic: Basic,
-            idempotency_key: Annotated[
-                str | None,
-                Header(description="A retry with the same key answers the same service request"),
-            ] = None,
-        ) -> Response:
+        async def post_request(request: Request, fmt: Fmt) -> Response:
             """POST Service Request: a report, handled as one on reports.submitted."""
+            # the key and the Idempotency-Key read here, not as FastAPI dependencies (each one
+            # costs the hot path; _post_extra documents them as the dependencies would)
+            basic = await _basic(request)  # a malformed Authorization header: 403 first
             try:
                 sub = await self.submission(request)
-                self.check_jurisdiction(
-                    sub.get("jurisdiction_id") or request.query_params.get("jurisdiction_id")
-                )
-                caller = await self.caller(
-                    sub.get("api_key") or api_key or (basic.password if basic else None)
-                )
+                query = request.query_params
+                self.check_jurisdiction(sub.get("jurisdiction_id") or query.get("jurisdiction_id"))
+                key = sub.get("api_key") or query.get("api_key")
+                caller = await self.caller(key or (basic.password if basic else None))
+                idempotency_key = request.headers.get("idempotency-key")
                 report, posting = await self.report(sub, caller, idempotency_key)
             except Invalid as exc:
                 raise invalid(exc.errors) from None
@@ -611,15 +616,31 @@ class Open311:
         return r
 
 
-def _request_body() -> dict[str, Any]:
+def _post_extra() -> dict[str, Any]:
+    """What ``POST requests`` reads itself, in its OpenAPI operation: the body, the
+    ``Idempotency-Key`` header, and the key (the security schemes of ``_key_query`` and
+    ``_basic``, which the GET routes declare as dependencies; a form field too)."""
     schema = schemas.Submission.model_json_schema()
     form = {**schema, "additionalProperties": {"type": "string"}}
+    retry = "A retry with the same key answers the same service request"
     return {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {"schema": form},
-            "application/json": {"schema": schema},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": form},
+                "application/json": {"schema": schema},
+            },
         },
+        "parameters": [
+            {
+                "in": "header",
+                "name": "idempotency-key",
+                "required": False,
+                "description": retry,
+                "schema": {"type": "string", "title": "Idempotency-Key", "description": retry},
+            }
+        ],
+        "security": [{"APIKeyQuery": []}, {"HTTPBasic": []}],
     }
 
 
