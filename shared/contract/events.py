@@ -237,6 +237,9 @@ class CaseOpened(Message):
     # Which location rule found the unit (building_code | grid_code | point | address |
     # description, "+address"/"+description" when a building named in the text refined it).
     located_by: str | None = None
+    # Moderation flags (审核) found in the free text: categories of abusive words (insult,
+    # threat, self_harm), never the words; empty when none. docs/intake.md, Redaction.
+    moderation: list[str] = Field(default_factory=list)
 
 
 class CaseMerged(Message):
