@@ -237,6 +237,11 @@ class CaseOpened(Message):
     # Which location rule found the unit (building_code | grid_code | point | address |
     # description, "+address"/"+description" when a building named in the text refined it).
     located_by: str | None = None
+    # 人工分拨 (triage): intake holds the case for the command centre instead of dispatching it
+    # on its guess; why ("low_confidence": below WANGGE_TRIAGE_MIN_CONFIDENCE, "moderation":
+    # flagged words). The command centre's decision is a cases.reclassified.
+    needs_triage: bool = False
+    triage_reasons: list[str] = Field(default_factory=list)
     # Moderation flags (审核) found in the free text: categories of abusive words (insult,
     # threat, self_harm), never the words; empty when none. docs/intake.md, Redaction.
     moderation: list[str] = Field(default_factory=list)
@@ -333,6 +338,37 @@ class CaseReopened(Message):
     case_id: str
     reason: str
     reopen_count: int
+
+
+ReclassifiedFrom = Literal["triage", "correction", "return"]
+
+
+class DecidedBy(Event):
+    """Who decided, from their bearer token (``shared.runtime.identity.Principal``)."""
+
+    role: str
+    unit: str | None = None
+    handler_id: str | None = None
+    subject: str | None = None
+
+
+class CaseReclassified(Message):
+    """A person put a case in another category (dispatch publishes it): the command centre's
+    triage decision (人工分拨, ``origin`` "triage"), its correction of a dispatched case
+    ("correction"), later a handler's return (退单, "return"). Intake keeps it as a labelled
+    example; the case is dispatched again by the new category's tier rules."""
+
+    topic = "cases.reclassified"
+
+    case_id: str
+    from_category: str
+    from_category_name: str
+    to_category: str
+    to_category_name: str
+    by: DecidedBy
+    reclassified_at: datetime  # dispatch's clock
+    origin: ReclassifiedFrom
+    note: str | None = None
 
 
 # --- handler.actions ----------------------------------------------------------------------------

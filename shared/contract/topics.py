@@ -73,6 +73,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec.of(ev.CaseResolved, "A handler resolved a case."),
     TopicSpec.of(ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
     TopicSpec.of(ev.CaseReopened, "The resident was not satisfied: handle again."),
+    TopicSpec.of(
+        ev.CaseReclassified,
+        "A person put a case in another category (人工分拨 triage, a correction).",
+    ),
     TopicSpec.of(ev.HandlerAction, "What handlers do, from their apps."),
     TopicSpec.of(
         ev.HandlerActionRejected,
