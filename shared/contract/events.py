@@ -35,6 +35,8 @@ Source = Literal[
     "suggestion_box",
     "other",
     "open311",  # an upstream system over Open311 GeoReport v2 (services/intake/open311)
+    # 未诉先办: a task intake opens itself for a burst of reports (services/intake/hotspots.py)
+    "proactive",
 ]
 ActionKind = Literal[
     "accept", "progress", "resolve", "escalate", "return", "transfer", "deliberate"
@@ -147,6 +149,9 @@ class ReportLocation(Event):
     address: Annotated[str, Field(max_length=500)] | None = None
     lon: float | None = Field(None, ge=-180, le=180)
     lat: float | None = Field(None, ge=-90, le=90)
+    # The reference system of lon/lat: WGS-84 (GPS), or GCJ-02 (AMap, Tencent Maps, WeChat) or
+    # BD-09 (Baidu Maps) as those SDKs return them; intake converts to WGS-84.
+    crs: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
 
     @model_validator(mode="after")
     def _at_least_one(self) -> ReportLocation:
@@ -260,6 +265,10 @@ class CaseMerged(Message):
     anonymous: bool = False  # as on CaseOpened: this supporter is not followed up
     households_affected: int | None = None
     urgent: bool = False
+    # Why the report joined the case: "place" (same category and building, or grid, or place)
+    # or "nearby" (a point within the radius and a similar text: services/intake/similarity.py);
+    # absent from events published before this field existed (all "place").
+    merged_by: Literal["place", "nearby"] | None = None
 
 
 class CaseDispatched(Message):
