@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     merge_window: timedelta = Field(
         timedelta(hours=72), validation_alias=AliasChoices("WANGGE_MERGE_WINDOW")
     )
+    # 人工分拨 (triage): a case classified with a lower confidence goes to the command centre's
+    # queue instead of being dispatched on the guess. A placeholder (0: never on confidence) until
+    # the calibrated classifier's threshold (issue #20) replaces it.
+    triage_min_confidence: float = Field(
+        0.0, ge=0, le=1, validation_alias=AliasChoices("WANGGE_TRIAGE_MIN_CONFIDENCE")
+    )
     # Personal data keys, read only by intake and ``wangge pii`` (``services.intake.privacy``
     # decodes and checks them there, not here: a bad key must not stop dispatch or feedback).
     pii_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANGGE_PII_KEY"))
