@@ -107,13 +107,14 @@ async def issue_key(bed: Testbed) -> str:
 
 
 def cpu_snapshot(server: ServiceProcess) -> dict[str, float]:
-    busy, total = machine_cpu_seconds()
+    busy, stolen, total = machine_cpu_seconds()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # vegeta, once it has exited
     return {
         "server": cpu_seconds(server.proc.pid),
         **cpu_seconds_by_program("java", "postgres"),
         "vegeta": children.ru_utime + children.ru_stime,
         "machine": busy,
+        "stolen": stolen,
         "wall": total,
     }
 
@@ -122,13 +123,15 @@ def cpu_per_request(
     before: dict[str, float], after: dict[str, float], requests: int
 ) -> dict[str, float]:
     """CPU µs per request by process (the server, Kafka, PostgreSQL, the load generator, the
-    rest), and how busy the machine was."""
+    rest), how busy the machine was, and how much of it the hypervisor gave to others."""
     used = {k: after[k] - before[k] for k in before}
     n = max(1, requests)
     named = ("server", "java", "postgres", "vegeta")
     out: dict[str, float] = {k: round(used[k] / n * 1e6) for k in named}
     out["rest"] = round((used["machine"] - sum(used[k] for k in named)) / n * 1e6)
-    out["machine_busy_pct"] = round(100 * used["machine"] / used["wall"]) if used["wall"] else 0
+    wall = used["wall"] or 1
+    out["machine_busy_pct"] = round(100 * used["machine"] / wall)
+    out["machine_stolen_pct"] = round(100 * used["stolen"] / wall)
     return out
 
 

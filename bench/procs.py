@@ -50,12 +50,15 @@ def cpu_seconds_by_program(*programs: str) -> dict[str, float]:
     return out
 
 
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, all cores (from /proc/stat)."""
+def machine_cpu_seconds() -> tuple[float, float, float]:
+    """(busy, stolen, total) CPU seconds of the whole machine since boot, all cores (from
+    /proc/stat). Stolen is the time the hypervisor gave this virtual machine's cores to others:
+    not busy here, but not available either (a noisy neighbour)."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks[:8]  # guest is within user
     hz = os.sysconf("SC_CLK_TCK")
-    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+    busy = user + nice + system + irq + softirq
+    return busy / hz, steal / hz, (busy + idle + iowait + steal) / hz
 
 
 def machine() -> dict[str, object]:

@@ -164,10 +164,11 @@ REST_PROGRAMS = {"java": "kafka", "postgres": "postgresql"}
 
 
 def cpu_snapshot(*procs: ServiceProcess) -> dict[str, float]:
-    busy, total = machine_cpu_seconds()
+    busy, stolen, total = machine_cpu_seconds()
     by_program = cpu_seconds_by_program(*REST_PROGRAMS)
     return {
         "machine": busy,
+        "stolen": stolen,
         "wall": total,
         **{p.name: cpu_seconds(p.proc.pid) for p in procs},
         **{f"rest:{name}": by_program[comm] for comm, name in REST_PROGRAMS.items()},
@@ -179,7 +180,8 @@ def cpu_per_report(
     start: dict[str, float], end: dict[str, float], reports: int
 ) -> dict[str, float]:
     used = {k: end[k] - start[k] for k in start}
-    services = {k: v for k, v in used.items() if k not in ("machine", "wall") and ":" not in k}
+    machine = ("machine", "stolen", "wall")
+    services = {k: v for k, v in used.items() if k not in machine and ":" not in k}
     per = max(1, reports)
     out: dict[str, float] = {k: round(v / per * 1e6) for k, v in services.items()}
     rest = used["machine"] - sum(services.values())
@@ -189,7 +191,9 @@ def cpu_per_report(
     parts = {k.split(":", 1)[1]: v for k, v in used.items() if k.startswith("rest:")}
     out.update({f"rest_{k}": round(v / per * 1e6) for k, v in parts.items()})
     out["rest_other"] = round((rest - sum(parts.values())) / per * 1e6)
-    out["machine_busy_pct"] = round(100 * used["machine"] / used["wall"]) if used["wall"] else 0
+    wall = used["wall"] or 1
+    out["machine_busy_pct"] = round(100 * used["machine"] / wall)
+    out["machine_stolen_pct"] = round(100 * used["stolen"] / wall)
     return out
 
 

@@ -606,22 +606,27 @@ class _Submitted:
 class InProcessQueue:
     """The messages HTTP requests submit to one subscription, applied in transactions of up to
     ``max_batch``: the first alone, and those that arrive meanwhile together in the next (so a
-    burst costs a few commits, not one each, and nothing waits for a timer). If a transaction
-    fails for a reason other than a transient one, its messages are applied again one by one, so
-    that only the faulty one fails; a transient failure fails them all (the caller answers
-    503)."""
+    burst costs a few commits, not one each, and nothing waits for a timer). Up to
+    ``in_flight`` transactions run at once (while one waits for the database, the next batch is
+    applied; they serialise where they touch the same rows, as two replicas' would). If a
+    transaction fails for a reason other than a transient one, its messages are applied again
+    one by one, so that only the faulty one fails; a transient failure fails them all (the
+    caller answers 503)."""
 
-    def __init__(self, sub: Subscription[Any], max_batch: int = 200) -> None:
+    def __init__(self, sub: Subscription[Any], max_batch: int = 200, in_flight: int = 2) -> None:
         self.sub = sub
         self.max_batch = max_batch
+        self.in_flight = in_flight
         self.waiting: list[tuple[_Submitted, asyncio.Future[Applied]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: _Submitted) -> Applied:
         future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
         self.waiting.append((item, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name=f"in-process:{self.sub.topic}")
+        if sum(not t.done() for t in self._tasks) < self.in_flight:
+            task = asyncio.create_task(self._drain(), name=f"in-process:{self.sub.topic}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self) -> None:
