@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 SATISFIED = ("satisfied", "basically_satisfied")
+ABOVE_COMMUNITY = ("street", "district")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CaseFacts:
     category: str | None = None
     opened_at: datetime | None = None
     start_tier: str | None = None  # tier of the first dispatch (else intake's default tier)
+    default_tier: str | None = None  # the category's default tier, as intake opened the case
     escalated: bool = False  # at least one cases.escalated, ever
     reopened: bool = False  # at least one cases.reopened, ever
 
@@ -119,11 +121,19 @@ def pair_accepts(
 
 
 def response_rate(dispatches: Sequence[DispatchRow], accepts: Iterable[AcceptRow]) -> Ratio:
-    """Response rate (响应率) = dispatches accepted before their response deadline / dispatches.
+    """Response rate (响应率) = cases dispatched in the period whose first dispatch in the period
+    was accepted before its response deadline / cases dispatched in the period.
 
-    Every (re)dispatch counts, including those after an escalation or a reopen."""
+    Each case counts once however often it was dispatched again (after an escalation, a
+    reassignment or a reopen): the resident's matter was answered in time or not by the first
+    unit it reached; a later dispatch neither adds to the denominator nor repairs a late
+    response."""
     paired = pair_accepts(dispatches, accepts)
-    return Ratio(sum(1 for a in paired.values() if a.on_time), len(dispatches))
+    first: dict[str, int] = {}
+    for i in sorted(range(len(dispatches)), key=lambda i: dispatches[i].dispatched_at):
+        first.setdefault(dispatches[i].case_id, i)
+    on_time = sum(1 for i in first.values() if i in paired and paired[i].on_time)
+    return Ratio(on_time, len(first))
 
 
 def latest_resolutions(resolutions: Iterable[ResolutionRow]) -> dict[str, ResolutionRow]:
@@ -164,10 +174,15 @@ def kept_in_grid_rate(latest: Mapping[str, ResolutionRow], facts: Mapping[str, C
     return Ratio(sum(1 for c in started if latest[c].tier == "grid"), len(started))
 
 
-def kept_in_community_rate(latest: Mapping[str, ResolutionRow]) -> Ratio:
+def kept_in_community_rate(
+    latest: Mapping[str, ResolutionRow], facts: Mapping[str, CaseFacts]
+) -> Ratio:
     """Kept in the community (大事不出社区率) = cases resolved at grid or community tier /
-    cases resolved."""
-    return Ratio(sum(1 for r in latest.values() if r.tier in ("grid", "community")), len(latest))
+    cases resolved, both leaving out the cases whose category's default tier is above the
+    community (street or district: matters the rule never asked a community to keep, such as
+    illegal construction or a petition)."""
+    kept = [c for c in latest if _fact(facts, c).default_tier not in ABOVE_COMMUNITY]
+    return Ratio(sum(1 for c in kept if latest[c].tier in ("grid", "community")), len(kept))
 
 
 def escalation_rate(latest: Mapping[str, ResolutionRow], facts: Mapping[str, CaseFacts]) -> Ratio:
@@ -245,7 +260,7 @@ def compute(inputs: MetricInputs) -> dict[str, Any]:
         "satisfaction_rate": satisfaction_rate(inputs.ratings).as_json(),
         "reopen_rate": reopen_rate(latest, inputs.facts).as_json(),
         "kept_in_grid_rate": kept_in_grid_rate(latest, inputs.facts).as_json(),
-        "kept_in_community_rate": kept_in_community_rate(latest).as_json(),
+        "kept_in_community_rate": kept_in_community_rate(latest, inputs.facts).as_json(),
         "escalation_rate": escalation_rate(latest, inputs.facts).as_json(),
         "time_to_resolve_hours": {
             "median": None if med is None else round(med, 2),

@@ -249,7 +249,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         b,
     )
     facts = await conn.fetch(
-        """SELECT c.case_id, c.category, c.opened_at,
+        """SELECT c.case_id, c.category, c.opened_at, c.default_tier,
                   COALESCE((SELECT d.tier FROM dispatches d WHERE d.case_id = c.case_id
                             ORDER BY d.attempt, d.dispatched_at LIMIT 1),
                            c.default_tier) AS start_tier,

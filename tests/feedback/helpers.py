@@ -50,6 +50,7 @@ def opened(
     at: datetime | None = None,
     reporter_ref: str | None = None,
     source: str = "weixin_grid_group",
+    default_tier: str | None = None,
 ) -> dict[str, Any]:
     district, street, community, grid_code = LOCATIONS[grid]
     return {
@@ -72,6 +73,7 @@ def opened(
         "description": "楼道垃圾堆积",
         "reporter_ref": reporter_ref or f"ref-{case_id}",
         "reporter_phone_masked": "138****5678",
+        "default_tier": default_tier,
     }
 
 

@@ -29,21 +29,27 @@ def test_received_counts_cases_opened() -> None:
     assert f.received([]) == 0
 
 
-def test_response_rate_pairs_each_accept_with_its_dispatch() -> None:
+def test_response_rate_counts_each_case_once_by_its_first_dispatch() -> None:
     dispatches = [
+        DispatchRow("a", T0 + 4 * H),  # re-dispatch after escalation (listed first on purpose)
         DispatchRow("a", T0),
-        DispatchRow("a", T0 + 4 * H),  # re-dispatch after escalation
         DispatchRow("b", T0),
         DispatchRow("c", T0),  # never accepted
+        DispatchRow("d", T0),
+        DispatchRow("d", T0 + 6 * H),  # dispatched again after a reopen
+        DispatchRow("d", T0 + 9 * H),
     ]
     accepts = [
         AcceptRow("a", T0 + 3 * H, on_time=False),  # answers the first dispatch of a, late
-        AcceptRow("a", T0 + 5 * H, on_time=True),  # answers the second
+        AcceptRow("a", T0 + 5 * H, on_time=True),  # answers the second: does not repair a
         AcceptRow("b", T0 + H, on_time=True),
         AcceptRow("b", T0 + 2 * H, on_time=False),  # a second accept of the same dispatch: ignored
+        AcceptRow("d", T0 + H / 2, on_time=True),
         AcceptRow("x", T0, on_time=True),  # a case with no dispatch in the period
     ]
+    # cases a b c d once each, however often dispatched; on time by the first: b, d
     assert f.response_rate(dispatches, accepts) == f.Ratio(2, 4)
+    assert f.response_rate(dispatches[2:4], accepts) == f.Ratio(1, 2)
 
 
 def test_accept_before_every_dispatch_goes_to_the_first() -> None:
@@ -105,7 +111,16 @@ def test_kept_in_grid_rate_counts_only_cases_started_at_grid() -> None:
 
 def test_kept_in_community_rate() -> None:
     # a community, b grid, d community: 3 of 4; c street
-    assert f.kept_in_community_rate(_latest()) == f.Ratio(3, 4)
+    assert f.kept_in_community_rate(_latest(), FACTS) == f.Ratio(3, 4)
+
+
+def test_kept_in_community_rate_leaves_out_categories_above_the_community() -> None:
+    # c resolved at street, but its category belongs to the street: out of both counts
+    facts = {**FACTS, "c": CaseFacts("c", default_tier="street")}
+    assert f.kept_in_community_rate(_latest(), facts) == f.Ratio(3, 3)
+    # a (resolved at community) of a district-level category: out too
+    facts["a"] = CaseFacts("a", default_tier="district")
+    assert f.kept_in_community_rate(_latest(), facts) == f.Ratio(2, 2)
 
 
 def test_escalation_rate() -> None:

@@ -18,6 +18,9 @@ C5 OJY-G01 sanitation, opened 09-20 (previous month). C6 OJY-G02 noise, opened 0
 C7 OJY-G01 sanitation, opened 2026-10-31T17:00Z = 11-01 01:00 local: November, not October.
 C8 OJY-G02 noise, opened 2026-09-30T16:30Z = 10-01 00:30 local: October. Dispatched grid
    00:40, accepted 00:50 on time, resolved at grid 04:30 on time (4 h); satisfied -> closed.
+C9 HPY-G01 illegal construction, a street-level category (default tier street), opened 10-15
+   09:00, dispatched to the street 09:10, accepted 10:00 on time, resolved at street 10-16 09:00
+   on time (24 h); not rated. Left out of 大事不出社区率 (kept in the community).
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ EXPECTED_OJY = {
     "received": 4,  # C1 C2 C3 C8
     "resolved": 3,  # C1 C2 C8
     "ratings": 5,  # C1 x2, C2 x2, C8
-    "response_rate": ratio(3, 5, 0.6),  # dispatches C1 C2 C2' C3 C8; on time C1 C2' C8
+    # cases dispatched C1 C2 C3 C8, each once; first dispatch on time C1 C8 (C2's was late)
+    "response_rate": ratio(2, 4, 0.5),
     "on_time_resolution_rate": ratio(2, 3, 0.6667),  # C2's latest resolution was late
     "resolution_rate": ratio(4, 5, 0.8),  # C2's first rating said not resolved
     "satisfaction_rate": ratio(3, 5, 0.6),  # C1 satisfied, C2 basically, C8 satisfied
@@ -70,19 +74,19 @@ EXPECTED_OJY = {
     "time_to_resolve_hours": {"median": 6.0, "p90": 39.6, "cases": 3},
 }
 EXPECTED_STREET = {
-    "received": 5,
-    "resolved": 4,
+    "received": 6,
+    "resolved": 5,
     "ratings": 6,
-    "response_rate": ratio(5, 7, 0.7143),
-    "on_time_resolution_rate": ratio(3, 4, 0.75),
+    "response_rate": ratio(4, 6, 0.6667),  # and C4 C9, both on time
+    "on_time_resolution_rate": ratio(4, 5, 0.8),
     "resolution_rate": ratio(5, 6, 0.8333),
     "satisfaction_rate": ratio(3, 6, 0.5),
-    "reopen_rate": ratio(2, 4, 0.5),
-    "kept_in_grid_rate": ratio(2, 4, 0.5),
-    "kept_in_community_rate": ratio(3, 4, 0.75),
-    "escalation_rate": ratio(2, 4, 0.5),
-    # hours [4, 6, 48, 48]: median (6 + 48) / 2; p90 = 48
-    "time_to_resolve_hours": {"median": 27.0, "p90": 48.0, "cases": 4},
+    "reopen_rate": ratio(2, 5, 0.4),
+    "kept_in_grid_rate": ratio(2, 4, 0.5),  # C9 started at street
+    "kept_in_community_rate": ratio(3, 4, 0.75),  # C4 at street counts against; C9 is left out
+    "escalation_rate": ratio(2, 5, 0.4),
+    # hours [4, 6, 24, 48, 48]: median 24; p90 = 48
+    "time_to_resolve_hours": {"median": 24.0, "p90": 48.0, "cases": 5},
 }
 
 
@@ -91,7 +95,7 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
     settings = bed.settings()
     await publish_registry(settings, sample_registry())
     await wait_registry(bed)
-    c1, c2, c3, c4, c5, c6, c7, c8 = (new_case_id() for _ in range(8))
+    c1, c2, c3, c4, c5, c6, c7, c8, c9 = (new_case_id() for _ in range(9))
     g01, g02, hpy = "WC-YY-OJY-G01", "WC-YY-OJY-G02", "WC-YY-HPY-G01"
     async with (
         Publisher(settings, source="test/upstream") as pub,
@@ -106,6 +110,13 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
             opened(c6, grid=g02, category="noise", at=sh(9, 25, 10)),
             opened(c7, at=datetime(2026, 10, 31, 17, tzinfo=UTC)),
             opened(c8, grid=g02, category="noise", at=datetime(2026, 9, 30, 16, 30, tzinfo=UTC)),
+            opened(
+                c9,
+                grid=hpy,
+                category="illegal_construction",
+                at=sh(10, 15, 9),
+                default_tier="street",
+            ),
         ]
         for body in opens:
             await send(pub, "cases.opened", body)
@@ -120,6 +131,7 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
             dispatched(c4, "street", "WC-YY-SZ", sh(10, 12, 11), attempt=2),
             dispatched(c5, "grid", g01, sh(9, 20, 10)),
             dispatched(c8, "grid", g02, c8_at),
+            dispatched(c9, "street", "WC-YY", sh(10, 15, 9, 10)),
         ):
             await send(pub, "cases.dispatched", body)
         for body in (
@@ -129,6 +141,7 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
             accepted(c4, "grid", hpy, sh(10, 12, 10, 30), True),
             accepted(c4, "street", "WC-YY-SZ", sh(10, 12, 11, 30), True),
             accepted(c8, "grid", g02, c8_at + H / 6, True),
+            accepted(c9, "street", "WC-YY", sh(10, 15, 10), True),
         ):
             await send(pub, "cases.accepted", body)
         await send(
@@ -149,6 +162,7 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
             resolved(c2, "community", "WC-YY-OJY", sh(10, 7, 9), on_time=True),
             resolved(c4, "street", "WC-YY-SZ", sh(10, 14, 10), on_time=True),
             resolved(c8, "grid", g02, sh(10, 1, 4, 30), on_time=True),
+            resolved(c9, "street", "WC-YY", sh(10, 16, 9), on_time=True),
         ):
             await send(pub, "cases.resolved", body)
 
@@ -236,11 +250,11 @@ async def test_metrics_of_a_hand_computed_scenario(bed: Testbed) -> None:
 
     status, ranking = await http_get(svc, "/units/WC-YY/ranking?period=2026-10")
     assert status == 200
-    # OJY: 100 * (.3*.6 + .2*.6667 + .15*.6 + .15*.8 + .1*1 + .1*(1-.3333)) = 69.0
-    # HPY: 100 * (.3*0 + .2*1 + .15*1 + .15*1 + .1*0 + .1*(1-1)) = 50.0
+    # OJY: 100 * (.3*.6 + .2*.6667 + .15*.5 + .15*.8 + .1*1 + .1*(1-.3333)) = 67.5
+    # HPY (C4, C9): 100 * (.3*0 + .2*1 + .15*1 + .15*1 + .1*0 + .1*(1-.5)) = 55.0
     assert [(r["code"], r["name"], r["score"], r["rank"]) for r in ranking["ranking"]] == [
-        ("WC-YY-OJY", "欧景苑社区", 69.0, 1),
-        ("WC-YY-HPY", "和平苑社区", 50.0, 2),
+        ("WC-YY-OJY", "欧景苑社区", 67.5, 1),
+        ("WC-YY-HPY", "和平苑社区", 55.0, 2),
     ]
     _, by_reopen = await http_get(svc, "/units/WC-YY/ranking?period=2026-10&by=reopen_rate")
     assert [r["code"] for r in by_reopen["ranking"]] == ["WC-YY-OJY", "WC-YY-HPY"]
