@@ -63,6 +63,26 @@ class Settings(BaseSettings):
     merge_window: timedelta = Field(
         timedelta(hours=72), validation_alias=AliasChoices("WANGGE_MERGE_WINDOW")
     )
+    # Duplicates across channels (services/intake/similarity.py): an open case of the same
+    # category within this radius whose text is this alike is the same matter.
+    nearby_radius_m: float = Field(
+        150.0, gt=0, le=5000, validation_alias=AliasChoices("WANGGE_NEARBY_RADIUS_M")
+    )
+    nearby_similarity: float = Field(
+        0.5, ge=0, le=1, validation_alias=AliasChoices("WANGGE_NEARBY_SIMILARITY")
+    )
+    # 未诉先办 hotspots (services/intake/hotspots.py): a burst of cases of one category in one
+    # community over its own baseline opens a proactive task.
+    hotspot_window: timedelta = Field(
+        timedelta(hours=6), validation_alias=AliasChoices("WANGGE_HOTSPOT_WINDOW")
+    )
+    hotspot_baseline: timedelta = Field(
+        timedelta(days=28), validation_alias=AliasChoices("WANGGE_HOTSPOT_BASELINE")
+    )
+    hotspot_min_reports: int = Field(
+        5, ge=1, validation_alias=AliasChoices("WANGGE_HOTSPOT_MIN_REPORTS")
+    )
+    hotspot_p: float = Field(0.0001, gt=0, lt=1, validation_alias=AliasChoices("WANGGE_HOTSPOT_P"))
     # 人工分拨 (triage): a case classified with a lower confidence goes to the command centre's
     # queue instead of being dispatched on the guess. A placeholder (0: never on confidence) until
     # the calibrated classifier's threshold (issue #20) replaces it.
