@@ -1,7 +1,8 @@
 """structlog JSON logging, configured once per process.
 
-Every line is one JSON object. Phone numbers are masked by a processor before rendering, so even a
-careless ``log.info("x", phone=...)`` never writes a full mainland mobile number.
+Every line is one JSON object. Phone, ID card and bank card numbers are masked as the line is
+rendered (``shared.runtime.redaction``), so even a careless ``log.info("x", phone=...)`` or a
+logged exception never writes one in full.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import orjson
 import structlog
+
+from shared.runtime.redaction import redact_numbers
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 _configured = False
@@ -43,16 +46,18 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
 
 
 def _json(obj: Any, **_: Any) -> str:
-    """The JSON line, with every mobile number in it masked (one pass over the whole line
-    catches numbers in any field, nested value or formatted exception)."""
+    """The JSON line, with every phone, ID card and bank card number in it masked (one pass over
+    the whole line catches numbers in any field, nested value or formatted exception)."""
     try:
         line = orjson.dumps(obj, default=str).decode()
     except orjson.JSONEncodeError:  # a lone surrogate (bytes that were not UTF-8): escaped
         line = json.dumps(obj, default=str, ensure_ascii=True)
-    return mask_phone(line) if _MAYBE_MOBILE.search(line) else line
+    return redact_numbers(line) if _MAYBE_NUMBER.search(line) else line
 
 
-_MAYBE_MOBILE = re.compile(r"1[3-9]\d{9}")  # a literal first: a cheap pre-check
+# A cheap pre-check: 10 digits, one separator at most between two (no personal number is
+# shorter; a timestamp's 2026-12-02 is)
+_MAYBE_NUMBER = re.compile(r"[0-9\uff10-\uff19](?:[ \-\uff0d()\uff08\uff09]?[0-9\uff10-\uff19]){9}")
 
 
 class _Stderr:

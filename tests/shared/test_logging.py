@@ -43,3 +43,23 @@ def test_a_phone_inside_a_logged_exception_is_masked(capsys: pytest.CaptureFixtu
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "13812345678" not in line and "138****5678" in line
     assert "ValueError" in json.loads(line)["exception"]
+
+
+def test_id_card_bank_card_and_formatted_phone_numbers_are_masked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("test", "INFO")
+    get_logger().info(
+        "resident details",
+        resident_id="110101199003074514",
+        note="卡号 6222 0212 3456 7890 123，座机 0571-8888-8888，手机 +86 139 1234 5678",
+        at="2026-12-02T10:11:12Z",
+        amount="1,200.50元",
+    )
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    data = json.loads(line)
+    assert data["resident_id"] == "**************4514"
+    assert data["note"] == (
+        "卡号 **** **** **** ***0 123，座机 0571-****-8888，手机 +86 139 **** 5678"
+    )
+    assert data["at"] == "2026-12-02T10:11:12Z" and data["amount"] == "1,200.50元"
