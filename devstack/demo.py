@@ -30,6 +30,7 @@ from cli.registry import publish_registry
 from devstack import stack
 from devstack.actors import Actors, stable_fraction, unit_handler
 from devstack.paths import ROOT, RUN
+from services.feedback.periods import period_of
 from shared.contract.taxonomy import default_taxonomy
 from shared.registry.file import load_registry_file
 from shared.runtime.identity import issue_token
@@ -183,7 +184,7 @@ def show_metrics(feedback_url: str, token: str) -> None:
     import json
     import urllib.request
 
-    period = datetime.now(UTC).strftime("%Y-%m")
+    period = period_of(datetime.now(UTC)).label  # Shanghai's month, as every period is
     request = urllib.request.Request(
         f"{feedback_url}/units/WC/metrics?period={period}",
         headers={"Authorization": f"Bearer {token}"},

@@ -67,6 +67,17 @@ class Period:
         return Period("month", prev)
 
 
+def period_of(at: datetime, kind: PeriodKind = "month") -> Period:
+    """The period of ``kind`` holding the instant ``at`` (aware), by its local date in
+    Asia/Shanghai: 2026-11-30T17:00Z is in December, whatever the caller's own time zone."""
+    day = at.astimezone(TZ).date()
+    if kind == "day":
+        return Period("day", day)
+    if kind == "week":
+        return Period("week", day - timedelta(days=day.weekday()))
+    return Period("month", day.replace(day=1))
+
+
 def parse_period(text: str) -> Period:
     """``2026-11`` | ``2026-W47`` | ``2026-11-23`` -> Period; ``ValueError`` for anything else."""
     s = (text or "").strip()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.feedback.periods import parse_period
+from services.feedback.periods import parse_period, period_of
 
 
 def test_month_week_day_bounds_in_shanghai_time() -> None:
@@ -25,6 +25,17 @@ def test_local_midnight_decides_the_period() -> None:
     dec = parse_period("2026-12")
     assert dec.contains(datetime(2026, 11, 30, 17, tzinfo=UTC))  # 01:00 on 1 Dec in Shanghai
     assert not dec.contains(datetime(2026, 11, 30, 15, 59, tzinfo=UTC))
+
+
+def test_the_period_of_an_instant_is_shanghais() -> None:
+    late_utc = datetime(2026, 11, 30, 17, tzinfo=UTC)  # the last day of November in UTC
+    assert period_of(late_utc).label == "2026-12"
+    assert period_of(late_utc, "day").label == "2026-12-01"
+    assert period_of(late_utc, "week").label == "2026-W49"
+    assert period_of(datetime(2026, 11, 30, 15, 59, tzinfo=UTC)).label == "2026-11"
+    for kind in ("day", "week", "month"):
+        p = period_of(late_utc, kind)
+        assert p.contains(late_utc) and p == parse_period(p.label)
 
 
 def test_previous_periods() -> None:
