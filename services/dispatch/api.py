@@ -355,7 +355,7 @@ async def _reaches(conn: Connection, caller: Principal, case: Case) -> bool:
     return in_scope(caller, await reach_codes(conn, case.unit))
 
 
-async def _case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Case:
+async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Case:
     case = await store.load_case(conn, case_id)
     if case is None or not await _reaches(conn, caller, case):
         raise HTTPException(404, "unknown case")
@@ -435,7 +435,7 @@ def build_router(
         v = views(caller)
         me = acting_id(caller)
         async with svc.pool.acquire() as conn:
-            case = await _case_in_reach(conn, caller, case_id)
+            case = await case_in_reach(conn, caller, case_id)
             actor = await store.actor(conn, me) if me is not None else None
             steps = await store.timeline(conn, case_id)
         return CaseDetail(
@@ -483,7 +483,7 @@ def build_router(
         except ValidationError:
             raise HTTPException(403, "unknown handler") from None
         async with svc.pool.acquire() as conn:
-            await _case_in_reach(conn, caller, case_id)
+            await case_in_reach(conn, caller, case_id)
         action_id = action_id_for(handler_id, key or uuid.uuid4().hex)
         try:
             action = HandlerAction(

@@ -2,10 +2,11 @@
 
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.reopened`` and
 ``handler.actions``; publishes ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
-``cases.overdue``, ``cases.resolved`` and ``handler.actions.rejected`` through its outbox. Three
-sweepers keep the deadlines (response, resolution, end of deliberation). The handler API
-(``api.py``: a handler's cases, a case, actions over HTTP) applies actions through the
-``handler.actions`` subscription.
+``cases.overdue``, ``cases.resolved``, ``cases.reclassified`` and ``handler.actions.rejected``
+through its outbox. Three sweepers keep the deadlines (response, resolution, end of
+deliberation). The handler API (``api.py``: a handler's cases, a case, actions over HTTP) applies
+actions through the ``handler.actions`` subscription; the command centre's triage queue
+(``triage_api.py``, 人工分拨) decides categories over HTTP.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shared.runtime.sweeper import Sweeper
 from .api import register_routes
 from .handlers import Dispatch
 from .tiers import load_rules
+from .triage_api import register_triage_routes
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -65,6 +67,7 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
         svc.sweepers[name] = sw
     add_metrics(svc)
     register_routes(svc)
+    register_triage_routes(svc)
     return svc
 
 

@@ -12,15 +12,20 @@ from shared.contract.events import (
     CaseDispatched,
     CaseEscalated,
     CaseOverdue,
+    CaseReclassified,
     CaseResolved,
+    DecidedBy,
     HandlerAction,
     HandlerActionRejected,
+    ReclassifiedFrom,
     Tier,
 )
 
 from .model import Case
 
-CaseEvent = CaseDispatched | CaseEscalated | CaseOverdue | CaseAccepted | CaseResolved
+CaseEvent = (
+    CaseDispatched | CaseEscalated | CaseOverdue | CaseAccepted | CaseResolved | CaseReclassified
+)
 
 
 def dispatched(case: Case, at: datetime) -> CaseDispatched:
@@ -82,6 +87,31 @@ def resolved(case: Case, action: HandlerAction, *, on_time: bool) -> CaseResolve
         handler_id=action.handler_id,
         note=action.note or "",
         on_time=on_time,
+    )
+
+
+def reclassified(
+    before: Case,
+    after: Case,
+    names: tuple[str, str],
+    *,
+    by: DecidedBy,
+    at: datetime,
+    origin: ReclassifiedFrom,
+    note: str | None,
+) -> CaseReclassified:
+    """``cases.reclassified``: the case's category ``before`` and ``after`` the decision, with
+    the two categories' names (``names``: from, to)."""
+    return CaseReclassified(
+        case_id=after.case_id,
+        from_category=before.category,
+        from_category_name=names[0],
+        to_category=after.category,
+        to_category_name=names[1],
+        by=by,
+        reclassified_at=at,
+        origin=origin,
+        note=note,
     )
 
 

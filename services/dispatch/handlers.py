@@ -8,6 +8,7 @@ deadlines) and the clock (injectable). ``app.py`` subscribes them.
 | ``cases.reopened`` | ``reopening.Reopening`` |
 | ``handler.actions`` | ``actions.Actions`` |
 | the deadline sweeps | ``deadlines.Deadlines`` |
+| the command centre's triage (HTTP) | ``triage.Triage`` |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .planning import Policy
 from .reopening import Reopening
 from .sla import SlaPolicy
 from .tiers import DispatchRules
+from .triage import Triage
 
 
 class Dispatch:
@@ -41,6 +43,7 @@ class Dispatch:
         self.reopening = Reopening(self.policy, clock)
         self.actions = Actions(self.policy, clock)
         self.deadlines = Deadlines(self.policy)
+        self.triage = Triage(self.policy)
         # the subscribers' and sweepers' entry points
         self.on_opened = self.opening.on_opened
         self.on_merged_batch = self.merges.on_merged_batch

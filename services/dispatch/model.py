@@ -113,6 +113,8 @@ Case.__init__ = _init_case  # type: ignore[method-assign]
 class CaseColumns(TypedDict, total=False):
     """The columns of ``cases`` a step may set, with their types (``CaseChange``'s arguments)."""
 
+    category: str  # the command centre's reclassification (triage.py)
+    start_tier: Tier  # the first dispatch after triage
     state: State
     tier: Tier
     unit: str
@@ -247,3 +249,27 @@ class ActionOutcome:
     action: str
     at: datetime
     refusal: Refusal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One of the classifier's best categories for a case, with its probability."""
+
+    category: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class TriageEntry:
+    """A row of ``triage``: what the command centre reads to decide a case's category (人工分拨);
+    the text as intake published it (personal data masked)."""
+
+    case_id: str
+    since: datetime
+    reasons: tuple[str, ...]
+    confidence: float
+    suggestions: tuple[Suggestion, ...]
+    moderation: tuple[str, ...]
+    source: str
+    title: str | None
+    description: str

@@ -20,9 +20,10 @@ from shared.runtime.logging import get_logger
 
 from . import emit, store
 from .assignment import Loads, Location, Route, pick_handler, route
-from .model import Case, EarlyMerge, Step
+from .model import Case, EarlyMerge, Step, TriageEntry
 from .planning import Policy, departments_near
 from .tiers import CaseFacts, TierDecision, decide_tier, max_known
+from .triage import entered, entry_of, holder
 
 log = get_logger(component="dispatch")
 
@@ -61,6 +62,10 @@ class Opening:
         if not fresh:
             return
         early = await store.take_early_merges(conn, [c.event.case_id for c in fresh])
+        held = [c for c in fresh if c.event.needs_triage]
+        if held:
+            await self.hold(conn, held, early)
+            fresh = [c for c in fresh if not c.event.needs_triage]
         places = [location_of(c.event) for c in fresh]
         depts = await departments_near(conn, places)
         planned: list[tuple[Claimed[CaseOpened], CaseFacts, TierDecision, Route]] = []
@@ -96,6 +101,36 @@ class Opening:
             )
             c.uow.emit(emit.dispatched(case, now))
         await store.insert_cases(conn, cases)
+        await store.add_timeline_steps(conn, steps)
+
+    async def hold(
+        self,
+        conn: Connection,
+        claimed: list[Claimed[CaseOpened]],
+        early: dict[str, EarlyMerge],
+    ) -> None:
+        """Cases opened with ``needs_triage``: into the command centre's queue (``triage.py``),
+        not dispatched; nothing is published until it decides."""
+        now = self.clock()
+        cases: list[Case] = []
+        steps: list[Step] = []
+        entries: list[TriageEntry] = []
+        for c in claimed:
+            ev = c.event
+            unit = holder(ev)
+            if unit is None:
+                raise PermanentError(f"case {ev.case_id} has no location to hold it at")
+            facts = facts_of(ev, early.get(ev.case_id))
+            start = ev.default_tier or self.policy.default_tier(ev.category)
+            case, step = entered(ev, facts, decide_tier(start, facts, self.policy.rules), unit, now)
+            cases.append(case)
+            steps.append(step)
+            entries.append(entry_of(ev, now))
+            log.info(
+                "case held for triage (人工分拨)", case_id=ev.case_id, reasons=ev.triage_reasons
+            )
+        await store.insert_cases(conn, cases)
+        await store.add_triage_entries(conn, entries)
         await store.add_timeline_steps(conn, steps)
 
     def new_case(

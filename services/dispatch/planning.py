@@ -38,6 +38,10 @@ class Policy:
         cat = self.taxonomy.get(category)
         return cat.tier if cat else "grid"
 
+    def category_name(self, category: str) -> str:
+        cat = self.taxonomy.get(category)
+        return cat.name if cat else category
+
     def category_sla(self, category: str, tier: Tier) -> SlaOverride | None:
         """A category's own SLA (taxonomy ``sla``) applies at its default tier."""
         cat = self.taxonomy.get(category)

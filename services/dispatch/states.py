@@ -6,11 +6,16 @@ States (``cases.state``):
 - ``escalated`` / ``returned`` / ``transferred``: the same, after a move to another unit (上报/吹哨,
   退单, 转办): the state says how the case got where it is;
 - ``accepted``: a handler took it; ``deliberating``: at the community's residents' council
-  (议事会), its deadline paused until ``decide_by``; ``resolved``: done (feedback may reopen it).
+  (议事会), its deadline paused until ``decide_by``; ``resolved``: done (feedback may reopen it);
+- ``triage``: opened with ``needs_triage`` (人工分拨): held by the command centre of its district,
+  dispatched to nobody and with no deadline running, until the command centre decides its
+  category (``reclassify``, then a first dispatch by that category's tier rules).
 
 Events are the handler actions of ``handler.actions`` and the system's own: ``respond_timeout``
 and ``resolve_timeout`` (the sweeper), ``deliberation_ended`` (the sweeper, at ``decide_by``),
-``rules_raised`` (merged reports raised the tier) and ``reopen`` (``cases.reopened``).
+``rules_raised`` (merged reports raised the tier) and ``reopen`` (``cases.reopened``); and the
+command centre's ``reclassify`` (its triage decision, or its correction of a dispatched case's
+category, which dispatches the case afresh: ``triage.py``).
 A pair missing from the table is not allowed; the action is rejected and nothing changes.
 """
 
@@ -22,16 +27,25 @@ from typing import Literal, get_args
 from shared.contract.events import ActionKind
 
 State = Literal[
-    "dispatched", "escalated", "returned", "transferred", "accepted", "deliberating", "resolved"
+    "dispatched",
+    "escalated",
+    "returned",
+    "transferred",
+    "accepted",
+    "deliberating",
+    "resolved",
+    "triage",
 ]
 SystemEvent = Literal[
     "respond_timeout", "resolve_timeout", "deliberation_ended", "rules_raised", "reopen"
 ]
-CaseEvent = ActionKind | SystemEvent
+# What the command centre decides over HTTP (not a handler action: ``triage.py``)
+CommandEvent = Literal["reclassify"]
+CaseEvent = ActionKind | SystemEvent | CommandEvent
 
 STATES: tuple[State, ...] = get_args(State)
 AWAITING: tuple[State, ...] = ("dispatched", "escalated", "returned", "transferred")
-OPEN: tuple[State, ...] = (*AWAITING, "accepted", "deliberating")
+OPEN: tuple[State, ...] = (*AWAITING, "accepted", "deliberating", "triage")
 
 # (state, event) -> next state. The single source of truth of what may happen to a case.
 TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
@@ -81,6 +95,14 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("deliberating", "rules_raised"): "escalated",
     # resolved: only the resident can bring it back
     ("resolved", "reopen"): "dispatched",
+    # the command centre's category (人工分拨): a triage decision is the case's first dispatch;
+    # a correction of an unfinished case dispatches it again by its new category
+    ("triage", "reclassify"): "dispatched",
+    ("dispatched", "reclassify"): "dispatched",
+    ("escalated", "reclassify"): "dispatched",
+    ("returned", "reclassify"): "dispatched",
+    ("transferred", "reclassify"): "dispatched",
+    ("accepted", "reclassify"): "dispatched",
 }
 
 _HINTS: dict[CaseEvent, str] = {
@@ -119,6 +141,8 @@ def refusal(state: State, event: CaseEvent) -> str:
     """Why ``event`` is not allowed in ``state`` (for handler.actions.rejected)."""
     if state == "resolved":
         return f"{event} is not allowed: the case is resolved"
+    if state == "triage":
+        return f"{event} is not allowed: the case awaits the command centre's triage (人工分拨)"
     hint = _HINTS.get(event)
     return f"{event} is not allowed in state {state}" + (f" ({hint})" if hint else "")
 
@@ -223,7 +247,11 @@ def allowed_actions(actor: Actor | None, case: CaseView) -> list[ActionKind]:
 def markdown_table() -> str:
     """The transition table as a markdown matrix (docs/dispatch.md embeds it; a test keeps the
     two equal)."""
-    events: tuple[CaseEvent, ...] = (*get_args(ActionKind), *get_args(SystemEvent))
+    events: tuple[CaseEvent, ...] = (
+        *get_args(ActionKind),
+        *get_args(SystemEvent),
+        *get_args(CommandEvent),
+    )
     lines = [
         "| state \\ event | " + " | ".join(events) + " |",
         "|---|" + "---|" * len(events),

@@ -16,7 +16,17 @@ from shared.contract.events import CaseMerged, HandlerAction
 from shared.runtime.db import Connection
 
 from .assignment import Dept, HandlerLoad, TargetUnit
-from .model import CASE_COLUMNS, ActionOutcome, Case, CaseChange, EarlyMerge, Refusal, Step
+from .model import (
+    CASE_COLUMNS,
+    ActionOutcome,
+    Case,
+    CaseChange,
+    EarlyMerge,
+    Refusal,
+    Step,
+    Suggestion,
+    TriageEntry,
+)
 from .states import AWAITING, COMMAND_CENTRE, VOLUNTEER_TIERS, Actor, command_centre_unit
 
 # --- cases -------------------------------------------------------------------------------------
@@ -179,6 +189,75 @@ async def open_cases_of_units(conn: Connection, units: list[str]) -> list[Case]:
         "SELECT * FROM cases WHERE state <> 'resolved' AND unit = ANY($1::text[])", units
     )
     return [case_of(r) for r in rows]
+
+
+# --- the triage queue (人工分拨) ----------------------------------------------------------------
+
+
+async def add_triage_entries(conn: Connection, entries: Sequence[TriageEntry]) -> None:
+    """Cases entering the queue (their ``cases`` rows written before), one executemany."""
+    if not entries:
+        return
+    await conn.executemany(
+        """INSERT INTO triage (case_id, since, reasons, confidence, suggestions, moderation,
+                               source, title, description)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        [
+            (
+                e.case_id,
+                e.since,
+                list(e.reasons),
+                e.confidence,
+                [{"category": s.category, "probability": s.probability} for s in e.suggestions],
+                list(e.moderation),
+                e.source,
+                e.title,
+                e.description,
+            )
+            for e in entries
+        ],
+    )
+
+
+def _triage_entry(row: asyncpg.Record) -> TriageEntry:
+    suggestions = row["suggestions"] if isinstance(row["suggestions"], list) else []
+    return TriageEntry(
+        case_id=row["case_id"],
+        since=row["since"],
+        reasons=tuple(row["reasons"]),
+        confidence=row["confidence"],
+        suggestions=tuple(Suggestion(s["category"], s["probability"]) for s in suggestions),
+        moderation=tuple(row["moderation"]),
+        source=row["source"],
+        title=row["title"],
+        description=row["description"],
+    )
+
+
+async def triage_queue(
+    conn: Connection, units: list[str], limit: int, offset: int
+) -> tuple[int, list[tuple[Case, TriageEntry]]]:
+    """The cases awaiting triage held by one of ``units`` (the command centre's area), oldest
+    first: how many, and one page of them."""
+    total = await conn.fetchval(
+        "SELECT count(*) FROM cases WHERE state = 'triage' AND unit = ANY($1::text[])", units
+    )
+    rows = await conn.fetch(
+        """SELECT c.*, t.since, t.reasons, t.confidence, t.suggestions, t.moderation, t.source,
+                  t.title, t.description
+           FROM cases c JOIN triage t USING (case_id)
+           WHERE c.state = 'triage' AND c.unit = ANY($1::text[])
+           ORDER BY t.since, t.case_id LIMIT $2 OFFSET $3""",
+        units,
+        limit,
+        offset,
+    )
+    return int(total), [(case_of(r), _triage_entry(r)) for r in rows]
+
+
+async def remove_triage_entry(conn: Connection, case_id: str) -> None:
+    """The case left the queue (its decision is in the timeline)."""
+    await conn.execute("DELETE FROM triage WHERE case_id = $1", case_id)
 
 
 # --- what became of each handler action ----------------------------------------------------------

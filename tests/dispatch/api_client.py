@@ -37,6 +37,11 @@ class Api:
         resp = await self.client.get(path, headers=headers)
         return resp.status_code, resp.json()
 
+    async def post(self, path: str, token: str | None, body: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = await self.client.post(path, json=body, headers=headers)
+        return resp.status_code, resp.json()
+
     async def act(
         self, case_id: str, token: str | None, body: Any, *, key: str | None = None
     ) -> tuple[int, Any]:

@@ -35,6 +35,7 @@ OUTPUTS = (
     "cases.escalated",
     "cases.overdue",
     "cases.resolved",
+    "cases.reclassified",
     "handler.actions.rejected",
 )
 OJY_G01 = {"district": "WC", "street": "WC-YY", "community": "WC-YY-OJY", "grid": "WC-YY-OJY-G01"}
