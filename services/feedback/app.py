@@ -1,7 +1,8 @@
 """Feedback wiring: follow-up (回访), authenticated ratings, reopen, and governance metrics.
 
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.dispatched``,
-``cases.accepted``, ``cases.escalated``, ``cases.resolved`` and ``feedback.submitted``;
+``cases.accepted``, ``cases.escalated``, ``cases.resolved``, ``cases.reclassified`` (the category
+the figures count a case under) and ``feedback.submitted``;
 publishes ``feedback.requested``, ``feedback.rejected``, ``cases.closed`` and ``cases.reopened``.
 A durable timer closes cases nobody rated within ``WANGGE_FEEDBACK_WINDOW`` (scaled by
 ``WANGGE_SLA_SCALE``); the HTTP API serves staff the metrics, hot issues, rankings and case
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.contract.events import CaseMerged, CaseOpened, FeedbackSubmitted
+from shared.contract.events import CaseMerged, CaseOpened, CaseReclassified, FeedbackSubmitted
 from shared.registry.store import RegistryMessage, apply_registry_message
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
@@ -40,6 +41,7 @@ def create_service(settings: Settings) -> Service:
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
     svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
+    svc.subscribe("cases.reclassified", CaseReclassified)(fb.on_reclassified)
     for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved
         svc.subscribe(fact.topic, fact.model)(fb.record)
     svc.subscribe("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(

@@ -21,6 +21,7 @@ from shared.contract.events import (
     CaseClosed,
     CaseMerged,
     CaseOpened,
+    CaseReclassified,
     CaseReopened,
     FeedbackRejected,
     FeedbackSubmitted,
@@ -78,6 +79,13 @@ class Feedback:
         await store.ensure_case(uow.conn, ev.case_id)
         if not ev.anonymous:
             await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
+
+    async def on_reclassified(self, uow: UnitOfWork, ev: CaseReclassified, meta: Meta) -> None:
+        """The command centre's category (人工分拨): the figures count the case under it."""
+        await store.ensure_case(uow.conn, ev.case_id)
+        await store.reclassify(
+            uow.conn, ev.case_id, ev.to_category, ev.to_category_name, ev.reclassified_at
+        )
 
     async def learn_reporter(
         self, uow: UnitOfWork, case_id: str, reporter_ref: str, channel: str

@@ -39,15 +39,45 @@ async def ensure_case(conn: Connection, case_id: str) -> None:
     )
 
 
+_DECIDED = ("category", "category_name")  # a reclassification's, once one came
+
+
+def _opened_set(column: str) -> str:
+    if column in _DECIDED:
+        return (
+            f"{column} = CASE WHEN cases.reclassified_at IS NULL THEN EXCLUDED.{column} "
+            f"ELSE cases.{column} END"
+        )
+    return f"{column} = EXCLUDED.{column}"
+
+
 async def upsert_opened(conn: Connection, **row: Any) -> None:
-    """Fill in what cases.opened says (over a placeholder, if one exists)."""
+    """Fill in what cases.opened says (over a placeholder, if one exists; its category not over
+    a reclassification's)."""
     cols = ", ".join(row)
     params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in row if c != "case_id")
+    sets = ", ".join(_opened_set(c) for c in row if c != "case_id")
     await conn.execute(
         f"INSERT INTO cases ({cols}) VALUES ({params}) ON CONFLICT (case_id) DO UPDATE SET {sets}",
         *row.values(),
     )
+
+
+async def reclassify(
+    conn: Connection, case_id: str, category: str, category_name: str, at: datetime
+) -> bool:
+    """The command centre's category (``cases.reclassified``), unless a later one came first;
+    False: it did not apply. The case row exists (``ensure_case``)."""
+    done = await conn.fetchval(
+        """UPDATE cases SET category = $2, category_name = $3, reclassified_at = $4
+           WHERE case_id = $1 AND (reclassified_at IS NULL OR reclassified_at < $4)
+           RETURNING true""",
+        case_id,
+        category,
+        category_name,
+        at,
+    )
+    return bool(done)
 
 
 async def update_case(conn: Connection, case_id: str, **changes: Any) -> None:

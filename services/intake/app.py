@@ -2,7 +2,8 @@
 
 Consumes ``registry.units``, ``reports.submitted`` and ``cases.closed``, and for the Open311
 status of cases ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
-``cases.resolved`` and ``cases.reopened``; publishes ``cases.opened``, ``cases.merged`` and
+``cases.resolved`` and ``cases.reopened``, and ``cases.reclassified`` (the command centre's
+categories: labelled examples for the classifier); publishes ``cases.opened``, ``cases.merged`` and
 ``reports.rejected`` through its outbox. Serves Open311 GeoReport v2 at ``/open311/v2/``
 (``services.intake.open311``).
 """
@@ -16,6 +17,7 @@ from shared.contract.events import (
     CaseClosed,
     CaseDispatched,
     CaseEscalated,
+    CaseReclassified,
     CaseReopened,
     CaseResolved,
     ReportSubmitted,
@@ -55,5 +57,6 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
     svc.subscribe("cases.escalated", CaseEscalated)(projection.on_escalated)
     svc.subscribe("cases.resolved", CaseResolved)(projection.on_resolved)
     svc.subscribe("cases.reopened", CaseReopened)(projection.on_reopened)
+    svc.subscribe("cases.reclassified", CaseReclassified)(intake.on_reclassified)
     Open311(svc, intake.taxonomy, intake.known_unit).install()
     return svc

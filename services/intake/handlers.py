@@ -17,6 +17,7 @@ from shared.contract.events import (
     CaseLocation,
     CaseMerged,
     CaseOpened,
+    CaseReclassified,
     Classification,
     FieldError,
     ReportRejected,
@@ -42,12 +43,18 @@ from .merging import (
     supporter_counts_after_each,
 )
 from .privacy import Pii, mask_phone, redact_phones
+from .triage import triage_reasons
 
 log = get_logger(component="intake")
 
 
 def new_case_id(now: datetime) -> str:
     return f"C{now:%Y%m%d}-{uuid.uuid4().hex[:10]}"
+
+
+def classified_text(report: ReportSubmitted) -> str:
+    """What the classifier reads of a report (and what a reclassification labels)."""
+    return f"{report.title or ''}\n{report.description}"
 
 
 @dataclass
@@ -70,11 +77,13 @@ class Intake:
         pii: Pii,
         classifier: NaiveBayesClassifier,
         merge_window: timedelta,
+        triage_min_confidence: float = 0.0,
     ) -> None:
         self.taxonomy = taxonomy
         self.pii = pii
         self.classifier = classifier
         self.merge_window = merge_window
+        self.triage_min_confidence = triage_min_confidence
         self.index = RegistryIndex.build([])
         self.index_version = -1
 
@@ -85,6 +94,7 @@ class Intake:
             Pii.from_settings(settings),
             trained_classifier(settings.taxonomy_file),
             settings.merge_window,
+            settings.triage_min_confidence,
         )
 
     # --- registry.units -------------------------------------------------------------------------
@@ -111,6 +121,20 @@ class Intake:
     async def on_case_closed(self, uow: UnitOfWork, event: CaseClosed, meta: Meta) -> None:
         if await store.close_case(uow.conn, event.case_id, event.closed_at):
             log.info("case closed: no more merging into it", case_id=event.case_id)
+
+    # --- cases.reclassified ---------------------------------------------------------------------
+
+    async def on_reclassified(self, uow: UnitOfWork, event: CaseReclassified, meta: Meta) -> None:
+        """The command centre's category (人工分拨): a labelled example, and the category later
+        reports merge by."""
+        known = await store.record_reclassification(uow.conn, event)
+        log.info(
+            "case reclassified: kept as a labelled example" if known else "unknown case",
+            case_id=event.case_id,
+            from_category=event.from_category,
+            to_category=event.to_category,
+            origin=event.origin,
+        )
 
     # --- reports.submitted ----------------------------------------------------------------------
 
@@ -181,7 +205,7 @@ class Intake:
             return self.taxonomy.by_code[report.category], Classification(
                 method="given", terms=[], confidence=1.0
             )
-        found = self.classifier.classify(f"{report.title or ''}\n{report.description}")
+        found = self.classifier.classify(classified_text(report))
         category = self.taxonomy.get(found.category) or self.taxonomy.by_code["other"]
         return category, Classification(
             method=found.method, terms=found.terms, confidence=found.confidence
@@ -259,7 +283,14 @@ class Intake:
         await store.insert_cases(
             conn,
             [
-                store.NewCase(p.case_id, t.category.code, t.located.code, t.lineage, now)
+                store.NewCase(
+                    p.case_id,
+                    t.category.code,
+                    t.located.code,
+                    t.lineage,
+                    now,
+                    self.pii.encrypt(classified_text(t.claimed.event)),
+                )
                 for t, p in zip(triaged, placements, strict=True)
                 if p.opens
             ],
@@ -353,7 +384,7 @@ class Intake:
 
     def _case_opened(self, t: _Triaged, case_id: str, now: datetime) -> CaseOpened:
         report, category, lineage = t.claimed.event, t.category, t.lineage
-        return CaseOpened(
+        opened = CaseOpened(
             case_id=case_id,
             report_ids=[report.report_id],
             source=report.source,
@@ -373,3 +404,7 @@ class Intake:
             default_tier=category.tier,
             located_by=t.located.by,
         )
+        reasons = triage_reasons(opened, self.triage_min_confidence)
+        if not reasons:
+            return opened
+        return opened.model_copy(update={"needs_triage": True, "triage_reasons": reasons})

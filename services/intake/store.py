@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.contract.events import CaseReclassified
 from shared.runtime.db import Connection, ident
 
 from .locate import UnitInfo
@@ -254,13 +255,14 @@ class NewCase:
     place: str
     lineage: dict[str, str]
     opened_at: datetime
+    text_enc: bytes | None = None  # the text it was classified from, encrypted
 
 
 async def insert_cases(conn: Connection, cases: list[NewCase]) -> None:
     await conn.executemany(
         """INSERT INTO cases (case_id, category, place, building, grid, community, street,
-                              district, opened_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                              district, opened_at, text_enc)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
         [
             (
                 c.case_id,
@@ -272,6 +274,7 @@ async def insert_cases(conn: Connection, cases: list[NewCase]) -> None:
                 c.lineage.get("street"),
                 c.lineage.get("district"),
                 c.opened_at,
+                c.text_enc,
             )
             for c in cases
         ],
@@ -313,6 +316,61 @@ async def close_case(conn: Connection, case_id: str, closed_at: datetime) -> boo
         closed_at,
     )
     return bool(done)
+
+
+# --- reclassifications: the labelled examples of the command centre's decisions --------------
+
+
+async def record_reclassification(conn: Connection, ev: CaseReclassified) -> bool:
+    """A person's category for a case (``cases.reclassified``): kept as a labelled example, and
+    intake's copy of the case follows it (the category later reports merge by). False: intake
+    does not know the case. A decision seen again changes nothing."""
+    found = await conn.fetchval(
+        """WITH moved AS (
+               UPDATE cases SET category = $3
+               WHERE case_id = $1
+                 AND NOT EXISTS (SELECT 1 FROM reclassifications r
+                                 WHERE r.case_id = $1 AND r.decided_at > $2)
+               RETURNING case_id),
+           kept AS (
+               INSERT INTO reclassifications (case_id, decided_at, from_category, to_category,
+                                              origin, decided_by, note)
+               SELECT case_id, $2, $4, $3, $5, $6, $7 FROM cases WHERE case_id = $1
+               ON CONFLICT DO NOTHING RETURNING case_id)
+           SELECT EXISTS (SELECT 1 FROM cases WHERE case_id = $1)""",
+        ev.case_id,
+        ev.reclassified_at,
+        ev.to_category,
+        ev.from_category,
+        ev.origin,
+        ev.by.model_dump(),
+        ev.note,
+    )
+    return bool(found)
+
+
+@dataclass(frozen=True)
+class LabelledExample:
+    """A case's text (encrypted) and the category a person decided for it."""
+
+    case_id: str
+    text_enc: bytes
+    category: str
+    decided_at: datetime
+
+
+async def labelled_examples(conn: Connection) -> list[LabelledExample]:
+    """Every reclassified case whose text intake kept, labelled with its latest decision."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (r.case_id) r.case_id, c.text_enc, r.to_category, r.decided_at
+           FROM reclassifications r JOIN cases c USING (case_id)
+           WHERE c.text_enc IS NOT NULL
+           ORDER BY r.case_id, r.decided_at DESC"""
+    )
+    return [
+        LabelledExample(r["case_id"], r["text_enc"], r["to_category"], r["decided_at"])
+        for r in rows
+    ]
 
 
 # --- personal data at rest (wangge pii) ---------------------------------------------------------

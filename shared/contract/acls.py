@@ -85,6 +85,8 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.escalated",
             "cases.resolved",
             "cases.reopened",
+            # the command centre's categories: labelled examples, and intake's copy of the case
+            "cases.reclassified",
         ),
         publishes=("cases.opened", "cases.merged", "reports.rejected"),
     ),
@@ -102,6 +104,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.escalated",
             "cases.overdue",
             "cases.resolved",
+            "cases.reclassified",
             "handler.actions.rejected",
         ),
     ),
@@ -114,6 +117,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.accepted",
             "cases.escalated",
             "cases.resolved",
+            "cases.reclassified",  # the category its figures count the case under
             "feedback.submitted",
         ),
         publishes=("feedback.requested", "feedback.rejected", "cases.closed", "cases.reopened"),

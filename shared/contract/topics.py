@@ -103,6 +103,7 @@ CONSUMED = (
     "cases.resolved",
     "cases.closed",
     "cases.reopened",
+    "cases.reclassified",
     "handler.actions",
     "feedback.submitted",
 )
