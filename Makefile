@@ -13,6 +13,8 @@ help:
 	@echo "             KAFKA_AUTH=scram: SASL/SCRAM and ACLs, one principal per service and system"
 	@echo "make down    stop everything make up started"
 	@echo "make lint    ruff + mypy + lint-imports (the layers)"
+	@echo "make web     rebuild the pages' bundle (web/: ECharts, Leaflet from npm) and commit it"
+	@echo "make web-check     fail when the committed bundle differs from a rebuild (CI)"
 	@echo "make chaos   the crash suite at full size (20,000 reports, kills and restarts) and"
 	@echo "             every network fault on every service's link (Toxiproxy)"
 	@echo "make bench   the benchmark (bench/results/, docs/performance.md)"
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) $(WEB_DEPS)
 
 # Toxiproxy for the network-fault suite (tests/chaos/test_network_faults.py), from the Go module
 # proxy; skipped (the suite then says so) where Go is not installed.
@@ -50,7 +52,23 @@ $(COMPOSE_CONFIG): tools/compose-config/main.go tools/compose-config/go.mod
 		cd tools/compose-config && GOBIN=$(CURDIR)/.cache/go-bin go install .; \
 	else echo "Go not found: the compose tests will be skipped"; fi
 
-test: $(STAMP) $(TOXIPROXY) $(COMPOSE_CONFIG)
+# The pages' JavaScript (web/: ECharts, Leaflet, esbuild, and axe-core for the browser tests),
+# from npm. The bundle in services/dispatch/console/static/ is committed, so that the Python
+# package and the image need no Node; make web rebuilds it, make web-check (CI) proves the
+# committed files are what the sources and package-lock.json build.
+WEB_DEPS := web/node_modules/.package-lock.json
+$(WEB_DEPS): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the browser tests' accessibility check will be skipped"; fi
+
+.PHONY: web web-check
+web: $(WEB_DEPS)
+	cd web && npm run --silent build
+
+web-check: $(WEB_DEPS)
+	cd web && npm run --silent check
+
+test: $(STAMP) $(TOXIPROXY) $(COMPOSE_CONFIG) $(WEB_DEPS)
 	$(BIN)/python -m pytest
 
 # What the image, compose and the testcontainers path would do, checked without a container

@@ -1,0 +1,429 @@
+// The command-centre board (指挥调度中心): the district's open cases live, by street, community,
+// grid and tier; deadline warnings; the map of grids and buildings from the registry's geometry;
+// a case's drill-down with its timeline, and reassigning it (改派). Data: the board arrives over
+// server-sent events (/console/api/events: the whole board on connect and after every change),
+// the map's GeoJSON from /console/api/map, a case from dispatch's own /cases/{id}. The session
+// cookie authenticates every call; unsafe calls add the X-Requested-With header the service
+// requires of cookie sessions.
+import "leaflet/dist/leaflet.css";
+import "./console.css";
+import L from "leaflet";
+import * as echarts from "echarts/core";
+import { BarChart } from "echarts/charts";
+import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
+import { SVGRenderer } from "echarts/renderers";
+
+echarts.use([BarChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
+
+const TIERS = ["grid", "community", "street", "district"];
+const TIER_NAMES = { grid: "网格", community: "社区", street: "街道", district: "区" };
+const LEVEL_NAMES = {
+  district: "区",
+  street: "街道",
+  community: "社区",
+  grid: "网格",
+  building: "楼栋",
+  department: "职能部门",
+};
+const STATE_NAMES = {
+  dispatched: "已派发",
+  escalated: "已上报",
+  returned: "已退回",
+  transferred: "已转办",
+  accepted: "处置中",
+  deliberating: "议事中",
+  resolved: "已办结",
+  triage: "待分拨",
+};
+const DUE_NAMES = { on_track: "正常", due_soon: "即将超时", overdue: "已超时" };
+const EVENT_NAMES = {
+  dispatched: "派发",
+  accept: "接单",
+  progress: "进展",
+  resolve: "办结",
+  escalate: "上报（吹哨）",
+  return: "退单",
+  transfer: "转办（改派）",
+  deliberate: "提交议事会",
+  respond_timeout: "响应超时",
+  resolve_timeout: "办结超时",
+  deliberation_ended: "议事结束",
+  rules_raised: "规则提级",
+  reopen: "重新办理",
+  reclassify: "重新分类",
+  merged: "附议",
+};
+
+const $ = (id) => document.getElementById(id);
+const fmtTime = (iso) =>
+  iso
+    ? new Date(iso).toLocaleString("zh-CN", {
+        timeZone: "Asia/Shanghai",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+      })
+    : "—";
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role") node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+let board = null; // the last board pushed
+let units = new Map(); // code -> unit row of the board
+let openCase = null; // the case id in the drill-down
+
+// --- the summary --------------------------------------------------------------------------------
+
+function renderTotals(b) {
+  const t = b.totals;
+  const items = [
+    ["在办案件", t.open, "open"],
+    ["即将超时", t.due_soon, "due_soon"],
+    ["已超时", t.overdue, "overdue"],
+    ...TIERS.map((tier) => [`${TIER_NAMES[tier]}级`, t.by_tier[tier] || 0, `tier-${tier}`]),
+  ];
+  $("totals").replaceChildren(
+    ...items.map(([label, n, key]) =>
+      el("div", { class: `tile tile-${key}`, "data-total": key }, el("dt", {}, label), el("dd", {}, n)),
+    ),
+  );
+  $("unit-name").textContent = b.unit.name;
+  $("updated").textContent = `更新于 ${fmtTime(b.now)}`;
+}
+
+// --- the case lists -----------------------------------------------------------------------------
+
+function caseItem(c) {
+  const where = [c.community_name, c.grid_name].filter(Boolean).join(" · ") || c.unit_name;
+  const due = c.due ? DUE_NAMES[c.due] : "";
+  return el(
+    "li",
+    { "data-case-id": c.case_id, "data-due": c.due || "", class: `case due-${c.due || "none"}` },
+    el(
+      "button",
+      { type: "button", class: "case-link", onclick: () => showCase(c.case_id) },
+      el("span", { class: "case-id" }, c.case_id),
+      el("span", { class: "case-cat" }, c.category_name),
+      el("span", { class: "case-where" }, where),
+      el("span", { class: "case-tier" }, `${TIER_NAMES[c.tier]}级 · ${STATE_NAMES[c.state] || c.state}`),
+      el("span", { class: "case-due" }, c.deadline ? `${due} 期限 ${fmtTime(c.deadline)}` : due),
+    ),
+  );
+}
+
+function renderList(id, cases, empty) {
+  const list = $(id);
+  list.replaceChildren(...(cases.length ? cases.map(caseItem) : [el("li", { class: "empty" }, empty)]));
+}
+
+// --- the table by street, community and grid -------------------------------------------------
+
+function renderUnits(b) {
+  const children = new Map();
+  for (const u of b.units) {
+    const key = u.parent || "";
+    if (!children.has(key)) children.set(key, []);
+    children.get(key).push(u);
+  }
+  const rows = [];
+  const walk = (code, depth) => {
+    for (const u of children.get(code) || []) {
+      if (u.level === "building" || u.level === "department") continue;
+      rows.push(
+        el(
+          "tr",
+          { "data-unit": u.code, class: u.overdue ? "has-overdue" : "" },
+          el("th", { scope: "row", class: `depth-${depth}` }, u.name),
+          el("td", {}, LEVEL_NAMES[u.level] || u.level),
+          el("td", { "data-count": "open" }, u.open),
+          el("td", {}, u.due_soon),
+          el("td", { class: u.overdue ? "overdue-cell" : "" }, u.overdue),
+          ...TIERS.map((t) => el("td", {}, u.by_tier[t] || 0)),
+        ),
+      );
+      walk(u.code, depth + 1);
+    }
+  };
+  walk(b.unit.code, 0);
+  const depts = b.units.filter((u) => u.level === "department");
+  for (const u of depts) {
+    rows.push(
+      el(
+        "tr",
+        { "data-unit": u.code, class: u.overdue ? "has-overdue" : "" },
+        el("th", { scope: "row", class: "depth-0" }, u.name),
+        el("td", {}, LEVEL_NAMES.department),
+        el("td", { "data-count": "open" }, u.open),
+        el("td", {}, u.due_soon),
+        el("td", { class: u.overdue ? "overdue-cell" : "" }, u.overdue),
+        ...TIERS.map((t) => el("td", {}, u.by_tier[t] || 0)),
+      ),
+    );
+  }
+  $("units-body").replaceChildren(...rows);
+}
+
+// --- the chart: open cases per street, by tier (ECharts) -----------------------------------------
+
+let chart = null;
+function renderChart(b) {
+  const streets = b.units.filter((u) => u.level === "street");
+  if (!chart) chart = echarts.init($("tier-chart"), null, { renderer: "svg" });
+  chart.setOption({
+    aria: { enabled: true },
+    tooltip: { trigger: "axis" },
+    legend: { data: TIERS.map((t) => `${TIER_NAMES[t]}级`), textStyle: { color: "#1f2933" } },
+    grid: { left: 48, right: 16, top: 40, bottom: 32 },
+    xAxis: { type: "category", data: streets.map((s) => s.name), axisLabel: { color: "#1f2933" } },
+    yAxis: { type: "value", minInterval: 1, axisLabel: { color: "#1f2933" } },
+    series: TIERS.map((t, i) => ({
+      name: `${TIER_NAMES[t]}级`,
+      type: "bar",
+      stack: "open",
+      color: ["#1d4ed8", "#0f766e", "#b45309", "#7e22ce"][i],
+      data: streets.map((s) => s.by_tier[t] || 0),
+    })),
+  });
+  $("tier-chart").setAttribute(
+    "aria-label",
+    "各街道在办案件：" + streets.map((s) => `${s.name} ${s.open} 件`).join("，"),
+  );
+}
+
+// --- the map (Leaflet, the registry's own geometry, no tiles) -------------------------------------
+
+let map = null;
+const labels = new Map(); // grid or building code -> marker
+const shapes = new Map(); // grid code -> polygon layer
+
+function countIcon(code, kind, u) {
+  const open = u ? u.open : 0;
+  const overdue = u ? u.overdue : 0;
+  const badge = overdue ? `<span class="overdue-badge" data-overdue="${overdue}">超${overdue}</span>` : "";
+  return L.divIcon({
+    className: `map-count map-${kind}${overdue ? " map-overdue" : ""}${open ? "" : " map-zero"}`,
+    html: `<span class="count" data-map-unit="${code}" data-count="${open}">${open}</span>${badge}`,
+    iconSize: null,
+  });
+}
+
+async function loadMap() {
+  const resp = await fetch("/console/api/map", { credentials: "same-origin" });
+  if (!resp.ok) throw new Error(`map: ${resp.status}`);
+  const geo = await resp.json();
+  map = L.map("map", { attributionControl: false, zoomSnap: 0.25 });
+  const layer = L.geoJSON(geo, {
+    style: () => ({ color: "#1d4ed8", weight: 1.5, fillColor: "#93c5fd", fillOpacity: 0.25 }),
+    filter: (f) => f.geometry.type === "Polygon",
+    onEachFeature: (f, lyr) => {
+      shapes.set(f.properties.code, lyr);
+      lyr.bindTooltip(f.properties.name);
+    },
+  }).addTo(map);
+  for (const f of geo.features) {
+    const p = f.properties;
+    const at =
+      f.geometry.type === "Point"
+        ? L.latLng(f.geometry.coordinates[1], f.geometry.coordinates[0])
+        : shapes.get(p.code).getBounds().getCenter();
+    const marker = L.marker(at, {
+      icon: countIcon(p.code, p.level, null),
+      title: `${p.name}：在办案件`,
+      keyboard: false,
+      zIndexOffset: p.level === "grid" ? 0 : 100,
+    }).addTo(map);
+    marker.on("click", () => selectUnit(p.code));
+    labels.set(p.code, { marker, props: p });
+  }
+  const bounds = layer.getBounds();
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16] });
+  else map.setView([30.58, 114.3], 13);
+  if (board) renderMap(board);
+}
+
+function renderMap(b) {
+  if (!map) return;
+  for (const [code, { marker, props }] of labels) {
+    const u = units.get(code);
+    marker.setIcon(countIcon(code, props.level, u));
+    marker.options.title = `${props.name}：在办 ${u ? u.open : 0} 件，超时 ${u ? u.overdue : 0} 件`;
+    const shape = shapes.get(code);
+    if (shape) {
+      const n = u ? u.open : 0;
+      shape.setStyle({
+        color: u && u.overdue ? "#b91c1c" : "#1d4ed8",
+        weight: u && u.overdue ? 3 : 1.5,
+        fillOpacity: Math.min(0.15 + n * 0.05, 0.6),
+      });
+    }
+  }
+}
+
+function selectUnit(code) {
+  const row = document.querySelector(`tr[data-unit="${CSS.escape(code)}"]`);
+  if (row) {
+    row.scrollIntoView({ block: "center" });
+    row.classList.add("flash");
+    setTimeout(() => row.classList.remove("flash"), 1500);
+  }
+}
+
+// --- the drill-down and reassigning (改派) --------------------------------------------------------
+
+async function showCase(caseId) {
+  openCase = caseId;
+  const dialog = $("case-dialog");
+  $("case-title").textContent = `案件 ${caseId}`;
+  $("case-body").replaceChildren(el("p", {}, "加载中…"));
+  $("transfer-result").textContent = "";
+  if (!dialog.open) dialog.showModal();
+  const resp = await fetch(`/cases/${encodeURIComponent(caseId)}`, { credentials: "same-origin" });
+  if (!resp.ok) {
+    $("case-body").replaceChildren(el("p", { role: "alert" }, `无法读取案件（${resp.status}）`));
+    return;
+  }
+  renderCase(await resp.json());
+}
+
+function renderCase(c) {
+  const facts = [
+    ["类别", categoryName(c.category)],
+    ["状态", STATE_NAMES[c.state] || c.state],
+    ["层级", `${TIER_NAMES[c.tier]}级（起始 ${TIER_NAMES[c.start_tier]}级）`],
+    ["承办单位", unitName(c.unit)],
+    ["位置", [c.street, c.community, c.grid, c.building].filter(Boolean).map(unitName).join(" / ")],
+    ["期限状态", c.due ? DUE_NAMES[c.due] : "—"],
+    ["响应期限", fmtTime(c.respond_by)],
+    ["办结期限", fmtTime(c.resolve_by)],
+    ["附议人数", c.supporters],
+    ["督办", c.supervised ? "是" : "否"],
+  ];
+  const dl = el("dl", { class: "facts" });
+  for (const [k, v] of facts) dl.append(el("dt", {}, k), el("dd", {}, v || "—"));
+  const rows = c.timeline.map((s) =>
+    el(
+      "tr",
+      {},
+      el("td", {}, fmtTime(s.at)),
+      el("td", {}, EVENT_NAMES[s.event] || s.event),
+      el("td", {}, s.to_state ? STATE_NAMES[s.to_state] || s.to_state : "—"),
+      el("td", {}, s.unit ? unitName(s.unit) : "—"),
+      el("td", {}, s.handler_id || "—"),
+      el("td", {}, (s.detail && s.detail.note) || ""),
+    ),
+  );
+  const table = el(
+    "table",
+    { class: "timeline" },
+    el("caption", {}, "办理过程"),
+    el(
+      "thead",
+      {},
+      el("tr", {}, ...["时间", "事件", "状态", "单位", "处置人", "说明"].map((h) => el("th", { scope: "col" }, h))),
+    ),
+    el("tbody", {}, ...rows),
+  );
+  $("case-body").replaceChildren(dl, table);
+  const canTransfer = c.actions.includes("transfer");
+  $("transfer-form").hidden = !canTransfer;
+  if (canTransfer) fillTargets(c.unit);
+}
+
+function unitName(code) {
+  const u = units.get(code);
+  return u ? u.name : code;
+}
+function categoryName(code) {
+  return (board && board.categories && board.categories[code]) || code;
+}
+
+function fillTargets(current) {
+  const select = $("transfer-target");
+  const options = [...units.values()]
+    .filter((u) => u.code !== current && u.level !== "building")
+    .map((u) => el("option", { value: u.code }, `${u.name}（${LEVEL_NAMES[u.level] || u.level}）`));
+  select.replaceChildren(...options);
+}
+
+async function transfer(event) {
+  event.preventDefault();
+  const result = $("transfer-result");
+  const body = {
+    action: "transfer",
+    target_unit: $("transfer-target").value,
+    note: $("transfer-note").value.trim() || null,
+  };
+  const resp = await fetch(`/cases/${encodeURIComponent(openCase)}/actions`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: {
+      "Content-Type": "application/json",
+      "Idempotency-Key": crypto.randomUUID(),
+      "X-Requested-With": "wangge-console",
+    },
+    body: JSON.stringify(body),
+  });
+  if (resp.ok) {
+    result.textContent = `已改派至 ${unitName(body.target_unit)}`;
+    $("transfer-note").value = "";
+    showCase(openCase);
+  } else {
+    let detail = `${resp.status}`;
+    try {
+      detail = (await resp.json()).detail || detail;
+    } catch {}
+    result.textContent = `改派未成功：${detail}`;
+  }
+}
+
+// --- live updates ---------------------------------------------------------------------------------
+
+function render(b) {
+  board = b;
+  units = new Map(b.units.map((u) => [u.code, u]));
+  renderTotals(b);
+  renderList("overdue", b.warnings.overdue, "暂无超时案件");
+  renderList("due-soon", b.warnings.due_soon, "暂无即将超时案件");
+  renderList("recent", b.recent, "暂无在办案件");
+  renderUnits(b);
+  renderChart(b);
+  renderMap(b);
+  document.body.dataset.boardAt = b.now;
+}
+
+function connect() {
+  const live = $("live");
+  const source = new EventSource("/console/api/events");
+  source.addEventListener("open", () => {
+    live.textContent = "实时更新中";
+    live.className = "live on";
+  });
+  source.addEventListener("board", (e) => render(JSON.parse(e.data)));
+  source.addEventListener("error", () => {
+    live.textContent = "连接中断，正在重连…";
+    live.className = "live off";
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("transfer-form").addEventListener("submit", transfer);
+  $("case-close").addEventListener("click", () => $("case-dialog").close());
+  $("case-dialog").addEventListener("close", () => {
+    openCase = null;
+  });
+  window.addEventListener("resize", () => chart && chart.resize());
+  connect();
+  loadMap().catch((err) => {
+    $("map").replaceChildren(el("p", { role: "alert" }, `地图加载失败：${err.message}`));
+  });
+});
