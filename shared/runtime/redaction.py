@@ -23,9 +23,9 @@ of these, in this order:
   right after 卡号/银行卡/账号/帐号/卡 (the resident says it is one). Other long numbers (an
   order number, a timestamp in milliseconds) are kept: 9 in 10 of them fail the Luhn check.
 - Phone number: what libphonenumber (``phonenumbers``, Google's metadata) parses for region CN
-  as a valid number, in at most 4 groups: mobiles with or without +86/0086/86, landlines with
-  their area code and its 0 (``021-12345678``, ``0571 8888 8888``; without the 0,
-  ``2024-03-05 15`` would be a Guangzhou number), 400/800 numbers.
+  as a valid (assigned) number, in at most 4 groups: mobiles with or without +86/0086/86,
+  landlines with their area code and its 0 (``021-12345678``, ``0571 8888 8888``; without the
+  0, ``2024-03-05 15`` would be a Guangzhou number), 400/800 numbers.
 
 Masking keeps the separators and the last 4 digits; every other digit becomes ``*``, except, in a
 phone number, its prefix (+86, the trunk 0) and its first 3 digits (a mobile's network, a

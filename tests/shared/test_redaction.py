@@ -48,7 +48,8 @@ def mobiles(draw: st.DrawFn) -> str:
 @st.composite
 def landlines(draw: st.DrawFn) -> str:
     area = draw(st.sampled_from(AREA_CODES))
-    number = draw(st.sampled_from("2345678")) + draw(digits(7))
+    # 010-8… and 021-8… are not assigned: libphonenumber, which decides, does not take them
+    number = draw(st.sampled_from("234567")) + draw(digits(7))
     if draw(st.booleans()):
         return f"（{area}）{number}" if draw(st.booleans()) else f"({area}){number}"
     return draw(written([area, number[:4], number[4:]]))
@@ -153,7 +154,8 @@ ORDINARY = st.sampled_from(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(FILLER, ORDINARY), max_size=6), FILLER)
 def test_ordinary_numbers_are_left_alone(pieces: list[tuple[str, str]], end: str) -> None:
-    text = "".join(f"{a}{b}" for a, b in pieces) + end
+    # a pause between pieces: two of them written together are one longer number
+    text = "".join(f"{a}，{b}" for a, b in pieces) + end
     assert redact_numbers(text) == text
 
 
