@@ -119,6 +119,15 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
     ("dispatch", "POST", "/cases/{case_id}/actions"): bearer(
         reach_ok={200, 403, 409, 422}, reach_no=404
     ),
+    # the triage queue (人工分拨): the command centre only; the matrix's case is dispatched, so a
+    # triage decision is a 409, a correction to its own category too (nothing changes)
+    ("dispatch", "GET", "/triage"): bearer(reach_ok={200}, reach_no=200, roles={"command_centre"}),
+    ("dispatch", "POST", "/triage/{case_id}"): bearer(
+        reach_ok={409}, reach_no=404, roles={"command_centre"}
+    ),
+    ("dispatch", "POST", "/cases/{case_id}/reclassify"): bearer(
+        reach_ok={409}, reach_no=404, roles={"command_centre"}
+    ),
     ("feedback", "GET", "/units/{code}/metrics"): bearer(reach_ok={200}, reach_no=403),
     ("feedback", "GET", "/units/{code}/hot-issues"): bearer(reach_ok={200}, reach_no=403),
     ("feedback", "GET", "/units/{code}/ranking"): bearer(reach_ok={200}, reach_no=403),
@@ -187,6 +196,8 @@ async def call(
     kwargs: dict[str, Any] = {"headers": caller.headers(stack), "params": query(path)}
     if method == "POST" and path.endswith("/actions"):
         kwargs["json"] = {"action": "accept"}
+    elif method == "POST" and (path.endswith("/reclassify") or path.startswith("/triage/")):
+        kwargs["json"] = {"category": "sanitation"}  # the case's own: nothing changes
     elif method == "POST":
         kwargs["data"] = {"service_code": "sanitation", "description": "楼道灯坏了"}
     resp = await client.request(method, url, **kwargs)
