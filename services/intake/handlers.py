@@ -42,7 +42,9 @@ from .merging import (
     supporter_counts_after_batch,
     supporter_counts_after_each,
 )
-from .privacy import Pii, mask_phone, redact_phones
+from .moderation import moderation_flags
+from .privacy import Pii, mask_phone
+from .redaction import redact
 from .triage import triage_reasons
 
 log = get_logger(component="intake")
@@ -340,6 +342,8 @@ class Intake:
                     reporter_name_enc=self.pii.encrypt(r.reporter.name),
                     reporter_phone_enc=self.pii.encrypt(r.reporter.phone),
                     reporter_phone_masked=t.masked,
+                    title_enc=self.pii.encrypt(r.title),
+                    description_enc=self.pii.encrypt(r.description),
                 )
             )
         return outcomes
@@ -394,8 +398,8 @@ class Intake:
             agency_mode=category.agency_mode,
             classification=t.classification,
             location=CaseLocation(**{lvl: lineage.get(lvl) for lvl in CaseLocation.model_fields}),
-            title=redact_phones(report.title) if report.title else None,
-            description=redact_phones(report.description),
+            title=redact(report.title) if report.title else None,
+            description=redact(report.description),
             households_affected=report.households_affected,
             urgent=bool(report.urgent),
             reporter_ref=t.ref,
@@ -403,6 +407,7 @@ class Intake:
             anonymous=report.reporter.anonymous,
             default_tier=category.tier,
             located_by=t.located.by,
+            moderation=moderation_flags(classified_text(report)),
         )
         reasons = triage_reasons(opened, self.triage_min_confidence)
         if not reasons:

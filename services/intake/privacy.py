@@ -41,7 +41,6 @@ from pydantic import SecretStr
 
 from shared.contract import keys
 from shared.contract.events import Reporter
-from shared.runtime.logging import mask_phone as mask_phone_numbers_in
 from shared.runtime.settings import ConfigurationError, Settings
 
 KEY_BYTES = keys.KEY_BYTES
@@ -307,9 +306,3 @@ def mask_phone(phone: str | None) -> str | None:
     if not phone:
         return None
     return f"{phone[:3]}****{phone[-4:]}"
-
-
-def redact_phones(text: str) -> str:
-    """Every mainland mobile number written inside free text, masked (联系电话138****5678):
-    descriptions leave intake on other topics, phone numbers typed into them must not."""
-    return mask_phone_numbers_in(text)

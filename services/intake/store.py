@@ -98,6 +98,8 @@ class Outcome:
     reporter_phone_enc: bytes | None = None
     reporter_phone_masked: str | None = None
     fingerprint: bytes | None = None  # of a rejected version (services/intake/fingerprints.py)
+    title_enc: bytes | None = None  # the free text as written, encrypted (what the topics
+    description_enc: bytes | None = None  # carry is redacted: services/intake/redaction.py)
 
 
 async def record_reports(conn: Connection, outcomes: list[Outcome]) -> None:
@@ -106,8 +108,8 @@ async def record_reports(conn: Connection, outcomes: list[Outcome]) -> None:
     await conn.executemany(
         """INSERT INTO reports (source, report_id, submitted_at, outcome, case_id, reason,
                                errors, reporter_ref, reporter_name_enc, reporter_phone_enc,
-                               reporter_phone_masked, fingerprint)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                               reporter_phone_masked, fingerprint, title_enc, description_enc)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            ON CONFLICT (source, report_id) DO UPDATE
            SET received_at = now(), submitted_at = EXCLUDED.submitted_at,
                outcome = EXCLUDED.outcome, case_id = EXCLUDED.case_id,
@@ -116,7 +118,8 @@ async def record_reports(conn: Connection, outcomes: list[Outcome]) -> None:
                reporter_name_enc = EXCLUDED.reporter_name_enc,
                reporter_phone_enc = EXCLUDED.reporter_phone_enc,
                reporter_phone_masked = EXCLUDED.reporter_phone_masked,
-               fingerprint = EXCLUDED.fingerprint
+               fingerprint = EXCLUDED.fingerprint,
+               title_enc = EXCLUDED.title_enc, description_enc = EXCLUDED.description_enc
            WHERE reports.outcome = 'rejected'""",
         [
             (
@@ -132,6 +135,8 @@ async def record_reports(conn: Connection, outcomes: list[Outcome]) -> None:
                 o.reporter_phone_enc,
                 o.reporter_phone_masked,
                 o.fingerprint,
+                o.title_enc,
+                o.description_enc,
             )
             for o in outcomes
         ],

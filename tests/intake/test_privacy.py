@@ -28,7 +28,6 @@ from services.intake.privacy import (
     mask_phone,
     new_key,
     parse_key,
-    redact_phones,
 )
 from shared.contract.events import Reporter
 
@@ -56,10 +55,6 @@ def legacy_ref(raw: bytes, phone: str) -> str:
 def test_mask_phone() -> None:
     assert mask_phone("13812345678") == "138****5678"
     assert mask_phone(None) is None
-
-
-def test_phone_numbers_inside_text_are_masked() -> None:
-    assert redact_phones("联系电话13812345678，下午在家") == "联系电话138****5678，下午在家"
 
 
 def test_encryption_round_trip_and_no_plaintext(pii: Pii) -> None:

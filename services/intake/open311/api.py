@@ -56,7 +56,7 @@ from shared.runtime.service import Service
 from shared.runtime.settings import ConfigurationError, Settings
 
 from ..locate import UnitInfo
-from ..privacy import redact_phones
+from ..redaction import redact
 from . import catalog, formats, schemas, store, submission
 from . import status as case_status
 from .apikeys import MAX_KEY_CHARS, Caller, digest
@@ -357,12 +357,13 @@ class Open311:
             now=now,
             address_unit=unit,
         )
-        posting = Posting(
+        address = sub.get("address_string")
+        posting = Posting(  # what GET answers: free text redacted (services/intake/redaction.py)
             system=caller.system,
             requested_at=now,
             service_code=category.code,
-            description=redact_phones(report.description),
-            address=sub.get("address_string"),
+            description=redact(report.description),
+            address=redact(address) if address else None,
             address_id=address_id,
             lat=report.location.lat,
             long=report.location.lon,

@@ -20,7 +20,7 @@ from shared.contract.events import (
 from shared.runtime.consumer import Meta
 from shared.runtime.uow import UnitOfWork
 
-from ..privacy import redact_phones
+from ..redaction import redact
 from . import store
 
 
@@ -49,7 +49,7 @@ async def on_escalated(uow: UnitOfWork, e: CaseEscalated, meta: Meta) -> None:
 
 
 async def on_resolved(uow: UnitOfWork, e: CaseResolved, meta: Meta) -> None:
-    await store.resolved(uow.conn, e.case_id, e.resolved_at, redact_phones(e.note))
+    await store.resolved(uow.conn, e.case_id, e.resolved_at, redact(e.note))
 
 
 async def on_reopened(uow: UnitOfWork, e: CaseReopened, meta: Meta) -> None:
