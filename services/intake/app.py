@@ -5,7 +5,7 @@ status of cases ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
 ``cases.resolved`` and ``cases.reopened``, and ``cases.reclassified`` (the command centre's
 categories: labelled examples for the classifier); publishes ``cases.opened``, ``cases.merged`` and
 ``reports.rejected`` through its outbox. Serves Open311 GeoReport v2 at ``/open311/v2/``
-(``services.intake.open311``).
+(``services.intake.open311``), and the 未诉先办 hotspots at ``/hotspots`` (``hotspots_api``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 from shared.runtime.uow import UnitOfWork
 
+from . import hotspots_api
 from .handlers import Intake
 from .open311 import projection
 from .open311.api import Open311, recording
@@ -59,4 +60,5 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
     svc.subscribe("cases.reopened", CaseReopened)(projection.on_reopened)
     svc.subscribe("cases.reclassified", CaseReclassified)(intake.on_reclassified)
     Open311(svc, intake.taxonomy, intake.known_unit).install()
+    hotspots_api.install(svc, intake.taxonomy)
     return svc

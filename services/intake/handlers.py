@@ -31,20 +31,26 @@ from shared.runtime.logging import get_logger
 from shared.runtime.settings import Settings
 from shared.runtime.uow import UnitOfWork
 
-from . import store
+from . import nearby_store, store
 from .classify import NaiveBayesClassifier, trained_classifier
 from .fingerprints import payload_fingerprint, report_fingerprint
+from .hotspots import HotspotRule
 from .locate import Located, RegistryIndex, UnitInfo
 from .merging import (
+    Placement,
     merge_lock_key,
     merge_target,
+    nearby_lock_keys,
     place_reports,
     supporter_counts_after_batch,
     supporter_counts_after_each,
 )
 from .moderation import moderation_flags
+from .nearby import sketch_of, wgs84_location
 from .privacy import Pii, mask_phone
+from .proactive import Opened, Proactive, rule_from_settings
 from .redaction import redact
+from .similarity import NearbyRule
 from .triage import triage_reasons
 
 log = get_logger(component="intake")
@@ -80,11 +86,16 @@ class Intake:
         classifier: NaiveBayesClassifier,
         merge_window: timedelta,
         triage_min_confidence: float = 0.0,
+        *,
+        nearby: NearbyRule | None = None,
+        hotspots: HotspotRule | None = None,
     ) -> None:
         self.taxonomy = taxonomy
         self.pii = pii
         self.classifier = classifier
         self.merge_window = merge_window
+        self.nearby = nearby or NearbyRule()
+        self.proactive = Proactive(hotspots or HotspotRule(), taxonomy)
         self.triage_min_confidence = triage_min_confidence
         self.index = RegistryIndex.build([])
         self.index_version = -1
@@ -97,6 +108,8 @@ class Intake:
             trained_classifier(settings.taxonomy_file),
             settings.merge_window,
             settings.triage_min_confidence,
+            nearby=NearbyRule(settings.nearby_radius_m, settings.nearby_similarity),
+            hotspots=rule_from_settings(settings),
         )
 
     # --- registry.units -------------------------------------------------------------------------
@@ -244,7 +257,7 @@ class Intake:
             located = None
             if not errors:
                 located = index.locate(
-                    report.location, f"{report.title or ''}\n{report.description}"
+                    wgs84_location(report.location), f"{report.title or ''}\n{report.description}"
                 )
             if located is None:
                 reason = "invalid" if errors else "unlocatable"
@@ -258,7 +271,7 @@ class Intake:
             lineage = index.lineage(located.code)
             triaged.append(_Triaged(c, category, classification, located, lineage))
         if triaged:
-            outcomes += await self._open_or_merge(conn, triaged)
+            outcomes += await self._open_or_merge(conn, triaged, index)
         await store.record_reports(conn, outcomes)
         counts = Counter(o.outcome for o in outcomes)
         log.info(
@@ -271,16 +284,31 @@ class Intake:
         )
 
     async def _open_or_merge(
-        self, conn: Connection, triaged: list[_Triaged]
+        self, conn: Connection, triaged: list[_Triaged], index: RegistryIndex
     ) -> list[store.Outcome]:
         now = datetime.now(UTC)
+        sketches = [sketch_of(t.claimed.event, t.category.code, t.located, index) for t in triaged]
         await store.lock_merge_keys(
-            conn, [merge_lock_key(t.category.code, t.lineage, t.located.code) for t in triaged]
+            conn,
+            [merge_lock_key(t.category.code, t.lineage, t.located.code) for t in triaged]
+            + [k for s in sketches if s is not None for k in nearby_lock_keys(s, self.nearby)],
         )
         targets = [merge_target(t.category.code, t.lineage, t.located.code) for t in triaged]
-        found = await store.find_open_cases(conn, list(set(targets)), now - self.merge_window)
+        since = now - self.merge_window
+        found = await store.find_open_cases(conn, list(set(targets)), since)
+        near = await nearby_store.find_nearby_cases(
+            conn,
+            [s for s, t in zip(sketches, targets, strict=True) if s is not None and t not in found],
+            self.nearby.radius_m,
+            since,
+        )
         placements = place_reports(
-            targets, {t: c.case_id for t, c in found.items()}, lambda: new_case_id(now)
+            targets,
+            {t: c.case_id for t, c in found.items()},
+            lambda: new_case_id(now),
+            sketches=sketches,
+            nearby=[c for c, _ in near.values()],
+            rule=self.nearby,
         )
         await store.insert_cases(
             conn,
@@ -295,6 +323,14 @@ class Intake:
                 )
                 for t, p in zip(triaged, placements, strict=True)
                 if p.opens
+            ],
+        )
+        await nearby_store.record_case_points(
+            conn,
+            [
+                (p.case_id, s)
+                for s, p in zip(sketches, placements, strict=True)
+                if p.opens and s is not None
             ],
         )
         for t in triaged:
@@ -319,9 +355,9 @@ class Intake:
             pair = (p.case_id, t.ref)
             is_new.append(pair in added and pair not in seen)
             seen.add(pair)
-        counts = supporter_counts_after_batch(
-            placements, is_new, {c.case_id: c.supporter_count for c in found.values()}
-        )
+        before = {c.case_id: c.supporter_count for c in found.values()}
+        before.update({case_id: n for case_id, (_, n) in near.items()})
+        counts = supporter_counts_after_batch(placements, is_new, before)
         await store.set_supporter_counts(conn, counts)
         after = supporter_counts_after_each(placements, is_new, counts)
         outcomes = []
@@ -329,7 +365,7 @@ class Intake:
             if p.opens:
                 self._opened(t, p.case_id, now)
             else:
-                self._merged(t, p.case_id, now, count)
+                self._merged(t, p, now, count)
             r = t.claimed.event
             outcomes.append(
                 store.Outcome(
@@ -346,10 +382,21 @@ class Intake:
                     description_enc=self.pii.encrypt(r.description),
                 )
             )
+        await self.proactive.after_cases_opened(
+            conn,
+            [
+                Opened(t.claimed.uow, t.category.code, t.lineage, t.claimed.event.submitted_at)
+                for t, p in zip(triaged, placements, strict=True)
+                if p.opens
+            ],
+            index,
+            now,
+            lambda: new_case_id(now),
+        )
         return outcomes
 
-    def _merged(self, t: _Triaged, case_id: str, now: datetime, count: int) -> None:
-        report = t.claimed.event
+    def _merged(self, t: _Triaged, p: Placement, now: datetime, count: int) -> None:
+        report, case_id = t.claimed.event, p.case_id
         t.claimed.uow.emit(
             CaseMerged(
                 case_id=case_id,
@@ -362,10 +409,12 @@ class Intake:
                 anonymous=report.reporter.anonymous,
                 households_affected=report.households_affected,
                 urgent=bool(report.urgent),
+                merged_by="nearby" if p.by == "nearby" else "place",
             )
         )
         log.debug(
             "report merged into open case (附议)",
+            merged_by=p.by,
             case_id=case_id,
             report_id=report.report_id,
             supporter_count=count,

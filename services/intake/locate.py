@@ -96,6 +96,7 @@ class UnitInfo:
     parent: str | None = None
     aliases: tuple[str, ...] = ()
     area: tuple[tuple[float, float], ...] | None = None
+    point: tuple[float, float] | None = None  # (lon, lat), WGS-84: a building's surveyed point
 
 
 @dataclass(frozen=True)

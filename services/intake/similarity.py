@@ -9,7 +9,9 @@ opened within the merge window.
 Texts are compared as residents' accounts of a problem, not as channel formulae: NFKC, without
 what a channel adds to every report (来电人反映, 入户走访时, 天天敲门组, 要求尽快处理 …), and
 without runs of five or more digits (phone, ID and card numbers: they never tell two matters
-apart, and no personal number is kept). What is left is compared through its character
+apart, and no personal number is kept). Two reports located at two different buildings, or
+whose texts name different building numbers (3栋, 5栋), are never the same matter. What is left
+is compared through its character
 bigrams: ``rapidfuzz``'s ``token_set_ratio`` over the sorted sets of bigrams, that is how much of
 the smaller account the two share (0..1). Building numbers stay (3栋 and 5栋 differ).
 
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 
 from .coords import distance_m
+from .locate import normalise
 
 # What channels put into every report: their formulae, and the requests every report ends with.
 _FORMULAE = re.compile(
@@ -64,6 +67,7 @@ _FORMULAE = re.compile(
         )
     )
 )
+_BUILDING_NUMBER = re.compile(r"(?<!\d)(\d{1,4})栋")
 _KEPT = re.compile(r"[\u3400-\u9fff]+|(?<!\d)\d{1,4}(?!\d)")
 _MAX_TEXT = 400  # characters compared: the opening of a long account says what it is about
 
@@ -71,7 +75,7 @@ _MAX_TEXT = 400  # characters compared: the opening of a long account says what 
 def matter_text(text: str) -> str:
     """The part of a report's text that says what the matter is (the rule compares these; the
     case keeps its first report's)."""
-    text = _FORMULAE.sub(" ", unicodedata.normalize("NFKC", text))
+    text = _FORMULAE.sub(" ", normalise(unicodedata.normalize("NFKC", text)))
     return " ".join(_KEPT.findall(text))[:_MAX_TEXT]
 
 
@@ -91,14 +95,21 @@ def text_similarity(a: str, b: str) -> float:
     return float(fuzz.token_set_ratio(_bigrams(a), _bigrams(b))) / 100.0
 
 
+def building_numbers(text: str) -> frozenset[str]:
+    """The building numbers a ``matter_text`` names (3栋, 3号楼 and 三栋 are all 3)."""
+    return frozenset(_BUILDING_NUMBER.findall(text))
+
+
 @dataclass(frozen=True)
 class Sketch:
-    """What the rule knows of a report or a case: category, WGS-84 point, matter text."""
+    """What the rule knows of a report or a case: category, WGS-84 point, matter text, and the
+    building it was located at, if any."""
 
     category: str
     lon: float
     lat: float
     text: str
+    building: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,11 @@ class NearbyRule:
         c = case.sketch
         if c.category != report.category:
             return None
+        if report.building and c.building and report.building != c.building:
+            return None  # located at two buildings: the place rule has told them apart
+        named, case_named = building_numbers(report.text), building_numbers(c.text)
+        if named and case_named and not named & case_named:
+            return None  # 3栋 and 5栋: two matters however alike
         d = distance_m(report.lon, report.lat, c.lon, c.lat)
         if d > self.radius_m:
             return None

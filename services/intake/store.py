@@ -22,7 +22,7 @@ async def bump_registry_version(conn: Connection) -> None:
 
 
 async def load_units(conn: Connection) -> list[UnitInfo]:
-    rows = await conn.fetch("SELECT code, name, level, parent, aliases, area FROM units")
+    rows = await conn.fetch("SELECT code, name, level, parent, aliases, area, lon, lat FROM units")
     return [
         UnitInfo(
             code=r["code"],
@@ -31,6 +31,7 @@ async def load_units(conn: Connection) -> list[UnitInfo]:
             parent=r["parent"],
             aliases=tuple(r["aliases"] or ()),
             area=tuple((float(p[0]), float(p[1])) for p in r["area"]) if r["area"] else None,
+            point=(r["lon"], r["lat"]) if r["lon"] is not None and r["lat"] is not None else None,
         )
         for r in rows
     ]

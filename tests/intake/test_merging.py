@@ -63,3 +63,39 @@ def test_supporter_count_after_each_report() -> None:
     new = [True, True, True, False, True]
     # after the batch: "old" had 4 and gained 1; "new" has its opener and 2 more
     assert supporter_counts_after_each(PLACED, new, {"old": 5, "new": 3}) == [1, 5, 2, 5, 3]
+
+
+def test_a_report_without_a_case_at_its_place_joins_the_same_matter_nearby():
+    from services.intake.merging import nearby_lock_keys
+    from services.intake.similarity import NearbyCase, NearbyRule, Sketch, matter_text
+
+    rule = NearbyRule()
+    text = matter_text("7栋3楼有人从窗户拉电线下来给电瓶车充电，线挂在半空中，很危险")
+    near = Sketch("ebike_charging", 114.4, 30.5, text)
+    t1 = MergeTarget("ebike_charging", "grid", "G1")
+    t2 = MergeTarget("ebike_charging", "grid", "G2")
+    t3 = MergeTarget("ebike_charging", "grid", "G3")
+    ids = iter(["N1", "N2"])
+    out = place_reports(
+        [t1, t2, t1, t3],
+        {},
+        lambda: next(ids),
+        sketches=[near, None, None, Sketch("ebike_charging", 114.4003, 30.5003, text)],
+        nearby=[NearbyCase("OPEN", Sketch("ebike_charging", 114.4002, 30.5001, text))],
+        rule=rule,
+    )
+    assert out[0] == Placement("OPEN", opens=False, by="nearby")
+    assert out[1] == Placement("N1", opens=True)  # no point: the place rule only
+    assert out[2] == Placement("OPEN", opens=False)  # its target follows the first report
+    assert out[3].case_id == "OPEN" and out[3].by == "nearby"
+    # without a rule, the place rule alone
+    ids = iter(["A", "B"])
+    alone = place_reports([t1, t3], {}, lambda: next(ids), sketches=[near, near])
+    assert [p.opens for p in alone] == [True, True]
+    # within a batch, a case opened by one report is found by the next one nearby
+    ids = iter(["A", "B"])
+    batch = place_reports([t1, t3], {}, lambda: next(ids), sketches=[near, near], rule=rule)
+    assert batch == [Placement("A", opens=True), Placement("A", opens=False, by="nearby")]
+    # two points within the radius share a lock key
+    other = Sketch("ebike_charging", 114.4 + 100 / 96_000, 30.5, text)
+    assert set(nearby_lock_keys(near, rule)) & set(nearby_lock_keys(other, rule))

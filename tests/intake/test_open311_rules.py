@@ -35,8 +35,8 @@ def test_one_service_per_category_with_a_definition() -> None:
     definition = catalog.definition(taxonomy.by_code["demolition"])
     schemas.ServiceDefinition.model_validate(definition)
     codes = [a["code"] for a in definition["attributes"]]
-    assert codes == ["title", "households_affected", "urgent", "anonymous", "handling"]
-    assert [a["order"] for a in definition["attributes"]] == [1, 2, 3, 4, 5]
+    assert codes == ["title", "households_affected", "urgent", "anonymous", "crs", "handling"]
+    assert [a["order"] for a in definition["attributes"]] == [1, 2, 3, 4, 5, 6]
     info = definition["attributes"][-1]
     assert info["variable"] is False and "区层级" in info["description"]
     urgent = definition["attributes"][2]
@@ -93,6 +93,7 @@ def test_the_specifications_fields_become_the_report() -> None:
         "address": "3栋",
         "lon": 114.331,
         "lat": 30.581,
+        "crs": "wgs84",
     }
     assert d["reporter"] == {
         "name": "王芳",
@@ -393,7 +394,10 @@ def test_xml_is_the_specifications() -> None:
         formats.to_xml("service_definition", catalog.definition(default_taxonomy().categories[0]))
     )
     values = definition.findall("attributes/attribute/values/value")
-    assert [v.findtext("key") for v in values] == ["true", "false", "true", "false"]
+    assert [v.findtext("key") for v in values] == [
+        *("true", "false", "true", "false"),
+        *("wgs84", "gcj02", "bd09"),
+    ]
     errors = ET.fromstring(formats.errors("xml", 403, [(403, "invalid api_key")]).body)
     assert errors.tag == "errors" and errors.findtext("error/code") == "403"
 
@@ -415,3 +419,37 @@ def test_hostile_input_is_refused_not_stored() -> None:
     ):
         with pytest.raises(BadQuery):
             q(**bad)
+
+
+def test_an_open311_post_names_the_system_of_its_point():
+    from datetime import UTC, datetime
+
+    from services.intake.open311 import submission
+
+    def post(**attrs: str):
+        fields = [
+            ("service_code", "noise"),
+            ("description", "楼上装修太吵"),
+            ("lat", "30.58"),
+            ("long", "114.33"),
+        ]
+        fields += [(f"attribute[{k}]", v) for k, v in attrs.items()]
+        return submission.to_report(
+            submission.from_form(fields),
+            service_code="noise",
+            system="s",
+            channel="open311",
+            report_id="s:1",
+            now=datetime.now(UTC),
+            address_unit=None,
+        )
+
+    assert post().location.crs == "wgs84"  # Open311's own, when not said
+    assert post(crs="gcj02").location.crs == "gcj02"
+    assert post(crs="bd09").location.crs == "bd09"
+    try:
+        post(crs="mercator")
+    except submission.Invalid as exc:
+        assert exc.errors == [("attribute[crs]", "must be one of wgs84, gcj02, bd09")]
+    else:
+        raise AssertionError("an unknown system is refused")

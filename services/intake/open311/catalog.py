@@ -63,6 +63,18 @@ ATTRIBUTES: tuple[Attribute, ...] = (
         4,
         values=YES_NO,
     ),
+    Attribute(
+        "crs",
+        "singlevaluelist",
+        "lat/long 的坐标系（可选，默认 wgs84）："
+        "wgs84（GPS）、gcj02（高德、腾讯、微信）、bd09（百度）",
+        5,
+        values=(
+            ("wgs84", "WGS-84（GPS）"),
+            ("gcj02", "GCJ-02（国测局）"),
+            ("bd09", "BD-09（百度）"),
+        ),
+    ),
 )
 BY_CODE = {a.code: a for a in ATTRIBUTES}
 

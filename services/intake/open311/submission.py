@@ -177,6 +177,11 @@ def _attributes(sub: Submission, errors: list[tuple[str, str]]) -> dict[str, Any
             errors.append((field, "not an attribute of this service"))
         elif len(values) > 1:
             errors.append((field, "takes one value"))
+        elif attr.datatype == "singlevaluelist" and attr.values != catalog.YES_NO:
+            if values[0] not in {k for k, _ in attr.values}:
+                errors.append((field, "must be one of " + ", ".join(k for k, _ in attr.values)))
+            else:
+                out[code] = values[0]
         elif attr.datatype == "singlevaluelist":
             if values[0] not in BOOLEANS:
                 errors.append((field, "must be true or false"))
@@ -232,6 +237,8 @@ def to_report(
     errors: list[tuple[str, str]] = []
     attributes = _attributes(sub, errors)
     location = _location(sub, address_unit, errors)
+    if "crs" in attributes:
+        location["crs"] = attributes["crs"]
     account = sub.get("account_id")
     body = {
         "report_id": report_id,
