@@ -159,9 +159,12 @@ async def test_the_encrypted_columns_are_found_in_intakes_schema(bed: Testbed) -
     conn = await _intake_schema(bed)
     try:
         assert await encrypted_tables(conn, "intake") == [
+            EncryptedTable("cases", ("case_id",), ("text_enc",)),
             EncryptedTable(
-                "reports", ("source", "report_id"), ("reporter_name_enc", "reporter_phone_enc")
-            )
+                "reports",
+                ("source", "report_id"),
+                ("reporter_name_enc", "reporter_phone_enc", "title_enc", "description_enc"),
+            ),
         ]
     finally:
         await conn.close()
@@ -214,8 +217,11 @@ async def test_rotate_moves_every_value_to_the_current_key(
         assert code == 0 and f"{id2} (current)" in out and "not under the current" not in out
         counts = await seal_counts(conn, current)
         assert counts == {
+            "cases.text_enc": {},  # no case in these rows
             "reports.reporter_name_enc": {f"{id2} (current)": 23},
             "reports.reporter_phone_enc": {f"{id2} (current)": 24},
+            "reports.title_enc": {},
+            "reports.description_enc": {},
         }
     finally:
         await conn.close()
