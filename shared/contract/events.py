@@ -204,10 +204,24 @@ class ReportRejected(Message):
 # --- cases.* -----------------------------------------------------------------------------------
 
 
+class Suggestion(Event):
+    """One of the classifier's best categories for a case, with its calibrated probability."""
+
+    category: str
+    probability: float = Field(ge=0, le=1)
+
+
 class Classification(Event):
+    """How intake chose the case's category. ``method`` "given" when the channel named it;
+    otherwise the classifier's ``model`` version, the ``terms`` that decided (words a clerk can
+    read), ``confidence`` (the calibrated probability of the category) and ``suggestions`` (its
+    best three categories, best first: the second is the runner-up)."""
+
     method: str
     terms: list[str] = Field(default_factory=list)
     confidence: float = Field(ge=0, le=1)
+    model: str | None = None
+    suggestions: list[Suggestion] = Field(default_factory=list)
 
 
 class CaseLocation(Event):
@@ -378,6 +392,9 @@ class CaseReclassified(Message):
     reclassified_at: datetime  # dispatch's clock
     origin: ReclassifiedFrom
     note: str | None = None
+    # The new category's default tier (the taxonomy's), which 大事不出社区率 reads; absent from
+    # events published before it existed.
+    to_default_tier: Tier | None = None
 
 
 # --- handler.actions ----------------------------------------------------------------------------
