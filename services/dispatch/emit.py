@@ -95,19 +95,21 @@ def reclassified(
     after: Case,
     names: tuple[str, str],
     *,
+    default_tier: Tier,
     by: DecidedBy,
     at: datetime,
     origin: ReclassifiedFrom,
     note: str | None,
 ) -> CaseReclassified:
     """``cases.reclassified``: the case's category ``before`` and ``after`` the decision, with
-    the two categories' names (``names``: from, to)."""
+    the two categories' names (``names``: from, to) and the new one's default tier."""
     return CaseReclassified(
         case_id=after.case_id,
         from_category=before.category,
         from_category_name=names[0],
         to_category=after.category,
         to_category_name=names[1],
+        to_default_tier=default_tier,
         by=by,
         reclassified_at=at,
         origin=origin,

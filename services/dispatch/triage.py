@@ -196,7 +196,14 @@ def plan_reclassify(
     step = Step.of(t, after, now, detail, actor=d.actor)
     names = (policy.category_name(case.category), policy.category_name(d.category))
     reclassified = emit.reclassified(
-        case, after, names, by=d.by, at=now, origin=d.origin, note=d.note
+        case,
+        after,
+        names,
+        default_tier=policy.default_tier(d.category),
+        by=d.by,
+        at=now,
+        origin=d.origin,
+        note=d.note,
     )
     return Plan(case, change, after, (step,), (reclassified, emit.dispatched(after, now)))
 

@@ -84,7 +84,12 @@ class Feedback:
         """The command centre's category (人工分拨): the figures count the case under it."""
         await store.ensure_case(uow.conn, ev.case_id)
         await store.reclassify(
-            uow.conn, ev.case_id, ev.to_category, ev.to_category_name, ev.reclassified_at
+            uow.conn,
+            ev.case_id,
+            ev.to_category,
+            ev.to_category_name,
+            ev.to_default_tier,
+            ev.reclassified_at,
         )
 
     async def learn_reporter(

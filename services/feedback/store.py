@@ -39,7 +39,7 @@ async def ensure_case(conn: Connection, case_id: str) -> None:
     )
 
 
-_DECIDED = ("category", "category_name")  # a reclassification's, once one came
+_DECIDED = ("category", "category_name", "default_tier")  # a reclassification's, once one came
 
 
 def _opened_set(column: str) -> str:
@@ -64,17 +64,25 @@ async def upsert_opened(conn: Connection, **row: Any) -> None:
 
 
 async def reclassify(
-    conn: Connection, case_id: str, category: str, category_name: str, at: datetime
+    conn: Connection,
+    case_id: str,
+    category: str,
+    category_name: str,
+    default_tier: str | None,
+    at: datetime,
 ) -> bool:
-    """The command centre's category (``cases.reclassified``), unless a later one came first;
-    False: it did not apply. The case row exists (``ensure_case``)."""
+    """The command centre's category (``cases.reclassified``) and its default tier (kept when
+    the event has none), unless a later one came first; False: it did not apply. The case row
+    exists (``ensure_case``)."""
     done = await conn.fetchval(
-        """UPDATE cases SET category = $2, category_name = $3, reclassified_at = $4
-           WHERE case_id = $1 AND (reclassified_at IS NULL OR reclassified_at < $4)
+        """UPDATE cases SET category = $2, category_name = $3,
+                  default_tier = COALESCE($4, default_tier), reclassified_at = $5
+           WHERE case_id = $1 AND (reclassified_at IS NULL OR reclassified_at < $5)
            RETURNING true""",
         case_id,
         category,
         category_name,
+        default_tier,
         at,
     )
     return bool(done)

@@ -97,6 +97,7 @@ def test_a_reclassification_dispatches_afresh_by_the_new_category(state: State) 
         "from_category_name": "环境卫生",
         "to_category": "parking",
         "to_category_name": "停车管理",
+        "to_default_tier": "community",  # parking's, from the taxonomy
         "reclassified_at": now,
         "origin": "triage",
         "note": "占用车位",

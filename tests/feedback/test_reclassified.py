@@ -16,8 +16,11 @@ from tests.samples import sample_registry, wait_registry
 HOT = "/units/WC-YY-OJY/hot-issues?period=2026-10&top=5"
 
 
-def reclassified(case_id: str, to: str, name: str, at: str) -> dict[str, object]:
+def reclassified(
+    case_id: str, to: str, name: str, at: str, tier: str | None = None
+) -> dict[str, object]:
     return {
+        "to_default_tier": tier,
         "case_id": case_id,
         "from_category": "sanitation",
         "from_category_name": "环境卫生",
@@ -42,18 +45,22 @@ async def test_the_figures_follow_the_command_centres_category(bed: Testbed) -> 
         await send(
             pub,
             "cases.reclassified",
-            reclassified(decided, "parking", "停车管理", decided_at.isoformat()),
+            reclassified(decided, "parking", "停车管理", decided_at.isoformat(), "community"),
         )
         # a decision before cases.opened arrived (another topic): the opened one does not undo it
         await send(
             pub,
             "cases.reclassified",
-            reclassified(late, "noise", "噪音扰民", decided_at.isoformat()),
+            reclassified(late, "noise", "噪音扰民", decided_at.isoformat(), "grid"),
         )
         await send(pub, "cases.opened", opened(late, at=sh(10, 7, 9)))
         # an older decision, late: ignored
         older = (decided_at - timedelta(minutes=5)).isoformat()
-        await send(pub, "cases.reclassified", reclassified(decided, "civility", "文明行为", older))
+        await send(
+            pub,
+            "cases.reclassified",
+            reclassified(decided, "civility", "文明行为", older, "street"),
+        )
 
         async def counts() -> dict[str, int] | None:
             status, body = await http_get(svc, HOT)
@@ -76,3 +83,12 @@ async def test_the_figures_follow_the_command_centres_category(bed: Testbed) -> 
     _, body = await http_get(svc, HOT)
     names = {i["category"]: i["category_name"] for i in body["hot_issues"]}
     assert names["parking"] == "停车管理" and names["noise"] == "噪音扰民"
+    # the default tier (大事不出社区率 reads it) follows the decision too, the late opened's
+    # (none) and the older decision's (street) not
+    async with svc.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT case_id, default_tier FROM cases WHERE case_id = ANY($1::text[])",
+            [decided, late],
+        )
+    tiers = {r["case_id"]: r["default_tier"] for r in rows}
+    assert tiers == {decided: "community", late: "grid"}
