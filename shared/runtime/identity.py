@@ -13,6 +13,12 @@ provider whose public key (PEM) or JWKS URL is configured (RS256, ES256, EdDSA).
 A caller's reach is the subtree of its unit: a grid worker sees the cases of their grid, community
 staff those of the community and its grids, the command centre everything in its district
 (``in_scope``). Nothing a caller sends in a body or a query changes who they are.
+
+Pages cannot send a bearer header when a browser navigates: a service that serves pages sets
+``app.state.sessions`` (``shared.runtime.signin.Sessions``), and a request without a bearer token
+is then the caller its session cookie names; an unsafe method (POST, ...) on a cookie session
+must also carry ``X-Requested-With: wangge-console``, which no cross-site form can send. A token
+with a ``purpose`` claim (a sign-in link's) is never a bearer token.
 """
 
 from __future__ import annotations
@@ -112,7 +118,13 @@ class TokenVerifier:
     def configured(self) -> bool:
         return bool(self.algorithms)
 
-    async def verify(self, token: str) -> Principal:
+    async def verify(self, token: str, *, purpose: str | None = None) -> Principal:
+        """The caller a bearer token names (``purpose``: a token made for that purpose only,
+        such as a sign-in link's; a bearer token has none)."""
+        return principal_of(await self.claims(token, purpose=purpose))
+
+    async def claims(self, token: str, *, purpose: str | None = None) -> dict[str, Any]:
+        """The verified claims of ``token``, which must have been made for ``purpose``."""
         if not self.configured:
             raise InvalidToken("authentication is not configured on this service")
         try:
@@ -131,7 +143,14 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
-        return principal_of(claims)
+        if claims.get("purpose") != purpose:
+            raise InvalidToken(
+                "a sign-in link's token is not a bearer token"
+                if purpose is None
+                else f"not a {purpose} token"
+            )
+        principal_of(claims)
+        return claims
 
 
 def principal_of(claims: dict[str, Any]) -> Principal:
@@ -172,9 +191,11 @@ def issue_token(
     subject: str | None = None,
     ttl_s: int = 3600,
     private_key: Any = None,
+    purpose: str | None = None,
 ) -> str:
     """A token for ``role`` in ``unit`` (development, tests, and ``wangge token issue``), signed
-    with the shared secret, or with ``private_key`` (a PEM private key) when given."""
+    with the shared secret, or with ``private_key`` (a PEM private key) when given; ``purpose``
+    makes it good for that only (``shared.runtime.signin``), never as a bearer token."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": settings.auth_issuer,
@@ -189,6 +210,8 @@ def issue_token(
         claims["unit"] = unit
     if handler_id:
         claims["handler_id"] = handler_id
+    if purpose:
+        claims["purpose"] = purpose
     principal_of(claims)  # refuse to sign what no service would accept
     if private_key is not None:
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -224,8 +247,12 @@ def unauthorized(detail: str) -> HTTPException:
 async def authenticated(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
-    """The caller, from the ``Authorization: Bearer`` header; 401 without a valid token."""
+    """The caller, from the ``Authorization: Bearer`` header (or, where the service has pages,
+    its session cookie); 401 without a valid token."""
     if credentials is None:
+        sessions = getattr(request.app.state, "sessions", None)
+        if sessions is not None and sessions.cookie_name in request.cookies:
+            return _session_caller(request, sessions)
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -234,6 +261,21 @@ async def authenticated(
         return await verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from None
+
+
+SESSION_HEADER = ("X-Requested-With", "wangge-console")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _session_caller(request: Request, sessions: Any) -> Principal:
+    try:
+        principal: Principal = sessions.principal(request.cookies[sessions.cookie_name])
+    except InvalidToken as exc:
+        raise HTTPException(401, f"session: {exc}") from None
+    name, value = SESSION_HEADER
+    if request.method not in _SAFE_METHODS and request.headers.get(name) != value:
+        raise HTTPException(403, f"a page's {request.method} must carry {name}: {value}")
+    return principal
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:

@@ -126,6 +126,17 @@ class Settings(BaseSettings):
     auth_issuer: str = Field("wangge", validation_alias=AliasChoices("WANGGE_AUTH_ISSUER"))
     auth_audience: str = Field("wangge", validation_alias=AliasChoices("WANGGE_AUTH_AUDIENCE"))
     auth_leeway_s: float = Field(30.0, ge=0, validation_alias=AliasChoices("WANGGE_AUTH_LEEWAY_S"))
+    # The pages' sessions (shared.runtime.signin): a sign-in link is exchanged for a cookie
+    # signed with this key (at least 32 bytes; every replica the same). Unset: derived from
+    # WANGGE_AUTH_JWT_SECRET; with neither, pages cannot be signed in to.
+    session_key: SecretStr | None = Field(None, validation_alias=AliasChoices("WANGGE_SESSION_KEY"))
+    session_ttl_s: int = Field(
+        8 * 3600, ge=60, le=7 * 86400, validation_alias=AliasChoices("WANGGE_SESSION_TTL_S")
+    )
+    # https deployments: the session cookie is Secure (sent over https only)
+    session_cookie_secure: bool = Field(
+        False, validation_alias=AliasChoices("WANGGE_SESSION_COOKIE_SECURE")
+    )
     # Open311 GeoReport v2 on intake (services/intake/open311): the one jurisdiction_id served
     # (a request naming another is answered 404, as the specification says).
     open311_jurisdiction: str = Field(
