@@ -22,6 +22,7 @@ from shared.runtime.settings import Settings
 from shared.runtime.sweeper import Sweeper
 
 from .api import register_routes
+from .console.routes import register_console
 from .handlers import Dispatch
 from .tiers import load_rules
 from .triage_api import register_triage_routes
@@ -67,6 +68,7 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
         svc.sweepers[name] = sw
     add_metrics(svc)
     register_routes(svc)
+    register_console(svc)
     register_triage_routes(svc)
     return svc
 

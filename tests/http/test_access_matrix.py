@@ -128,6 +128,13 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
     ("dispatch", "POST", "/cases/{case_id}/reclassify"): bearer(
         reach_ok={409}, reach_no=404, roles={"command_centre"}
     ),
+    # the command-centre board's API (the pages and the event stream are not in the document)
+    ("dispatch", "GET", "/console/api/board"): bearer(
+        reach_ok={200}, reach_no=200, roles={"command_centre"}
+    ),
+    ("dispatch", "GET", "/console/api/map"): bearer(
+        reach_ok={200}, reach_no=200, roles={"command_centre"}
+    ),
     ("feedback", "GET", "/units/{code}/metrics"): bearer(reach_ok={200}, reach_no=403),
     ("feedback", "GET", "/units/{code}/hot-issues"): bearer(reach_ok={200}, reach_no=403),
     ("feedback", "GET", "/units/{code}/ranking"): bearer(reach_ok={200}, reach_no=403),

@@ -182,8 +182,8 @@ function renderChart(b) {
   chart.setOption({
     aria: { enabled: true },
     tooltip: { trigger: "axis" },
-    legend: { data: TIERS.map((t) => `${TIER_NAMES[t]}级`), textStyle: { color: "#1f2933" } },
-    grid: { left: 48, right: 16, top: 40, bottom: 32 },
+    legend: { top: 0, data: TIERS.map((t) => `${TIER_NAMES[t]}级`), textStyle: { color: "#1f2933" } },
+    grid: { left: 48, right: 16, top: 36, bottom: 32 },
     xAxis: { type: "category", data: streets.map((s) => s.name), axisLabel: { color: "#1f2933" } },
     yAxis: { type: "value", minInterval: 1, axisLabel: { color: "#1f2933" } },
     series: TIERS.map((t, i) => ({
@@ -280,12 +280,12 @@ function selectUnit(code) {
 
 // --- the drill-down and reassigning (改派) --------------------------------------------------------
 
-async function showCase(caseId) {
+async function showCase(caseId, outcome = "") {
   openCase = caseId;
   const dialog = $("case-dialog");
   $("case-title").textContent = `案件 ${caseId}`;
   $("case-body").replaceChildren(el("p", {}, "加载中…"));
-  $("transfer-result").textContent = "";
+  $("transfer-result").textContent = outcome;
   if (!dialog.open) dialog.showModal();
   const resp = await fetch(`/cases/${encodeURIComponent(caseId)}`, { credentials: "same-origin" });
   if (!resp.ok) {
@@ -374,9 +374,8 @@ async function transfer(event) {
     body: JSON.stringify(body),
   });
   if (resp.ok) {
-    result.textContent = `已改派至 ${unitName(body.target_unit)}`;
     $("transfer-note").value = "";
-    showCase(openCase);
+    await showCase(openCase, `已改派至 ${unitName(body.target_unit)}`);
   } else {
     let detail = `${resp.status}`;
     try {

@@ -1,0 +1,219 @@
+"""The command-centre board's routes, on dispatch's HTTP server.
+
+Pages (not in the OpenAPI document: a browser's, not an API client's):
+
+- ``GET /console/``: the board (Chinese), for a ``command_centre`` session; without a session a
+  page saying how to sign in (401), another role a 403 page;
+- ``GET /console/login?token=``: a sign-in link (``shared.runtime.signin``): the token checked and
+  used up, a session cookie set, a redirect (303) to ``/console/`` without the token;
+- ``GET /console/api/events``: server-sent events, ``event: board`` with the whole board (as
+  ``GET /console/api/board``) on connect and after every change of the caller's area
+  (``hub.BoardHub``), a comment every ``KEEPALIVE_S`` otherwise;
+- ``/console/static/``: the bundle built from ``web/`` (ECharts, Leaflet), served from the package.
+
+API (in the OpenAPI document, bearer token or the page's session, role ``command_centre``):
+``GET /console/api/board`` (the board of the caller's area) and ``GET /console/api/map`` (the
+area's grids and buildings as GeoJSON, from the registry). The page reads a case and transfers
+it through the handler API (``/cases/{case_id}``, ``/cases/{case_id}/actions``) with its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from shared.registry.store import lineage
+from shared.runtime.http import problems
+from shared.runtime.identity import InvalidToken, Principal, Role, authenticated, require
+from shared.runtime.logging import get_logger
+from shared.runtime.signin import SIGNIN_PURPOSE, Sessions
+
+from ..due import DUE_SOON_FRACTION
+from . import queries
+from .board import AreaUnit, Board, build_board
+from .hub import BoardHub
+
+if TYPE_CHECKING:
+    from ..app import DispatchService
+
+log = get_logger(component="dispatch-console")
+
+PAGES: Final = Path(__file__).parent / "pages"
+STATIC: Final = Path(__file__).parent / "static"
+KEEPALIVE_S: Final = 15.0
+CommandCentre = Annotated[Principal, Depends(require(Role.COMMAND_CENTRE))]
+# The pages' own headers: scripts and styles from the service only, never framed, no referrer
+PAGE_HEADERS: Final = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def message_page(status: int, title: str, message: str) -> HTMLResponse:
+    html = (PAGES / "message.html").read_text(encoding="utf-8")
+    body = html.replace("{title}", escape(title)).replace("{message}", escape(message))
+    return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def register_console(svc: DispatchService) -> None:
+    """The board's routes, its session cookies and its hub (a background task)."""
+    sessions = Sessions(svc.settings)
+    svc.app.state.sessions = sessions
+    policy = svc.dispatch.policy
+    categories = {c.code: c.name for c in policy.taxonomy.categories}
+
+    async def board_of(unit: str) -> Board:
+        now = svc.dispatch.clock()
+        async with svc.pool.acquire() as conn:
+            top, area = await queries.area(conn, unit)
+            cases = await queries.open_cases(
+                conn, [u.code for u in area], policy, now, DUE_SOON_FRACTION
+            )
+        if top is None:  # a unit the registry does not (yet) hold: an empty board
+            top = AreaUnit(unit, unit, "unknown", None)
+        return build_board(top, area, cases, categories, now)
+
+    async def board_json(unit: str) -> str:
+        return (await board_of(unit)).model_dump_json()
+
+    async def district_of(unit: str) -> str | None:
+        async with svc.pool.acquire() as conn:
+            return (await lineage(conn, unit)).get("district")
+
+    hub = BoardHub(
+        svc.dsn,
+        svc.schema,
+        board_json,
+        district_of,
+        max_backoff_s=svc.settings.retry_max_backoff_s,
+    )
+    svc.app.state.console_hub = hub
+    svc.background(hub.run)
+    svc.app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    svc.app.include_router(build_router(svc, sessions, hub, board_of))
+
+
+def _unit_of(caller: Principal) -> str:
+    assert caller.unit is not None  # a command_centre token always names its unit
+    return caller.unit
+
+
+def build_router(
+    svc: DispatchService, sessions: Sessions, hub: BoardHub, board_of: Any
+) -> APIRouter:
+    router = APIRouter(tags=["command-centre board"])
+
+    @router.get("/console/api/board", response_model=Board, responses=problems(401, 403))
+    async def board(caller: CommandCentre) -> Any:
+        """The board of the caller's area: its open cases counted by street, community, grid,
+        building and department and by tier, the overdue and due-soon cases, the latest ones."""
+        return await board_of(_unit_of(caller))
+
+    @router.get(
+        "/console/api/map",
+        responses={
+            200: {
+                "description": "A GeoJSON FeatureCollection (RFC 7946)",
+                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+            },
+            **problems(401, 403),
+        },
+    )
+    async def area_map(caller: CommandCentre) -> Response:
+        """The caller's area as the registry draws it: each grid's polygon (``area``) and each
+        building's point (``lon``/``lat``), with code, name, level and parent."""
+        async with svc.pool.acquire() as conn:
+            _, area = await queries.area(conn, _unit_of(caller))
+            doc = await queries.geometry(conn, [u.code for u in area])
+        return Response(json.dumps(doc, ensure_ascii=False), media_type="application/geo+json")
+
+    @router.get("/console/api/events", include_in_schema=False)
+    async def events(caller: CommandCentre, request: Request) -> StreamingResponse:
+        unit = _unit_of(caller)
+
+        async def stream() -> AsyncIterator[str]:
+            yield "retry: 1000\n\n"
+            async with hub.watch(unit) as channel:
+                seen = 0
+                while not await request.is_disconnected():
+                    try:
+                        async with asyncio.timeout(KEEPALIVE_S):
+                            seen, data = await channel.after(seen)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    yield f"event: board\nid: {seen}\ndata: {data}\n\n"
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    add_pages(router, svc, sessions)
+    return router
+
+
+def add_pages(router: APIRouter, svc: DispatchService, sessions: Sessions) -> None:
+    """The pages and the sign-in link's exchange."""
+
+    @router.get("/console/login", include_in_schema=False)
+    async def login(token: Annotated[str, Query(max_length=4096)] = "") -> Response:
+        if not sessions.configured:
+            return message_page(503, "无法登录", "本服务未配置会话密钥（WANGGE_SESSION_KEY）。")
+        try:
+            claims = await svc.verifier.claims(token, purpose=SIGNIN_PURPOSE)
+        except InvalidToken as exc:
+            log.info("sign-in refused", reason=str(exc))
+            return message_page(401, "登录链接无效", "此登录链接无效或已过期，请重新获取。")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            return message_page(401, "登录链接无效", "此登录链接无效，请重新获取。")
+        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        async with svc.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM signins_used WHERE expires_at < now() - interval '1 day'"
+            )
+            fresh = await conn.fetchval(
+                "INSERT INTO signins_used (jti, expires_at) VALUES ($1, $2) "
+                "ON CONFLICT (jti) DO NOTHING RETURNING true",
+                jti,
+                expires,
+            )
+        if not fresh:
+            log.warning("sign-in link used twice", subject=claims.get("sub"))
+            return message_page(403, "登录链接已使用", "每个登录链接只能使用一次，请重新获取。")
+        principal = await svc.verifier.verify(token, purpose=SIGNIN_PURPOSE)
+        log.info("signed in", role=principal.role, unit=principal.unit, subject=principal.subject)
+        resp = RedirectResponse("/console/", status_code=303, headers=PAGE_HEADERS)
+        resp.set_cookie(value=sessions.issue(principal), **sessions.cookie_settings())
+        return resp
+
+    @router.get("/console/", include_in_schema=False)
+    async def page(request: Request) -> Response:
+        try:
+            caller = await authenticated(request, None)
+        except HTTPException:
+            return message_page(
+                401, "请先登录", "请使用登录链接进入指挥调度中心（wangge token login-url）。"
+            )
+        if caller.role != Role.COMMAND_CENTRE:
+            return message_page(403, "无权访问", "指挥调度中心页面仅供指挥中心人员使用。")
+        html = (PAGES / "board.html").read_text(encoding="utf-8")
+        return HTMLResponse(html, headers=PAGE_HEADERS)
+
+    @router.get("/console", include_in_schema=False)
+    async def page_slash() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=308)
