@@ -164,6 +164,11 @@ async def _prepare(kafka: Settings, admin_dsn: str) -> dict[str, str]:
     return dsns
 
 
+def console_url(dispatch_url: str) -> str:
+    """The command-centre board (``wangge token login-url`` signs in to it)."""
+    return f"{dispatch_url.rstrip('/')}/console/"
+
+
 def ready(url: str) -> bool:
     """The service's /readyz answers 200."""
     try:
@@ -247,6 +252,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
                     f"{s.upper()}_URL": f"http://127.0.0.1:{ports[f'{s.upper()}_PORT']}"
                     for s in SERVICES
                 },
+                "CONSOLE_URL": console_url(f"http://127.0.0.1:{ports['DISPATCH_PORT']}"),
                 "WANGGE_NOTIFY_KEY": resident_keys["WANGGE_NOTIFY_KEY"],
                 **signing,  # for wangge token issue
             },
@@ -300,6 +306,7 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
             interval=0.3,
             what=f"{svc} /readyz (log: {logs / f'{svc}.log'})",
         )
+    env_out["CONSOLE_URL"] = console_url(env_out["DISPATCH_URL"])
     _write_env(rd / "env", env_out)
     auth = " with SASL/SCRAM and ACLs" if users else ""
     print(
