@@ -34,9 +34,9 @@ class CaseFacts:
     category: str | None = None
     opened_at: datetime | None = None
     start_tier: str | None = None  # tier of the first dispatch (else intake's default tier)
-    default_tier: str | None = None  # the category's default tier, as intake opened the case
     escalated: bool = False  # at least one cases.escalated, ever
     reopened: bool = False  # at least one cases.reopened, ever
+    default_tier: str | None = None  # the category's default tier (as opened, or reclassified)
 
 
 @dataclass(frozen=True)
