@@ -60,6 +60,7 @@ async def test_services_and_their_definitions_in_json_and_xml(bed: Testbed) -> N
             "households_affected",
             "urgent",
             "anonymous",
+            "crs",
         ]
         as_xml = await http.get(f"{V2}/services/ebike_charging.xml")
         attrs = [a["code"] for a in xml_items(as_xml.content, "attributes/attribute")]
