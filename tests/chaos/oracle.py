@@ -179,4 +179,5 @@ class EventLog:
             mine[0][2] if mine else ev.get("default_tier"),
             case_id in self.escalated,
             case_id in self.reopened,
+            ev.get("default_tier"),  # 大事不出社区率 leaves out the street's and district's own
         )
