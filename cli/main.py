@@ -6,7 +6,19 @@ from importlib.metadata import version as package_version
 
 import typer
 
-from cli import apikey, case, dlq, metrics, ops, pii, registry, report, simulate, token
+from cli import (
+    apikey,
+    case,
+    classifier,
+    dlq,
+    metrics,
+    ops,
+    pii,
+    registry,
+    report,
+    simulate,
+    token,
+)
 
 app = typer.Typer(
     name="wangge",
@@ -41,6 +53,7 @@ app.add_typer(ops.app, name="ops")
 app.add_typer(pii.app, name="pii")
 app.add_typer(token.app, name="token")
 app.add_typer(apikey.app, name="apikey")
+app.add_typer(classifier.app, name="classifier")
 
 if __name__ == "__main__":
     app()

@@ -1,74 +1,85 @@
 """Text classification of Chinese reports (pure: no Kafka, no SQL).
 
-The method, ``bigram-nb-v2``, stays explainable and costs tens of microseconds per report:
+The method, ``char-lr-v3``:
 
 1. Normalise the text: NFKC and traditional to simplified characters (a character table built
    once from OpenCC ``t2s``, so 樓道 and 楼道 are one term), applied when the text holds a
-   character they turn into another Chinese character (one regular-expression search tells;
-   full-width punctuation and digits end a run of Chinese characters either way).
-2. Terms: every two adjacent Chinese characters (character bigrams; punctuation, digits and
-   letters split them) that are not a stop word, plus every taxonomy keyword found as a
-   substring. Each term counts once. Bigrams need no segmentation dictionary and, on these short
-   reports, are as accurate as the jieba words of the previous method (``jieba-nb-v1``;
-   docs/intake.md has both measurements) at a tenth of the cost.
-3. A multinomial naive Bayes model over those terms, trained at start from the labelled reports
-   shipped with intake (``data/reports-labeled.jsonl``); the taxonomy's keyword weights are added as
-   prior counts, so a category still has evidence when the labelled file has none for it.
-4. The decision names the terms that pushed hardest towards the chosen category (log-likelihood
-   of the term under that category minus its mean over all categories; only terms seen with the
-   category; a bigram inside a longer named term is left out) and the posterior probability as
-   confidence. With no known term, or a posterior below ``min_confidence``, the report is
-   ``other``.
+   character they turn into another Chinese character (one regular-expression search tells).
+2. Features: character unigrams and bigrams, TF-IDF weighted (sublinear term frequency, rows
+   L2-normalised): scikit-learn's ``TfidfVectorizer(analyzer="char")``. No segmentation
+   dictionary; trigrams and the taxonomy's keywords as extra features were measured and lost
+   accuracy on the labelled reports (docs/intake.md).
+3. A multinomial logistic regression (scikit-learn, L2, ``C`` = 20) over those features, its
+   probabilities calibrated by temperature scaling fitted on cross-validated predictions
+   (``CalibratedClassifierCV(method="temperature", ensemble=False)``): one inverse temperature
+   that multiplies the model's scores before the softmax, so that a confidence of 0.8 is right
+   about 80 % of the time.
+4. The decision: the most probable category, its probability as ``confidence``, the best three as
+   ``suggestions`` (the second is the runner-up), and as ``terms`` the words that pushed hardest
+   towards the category (``explain``): bigrams of real weight, never one with a function
+   character (的, 都, 是, ...) or a boilerplate word (反映, 小区, ...), adjacent ones joined into
+   the longer word they spell (电动 + 动车 = 电动车), the category's taxonomy keywords in the text
+   kept whole. A text with no known bigram (no Chinese word the model has seen) is ``other``.
 
-Scoring costs a few operations per known term, whatever the number of categories: a term's
-log-likelihoods differ from a category's "never seen" value only for the few categories it was
-seen with, and those differences are packed, as fixed-point numbers, into one integer per term
-(a 64-bit field per category), so that adding the terms' integers sums every category at once.
+A model is plain arrays (``ModelParameters``: vocabulary, IDF, coefficients, intercepts, inverse
+temperature), written with ``numpy.savez`` and read with ``numpy.load(allow_pickle=False)``:
+an installed model read from the database (``wangge classifier retrain``) runs no code.
+Scoring is batched (``classify_many``): intake classifies a batch of reports in one call.
 
-``KeywordClassifier`` (taxonomy keywords only) is kept as the baseline that
-``scripts/measure_classifier.py`` compares against.
+``KeywordClassifier`` (taxonomy keywords only) is kept as the baseline that ``bench.classify``
+compares against.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
+import io
 import re
-import struct
 import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Container, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from itertools import repeat
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import orjson
 from opencc_purepy import OpenCC
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
 from shared.contract.taxonomy import Taxonomy, load_taxonomy
 
-METHOD = "bigram-nb-v2"
+METHOD = "char-lr-v3"
 KEYWORD_METHOD = "keywords-v1"
 OTHER = "other"
-LABELLED_FILE = Path(__file__).parent / "data" / "reports-labeled.jsonl"
+DATA = Path(__file__).parent / "data"
+# The labelled reports shipped with intake: every one is training data (and cross-validation
+# data for the bench).
+LABELLED_FILES = (DATA / "reports-labeled.jsonl", DATA / "reports-labeled-more.jsonl")
+SUGGESTIONS = 3  # categories offered with every classification (the triage queue's choices)
+MAX_TERMS = 5
+MAX_WORD = 4  # characters of a term joined from bigrams (taxonomy keywords may be longer)
 
-# Function words and report boilerplate (来电人反映, 网格员你好, ...) that say nothing about the
-# category. Kept short on purpose: naive Bayes copes with common words, these only add noise.
+# Words that say nothing about the category: report boilerplate (来电人反映, 网格员你好, ...) and
+# common words. A bigram among them, or with a function character in it, is never named as a
+# term that decided (it still counts in the model: only the explanation leaves it out).
 _STOP_TEXT = """
-的 了 是 我 我们 你 你们 他 她 他们 它 在 有 和 与 及 就 都 也 还 又 很 吗 呢 啊 吧 呀 要 把 被
-给 让 这 那 这个 那个 这里 那里 一个 什么 没有 没 不 人 说 去 来 到 上 下 里 一下 现在
-已经 已 能 会 可以 请 麻烦 谢谢 你好 您好 反映 来电 来电人 居民 小区 社区 网格员 网格
-走访 来访 称 其 目前 一直 好几 几个 多次
+我们 你们 他们 这个 那个 这里 那里 一个 什么 没有 一下 现在 已经 可以 麻烦 谢谢 你好 您好
+反映 来电 居民 小区 社区 网格 走访 来访 目前 一直 好几 几天 几个 多次 市民 住户 要求 希望 能不能
+是不 不是 天天 每天 时候 问题 情况 处理 一下 今天 昨天 晚上 早上 上午 下午 知道 觉得 怎么
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
-# Packed fixed-point sums of term evidence (see ``NaiveBayesClassifier``).
-_FIELD_BITS = 64
-_FRACTION_BITS = 32
-_FRACTION = 2.0**-_FRACTION_BITS
-# Chinese characters (CJK unified ideographs and extension A); bigrams never cross a run of them.
+FUNCTION_CHARACTERS = frozenset(
+    "的了是都也就在我你他她它们这那有很还又被把给让吗呢啊吧呀么个着过和与及或但而却再才已将从"
+    "向对于为以之其此啥咋嘛哦哈呵嗯噢哪谁些每各该没"
+)
+# Chinese characters (CJK unified ideographs and extension A).
 _CHINESE_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))
 _CHINESE_CLASS = "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CHINESE_RANGES) + "]"
-_CHINESE_RUN = re.compile(_CHINESE_CLASS + "+")
+_CHINESE_PAIR = re.compile(_CHINESE_CLASS + "{2}")
 # Where NFKC turns a character into a Chinese one: radicals, CJK symbols, enclosed ideographs,
 # compatibility ideographs; and outside the basic plane the enclosed ideograph supplement and the
 # compatibility ideographs supplement.
@@ -77,11 +88,19 @@ _SUPPLEMENTARY_COMPATIBILITY = ((0x1F200, 0x1F2FF), (0x2F800, 0x2FA1F))
 
 
 @dataclass(frozen=True)
+class Suggestion:
+    category: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class Classified:
     category: str
     method: str
     terms: list[str]
     confidence: float
+    suggestions: list[Suggestion] = field(default_factory=list)
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,14 +109,16 @@ class Example:
     category: str
 
 
-def load_examples(path: str | Path = LABELLED_FILE) -> list[Example]:
-    """The labelled reports (JSON lines with ``text`` and ``category``)."""
+def load_examples(path: str | Path | None = None) -> list[Example]:
+    """The labelled reports (JSON lines with ``text`` and ``category``): ``path``, else every
+    file shipped with intake (``LABELLED_FILES``)."""
     out = []
-    with open(path, "rb") as f:
-        for line in f:
-            if line.strip():
-                row = orjson.loads(line)
-                out.append(Example(str(row["text"]), str(row["category"])))
+    for name in [path] if path is not None else LABELLED_FILES:
+        with open(name, "rb") as f:
+            for line in f:
+                if line.strip():
+                    row = orjson.loads(line)
+                    out.append(Example(str(row["text"]), str(row["category"])))
     return out
 
 
@@ -144,21 +165,12 @@ def _ranges(codes: Iterable[int]) -> list[tuple[int, int]]:
     return out
 
 
-class TermExtractor:
-    """Normalisation and term extraction: text -> distinct terms (bigrams, keywords)."""
+class Normaliser:
+    """NFKC and traditional to simplified characters, when a text needs them."""
 
-    def __init__(self, keywords: Iterable[str]) -> None:
-        self.keywords = frozenset(k for k in keywords if k)
+    def __init__(self) -> None:
         self._t2s = traditional_to_simplified()
         self._needs_normalising = _needs_normalising()
-        # Two-character keywords are bigrams already; longer ones are looked for only when the
-        # text has their first bigram, single characters by plain search.
-        longer: dict[str, list[str]] = defaultdict(list)
-        for word in sorted(self.keywords):
-            if len(word) > 2:
-                longer[word[:2]].append(word)
-        self._longer = {first: tuple(words) for first, words in longer.items()}
-        self._single = tuple(sorted(k for k in self.keywords if len(k) == 1))
 
     def normalise(self, text: str) -> str:
         """NFKC and traditional to simplified, when the text has a character they change into
@@ -167,162 +179,301 @@ class TermExtractor:
             text = unicodedata.normalize("NFKC", text).translate(self._t2s)
         return text
 
-    def terms(self, text: str, known: Container[str] | None = None) -> list[str]:
-        """The distinct bigrams (stop words left out) in order of appearance, then the longer
-        keywords found (in code-point order) and the single-character ones.
 
-        With ``known`` (a model's vocabulary), only the terms in it: the same as filtering the
-        result, as a vocabulary learnt from ``terms`` holds no stop word that is not a keyword,
-        but in one pass instead of two."""
-        text = self.normalise(text)
-        grams = dict.fromkeys(
-            [run[i : i + 2] for run in _CHINESE_RUN.findall(text) for i in range(len(run) - 1)]
+@cache
+def normaliser() -> Normaliser:
+    return Normaliser()
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained (besides its examples)."""
+
+    c: float = 20.0  # inverse L2 regularisation of the logistic regression
+    ngram_max: int = 2  # character n-grams 1..ngram_max
+    calibration_folds: int = 5  # cross-validation folds the temperature is fitted on
+    seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class ModelParameters:
+    """Everything a trained model computes with: arrays and names, no code."""
+
+    version: str
+    vocabulary: list[str]  # the features, in column order
+    idf: np.ndarray  # (features,)
+    classes: list[str]
+    coef: np.ndarray  # (classes, features)
+    intercept: np.ndarray  # (classes,)
+    inverse_temperature: float
+    ngram_max: int
+
+    def to_bytes(self) -> bytes:
+        """An ``.npz`` archive (numpy's own format: arrays of numbers and strings only)."""
+        out = io.BytesIO()
+        np.savez_compressed(
+            out,
+            version=np.array(self.version),
+            vocabulary=np.array(self.vocabulary),
+            idf=self.idf,
+            classes=np.array(self.classes),
+            coef=self.coef,
+            intercept=self.intercept,
+            inverse_temperature=np.array(self.inverse_temperature),
+            ngram_max=np.array(self.ngram_max),
         )
-        if known is None:
-            keywords = self.keywords
-            terms = [g for g in grams if g not in STOP_WORDS or g in keywords]
-        else:
-            terms = [g for g in grams if g in known]
-        longer = self._longer
-        found = [w for first in sorted(longer.keys() & grams.keys()) for w in longer[first]]
-        found += self._single
-        found = [w for w in found if w in text]
-        if known is not None and found:
-            found = [w for w in found if w in known]
-        return terms + found
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ModelParameters:
+        """Read what ``to_bytes`` wrote; ``allow_pickle=False``: no object is unpickled, so bytes
+        from the database can hold numbers and strings only, never code."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return cls(
+                version=str(z["version"]),
+                vocabulary=[str(t) for t in z["vocabulary"]],
+                idf=z["idf"],
+                classes=[str(c) for c in z["classes"]],
+                coef=z["coef"],
+                intercept=z["intercept"],
+                inverse_temperature=float(z["inverse_temperature"]),
+                ngram_max=int(z["ngram_max"]),
+            )
 
 
-class NaiveBayesClassifier:
-    """Multinomial naive Bayes over distinct terms, taxonomy keywords as prior counts."""
+def model_version(examples: Sequence[Example], recipe: Recipe) -> str:
+    """``char-lr-v3-`` and a digest of the recipe and the labelled examples: the same data and
+    recipe give the same version, so a version names what the model learnt from."""
+    h = hashlib.sha256(orjson.dumps([METHOD, recipe.__dict__]))
+    for text, category in sorted((ex.text, ex.category) for ex in examples):
+        h.update(orjson.dumps([text, category]))
+    return f"{METHOD}-{h.hexdigest()[:10]}"
+
+
+def _vectoriser(ngram_max: int, vocabulary: list[str] | None = None) -> TfidfVectorizer:
+    # texts arrive normalised: no lower-casing or accent stripping of its own
+    return TfidfVectorizer(
+        analyzer="char",
+        ngram_range=(1, ngram_max),
+        sublinear_tf=True,
+        lowercase=False,
+        vocabulary=vocabulary,
+        dtype=np.float32,
+    )
+
+
+def learnable(examples: Sequence[Example], recipe: Recipe) -> list[Example]:
+    """The examples a model can learn from: those of categories with at least as many examples
+    as calibration folds (a category seen less often cannot be cross-validated), never
+    ``other`` (the category of a text with nothing known in it, not a topic)."""
+    counts: dict[str, int] = {}
+    for ex in examples:
+        counts[ex.category] = counts.get(ex.category, 0) + 1
+    return [
+        ex
+        for ex in examples
+        if ex.category != OTHER and counts[ex.category] >= recipe.calibration_folds
+    ]
+
+
+def train(examples: Sequence[Example], recipe: Recipe | None = None) -> ModelParameters:
+    """Fit the vectoriser, the logistic regression and its temperature on ``examples``
+    (``learnable`` ones only; about a second for the shipped 777)."""
+    recipe = recipe or Recipe()
+    examples = learnable(examples, recipe)
+    norm = normaliser()
+    texts = [norm.normalise(ex.text) for ex in examples]
+    labels = [ex.category for ex in examples]
+    vectoriser = _vectoriser(recipe.ngram_max)
+    x = vectoriser.fit_transform(texts)
+    folds = StratifiedKFold(recipe.calibration_folds, shuffle=True, random_state=recipe.seed)
+    calibrated = CalibratedClassifierCV(
+        LogisticRegression(C=recipe.c, solver="newton-cg", max_iter=300),
+        method="temperature",
+        ensemble=False,
+        cv=folds,
+    ).fit(x, labels)
+    fitted = calibrated.calibrated_classifiers_[0]
+    regression = fitted.estimator
+    return ModelParameters(
+        version=model_version(examples, recipe),
+        vocabulary=[str(t) for t in vectoriser.get_feature_names_out()],
+        idf=vectoriser.idf_.astype(np.float64),
+        classes=[str(c) for c in calibrated.classes_],
+        coef=regression.coef_.astype(np.float32),
+        intercept=regression.intercept_.astype(np.float64),
+        inverse_temperature=float(fitted.calibrators[0].beta_),
+        ngram_max=recipe.ngram_max,
+    )
+
+
+# --- classifying --------------------------------------------------------------------------------
+
+
+class LinearClassifier:
+    """A trained ``ModelParameters`` put to work: batches of texts to ``Classified``."""
 
     method = METHOD
 
-    def __init__(
-        self,
-        taxonomy: Taxonomy,
-        examples: Sequence[Example],
-        *,
-        extractor: TermExtractor | None = None,
-        alpha: float = 3.0,
-        keyword_weight: float = 6.0,
-        min_confidence: float = 0.1,
-        max_terms: int = 5,
-    ) -> None:
-        self.extractor = extractor or TermExtractor(_all_keywords(taxonomy))
-        self.min_confidence = min_confidence
-        self.max_terms = max_terms
-        self.categories = [c.code for c in taxonomy.categories if c.code != OTHER]
-        counts: dict[str, Counter[str]] = {c: Counter() for c in self.categories}
-        for ex in examples:
-            if ex.category in counts:
-                counts[ex.category].update(self.extractor.terms(ex.text))
-        weights: dict[str, dict[str, float]] = {c: dict(n) for c, n in counts.items()}
-        for cat in taxonomy.categories:
-            if cat.code in counts:
-                for word, weight in cat.keywords.items():
-                    w = weights[cat.code]
-                    w[word] = w.get(word, 0.0) + weight * keyword_weight
-        vocab = {t for c in weights.values() for t in c}
-        self.vocab = frozenset(vocab)
-        size = len(vocab)
-        # Categories in descending code order: of equal scores the first, which ``index`` finds,
-        # is the greatest code, as it always has been.
-        self._codes = sorted(self.categories, reverse=True)
-        self._unseen = [
-            math.log(alpha / (sum(weights[code].values()) + alpha * size)) for code in self._codes
-        ]
-        self._mean_unseen = sum(self._unseen) / len(self._codes)
-        # log P(term | category) = log(alpha / total) + log(1 + count / alpha): the first part is
-        # the same for every term (``_unseen``), the second is zero for a category the term was
-        # never seen with, so a term carries only the few second parts (``_boost``).
-        self._boost = [
-            {term: math.log1p(n / alpha) for term, n in weights[code].items()}
-            for code in self._codes
-        ]
-        mean_boost: Counter[str] = Counter()
-        for boosts in self._boost:
-            mean_boost.update({t: b / len(self._codes) for t, b in boosts.items()})
-        # For the explanation: per category, the boost of each term seen with it minus the term's
-        # mean boost over all categories, so that lift = (unseen[best] - mean unseen) + this.
-        # A term never seen with a category did not push towards it and is not named for it.
-        self._relative = [
-            {t: b - mean_boost[t] for t, b in boosts.items()} for boosts in self._boost
-        ]
-        # Summing boosts category by category costs a Python step per (term, category); instead
-        # each term's boosts are packed as fixed-point numbers (32 fraction bits) into one
-        # integer, a 64-bit field per category, and adding the integers of a text's terms sums
-        # all fields at once. The "never seen" values are packed the same way, shifted up by
-        # one amount in every category so that no field is negative (scores keep their
-        # differences, and only differences count).
-        one = 2**_FRACTION_BITS
-        self._packed = {term: 0 for term in vocab}
-        for i, boosts in enumerate(self._boost):
-            for term, boost in boosts.items():
-                self._packed[term] += round(boost * one) << (_FIELD_BITS * i)
-        unseen = [round(u * one) for u in self._unseen]
-        shifted = [u - min(unseen) for u in unseen]
-        self._packed_unseen = sum(u << (_FIELD_BITS * i) for i, u in enumerate(shifted))
-        largest = max(
-            round(sum(b.values()) * one) + size * u
-            for b, u in zip(self._boost, shifted, strict=True)
+    def __init__(self, params: ModelParameters, taxonomy: Taxonomy) -> None:
+        self.params = params
+        self.version = params.version
+        self.classes = params.classes
+        self.normaliser = normaliser()
+        self._vectoriser = _vectoriser(params.ngram_max, params.vocabulary)
+        self._vectoriser.idf_ = params.idf
+        self._weights = np.ascontiguousarray(params.coef.T, dtype=np.float32)  # (features, cls)
+        self._intercept = params.intercept
+        self._beta = params.inverse_temperature
+        # per feature: its weight for each category minus its mean weight (how far it pushes
+        # towards that category), and whether it may be named in an explanation
+        self._lift = self._weights - self._weights.mean(axis=1, keepdims=True)
+        self._bigram = np.array([_CHINESE_PAIR.fullmatch(t) is not None for t in params.vocabulary])
+        self._nameable = np.array(
+            [
+                bool(self._bigram[i]) and t not in STOP_WORDS and not FUNCTION_CHARACTERS & set(t)
+                for i, t in enumerate(params.vocabulary)
+            ]
         )
-        if largest >= 2**_FIELD_BITS:  # a text counts each term once: no field can overflow
-            raise ValueError("term evidence too large for the packed sums")
-        self._fields = struct.Struct(f"<{len(self._codes)}Q")
-        # Uniform prior: the labelled file has as many reports of each category by design, and
-        # real proportions vary by city; the evidence comes from the terms.
+        self._keywords = {
+            c.code: sorted((w for w in c.keywords if len(w) >= 2), key=len, reverse=True)
+            for c in taxonomy.categories
+        }
+        self._all_keywords = sorted({w for words in self._keywords.values() for w in words})
 
-    def log_p(self, code: str, term: str) -> float:
-        """log P(term | category) (for inspection and tests; ``classify`` does not call it)."""
-        i = self._codes.index(code)
-        return self._unseen[i] + self._boost[i].get(term, 0.0)
+    def _scored(self, normalised: Sequence[str]) -> tuple[Any, np.ndarray]:
+        """The TF-IDF rows (sparse) and calibrated probabilities (texts × classes)."""
+        x = self._vectoriser.transform(normalised)
+        scores = (x @ self._weights + self._intercept) * self._beta
+        scores -= scores.max(axis=1, keepdims=True)
+        p = np.exp(scores)
+        p /= p.sum(axis=1, keepdims=True)
+        return x, p
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """The calibrated probabilities of ``texts`` (texts × ``classes``)."""
+        return self._scored([self.normaliser.normalise(t) for t in texts])[1]
+
+    def classify_many(self, texts: Sequence[str]) -> list[Classified]:
+        """Each text's category, confidence, suggestions and terms: one matrix product for the
+        batch (the per-call cost of the vectoriser is paid once)."""
+        if not texts:
+            return []
+        normalised = [self.normaliser.normalise(t) for t in texts]
+        x, p = self._scored(normalised)
+        out = []
+        for row, text in enumerate(normalised):
+            cols = x.indices[x.indptr[row] : x.indptr[row + 1]]
+            values = x.data[x.indptr[row] : x.indptr[row + 1]]
+            if not self._bigram[cols].any():
+                out.append(Classified(OTHER, self.method, [], 0.0, [], self.version))
+                continue
+            order = np.argsort(-p[row])[:SUGGESTIONS]
+            best = int(order[0])
+            suggestions = [Suggestion(self.classes[i], round(float(p[row, i]), 3)) for i in order]
+            terms = self.explain(text, cols, values, best)
+            out.append(
+                Classified(
+                    self.classes[best],
+                    self.method,
+                    terms,
+                    round(float(p[row, best]), 3),
+                    suggestions,
+                    self.version,
+                )
+            )
+        return out
 
     def classify(self, text: str) -> Classified:
-        packed = self._packed
-        terms = self.extractor.terms(text, known=packed)
-        if not terms:
-            return Classified(OTHER, self.method, [], 0.0)
-        total = sum(map(packed.__getitem__, terms)) + len(terms) * self._packed_unseen
-        scores = self._fields.unpack(total.to_bytes(self._fields.size, "little"))
-        top = max(scores)
-        best = scores.index(top)
-        # the posterior of best: 1 / sum over categories of exp(log score - best's log score)
-        confidence = 1.0 / sum(map(math.exp, [(s - top) * _FRACTION for s in scores]))
-        if confidence < self.min_confidence:
-            return Classified(OTHER, self.method, [], round(confidence, 3))
-        # lift = log P(term | best) - mean over categories of log P(term | category)
-        #      = (unseen[best] - mean unseen) + (boost of the term for best - its mean boost)
-        relative = list(map(self._relative[best].get, terms, repeat(-math.inf)))
-        named = strongest_terms(
-            terms, relative, self.max_terms, above=self._mean_unseen - self._unseen[best]
+        return self.classify_many([text])[0]
+
+    def explain(self, text: str, cols: np.ndarray, values: np.ndarray, best: int) -> list[str]:
+        """The words of ``text`` that pushed hardest towards class ``best``: nameable bigrams
+        whose contribution (TF-IDF value × the feature's lift for the class) is positive and at
+        least a fifth of the strongest one's, joined where they overlap in the text into the
+        word they spell; a taxonomy keyword of the category found in the text is kept whole
+        when its bigrams all push towards it. Strongest first, at most ``MAX_TERMS``."""
+        nameable = cols[self._nameable[cols]]
+        contribution = self._lift[nameable, best] * values[self._nameable[cols]]
+        keep = contribution > 0
+        vocabulary = self.params.vocabulary
+        pushing = dict(
+            zip(
+                [vocabulary[c] for c in nameable[keep].tolist()],
+                contribution[keep].tolist(),
+                strict=True,
+            )
         )
-        return Classified(self._codes[best], self.method, named, round(confidence, 3))
-
-
-def strongest_terms(
-    terms: Sequence[str], lifts: Sequence[float], limit: int, *, above: float = 0.0
-) -> list[str]:
-    """Up to ``limit`` of ``terms`` with a lift greater than ``above``, the strongest first; a
-    term inside one already named is skipped (电动 after 电动车), a longer term takes the place of
-    the named ones inside it (楼道充电 replaces 充电)."""
-    named: list[str] = []
-    for i in sorted(range(len(terms)), key=lifts.__getitem__, reverse=True):  # stable
-        if lifts[i] <= above or len(named) == limit:
-            break
-        term = terms[i]
-        first_part = None
-        for j, other in enumerate(named):
-            if term in other:
+        if not pushing:
+            return []
+        floor = max(pushing.values()) / 5
+        strong = {g for g, v in pushing.items() if v >= floor}
+        # runs of the text's bigrams: each strong one, extended on both sides by bigrams that
+        # push towards the category too (飞线 + 线充 + 充电 = 飞线充电), at most a word's length
+        pairs = [text[i : i + 2] for i in range(len(text) - 1)]
+        spans: list[tuple[int, int]] = []  # [start, end) in text
+        for i, pair in enumerate(pairs):
+            if pair not in strong or (spans and spans[-1][1] > i + 1):
+                continue
+            start, end = i, i + 1
+            while start > 0 and pairs[start - 1] in pushing:
+                start -= 1
+            while end < len(pairs) and pairs[end] in pushing:
+                end += 1
+            spans.append(
+                self._to_keywords(text, *_strongest_window(pairs, pushing, start, end + 1))
+            )
+        for word in self._keywords.get(self.classes[best], ()):
+            at = text.find(word)
+            whole = at >= 0 and all(word[j : j + 2] in pushing for j in range(len(word) - 1))
+            if whole and not any(s <= at and at + len(word) <= e for s, e in spans):
+                spans.append((at, at + len(word)))
+        scored: dict[str, float] = {}
+        for s, e in spans:
+            word = text[s:e]
+            grams = {word[j : j + 2] for j in range(len(word) - 1)}
+            score = sum(pushing.get(g, 0.0) for g in grams)
+            scored[word] = max(score, scored.get(word, 0.0))
+        named: list[str] = []
+        for word in sorted(scored, key=lambda w: -scored[w]):
+            if word not in STOP_WORDS and not any(word in other for other in named):
+                named.append(word)
+            if len(named) == MAX_TERMS:
                 break
-            if first_part is None and other in term:
-                first_part = j
-        else:
-            if first_part is None:
-                named.append(term)
-            else:
-                named = [other for other in named if other not in term]
-                named.insert(first_part, term)
-    return named
+        return named
+
+    def _to_keywords(self, text: str, start: int, end: int) -> tuple[int, int]:
+        """A joined run that holds taxonomy keywords, cut to the part they cover (垃圾桶满 ->
+        垃圾桶; 飞线充电, two keywords end to end, stays whole)."""
+        run = text[start:end]
+        inside = [
+            (at, at + len(w))
+            for w in self._all_keywords
+            if len(w) < len(run) and (at := run.find(w)) >= 0
+        ]
+        if not inside:
+            return start, end
+        return start + min(s for s, _ in inside), start + max(e for _, e in inside)
+
+
+def _strongest_window(
+    pairs: Sequence[str], pushing: dict[str, float], start: int, end: int
+) -> tuple[int, int]:
+    """Of the text span [start, end), the ``MAX_WORD`` characters whose bigrams push hardest."""
+    if end - start <= MAX_WORD:
+        return start, end
+    weights = [pushing.get(p, 0.0) for p in pairs[start : end - 1]]
+    width = MAX_WORD - 1  # bigrams in a window
+    total = sum(weights[:width])
+    best, best_total = start, total
+    for i in range(1, len(weights) - width + 1):
+        total += weights[i + width - 1] - weights[i - 1]
+        if total > best_total:
+            best, best_total = start + i, total
+    return best, best + MAX_WORD
 
 
 class KeywordClassifier:
@@ -330,8 +481,8 @@ class KeywordClassifier:
 
     method = KEYWORD_METHOD
 
-    def __init__(self, taxonomy: Taxonomy, extractor: TermExtractor | None = None) -> None:
-        self.extractor = extractor
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.normaliser = normaliser()
         self.keywords = {
             c.code: sorted(c.keywords.items(), key=lambda kv: -len(kv[0]))
             for c in taxonomy.categories
@@ -339,8 +490,7 @@ class KeywordClassifier:
         }
 
     def classify(self, text: str) -> Classified:
-        if self.extractor is not None:
-            text = self.extractor.normalise(text)
+        text = self.normaliser.normalise(text)
         scores: dict[str, float] = {}
         hits: dict[str, list[str]] = {}
         for code, words in self.keywords.items():
@@ -354,13 +504,12 @@ class KeywordClassifier:
         total = sum(scores.values())
         return Classified(best, self.method, hits[best], round(scores[best] / total, 3))
 
-
-def _all_keywords(taxonomy: Taxonomy) -> set[str]:
-    return {w for c in taxonomy.categories for w in c.keywords}
+    def classify_many(self, texts: Sequence[str]) -> list[Classified]:
+        return [self.classify(t) for t in texts]
 
 
 @lru_cache(maxsize=4)
-def trained_classifier(taxonomy_file: str | None = None) -> NaiveBayesClassifier:
-    """The service's classifier, trained once per process and taxonomy (about half a second,
-    mostly building the traditional-to-simplified table)."""
-    return NaiveBayesClassifier(load_taxonomy(taxonomy_file), load_examples())
+def trained_classifier(taxonomy_file: str | None = None) -> LinearClassifier:
+    """The classifier trained from the shipped labelled reports, once per process and taxonomy
+    (about a second): what intake uses when no model is installed."""
+    return LinearClassifier(train(load_examples()), load_taxonomy(taxonomy_file))

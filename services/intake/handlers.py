@@ -6,6 +6,7 @@ report's row, the case and the outgoing events commit together or not at all.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from shared.contract.events import (
     FieldError,
     ReportRejected,
     ReportSubmitted,
+    Suggestion,
 )
 from shared.contract.taxonomy import Category, Taxonomy, load_taxonomy
 from shared.registry.store import RegistryMessage, apply_registry_message
@@ -31,8 +33,8 @@ from shared.runtime.logging import get_logger
 from shared.runtime.settings import Settings
 from shared.runtime.uow import UnitOfWork
 
-from . import nearby_store, store
-from .classify import NaiveBayesClassifier, trained_classifier
+from . import classifier_store, nearby_store, store
+from .classify import LinearClassifier, trained_classifier
 from .fingerprints import payload_fingerprint, report_fingerprint
 from .hotspots import HotspotRule
 from .locate import Located, RegistryIndex, UnitInfo
@@ -83,7 +85,7 @@ class Intake:
         self,
         taxonomy: Taxonomy,
         pii: Pii,
-        classifier: NaiveBayesClassifier,
+        classifier: LinearClassifier | None,
         merge_window: timedelta,
         triage_min_confidence: float = 0.0,
         *,
@@ -92,7 +94,10 @@ class Intake:
     ) -> None:
         self.taxonomy = taxonomy
         self.pii = pii
+        # None until the first batch: then the latest installed model (wangge classifier
+        # retrain), else the one trained from the labelled reports shipped with intake
         self.classifier = classifier
+        self.taxonomy_file: str | None = None
         self.merge_window = merge_window
         self.nearby = nearby or NearbyRule()
         self.proactive = Proactive(hotspots or HotspotRule(), taxonomy)
@@ -102,15 +107,31 @@ class Intake:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Intake:
-        return cls(
+        intake = cls(
             load_taxonomy(settings.taxonomy_file),
             Pii.from_settings(settings),
-            trained_classifier(settings.taxonomy_file),
+            None,
             settings.merge_window,
             settings.triage_min_confidence,
             nearby=NearbyRule(settings.nearby_radius_m, settings.nearby_similarity),
             hotspots=rule_from_settings(settings),
         )
+        intake.taxonomy_file = settings.taxonomy_file
+        return intake
+
+    async def _current_classifier(self, conn: Connection) -> LinearClassifier:
+        """The classifier, chosen at the first batch: the model installed last, else the one
+        trained from the shipped labelled reports (in a thread: about a second)."""
+        if self.classifier is None:
+            installed = await classifier_store.latest_model(conn)
+            if installed is not None:
+                self.classifier = LinearClassifier(installed.parameters, self.taxonomy)
+                origin = "installed"
+            else:
+                self.classifier = await asyncio.to_thread(trained_classifier, self.taxonomy_file)
+                origin = "shipped data"
+            log.info("classifier ready", model=self.classifier.version, origin=origin)
+        return self.classifier
 
     # --- registry.units -------------------------------------------------------------------------
 
@@ -215,16 +236,41 @@ class Intake:
             errors.append(FieldError(field="location.grid_code", message="unknown grid"))
         return errors
 
-    def _classify(self, report: ReportSubmitted) -> tuple[Category, Classification]:
-        if report.category:
-            return self.taxonomy.by_code[report.category], Classification(
-                method="given", terms=[], confidence=1.0
+    async def _classified(
+        self,
+        conn: Connection,
+        located: list[tuple[Claimed[ReportSubmitted], Located, dict[str, str]]],
+    ) -> list[_Triaged]:
+        """The located reports with their category: the channel's when it gave one (method
+        "given"), else the classifier's, all of a batch in one call."""
+        guess = [c.event for c, _, _ in located if not c.event.category]
+        found = iter(
+            (await self._current_classifier(conn)).classify_many(
+                [classified_text(r) for r in guess]
             )
-        found = self.classifier.classify(classified_text(report))
-        category = self.taxonomy.get(found.category) or self.taxonomy.by_code["other"]
-        return category, Classification(
-            method=found.method, terms=found.terms, confidence=found.confidence
+            if guess
+            else []
         )
+        out = []
+        for c, where, lineage in located:
+            if c.event.category:
+                category = self.taxonomy.by_code[c.event.category]
+                classification = Classification(method="given", terms=[], confidence=1.0)
+            else:
+                f = next(found)
+                category = self.taxonomy.get(f.category) or self.taxonomy.by_code["other"]
+                classification = Classification(
+                    method=f.method,
+                    terms=f.terms,
+                    confidence=f.confidence,
+                    model=f.model,
+                    suggestions=[
+                        Suggestion(category=s.category, probability=s.probability)
+                        for s in f.suggestions
+                    ],
+                )
+            out.append(_Triaged(c, category, classification, where, lineage))
+        return out
 
     async def on_reports(self, conn: Connection, claimed: list[Claimed[ReportSubmitted]]) -> None:
         """A batch of reports, set-based: claim them, reject what is invalid or unlocatable,
@@ -235,7 +281,7 @@ class Intake:
         known = recorded.final
         index = await self._current_index(conn, recorded.version)
         outcomes: list[store.Outcome] = []
-        triaged: list[_Triaged] = []
+        located_reports: list[tuple[Claimed[ReportSubmitted], Located, dict[str, str]]] = []
         for c in claimed:
             report = c.event
             key = (report.source, report.report_id)
@@ -267,9 +313,8 @@ class Intake:
                 outcomes.append(self._reject(c.uow, report, errors, reason))
                 c.release()  # a corrected version under the same id is handled, not ignored
                 continue
-            category, classification = self._classify(report)
-            lineage = index.lineage(located.code)
-            triaged.append(_Triaged(c, category, classification, located, lineage))
+            located_reports.append((c, located, index.lineage(located.code)))
+        triaged = await self._classified(conn, located_reports)
         if triaged:
             outcomes += await self._open_or_merge(conn, triaged, index)
         await store.record_reports(conn, outcomes)

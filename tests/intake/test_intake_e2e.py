@@ -15,6 +15,7 @@ import structlog.testing
 from cli.client import Publisher, Record, TopicReader
 from devstack.testbed import Testbed, pii_key_for_tests
 from devstack.wait import eventually
+from services.intake.classify import METHOD, trained_classifier
 from services.intake.privacy import Pii
 from shared.runtime.logging import configure_logging
 from tests.intake.conftest import start_intake
@@ -62,9 +63,14 @@ async def test_a_report_becomes_a_located_classified_case(bed: Testbed) -> None:
     assert case["located_by"] == "address+description"
     assert (case["category"], case["category_name"]) == ("ebike_charging", "电动车充电")
     assert case["agency_mode"] == "proxy_petition" and case["default_tier"] == "grid"
-    assert case["classification"]["method"] == "bigram-nb-v2"
-    assert {"电动车", "充电"} & set(case["classification"]["terms"])
-    assert 0 < case["classification"]["confidence"] <= 1
+    found = case["classification"]
+    assert found["method"] == METHOD
+    assert found["model"] == trained_classifier(None).version  # no model installed
+    assert {"电动车", "充电", "飞线充电"} & set(found["terms"])
+    assert 0 < found["confidence"] <= 1
+    assert [s["category"] for s in found["suggestions"]][0] == "ebike_charging"
+    assert len(found["suggestions"]) == 3
+    assert found["suggestions"][0]["probability"] == found["confidence"]
     assert case["title"] == "楼道飞线充电"
     assert case["description"].endswith("联系我138****5678")
     assert (case["households_affected"], case["urgent"]) == (24, True)
@@ -84,7 +90,13 @@ async def test_a_given_category_is_kept(bed: Testbed) -> None:
         await pub.send("reports.submitted", rep, key=rep["report_id"])
         case = (await reader.wait_for(lambda r: r.of("cases.opened")))[0].json()
     assert case["category"] == "civility"
-    assert case["classification"] == {"method": "given", "terms": [], "confidence": 1.0}
+    assert case["classification"] == {
+        "method": "given",
+        "terms": [],
+        "confidence": 1.0,
+        "model": None,
+        "suggestions": [],
+    }
     assert case["location"]["grid"] == "WC-YY-HPY-G01" and case["location"]["building"] is None
 
 
