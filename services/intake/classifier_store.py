@@ -79,16 +79,17 @@ async def install_model(
     await conn.execute(
         """INSERT INTO classifier_models (version, method, recipe, corrections, metrics,
                                           parameters)
-           VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6)
+           VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (version) DO UPDATE SET installed_at = now(), metrics = EXCLUDED.metrics""",
         params.version,
         params.version.rsplit("-", 1)[0],
-        orjson.dumps(recipe.__dict__).decode(),
-        orjson.dumps([list(c.key) for c in learnt]).decode(),
-        orjson.dumps(metrics).decode(),
+        recipe.__dict__,
+        [list(c.key) for c in learnt],
+        metrics,
         params.to_bytes(),
     )
 
 
 def _json(value: Any) -> Any:
+    """A jsonb value: decoded by the connection's codec (shared.runtime.db), else here."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
