@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from functools import partial
 
 import asyncpg
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cli.client import Publisher
 from cli.main import app
@@ -93,7 +92,9 @@ async def test_retrain_learns_the_corrections_and_intake_uses_the_model(
     monkeypatch.setenv("DATABASE_URL", bed.service_dsns["intake"])
     monkeypatch.setenv("WANGGE_PII_KEY", pii_key_for_tests())
     runner = CliRunner()
-    invoke = partial(asyncio.to_thread, runner.invoke, app)
+
+    async def invoke(args: list[str]) -> Result:
+        return await asyncio.to_thread(runner.invoke, app, args)
 
     status = await invoke(["classifier", "status"])
     assert status.exit_code == 0, status.output
