@@ -6,31 +6,22 @@ The same file holds the deadlines of each tier (see ``sla.py``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shared.contract.events import TIERS, Tier
+from shared.contract.limits import Limit, parse_natural
+
+from .workcalendar import WorkCalendar
 
 DEFAULT_RULES_FILE = Path(__file__).parent / "tier_rules.yaml"
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
-_UNIT = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: Any) -> Any:
-    """``30m``, ``2h``, ``3d``, ``45s``; numbers are seconds; anything else goes to pydantic
-    (ISO 8601 ``PT2H`` and the like)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str) and (m := _DURATION_RE.match(value)):
-        return timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
-    return value
+parse_duration = parse_natural  # a rule's respond_within: natural time only
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -89,17 +80,48 @@ class TierRule(BaseModel):
 
 
 class TierSla(BaseModel):
+    """A tier's limits, each in natural time, working hours or working days (``Limit``)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    respond: Duration = Field(gt=timedelta(0))
-    resolve: Duration = Field(gt=timedelta(0))
+    respond: Limit
+    resolve: Limit
+
+
+class CalendarRules(BaseModel):
+    """The working calendar of working-time limits (``workcalendar.py``): the working periods of
+    a working day (Asia/Shanghai) and the days the district closes itself, on top of the
+    official holidays and 调休."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    working_hours: list[str] = Field(default_factory=lambda: ["08:30-12:00", "13:30-17:30"])
+    closures: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> CalendarRules:
+        self.build()
+        return self
+
+    def build(self) -> WorkCalendar:
+        return WorkCalendar.of(self.working_hours, self.closures)
+
+
+class TierWarnings(BaseModel):
+    """A tier's warning thresholds (黄牌): the share of each stage's limit at which dispatch warns
+    (``stages.py``); a stage not given takes ``WANGGE_WARN_FRACTION``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    respond: float | None = Field(None, gt=0, lt=1)
+    resolve: float | None = Field(None, gt=0, lt=1)
 
 
 class DispatchRules(BaseModel):
-    """The whole rules file: tier rules and per-tier deadlines."""
+    """The whole rules file: tier rules, per-tier deadlines and warning thresholds."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rules: list[TierRule] = Field(default_factory=list)
     sla: dict[Tier, TierSla]
+    calendar: CalendarRules = Field(default_factory=CalendarRules)
+    warnings: dict[Tier, TierWarnings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _every_tier(self) -> DispatchRules:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -10,14 +9,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contract.events import AgencyMode, Code, Tier
+from shared.contract.limits import Limit
 
 DEFAULT_TAXONOMY = Path(__file__).parent / "taxonomy.yaml"
 
 
 class SlaOverride(BaseModel):
+    """A category's own limits (natural time, working hours or working days: ``Limit``)."""
+
     model_config = ConfigDict(extra="forbid")
-    respond: timedelta | None = None
-    resolve: timedelta | None = None
+    respond: Limit | None = None
+    resolve: Limit | None = None
 
 
 class Category(BaseModel):

@@ -84,11 +84,11 @@ def test_urgent_and_safety_hazard_shorten_the_response() -> None:
 
 
 def test_default_sla_per_tier() -> None:
-    assert RULES.sla["grid"].respond == timedelta(hours=2)
-    assert RULES.sla["grid"].resolve == timedelta(hours=24)
-    assert RULES.sla["community"].resolve == timedelta(days=3)
-    assert RULES.sla["street"].respond == timedelta(hours=8)
-    assert RULES.sla["district"].resolve == timedelta(days=15)
+    assert RULES.sla["grid"].respond.span == timedelta(hours=2)
+    assert RULES.sla["grid"].resolve.span == timedelta(hours=24)
+    assert RULES.sla["community"].resolve.span == timedelta(days=3)
+    assert RULES.sla["street"].respond.span == timedelta(hours=8)
+    assert RULES.sla["district"].resolve.span == timedelta(days=15)
 
 
 def test_a_rules_file_overrides_the_default(tmp_path: Path) -> None:
@@ -111,8 +111,8 @@ sla:
     assert d.tier == "street"
     assert d.reasons[1] == "supporter_count_at_least=3, category_in=['noise']: at least street"
     assert decide_tier("grid", CaseFacts("sanitation", supporter_count=3), rules).tier == "grid"
-    assert rules.sla["community"].respond == timedelta(hours=2)
-    assert rules.sla["street"].respond == timedelta(hours=1)
+    assert rules.sla["community"].respond.span == timedelta(hours=2)
+    assert rules.sla["street"].respond.span == timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
