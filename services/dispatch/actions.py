@@ -25,7 +25,6 @@ from . import emit, store
 from .assignment import Route, transfer_refusal
 from .model import Case, CaseChange, Refusal, Step
 from .planning import Plan, Policy, least_busy, plan_redispatch, route_case, write
-from .sla import extend
 from .states import ALREADY_ACCEPTED, Transition, authorization_refusal, refusal, transition
 from .tiers import next_tier, tier_index
 
@@ -89,9 +88,10 @@ def resolve(case: Case, a: HandlerAction, t: Transition) -> Planned:
     return plan.publishing(emit.resolved(case, a, on_time=on_time))
 
 
-def deliberate(case: Case, a: HandlerAction, t: Transition) -> Planned:
+def deliberate(policy: Policy, case: Case, a: HandlerAction, t: Transition) -> Planned:
     """To the community's residents' council (议事会): the deadline pauses until decide_by
-    (resolve_by moves back by the length of the pause)."""
+    (resolve_by moves back by the length of the pause: its working time when the case's resolve
+    limit is in working time)."""
     assert a.decide_by is not None
     if not case.community:
         return "the case has no community, so no residents' council"
@@ -102,7 +102,7 @@ def deliberate(case: Case, a: HandlerAction, t: Transition) -> Planned:
     change = CaseChange(
         paused_at=a.at,
         paused_until=a.decide_by,
-        resolve_by=extend(case.resolve_by, a.decide_by - a.at),
+        resolve_by=policy.extend_paused(case, case.resolve_by, a.at, a.decide_by),
     )
     return step(case, a, t, change, council=case.community, decide_by=a.decide_by.isoformat())
 
@@ -161,7 +161,7 @@ class Actions:
             case "resolve":
                 return resolve(case, a, t)
             case "deliberate":
-                return deliberate(case, a, t)
+                return deliberate(self.policy, case, a, t)
             case "escalate":
                 return await self.escalate(conn, case, a, t)
             case "return":

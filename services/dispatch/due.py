@@ -43,6 +43,7 @@ def limits(policy: Policy, case: Case) -> tuple[timedelta, timedelta]:
     its deadlines used (``Policy.deadlines``)."""
     respond, resolve = policy.sla.durations(
         case.tier,
+        start=case.dispatched_at,  # a working-time limit's span depends on its start
         respond_within=case.respond_within,
         category_sla=policy.category_sla(case.category, case.tier),
     )

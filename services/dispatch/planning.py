@@ -62,10 +62,20 @@ class Policy:
         """A fresh response deadline at the case's own tier (the resolution one unchanged)."""
         respond, _ = self.sla.durations(
             case.tier,
+            start=start,
             respond_within=case.respond_within,
             category_sla=self.category_sla(case.category, case.tier),
         )
         return start + respond * self.sla.scale
+
+    def extend_paused(
+        self, case: Case, deadline: datetime | None, paused_from: datetime, paused_until: datetime
+    ) -> datetime | None:
+        """A deadline of the case's resolution (``resolve_by``, its warning) pushed back by a
+        pause: by the working time paused when the case's resolve limit is in working time, by
+        the natural time otherwise (``SlaPolicy.extend``)."""
+        _, resolve = self.sla.limits(case.tier, self.category_sla(case.category, case.tier))
+        return self.sla.extend(deadline, paused_from, paused_until, resolve)
 
 
 @dataclass(frozen=True, slots=True)

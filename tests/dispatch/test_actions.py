@@ -7,10 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 from services.dispatch.actions import accept, deliberate, progress, resolve
-from services.dispatch.planning import Plan
+from services.dispatch.planning import Plan, Policy
+from services.dispatch.sla import SlaPolicy
 from services.dispatch.states import transition
+from services.dispatch.tiers import load_rules
 from shared.contract.events import ActionKind, HandlerAction
+from shared.contract.taxonomy import default_taxonomy
 from tests.dispatch.support import T0, a_case
+
+POLICY = Policy(default_taxonomy(), load_rules(), SlaPolicy(load_rules()))
 
 
 def action(kind: ActionKind, minutes: int = 10, **extra: Any) -> HandlerAction:
@@ -75,15 +80,15 @@ def test_deliberate_pauses_the_deadline_or_is_refused() -> None:
     t = transition(case.state, "deliberate")
     assert t is not None
     decide_by = T0 + timedelta(days=2)
-    plan = deliberate(case, action("deliberate", note="议事", decide_by=decide_by), t)
+    plan = deliberate(POLICY, case, action("deliberate", note="议事", decide_by=decide_by), t)
     assert isinstance(plan, Plan)
     assert case.resolve_by is not None
     pause = decide_by - (T0 + timedelta(minutes=10))
     assert plan.after.resolve_by == case.resolve_by + pause
     assert (plan.after.state, plan.after.paused_until) == ("deliberating", decide_by)
     too_soon = action("deliberate", note="议事", decide_by=T0)
-    assert deliberate(case, too_soon, t) == "decide_by must be after the action's time"
+    assert deliberate(POLICY, case, too_soon, t) == "decide_by must be after the action's time"
     nowhere = a_case(state="accepted", community=None)
-    assert deliberate(nowhere, action("deliberate", note="议事", decide_by=decide_by), t) == (
-        "the case has no community, so no residents' council"
-    )
+    assert deliberate(
+        POLICY, nowhere, action("deliberate", note="议事", decide_by=decide_by), t
+    ) == ("the case has no community, so no residents' council")
