@@ -51,13 +51,10 @@ class SlaPolicy:
             resolve = category_sla.resolve or resolve
         return respond, resolve
 
-    def span(self, limit: Limit, start: datetime | None) -> timedelta:
-        """The natural length of ``limit`` from ``start``, unscaled (a working-time limit needs
-        its start)."""
+    def span(self, limit: Limit, start: datetime) -> timedelta:
+        """The natural length of ``limit`` from ``start``, unscaled."""
         if limit.unit == "natural":
             return limit.span
-        if start is None:
-            raise ValueError(f"the span of {limit} depends on when it starts")
         if limit.unit == "working_hours":
             return self.calendar.add_hours(start, limit.span) - start
         return self.calendar.add_days(start, limit.days) - start
@@ -66,7 +63,7 @@ class SlaPolicy:
         self,
         tier: Tier,
         *,
-        start: datetime | None = None,
+        start: datetime,
         respond_within: timedelta | None = None,
         category_sla: SlaOverride | None = None,
     ) -> tuple[timedelta, timedelta]:
