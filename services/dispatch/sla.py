@@ -4,7 +4,7 @@ A limit is natural time (``2h``), working hours (``2wh``) or working days (``3wd
 ``shared/contract/limits.py``; working time is counted on the rules file's calendar
 (``workcalendar.py``). Every limit becomes a **span** from the dispatch: its natural length from
 that instant (a working-time limit's span depends on when it starts: ``2wh`` from Friday 17:00 ends
-on Monday at 09:30). The deadline is ``start + span × scale``: the scale compresses the whole
+on Monday at 10:00). The deadline is ``start + span × scale``: the scale compresses the whole
 span, whichever its unit, so that tests and demos run a day in seconds and a Friday evening's
 working-time deadline stays proportionally longer than a Monday morning's.
 """
