@@ -62,6 +62,7 @@ async def test_national_day_deadlines_in_working_time(bed: Testbed, tmp_path: Pa
         stored = await svc.pool.fetchrow(
             "SELECT respond_by, resolve_by FROM cases WHERE case_id = $1", cid
         )
+        assert stored is not None
         assert (stored["respond_by"], stored["resolve_by"]) == (
             sh(9, 28, 10, 30),
             sh(10, 10, 17, 30),
@@ -95,7 +96,10 @@ async def test_national_day_deadlines_in_working_time(bed: Testbed, tmp_path: Pa
             row = await svc.pool.fetchrow(
                 "SELECT state, resolve_by FROM cases WHERE case_id = $1", cid
             )
-            return row["state"] == "deliberating" and row["resolve_by"] == extended
+            return row is not None and (row["state"], row["resolve_by"]) == (
+                "deliberating",
+                extended,
+            )
 
         await eventually(paused_until_saturday, what="deliberating, resolve_by extended")
 
