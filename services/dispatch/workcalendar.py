@@ -33,13 +33,14 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-import structlog
+
+from shared.runtime.logging import get_logger
 
 TZ = ZoneInfo("Asia/Shanghai")  # the project's one time zone for local days and periods
 DEFAULT_HOURS = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
 MAX_SEARCH_DAYS = 3 * 366  # a calendar with no working day in three years is a configuration error
 
-log = structlog.get_logger(__name__)
+log = get_logger(component="dispatch.workcalendar")
 _PERIOD_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _warned_years: set[int] = set()
 
