@@ -44,6 +44,15 @@ def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 
 
+def figures_status(data: dict[str, Any]) -> str:
+    """Whether the figures are the month's official (frozen) ones or still provisional."""
+    if data.get("status") == "frozen":
+        return f"正式数据 frozen at {data.get('frozen_at')}"
+    if data.get("freezes_at"):
+        return f"临时数据 provisional, freezes at {data['freezes_at']}"
+    return "临时数据 provisional"
+
+
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(metric, value, detail) for each metric of a ``/units/{code}/metrics`` answer."""
     rows = []
@@ -115,12 +124,24 @@ def metrics(
     bearer = bearer_token(unit, token)
     data = _get(base, f"/units/{code}/metrics", period, bearer)
     p = data["period"]
-    table = Table(title=f"{data['unit']['name']} ({unit}) {p['label']} [{p['time_zone']}]")
+    table = Table(
+        title=f"{data['unit']['name']} ({unit}) {p['label']} [{p['time_zone']}]",
+        caption=figures_status(data),
+    )
     for col, justify in (("metric", "left"), ("value", "right"), ("detail", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for row in metric_rows(data["metrics"]):
         table.add_row(*row)
     console.print(table)
+    if data.get("adjustments"):
+        t = Table(title="调整 adjustments (later events; the frozen figures above stay)")
+        for col in ("metric", "frozen", "now"):
+            t.add_column(col)
+        for a in data["adjustments"]:
+            was = metric_rows({a["figure"]: a["frozen"]})[0]
+            now = metric_rows({a["figure"]: a["current"]})[0]
+            t.add_row(was[0], " ".join(was[1:]), " ".join(now[1:]))
+        console.print(t)
     if hot_issues:
         hot = _get(base, f"/units/{code}/hot-issues", period, bearer)
         t = Table(title=f"高频问题 hot issues (vs {hot['previous_period']})")

@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -74,6 +75,9 @@ class Testbed:
             "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_OUTBOX_POLL_S": 0.2,
             "WANGGE_RETRY_MAX_BACKOFF_S": 2.0,
+            # the suites replay months long closed (2026-10): their figures stay live unless a
+            # test sets a grace itself (tests/feedback/test_frozen_months.py)
+            "WANGGE_METRICS_FREEZE_GRACE": timedelta(days=36500),
             **self.overrides,
         }
         values.update({k.upper(): v for k, v in overrides.items()})

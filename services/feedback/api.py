@@ -10,19 +10,23 @@ example answers.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.registry.store import reach_codes, unit_names
+from shared.runtime.clock import Clock
 from shared.runtime.db import Connection
 from shared.runtime.http import invalid_input, problems
 from shared.runtime.identity import STAFF_ROLES, Principal, in_scope, require
 from shared.runtime.service import Service
 
 from . import store
-from .formulas import compute, hot_issues, rank, score
+from .formulas import hot_issues, rank, score
+from .freezing import FreezePolicy
+from .official import figures
 from .periods import TZ, Period, parse_period
 from .status import current_assignment, ordered, resident_state
 
@@ -61,16 +65,13 @@ def _unit_json(s: store.Scope) -> dict[str, str]:
     return {"code": s.code, "name": s.name, "level": s.kind}
 
 
-async def unit_metrics(conn: Connection, scope: store.Scope, period: Period) -> Any:
-    return compute(await store.metric_inputs(conn, scope, period))
-
-
 async def ranking_rows(
-    conn: Connection, parent: store.Scope, period: Period
+    conn: Connection, parent: store.Scope, period: Period, now: datetime, policy: FreezePolicy
 ) -> list[dict[str, Any]]:
+    """The children's official figures: a frozen month ranks by its frozen figures."""
     rows = []
     for child in await store.children(conn, parent.code):
-        m = await unit_metrics(conn, child, period)
+        m = (await figures(conn, child, period, now, policy))["metrics"]
         rows.append(
             {
                 **_unit_json(child),
@@ -107,10 +108,27 @@ class PeriodRef(BaseModel):
     time_zone: str
 
 
+class Adjustment(BaseModel):
+    figure: str = Field(description="The key in `metrics`")
+    frozen: Any
+    current: Any = Field(description="As the events known now make it")
+    change: Any = Field(None, description="current - frozen (a count, or a rate's parts)")
+
+
 class UnitMetrics(BaseModel):
     unit: UnitRef
     period: PeriodRef
+    status: Literal["frozen", "provisional"] = Field(
+        description="frozen: the official figures of a month that closed (plus the grace); "
+        "provisional: they still change"
+    )
+    frozen_at: str | None = None
+    freezes_at: str | None = Field(None, description="When a provisional month's figures freeze")
     metrics: dict[str, Any]
+    adjustments: list[Adjustment] = Field(
+        default_factory=list,
+        description="Frozen figures later events would change: never applied to them",
+    )
 
 
 class HotIssues(BaseModel):
@@ -166,21 +184,23 @@ async def case_reach(conn: Connection, case: Any) -> set[str]:
     return codes
 
 
-def register_routes(svc: Service) -> None:
-    svc.app.include_router(build_router(svc))
+def register_routes(svc: Service, policy: FreezePolicy, clock: Clock) -> None:
+    svc.app.include_router(build_router(svc, policy, clock))
 
 
-def build_router(svc: Service) -> APIRouter:
+def build_router(svc: Service, policy: FreezePolicy, clock: Clock) -> APIRouter:
     router = APIRouter(tags=["figures"], responses=problems(401, 403, 404, 422))
 
     @router.get("/units/{code}/metrics", response_model=UnitMetrics)
     async def get_metrics(code: str, caller: Staff, period: PeriodQuery) -> Any:
-        """A unit's rates for a period, each with its numerator and denominator."""
+        """A unit's rates for a period, each with its numerator and denominator: frozen for a
+        month that closed (plus the grace window), with the adjustments later events made;
+        provisional otherwise."""
         p = _period(period)
         async with svc.pool.acquire() as conn:
             scope = await _scope_in_reach(conn, code, caller)
-            metrics = await unit_metrics(conn, scope, p)
-        return {"unit": _unit_json(scope), "period": _period_json(p), "metrics": metrics}
+            official = await figures(conn, scope, p, clock(), policy)
+        return {"unit": _unit_json(scope), "period": _period_json(p), **official}
 
     @router.get("/units/{code}/hot-issues", response_model=HotIssues)
     async def get_hot_issues(
@@ -219,7 +239,7 @@ def build_router(svc: Service) -> APIRouter:
         p = _period(period)
         async with svc.pool.acquire() as conn:
             scope = await _scope_in_reach(conn, code, caller)
-            rows = await ranking_rows(conn, scope, p)
+            rows = await ranking_rows(conn, scope, p, clock(), policy)
         return {
             "unit": _unit_json(scope),
             "period": _period_json(p),

@@ -5,8 +5,10 @@ Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.dispatc
 the figures count a case under) and ``feedback.submitted``;
 publishes ``feedback.requested``, ``feedback.rejected``, ``cases.closed`` and ``cases.reopened``.
 A durable timer closes cases nobody rated within ``WANGGE_FEEDBACK_WINDOW`` (scaled by
-``WANGGE_SLA_SCALE``); the HTTP API serves staff the metrics, hot issues, rankings and case
-timelines (``api``), and residents the rating page and their case's status link (``resident``).
+``WANGGE_SLA_SCALE``); another freezes each month's figures of every unit when the month has
+closed plus ``WANGGE_METRICS_FREEZE_GRACE`` (``freezing``). The HTTP API serves staff the
+metrics, hot issues, rankings and case timelines (``api``), and residents the rating page and
+their case's status link (``resident``).
 The rating tokens in ``feedback.requested`` are sealed for the notifier with
 ``WANGGE_NOTIFY_KEY``; without it, or without ``WANGGE_LINK_KEY``, the service does not start
 (``keys``).
@@ -18,12 +20,15 @@ from pathlib import Path
 
 from shared.contract.events import CaseMerged, CaseOpened, CaseReclassified, FeedbackSubmitted
 from shared.registry.store import RegistryMessage, apply_registry_message
+from shared.runtime.clock import Clock, utcnow
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 
 from .api import register_routes
+from .freezing import FreezePolicy
 from .handlers import SWEEP_BATCH, Feedback
 from .keys import FeedbackKeys
+from .official import FREEZE_BATCH, FreezeSweep
 from .projection import FACTS
 from .requests import FollowUpRequests
 from .resident import register_resident_routes
@@ -31,13 +36,15 @@ from .resident import register_resident_routes
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_service(settings: Settings) -> Service:
+def create_service(settings: Settings, *, clock: Clock = utcnow) -> Service:
     keys = FeedbackKeys.from_settings(settings)  # a ConfigurationError stops the start
     svc = Service("feedback", settings, MIGRATIONS)
     requests = FollowUpRequests(
         keys, settings.public_feedback_url, emit_v1=settings.feedback_requested_v1
     )
-    fb = Feedback(window=settings.feedback_window * settings.sla_scale, requests=requests)
+    fb = Feedback(
+        window=settings.feedback_window * settings.sla_scale, requests=requests, clock=clock
+    )
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
     svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
     svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
@@ -47,7 +54,15 @@ def create_service(settings: Settings) -> Service:
     svc.subscribe("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
         fb.on_submitted
     )
-    svc.sweeper("close-unrated", fb.close_unrated, batch=SWEEP_BATCH)
-    register_routes(svc)
+    svc.sweeper("close-unrated", fb.close_unrated, batch=SWEEP_BATCH).clock = clock
+    freezing = FreezePolicy(settings.metrics_freeze_grace)
+    months = svc.sweeper(
+        "freeze-months",
+        FreezeSweep(freezing),
+        interval_s=settings.freeze_sweep_interval_s,
+        batch=FREEZE_BATCH,
+    )
+    months.clock = clock
+    register_routes(svc, freezing, clock)
     register_resident_routes(svc, keys, fb.clock, settings.public_feedback_url)
     return svc

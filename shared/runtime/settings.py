@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     feedback_window: timedelta = Field(
         timedelta(days=7), validation_alias=AliasChoices("WANGGE_FEEDBACK_WINDOW")
     )
+    # a month's figures freeze this long after it closed (services/feedback/freezing.py)
+    metrics_freeze_grace: timedelta = Field(
+        timedelta(days=5), validation_alias=AliasChoices("WANGGE_METRICS_FREEZE_GRACE")
+    )
+    # how often feedback looks for a month due to be frozen
+    freeze_sweep_interval_s: float = Field(
+        60.0, gt=0, validation_alias=AliasChoices("WANGGE_FREEZE_SWEEP_INTERVAL_S")
+    )
     merge_window: timedelta = Field(
         timedelta(hours=72), validation_alias=AliasChoices("WANGGE_MERGE_WINDOW")
     )
