@@ -68,7 +68,7 @@ async def test_a_report_becomes_a_located_classified_case(bed: Testbed) -> None:
     assert found["model"] == trained_classifier(None).version  # no model installed
     assert {"电动车", "充电", "飞线充电"} & set(found["terms"])
     assert 0 < found["confidence"] <= 1
-    assert [s["category"] for s in found["suggestions"]][0] == "ebike_charging"
+    assert found["suggestions"][0]["category"] == "ebike_charging"
     assert len(found["suggestions"]) == 3
     assert found["suggestions"][0]["probability"] == found["confidence"]
     assert case["title"] == "楼道飞线充电"
