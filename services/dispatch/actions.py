@@ -3,7 +3,11 @@
 
 Each action is checked (the case and the handler known, the handler allowed to act, the pair in
 the transition table: ``states``), its transition decided once, then planned by the action's own
-function (a refusal is a reason string) and written. A refused action publishes
+function (a refusal is a reason string) and written. **The server's time decides**: an action
+takes effect at the time dispatch applies it (its clock), which judges on time and is the
+``accepted_at``/``resolved_at`` published; the app's own ``at`` is kept beside it
+(``reported_at``, the timeline's detail), and one further off than ``WANGGE_ACTION_SKEW_MAX_S`` is
+logged and counted (``on_skew``). A refused action publishes
 ``handler.actions.rejected`` and changes nothing. Either way its outcome is recorded in
 ``action_outcomes`` (applied, or refused with the kind of refusal: ``Refusal``), which the HTTP
 side answers from, a retried request included.
@@ -11,7 +15,8 @@ side answers from, a retried request included.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.contract.events import FieldError, HandlerAction
@@ -34,6 +39,7 @@ Planned = Plan | str  # what the action does, or why it is refused
 DECIDE_BY_TOO_EARLY = "decide_by must be after the action's time"
 MAX_DELIBERATION = timedelta(days=366)  # a council decides within a year (and dates stay dates)
 DECIDE_BY_TOO_LATE = "decide_by must be within 366 days of the action's time"
+DEFAULT_SKEW_MAX = timedelta(minutes=5)  # WANGGE_ACTION_SKEW_MAX_S
 
 
 def authorization_refused(reason: str) -> Refusal:
@@ -53,66 +59,89 @@ def plan_refused(a: HandlerAction, reason: str) -> Refusal:
     return Refusal(reason)
 
 
-def step(case: Case, a: HandlerAction, t: Transition, change: CaseChange, **detail: Any) -> Plan:
-    """An action that keeps the case where it is (its tier and unit): the change and its step."""
+def step(
+    case: Case,
+    a: HandlerAction,
+    t: Transition,
+    change: CaseChange,
+    now: datetime,
+    **detail: Any,
+) -> Plan:
+    """An action that keeps the case where it is (its tier and unit), applied at ``now``: the
+    change and its step (the app's own time in its detail, ``reported_at``)."""
     change = CaseChange(state=t.to_state) | change
     after = case.apply(change)
-    detail = {"action_id": a.action_id, "note": a.note, **detail}
-    return Plan(case, change, after, (Step.of(t, after, a.at, detail, actor=a.handler_id),))
+    detail = {"action_id": a.action_id, "note": a.note, "reported_at": a.at.isoformat(), **detail}
+    return Plan(case, change, after, (Step.of(t, after, now, detail, actor=a.handler_id),))
 
 
-def accept(case: Case, a: HandlerAction, t: Transition) -> Planned:
-    """The acceptor becomes the case's handler; on time when not after ``respond_by``."""
-    on_time = case.respond_by is None or a.at <= case.respond_by
-    plan = step(case, a, t, CaseChange(handler_id=a.handler_id, accepted_at=a.at), on_time=on_time)
-    return plan.publishing(emit.accepted(case, a, on_time=on_time))
+def accept(case: Case, a: HandlerAction, t: Transition, now: datetime) -> Planned:
+    """The acceptor becomes the case's handler; on time when applied (``now``) not after
+    ``respond_by``."""
+    on_time = case.respond_by is None or now <= case.respond_by
+    change = CaseChange(handler_id=a.handler_id, accepted_at=now)
+    plan = step(case, a, t, change, now, on_time=on_time)
+    return plan.publishing(emit.accepted(case, a, applied_at=now, on_time=on_time))
 
 
-def progress(case: Case, a: HandlerAction, t: Transition) -> Planned:
-    return step(case, a, t, CaseChange())
+def progress(case: Case, a: HandlerAction, t: Transition, now: datetime) -> Planned:
+    return step(case, a, t, CaseChange(), now)
 
 
-def resolve(case: Case, a: HandlerAction, t: Transition) -> Planned:
-    on_time = case.resolve_missed_at is None and (
-        case.resolve_by is None or a.at <= case.resolve_by
-    )
+def resolve(case: Case, a: HandlerAction, t: Transition, now: datetime) -> Planned:
+    """On time when applied (``now``) not after ``resolve_by`` (and not missed at the top)."""
+    on_time = case.resolve_missed_at is None and (case.resolve_by is None or now <= case.resolve_by)
     change = CaseChange(
         handler_id=a.handler_id,
-        resolved_at=a.at,
+        resolved_at=now,
         resolved_tier=case.tier,
         resolved_unit=case.unit,
         paused_at=None,
         paused_until=None,
     )
-    plan = step(case, a, t, change, on_time=on_time)
-    return plan.publishing(emit.resolved(case, a, on_time=on_time))
+    plan = step(case, a, t, change, now, on_time=on_time)
+    return plan.publishing(emit.resolved(case, a, applied_at=now, on_time=on_time))
 
 
-def deliberate(policy: Policy, case: Case, a: HandlerAction, t: Transition) -> Planned:
-    """To the community's residents' council (议事会): the deadline pauses until decide_by
-    (resolve_by moves back by the length of the pause: its working time when the case's resolve
-    limit is in working time)."""
+def deliberate(
+    policy: Policy, case: Case, a: HandlerAction, t: Transition, now: datetime
+) -> Planned:
+    """To the community's residents' council (议事会): the deadline pauses from ``now`` until
+    decide_by (resolve_by, and its warning not yet given, move back by the length of the
+    pause: its working time when the case's resolve limit is in working time)."""
     assert a.decide_by is not None
     if not case.community:
         return "the case has no community, so no residents' council"
-    if a.decide_by <= a.at:
+    if a.decide_by <= now:
         return DECIDE_BY_TOO_EARLY
-    if a.decide_by - a.at > MAX_DELIBERATION:
+    if a.decide_by - now > MAX_DELIBERATION:
         return DECIDE_BY_TOO_LATE
-    change = CaseChange(
-        paused_at=a.at,
+    change = CaseChange(  # in working time when the resolve limit is (Policy.extend_paused)
+        paused_at=now,
         paused_until=a.decide_by,
-        resolve_by=policy.extend_paused(case, case.resolve_by, a.at, a.decide_by),
+        resolve_by=policy.extend_paused(case, case.resolve_by, now, a.decide_by),
+        resolve_warn_at=policy.extend_paused(case, case.resolve_warn_at, now, a.decide_by),
     )
-    return step(case, a, t, change, council=case.community, decide_by=a.decide_by.isoformat())
+    detail = {"council": case.community, "decide_by": a.decide_by.isoformat()}
+    return step(case, a, t, change, now, **detail)
+
+
+def skew(a: HandlerAction, applied: datetime) -> timedelta:
+    """How far the app's time (``at``) is from when dispatch applied the action."""
+    return abs(applied - a.at)
 
 
 class Actions:
-    """``handler.actions`` and its invalid messages."""
+    """``handler.actions`` and its invalid messages. ``on_skew(action)`` is called for every
+    action whose ``at`` is further than ``skew_max`` from when it was applied (a metrics hook)."""
 
-    def __init__(self, policy: Policy, clock: Clock) -> None:
+    def __init__(
+        self, policy: Policy, clock: Clock, *, skew_max: timedelta = DEFAULT_SKEW_MAX
+    ) -> None:
         self.policy = policy
         self.clock = clock
+        self.skew_max = skew_max
+        self.on_skew: Callable[[str], None] = lambda action: None
 
     async def on_invalid(
         self, uow: UnitOfWork, obj: Any, errors: list[FieldError], meta: Meta
@@ -130,8 +159,23 @@ class Actions:
         await store.record_outcome(uow.conn, a, why)
         uow.emit(emit.action_rejected(a.action_id, a.case_id, why.reason))
 
+    def check_skew(self, a: HandlerAction, applied: datetime) -> None:
+        off = skew(a, applied)
+        if off > self.skew_max:
+            log.warning(
+                "handler action time skewed",
+                action=a.action,
+                case_id=a.case_id,
+                skew_s=round(off.total_seconds(), 1),
+                app_ahead=a.at > applied,
+                skew_max_s=self.skew_max.total_seconds(),
+            )
+            self.on_skew(a.action)
+
     async def on_action(self, uow: UnitOfWork, a: HandlerAction, meta: Meta) -> None:
         conn = uow.conn
+        now = self.clock()  # the time the action is applied: what decides
+        self.check_skew(a, now)
         case = await store.load_case(conn, a.case_id, lock=True)
         if case is None:
             await self.reject(uow, a, Refusal("unknown case", "unknown_case"))
@@ -145,34 +189,36 @@ class Actions:
         if t is None:
             await self.reject(uow, a, Refusal(refusal(case.state, a.action)))
             return
-        planned = await self.plan(conn, case, a, t)
+        planned = await self.plan(conn, case, a, t, now)
         if isinstance(planned, str):
             await self.reject(uow, a, plan_refused(a, planned))
             return
         await write(uow, [planned])
         await store.record_outcome(conn, a, None)
 
-    async def plan(self, conn: Connection, case: Case, a: HandlerAction, t: Transition) -> Planned:
+    async def plan(
+        self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime
+    ) -> Planned:
         match a.action:
             case "accept":
-                return accept(case, a, t)
+                return accept(case, a, t, now)
             case "progress":
-                return progress(case, a, t)
+                return progress(case, a, t, now)
             case "resolve":
-                return resolve(case, a, t)
+                return resolve(case, a, t, now)
             case "deliberate":
-                return deliberate(self.policy, case, a, t)
+                return deliberate(self.policy, case, a, t, now)
             case "escalate":
-                return await self.escalate(conn, case, a, t)
+                return await self.escalate(conn, case, a, t, now)
             case "return":
-                return await self.return_(conn, case, a, t)
+                return await self.return_(conn, case, a, t, now)
             case "transfer":
-                return await self.transfer(conn, case, a, t)
+                return await self.transfer(conn, case, a, t, now)
 
     # --- the actions that move the case to another unit ------------------------------------------
 
     async def escalate(
-        self, conn: Connection, case: Case, a: HandlerAction, t: Transition
+        self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime
     ) -> Planned:
         """One tier up, routed by the assignment rules."""
         up = next_tier(case.tier)
@@ -182,11 +228,11 @@ class Actions:
         if to is None:
             return f"no unit above {case.tier} covers the case"
         reason = f"handler: {a.note}"
-        plan = await self._move(conn, case, a, t, to, reason)
+        plan = await self._move(conn, case, a, t, to, reason, now)
         return plan.publishing(emit.escalated(plan.after, from_tier=case.tier, reason=reason))
 
     async def return_(
-        self, conn: Connection, case: Case, a: HandlerAction, t: Transition
+        self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime
     ) -> Planned:
         """退单: re-routed excluding this unit (and every unit that returned it before); if the
         tier has no other unit, one tier up (then also ``cases.escalated``, reason ``return``)."""
@@ -195,13 +241,14 @@ class Actions:
         if to is None:
             return "no other unit can take the case"
         reason = f"returned by {case.unit}: {a.note}"
-        plan = await self._move(conn, case, a, t, to, reason, CaseChange(excluded_units=exclude))
+        excluded = CaseChange(excluded_units=exclude)
+        plan = await self._move(conn, case, a, t, to, reason, now, excluded)
         if tier_index(to.tier) > tier_index(case.tier):
             plan = plan.publishing(emit.escalated(plan.after, from_tier=case.tier, reason="return"))
         return plan
 
     async def transfer(
-        self, conn: Connection, case: Case, a: HandlerAction, t: Transition
+        self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime
     ) -> Planned:
         """转办: to another unit of the same tier (``assignment.transfer_refusal``)."""
         assert a.target_unit is not None
@@ -210,7 +257,7 @@ class Actions:
         if why is not None:
             return why
         reason = f"transferred from {case.unit}" + (f": {a.note}" if a.note else "")
-        return await self._move(conn, case, a, t, Route(case.tier, a.target_unit), reason)
+        return await self._move(conn, case, a, t, Route(case.tier, a.target_unit), reason, now)
 
     async def _move(
         self,
@@ -220,9 +267,10 @@ class Actions:
         t: Transition,
         to: Route,
         reason: str,
+        now: datetime,
         also: CaseChange | None = None,
     ) -> Plan:
         handler = await least_busy(conn, to.unit)
         return plan_redispatch(
-            self.policy, case, t, to, self.clock(), reason, handler, actor=a.handler_id, also=also
+            self.policy, case, t, to, now, reason, handler, actor=a.handler_id, also=also
         )

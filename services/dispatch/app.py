@@ -2,15 +2,17 @@
 
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.reopened`` and
 ``handler.actions``; publishes ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
-``cases.overdue``, ``cases.resolved``, ``cases.reclassified`` and ``handler.actions.rejected``
-through its outbox. Three sweepers keep the deadlines (response, resolution, end of
-deliberation). The handler API (``api.py``: a handler's cases, a case, actions over HTTP) applies
-actions through the ``handler.actions`` subscription; the command centre's triage queue
-(``triage_api.py``, 人工分拨) decides categories over HTTP.
+``cases.overdue``, ``cases.warned``, ``cases.resolved``, ``cases.reclassified`` and
+``handler.actions.rejected`` through its outbox. Five sweepers keep the deadlines (response,
+resolution, end of deliberation) and the stages' warnings (黄牌: respond, resolve). The handler
+API (``api.py``: a handler's cases, a case, actions over HTTP) applies actions through the
+``handler.actions`` subscription; the command centre's triage queue (``triage_api.py``, 人工分拨)
+decides categories over HTTP.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from shared.contract.events import TIERS, CaseMerged, CaseOpened, CaseReopened, HandlerAction
@@ -44,6 +46,8 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
         load_taxonomy(settings.taxonomy_file),
         load_rules(settings.tier_rules_file),
         sla_scale=settings.sla_scale,
+        warn_fraction=settings.warn_fraction,
+        action_skew_max=timedelta(seconds=settings.action_skew_max_s),
         clock=clock,
     )
     svc = DispatchService(settings, dispatch)
@@ -62,6 +66,8 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
         ("response-deadlines", dispatch.sweep_response),
         ("resolution-deadlines", dispatch.sweep_resolution),
         ("deliberations", dispatch.sweep_deliberations),
+        ("respond-warnings", dispatch.sweep_respond_warnings),
+        ("resolve-warnings", dispatch.sweep_resolve_warnings),
     ):
         sw = svc.sweeper(name, fn)
         sw.clock = clock
@@ -75,8 +81,9 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
 
 def add_metrics(svc: DispatchService) -> None:
     """Open cases by tier (refreshed at scrape time; aggregate replicas with max), missed
-    deadlines and sweeps that fell back to one case at a time (counted by the replica whose sweep
-    found them; aggregate with sum)."""
+    deadlines, warnings, sweeps that fell back to one case at a time (counted by the replica
+    whose sweep found them) and handler actions whose time was skewed (by the replica that
+    applied them; aggregate these with sum)."""
     open_cases = svc.metrics.gauge("wangge_open_cases", "Open cases by tier", ["tier"])
     breaches = svc.metrics.counter(
         "wangge_deadline_breaches", "Deadlines missed", ["deadline", "tier"]
@@ -88,6 +95,17 @@ def add_metrics(svc: DispatchService) -> None:
         ["sweep"],
     )
     svc.dispatch.deadlines.on_sweep_fallback = lambda sweep: fallbacks.labels(sweep).inc()
+    warnings = svc.metrics.counter(
+        "wangge_stage_warnings", "Stage warnings given (黄牌)", ["stage", "tier"]
+    )
+    svc.dispatch.deadlines.on_warning = lambda stage, tier: warnings.labels(stage, tier).inc()
+    skewed = svc.metrics.counter(
+        "wangge_action_time_skewed",
+        "Handler actions whose at was further than WANGGE_ACTION_SKEW_MAX_S from when they were "
+        "applied",
+        ["action"],
+    )
+    svc.dispatch.actions.on_skew = lambda action: skewed.labels(action).inc()
 
     @svc.metrics.on_scrape
     async def count_open_cases() -> None:

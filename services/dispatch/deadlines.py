@@ -1,6 +1,7 @@
 """The deadline sweeps (durable timers; ``shared.runtime.sweeper`` runs them): response deadlines
 missed (the next handler of the unit), resolution deadlines missed (one tier up, or recorded at
-the top) and deliberations ended (back to ``accepted``).
+the top), deliberations ended (back to ``accepted``), and each stage's warning (黄牌,
+``stages.py``: ``cases.warned``, the warning time cleared so that it fires once).
 
 A sweep claims its due rows and plans in memory what happens to each of them (the handler loads
 of every unit involved read with one query and kept current as cases change hands,
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from shared.contract.events import Tier
+from shared.contract.events import Stage, Tier
 from shared.runtime.consumer import TRANSIENT_ERRORS
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
@@ -28,6 +29,7 @@ from . import emit, store
 from .assignment import Loads, Route, next_handler, pick_handler, route
 from .model import Case, CaseChange, Step
 from .planning import Plan, Policy, departments_near, plan_redispatch, write
+from .stages import deadline_of, elapsed_share, warning_of
 from .states import transition
 from .tiers import next_tier
 
@@ -42,18 +44,21 @@ class Missed:
 
     plan: Plan
     breach: tuple[Literal["respond", "resolve"], Tier] | None = None
+    warning: tuple[Stage, Tier] | None = None  # a warning (黄牌) given, for metrics
 
 
 Planner = Callable[[Connection, list[Case], datetime], Awaitable[list[Missed]]]
 
 
 class Deadlines:
-    """The three sweeps. ``on_breach(deadline, tier)`` is called for every missed deadline and
-    ``on_sweep_fallback(sweep)`` for a set-based write that failed (metrics hooks)."""
+    """The sweeps. ``on_breach(deadline, tier)`` is called for every missed deadline,
+    ``on_warning(stage, tier)`` for every warning and ``on_sweep_fallback(sweep)`` for a
+    set-based write that failed (metrics hooks)."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.on_breach: Callable[[str, str], None] = lambda deadline, tier: None
+        self.on_warning: Callable[[str, str], None] = lambda stage, tier: None
         # sweeps whose set-based write failed and that went one case at a time
         self.fallbacks = 0
         self.on_sweep_fallback: Callable[[str], None] = lambda sweep: None
@@ -69,6 +74,14 @@ class Deadlines:
     async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
         return await self._sweep(uow, rows, now, self.deliberations_ended, "deliberation")
+
+    async def sweep_respond_warnings(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_warning(uow.conn, "respond", now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.respond_warnings, "respond-warning")
+
+    async def sweep_resolve_warnings(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_warning(uow.conn, "resolve", now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.resolve_warnings, "resolve-warning")
 
     async def _sweep(
         self, uow: UnitOfWork, cases: list[Case], now: datetime, plan: Planner, name: str
@@ -91,6 +104,8 @@ class Deadlines:
         for m in missed:
             if m.breach is not None:
                 self.on_breach(*m.breach)
+            if m.warning is not None:
+                self.on_warning(*m.warning)
         return len(cases)
 
     async def _each(
@@ -136,13 +151,14 @@ class Deadlines:
             respond_by=self.policy.respond_by(case, now),
             attempt=attempt,
         )
+        change = change | self.policy.warn_times(case.apply(change), now, ("respond",))
         after = case.apply(change)
         detail = {
             "missed": case.respond_by.isoformat(),
             "from_handler": case.handler_id,
             "attempt": attempt,
         }
-        events = (emit.overdue(case, "respond"), emit.dispatched(after, now))
+        events = (emit.overdue(case, "respond", now), emit.dispatched(after, now))
         plan = Plan(case, change, after, (Step.of(t, after, now, detail),), events)
         return Missed(plan, breach=("respond", case.tier))
 
@@ -173,7 +189,7 @@ class Deadlines:
         self, case: Case, now: datetime, to: Route | None, loads: Loads
     ) -> Missed:
         assert case.resolve_by is not None  # what the due query selects
-        overdue = emit.overdue(case, "resolve")
+        overdue = emit.overdue(case, "resolve", now)
         if to is None:
             step = Step(
                 case.case_id,
@@ -211,3 +227,46 @@ class Deadlines:
         detail = {"decide_by": case.paused_until.isoformat()}
         after = case.apply(change)
         return Missed(Plan(case, change, after, (Step.of(t, after, now, detail),)))
+
+    # --- warnings (黄牌): a stage's threshold crossed, its deadline still ahead ------------------
+
+    async def respond_warnings(
+        self, conn: Connection, cases: list[Case], now: datetime
+    ) -> list[Missed]:
+        return [self.warned(case, "respond", now) for case in cases]
+
+    async def resolve_warnings(
+        self, conn: Connection, cases: list[Case], now: datetime
+    ) -> list[Missed]:
+        return [self.warned(case, "resolve", now) for case in cases]
+
+    def warned(self, case: Case, stage: Stage, now: datetime) -> Missed:
+        """``cases.warned`` and a timeline step; the stage's warning time cleared (it fires once
+        per dispatch attempt: the next dispatch sets a fresh one)."""
+        deadline, due = deadline_of(case, stage), warning_of(case, stage)
+        assert deadline is not None and due is not None  # what the due query selects
+        share = elapsed_share(deadline, due, self.policy.warnings.fraction(case.tier, stage), now)
+        change = (
+            CaseChange(respond_warn_at=None)
+            if stage == "respond"
+            else CaseChange(resolve_warn_at=None)
+        )
+        step = Step(
+            case.case_id,
+            now,
+            "warned",
+            from_state=case.state,
+            to_state=case.state,
+            tier=case.tier,
+            unit=case.unit,
+            handler_id=case.handler_id,
+            detail={
+                "stage": stage,
+                "due_at": deadline.isoformat(),
+                "elapsed_share": share,
+                "attempt": case.attempt,
+            },
+        )
+        event = emit.warned(case, stage, deadline, now, share)
+        plan = Plan(case, change, case.apply(change), (step,), (event,))
+        return Missed(plan, warning=(stage, case.tier))

@@ -14,17 +14,25 @@ from shared.contract.events import (
     CaseOverdue,
     CaseReclassified,
     CaseResolved,
+    CaseWarned,
     DecidedBy,
     HandlerAction,
     HandlerActionRejected,
     ReclassifiedFrom,
+    Stage,
     Tier,
 )
 
 from .model import Case
 
 CaseEvent = (
-    CaseDispatched | CaseEscalated | CaseOverdue | CaseAccepted | CaseResolved | CaseReclassified
+    CaseDispatched
+    | CaseEscalated
+    | CaseOverdue
+    | CaseWarned
+    | CaseAccepted
+    | CaseResolved
+    | CaseReclassified
 )
 
 
@@ -60,33 +68,63 @@ def escalated(
     )
 
 
-def overdue(case: Case, deadline: Literal["respond", "resolve"]) -> CaseOverdue:
-    """``cases.overdue``: the case, as it was when it missed ``deadline``."""
+def overdue(case: Case, deadline: Literal["respond", "resolve"], at: datetime) -> CaseOverdue:
+    """``cases.overdue`` (红牌): the case, as it was when it missed ``deadline``, found at
+    ``at``."""
     return CaseOverdue(
-        case_id=case.case_id, deadline=deadline, unit=case.unit, handler_id=case.handler_id
+        case_id=case.case_id,
+        deadline=deadline,
+        unit=case.unit,
+        handler_id=case.handler_id,
+        tier=case.tier,
+        due_at=case.respond_by if deadline == "respond" else case.resolve_by,
+        overdue_at=at,
     )
 
 
-def accepted(case: Case, action: HandlerAction, *, on_time: bool) -> CaseAccepted:
+def warned(case: Case, stage: Stage, deadline: datetime, at: datetime, share: float) -> CaseWarned:
+    """``cases.warned`` (黄牌): ``share`` of the stage's limit elapsed at ``at``."""
+    return CaseWarned(
+        case_id=case.case_id,
+        stage=stage,
+        tier=case.tier,
+        unit=case.unit,
+        handler_id=case.handler_id,
+        due_at=deadline,
+        warned_at=at,
+        elapsed_share=share,
+        attempt=case.attempt,
+    )
+
+
+def accepted(
+    case: Case, action: HandlerAction, *, applied_at: datetime, on_time: bool
+) -> CaseAccepted:
+    """``cases.accepted``: at the time dispatch applied it, the app's own time beside it."""
     return CaseAccepted(
         case_id=case.case_id,
         tier=case.tier,
         unit=case.unit,
         handler_id=action.handler_id,
-        accepted_at=action.at,
+        accepted_at=applied_at,
         on_time=on_time,
+        reported_at=action.at,
     )
 
 
-def resolved(case: Case, action: HandlerAction, *, on_time: bool) -> CaseResolved:
+def resolved(
+    case: Case, action: HandlerAction, *, applied_at: datetime, on_time: bool
+) -> CaseResolved:
+    """``cases.resolved``: at the time dispatch applied it, the app's own time beside it."""
     return CaseResolved(
         case_id=case.case_id,
-        resolved_at=action.at,
+        resolved_at=applied_at,
         tier=case.tier,
         unit=case.unit,
         handler_id=action.handler_id,
         note=action.note or "",
         on_time=on_time,
+        reported_at=action.at,
     )
 
 

@@ -7,22 +7,25 @@ deadlines) and the clock (injectable). ``app.py`` subscribes them.
 | ``cases.merged`` | ``merges.Merges`` (a batch at a time; ``on_merged`` one at a time) |
 | ``cases.reopened`` | ``reopening.Reopening`` |
 | ``handler.actions`` | ``actions.Actions`` |
-| the deadline sweeps | ``deadlines.Deadlines`` |
+| the deadline and warning sweeps | ``deadlines.Deadlines`` |
 | the command centre's triage (HTTP) | ``triage.Triage`` |
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from shared.contract.taxonomy import Taxonomy
 from shared.runtime.clock import Clock, utcnow
 
-from .actions import Actions
+from .actions import DEFAULT_SKEW_MAX, Actions
 from .deadlines import Deadlines
 from .merges import Merges
 from .opening import Opening
 from .planning import Policy
 from .reopening import Reopening
 from .sla import SlaPolicy
+from .stages import DEFAULT_WARN_FRACTION, WarnPolicy
 from .tiers import DispatchRules
 from .triage import Triage
 
@@ -34,14 +37,17 @@ class Dispatch:
         rules: DispatchRules,
         *,
         sla_scale: float = 1.0,
+        warn_fraction: float = DEFAULT_WARN_FRACTION,
+        action_skew_max: timedelta = DEFAULT_SKEW_MAX,
         clock: Clock = utcnow,
     ) -> None:
-        self.policy = Policy(taxonomy, rules, SlaPolicy(rules, sla_scale))
+        warnings = WarnPolicy(warn_fraction, rules.warnings)
+        self.policy = Policy(taxonomy, rules, SlaPolicy(rules, sla_scale), warnings)
         self.clock = clock
         self.opening = Opening(self.policy, clock)
         self.merges = Merges(self.policy, clock)
         self.reopening = Reopening(self.policy, clock)
-        self.actions = Actions(self.policy, clock)
+        self.actions = Actions(self.policy, clock, skew_max=action_skew_max)
         self.deadlines = Deadlines(self.policy)
         self.triage = Triage(self.policy)
         # the subscribers' and sweepers' entry points
@@ -54,6 +60,8 @@ class Dispatch:
         self.sweep_response = self.deadlines.sweep_response
         self.sweep_resolution = self.deadlines.sweep_resolution
         self.sweep_deliberations = self.deadlines.sweep_deliberations
+        self.sweep_respond_warnings = self.deadlines.sweep_respond_warnings
+        self.sweep_resolve_warnings = self.deadlines.sweep_resolve_warnings
 
     @property
     def sweep_fallbacks(self) -> int:

@@ -161,4 +161,7 @@ class Merges:
             detail={"respond_by": respond_by.isoformat(), "reasons": list(reasons)},
         )
         change = CaseChange(respond_by=respond_by, tier_reasons=(*case.tier_reasons, *reasons))
+        if case.respond_warn_at is not None:  # not warned yet in this attempt: warn earlier
+            shortened = case.apply(change)
+            change = change | self.policy.warn_times(shortened, case.dispatched_at, ("respond",))
         return Plan(case, change, case.apply(change), (step,))

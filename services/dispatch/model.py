@@ -57,6 +57,9 @@ class Case:
     paused_at: datetime | None = None
     paused_until: datetime | None = None
     opened_at: datetime
+    # when each stage's warning (黄牌) is due; None once warned (``stages.py``)
+    respond_warn_at: datetime | None = None
+    resolve_warn_at: datetime | None = None
 
     @property
     def location(self) -> Location:
@@ -132,6 +135,8 @@ class CaseColumns(TypedDict, total=False):
     resolved_unit: str | None
     paused_at: datetime | None
     paused_until: datetime | None
+    respond_warn_at: datetime | None
+    resolve_warn_at: datetime | None
     households: int | None
     supporters: int
     urgent: bool

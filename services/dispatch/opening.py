@@ -145,7 +145,7 @@ class Opening:
         """The case as its first dispatch leaves it (attempt 1)."""
         dl = self.policy.deadlines(ev.category, where.tier, now, decision.respond_within)
         loc = ev.location
-        return Case(
+        case = Case(
             case_id=ev.case_id,
             category=ev.category,
             district=loc.district,
@@ -170,3 +170,4 @@ class Opening:
             resolve_by=dl.resolve_by,
             opened_at=ev.opened_at,
         )
+        return case.apply(self.policy.warn_times(case, now))

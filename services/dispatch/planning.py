@@ -9,10 +9,10 @@ changes reach the database and the outbox.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.contract.events import Tier
+from shared.contract.events import Stage, Tier
 from shared.contract.taxonomy import SlaOverride, Taxonomy
 from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
@@ -22,6 +22,7 @@ from .assignment import Dept, Location, Route, pick_handler, route
 from .emit import CaseEvent
 from .model import Case, CaseChange, Step
 from .sla import Deadlines, SlaPolicy
+from .stages import STAGES, WarnPolicy, warn_times
 from .states import Transition
 from .tiers import DispatchRules
 
@@ -33,6 +34,7 @@ class Policy:
     taxonomy: Taxonomy
     rules: DispatchRules
     sla: SlaPolicy
+    warnings: WarnPolicy = field(default_factory=WarnPolicy)  # the stages' thresholds (黄牌)
 
     def default_tier(self, category: str) -> Tier:
         cat = self.taxonomy.get(category)
@@ -57,6 +59,13 @@ class Policy:
             respond_within=respond_within,
             category_sla=self.category_sla(category, tier),
         )
+
+    def warn_times(
+        self, case: Case, start: datetime, stages: tuple[Stage, ...] = STAGES
+    ) -> CaseChange:
+        """The warning times (黄牌) of ``stages`` for the case as a dispatch at ``start`` leaves
+        it (``stages.warn_times``)."""
+        return warn_times(case, start, self.warnings, stages)
 
     def respond_by(self, case: Case, start: datetime) -> datetime:
         """A fresh response deadline at the case's own tier (the resolution one unchanged)."""
@@ -169,6 +178,7 @@ def plan_redispatch(
     )
     if also is not None:
         change = change | also
+    change = change | policy.warn_times(case.apply(change), now)
     after = case.apply(change)
     detail = {
         "reason": reason,

@@ -136,6 +136,27 @@ DELIBERATION_DUE_SQL = """SELECT * FROM cases
     FOR UPDATE SKIP LOCKED"""
 
 
+# A stage's warning (黄牌) is due when its time has come and its deadline has not (at the deadline
+# the deadline sweeps give the red card instead).
+RESPOND_WARN_DUE_SQL = """SELECT * FROM cases
+    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred')
+      AND respond_warn_at IS NOT NULL AND respond_warn_at <= $1 AND respond_by > $1
+    ORDER BY respond_warn_at LIMIT $2
+    FOR UPDATE SKIP LOCKED"""
+
+RESOLVE_WARN_DUE_SQL = """SELECT * FROM cases
+    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted')
+      AND resolve_missed_at IS NULL
+      AND resolve_warn_at IS NOT NULL AND resolve_warn_at <= $1 AND resolve_by > $1
+    ORDER BY resolve_warn_at LIMIT $2
+    FOR UPDATE SKIP LOCKED"""
+
+
+async def due_for_warning(conn: Connection, stage: str, now: datetime, limit: int) -> list[Case]:
+    sql = RESPOND_WARN_DUE_SQL if stage == "respond" else RESOLVE_WARN_DUE_SQL
+    return [case_of(r) for r in await conn.fetch(sql, now, limit)]
+
+
 async def due_for_response(conn: Connection, now: datetime, limit: int) -> list[Case]:
     return [case_of(r) for r in await conn.fetch(RESPOND_DUE_SQL, now, limit)]
 

@@ -182,6 +182,7 @@ def plan_reclassify(
     )
     if first:
         change = change | CaseChange(start_tier=to.tier)
+    change = change | policy.warn_times(case.apply(change), now)
     after = case.apply(change)
     detail = {
         "from_category": case.category,

@@ -103,6 +103,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.accepted",
             "cases.escalated",
             "cases.overdue",
+            "cases.warned",
             "cases.resolved",
             "cases.reclassified",
             "handler.actions.rejected",
@@ -116,6 +117,8 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.dispatched",
             "cases.accepted",
             "cases.escalated",
+            "cases.overdue",  # red cards (红牌), per unit and period
+            "cases.warned",  # yellow cards (黄牌)
             "cases.resolved",
             "cases.reclassified",  # the category its figures count the case under
             "feedback.submitted",
@@ -148,6 +151,7 @@ UPSTREAM_KINDS: dict[str, UpstreamKind] = {
             "cases.dispatched",
             "cases.escalated",
             "cases.overdue",
+            "cases.warned",
             "handler.actions.rejected",
         ),
     ),

@@ -313,13 +313,40 @@ class CaseEscalated(Message):
     escalated_at: datetime | None = None
 
 
+Stage = Literal["respond", "resolve"]  # accept (the response deadline), resolve; verify to come
+
+
 class CaseOverdue(Message):
+    """A stage's limit reached (红牌, red card): the response or resolution deadline missed."""
+
     topic = "cases.overdue"
 
     case_id: str
-    deadline: Literal["respond", "resolve"]
+    deadline: Stage
     unit: str
     handler_id: str | None = None
+    # additive, absent from events published before they existed (their time is ce_time)
+    tier: Tier | None = None
+    due_at: datetime | None = None  # the deadline missed
+    overdue_at: datetime | None = None  # when dispatch found it missed
+
+
+class CaseWarned(Message):
+    """A stage's warning threshold crossed (黄牌, yellow card): ``elapsed_share`` of the stage's
+    span (dispatch to deadline) has passed, e.g. 0.8, and its deadline has not. Once per stage per
+    dispatch attempt."""
+
+    topic = "cases.warned"
+
+    case_id: str
+    stage: Stage
+    tier: Tier
+    unit: str
+    handler_id: str | None = None
+    due_at: datetime  # the stage's deadline (respond_by or resolve_by)
+    warned_at: datetime
+    elapsed_share: Annotated[float, Field(ge=0)]  # of the stage's span, when warned
+    attempt: int = 1  # the dispatch attempt warned
 
 
 class CaseAccepted(Message):
@@ -331,20 +358,22 @@ class CaseAccepted(Message):
     tier: Tier
     unit: str
     handler_id: str
-    accepted_at: datetime
+    accepted_at: datetime  # when dispatch applied the accept (its clock), which on_time judges
     on_time: bool
+    reported_at: datetime | None = None  # the handler app's own time (the action's ``at``)
 
 
 class CaseResolved(Message):
     topic = "cases.resolved"
 
     case_id: str
-    resolved_at: datetime
+    resolved_at: datetime  # when dispatch applied the resolve (its clock), which on_time judges
     tier: Tier
     unit: str
     handler_id: str | None = None
     note: str
     on_time: bool
+    reported_at: datetime | None = None  # the handler app's own time (the action's ``at``)
 
 
 class CaseClosed(Message):

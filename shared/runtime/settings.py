@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         5.0, gt=0, validation_alias=AliasChoices("WANGGE_SWEEP_INTERVAL_S")
     )
+    # the share of a stage's limit at which dispatch warns (黄牌); the rules file's ``warnings``
+    # set it per tier and stage
+    warn_fraction: float = Field(
+        0.8, gt=0, lt=1, validation_alias=AliasChoices("WANGGE_WARN_FRACTION")
+    )
+    # a handler action's ``at`` further than this from when dispatch applied it is logged and
+    # counted (the applied time decides either way)
+    action_skew_max_s: float = Field(
+        300.0, ge=0, validation_alias=AliasChoices("WANGGE_ACTION_SKEW_MAX_S")
+    )
     feedback_window: timedelta = Field(
         timedelta(days=7), validation_alias=AliasChoices("WANGGE_FEEDBACK_WINDOW")
     )

@@ -34,6 +34,7 @@ OUTPUTS = (
     "cases.accepted",
     "cases.escalated",
     "cases.overdue",
+    "cases.warned",
     "cases.resolved",
     "cases.reclassified",
     "handler.actions.rejected",

@@ -33,7 +33,7 @@ def test_accept_on_time_and_late() -> None:
     case = a_case()
     t = transition(case.state, "accept")
     assert t is not None
-    plan = accept(case, action("accept"), t)
+    plan = accept(case, action("accept"), t, T0 + timedelta(minutes=10))
     assert isinstance(plan, Plan)
     assert plan.change.columns() == {
         "state": "accepted",
@@ -47,10 +47,15 @@ def test_accept_on_time_and_late() -> None:
         "accepted",
         "h-0002",
     )
-    assert step.detail == {"action_id": "a-accept", "note": None, "on_time": True}
+    assert step.detail == {
+        "action_id": "a-accept",
+        "note": None,
+        "reported_at": (T0 + timedelta(minutes=10)).isoformat(),
+        "on_time": True,
+    }
     (out,) = plan.events
     assert out.topic == "cases.accepted" and out.model_dump()["on_time"] is True
-    late = accept(case, action("accept", minutes=180), t)
+    late = accept(case, action("accept", minutes=180), t, T0 + timedelta(minutes=180))
     assert isinstance(late, Plan) and late.events[0].model_dump()["on_time"] is False
 
 
@@ -58,12 +63,12 @@ def test_progress_and_resolve_keep_the_case_where_it_is() -> None:
     case = a_case(state="accepted", handler_id="h-0002", resolve_missed_at=T0)
     t = transition(case.state, "progress")
     assert t is not None
-    plan = progress(case, action("progress", note="在办"), t)
+    plan = progress(case, action("progress", note="在办"), t, T0)
     assert isinstance(plan, Plan) and plan.change.columns() == {"state": "accepted"}
     assert plan.events == ()
     t = transition(case.state, "resolve")
     assert t is not None
-    plan = resolve(case, action("resolve", note="已修复"), t)
+    plan = resolve(case, action("resolve", note="已修复"), t, T0)
     assert isinstance(plan, Plan)
     assert plan.after.state == "resolved" and plan.after.resolved_tier == "grid"
     (out,) = plan.events
@@ -80,15 +85,49 @@ def test_deliberate_pauses_the_deadline_or_is_refused() -> None:
     t = transition(case.state, "deliberate")
     assert t is not None
     decide_by = T0 + timedelta(days=2)
-    plan = deliberate(POLICY, case, action("deliberate", note="议事", decide_by=decide_by), t)
+    now = T0 + timedelta(minutes=10)
+    plan = deliberate(POLICY, case, action("deliberate", note="议事", decide_by=decide_by), t, now)
     assert isinstance(plan, Plan)
     assert case.resolve_by is not None
     pause = decide_by - (T0 + timedelta(minutes=10))
     assert plan.after.resolve_by == case.resolve_by + pause
     assert (plan.after.state, plan.after.paused_until) == ("deliberating", decide_by)
     too_soon = action("deliberate", note="议事", decide_by=T0)
-    assert deliberate(POLICY, case, too_soon, t) == "decide_by must be after the action's time"
+    assert deliberate(POLICY, case, too_soon, t, now) == "decide_by must be after the action's time"
     nowhere = a_case(state="accepted", community=None)
     assert deliberate(
-        POLICY, nowhere, action("deliberate", note="议事", decide_by=decide_by), t
+        POLICY, nowhere, action("deliberate", note="议事", decide_by=decide_by), t, now
     ) == ("the case has no community, so no residents' council")
+
+
+def test_the_time_applied_decides_not_the_apps() -> None:
+    """A backdated accept (its ``at`` before the deadline) applied after the deadline is late,
+    at the time applied; the app's time is kept as ``reported_at`` (event and timeline)."""
+    case = a_case()
+    assert case.respond_by is not None
+    t = transition(case.state, "accept")
+    assert t is not None
+    applied = case.respond_by + timedelta(minutes=1)
+    backdated = action("accept", minutes=10)
+    plan = accept(case, backdated, t, applied)
+    assert isinstance(plan, Plan)
+    body = plan.events[0].model_dump()
+    assert (body["on_time"], body["accepted_at"], body["reported_at"]) == (
+        False,
+        applied,
+        backdated.at,
+    )
+    assert plan.after.accepted_at == applied and plan.steps[0].at == applied
+    assert plan.steps[0].detail["reported_at"] == backdated.at.isoformat()
+    # and the other way round: an app whose clock runs late does not make a prompt accept late
+    slow = action("accept", minutes=600)
+    prompt = accept(case, slow, t, T0 + timedelta(minutes=5))
+    assert isinstance(prompt, Plan) and prompt.events[0].model_dump()["on_time"] is True
+    t = transition("accepted", "resolve")
+    assert t is not None
+    accepted = a_case(state="accepted", handler_id="h-0002")
+    assert accepted.resolve_by is not None
+    done = resolve(accepted, action("resolve", note="已修复"), t, accepted.resolve_by)
+    assert isinstance(done, Plan)
+    body = done.events[0].model_dump()
+    assert (body["on_time"], body["resolved_at"]) == (True, accepted.resolve_by)

@@ -169,6 +169,8 @@ async def test_due_queries_use_their_indexes(bed: Testbed) -> None:
             (store.RESPOND_DUE_SQL, "cases_respond_due"),
             (store.RESOLVE_DUE_SQL, "cases_resolve_due"),
             (store.DELIBERATION_DUE_SQL, "cases_deliberation_due"),
+            (store.RESPOND_WARN_DUE_SQL, "cases_respond_warn_due"),
+            (store.RESOLVE_WARN_DUE_SQL, "cases_resolve_warn_due"),
         ):
             plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql, FakeClock()(), 500))
             assert index in plan, plan
