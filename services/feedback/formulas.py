@@ -13,6 +13,8 @@ Which rows belong to a period (``[start, end)`` in Asia/Shanghai time, see ``per
   resolved twice in a period (resolved, reopened, resolved again) counts once, by its latest
   resolution in the period: the "cases resolved" every outcome rate divides by.
 - ``ratings``: every valid rating (any reporter's, decisive or not) whose ``at`` is in the period.
+- ``cards``: every stage warning: a ``cases.warned`` (yellow, 黄牌) whose ``warned_at`` and a
+  ``cases.overdue`` (red, 红牌) whose ``overdue_at`` (else ``ce_time``) falls in the period.
 - ``facts``: per case, what is known of it at any time (start tier, escalated, reopened, opened_at).
 """
 
@@ -61,6 +63,15 @@ class ResolutionRow:
 
 
 @dataclass(frozen=True)
+class CardRow:
+    """A stage warning: yellow (黄牌, ``cases.warned``) or red (红牌, ``cases.overdue``)."""
+
+    case_id: str
+    stage: str  # respond, resolve
+    card: str  # yellow, red
+
+
+@dataclass(frozen=True)
 class RatingRow:
     resolved: bool
     satisfaction: str
@@ -90,6 +101,7 @@ class MetricInputs:
     resolutions: Sequence[ResolutionRow] = ()
     ratings: Sequence[RatingRow] = ()
     facts: Mapping[str, CaseFacts] = field(default_factory=dict)
+    cards: Sequence[CardRow] = ()
 
 
 # --- one formula per function -------------------------------------------------------------------
@@ -204,6 +216,23 @@ def resolve_hours(
     return out
 
 
+STAGES = ("respond", "resolve")  # verify: when dispatch has that stage
+CARDS = ("yellow", "red")
+
+
+def warned(cards: Iterable[CardRow]) -> dict[str, Any]:
+    """Warnings (黄牌/红牌): yellow cards (a stage's warning threshold crossed, ``cases.warned``)
+    and red cards (its limit reached, ``cases.overdue``) given in the period, in all and per
+    stage, and the cases that had any. Every card counts: a case warned at two dispatch attempts
+    counts twice."""
+    rows = list(cards)
+    out: dict[str, Any] = {c: sum(1 for r in rows if r.card == c) for c in CARDS}
+    out["cases"] = len({r.case_id for r in rows})
+    for stage in STAGES:
+        out[stage] = {c: sum(1 for r in rows if r.stage == stage and r.card == c) for c in CARDS}
+    return out
+
+
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The p-th percentile with linear interpolation between closest ranks (numpy's default):
     the median is ``percentile(v, 50)``. ``None`` for no values."""
@@ -267,6 +296,7 @@ def compute(inputs: MetricInputs) -> dict[str, Any]:
             "p90": None if p90 is None else round(p90, 2),
             "cases": len(hours),
         },
+        "warned": warned(inputs.cards),
     }
 
 

@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.contract.events import CaseAccepted, CaseDispatched, CaseEscalated, CaseResolved
+from shared.contract.events import (
+    CaseAccepted,
+    CaseDispatched,
+    CaseEscalated,
+    CaseOverdue,
+    CaseResolved,
+    CaseWarned,
+)
 from shared.runtime.consumer import Meta
 
 from .lifecycle import Input
 
-FactEvent = CaseDispatched | CaseAccepted | CaseEscalated | CaseResolved
+FactEvent = CaseDispatched | CaseAccepted | CaseEscalated | CaseResolved | CaseWarned | CaseOverdue
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,21 @@ FACTS: tuple[Fact, ...] = (
         ("tier", "unit", "resolved_at", "on_time"),
         when="resolved_at",
         input="resolution",
+    ),
+    Fact(
+        "cases.warned",
+        CaseWarned,
+        "warnings",
+        ("stage", "tier", "unit", "attempt", "due_at", "elapsed_share", "warned_at"),
+        when="warned_at",
+    ),
+    Fact(
+        "cases.overdue",
+        CaseOverdue,
+        "overdues",
+        ("deadline", "tier", "unit", "due_at", "at"),
+        when="at",
+        renamed={"at": "overdue_at"},
     ),
 )
 BY_MODEL: dict[type[FactEvent], Fact] = {f.model: f for f in FACTS}

@@ -12,6 +12,7 @@ from shared.runtime.db import Connection
 
 from .formulas import (
     AcceptRow,
+    CardRow,
     CaseFacts,
     DispatchRow,
     MetricInputs,
@@ -296,6 +297,16 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
            FROM cases c WHERE c.case_id = ANY($1::text[])""",
         list({r["case_id"] for r in resolutions}),
     )
+    cards = await conn.fetch(
+        f"""SELECT case_id, stage, 'yellow' AS card FROM warnings
+            WHERE case_id IN ({s}) AND warned_at >= $2 AND warned_at < $3
+            UNION ALL
+            SELECT case_id, deadline, 'red' FROM overdues
+            WHERE case_id IN ({s}) AND at >= $2 AND at < $3""",
+        scope.code,
+        a,
+        b,
+    )
     return MetricInputs(
         opened=[CaseFacts(r["case_id"], r["category"], r["opened_at"]) for r in opened],
         dispatches=[DispatchRow(r["case_id"], r["dispatched_at"]) for r in dispatches],
@@ -306,6 +317,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         ],
         ratings=[RatingRow(r["resolved"], r["satisfaction"]) for r in ratings],
         facts={r["case_id"]: CaseFacts(**dict(r)) for r in facts},
+        cards=[CardRow(r["case_id"], r["stage"], r["card"]) for r in cards],
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from cli.client import Record
 from services.feedback.formulas import (
     AcceptRow,
+    CardRow,
     CaseFacts,
     DispatchRow,
     MetricInputs,
@@ -63,6 +64,7 @@ class EventLog:
     submissions: list[dict[str, Any]] = field(default_factory=list)
     expired: set[tuple[str, int, str]] = field(default_factory=set)  # (case, round, reporter)
     reporters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    cards: list[tuple[CardRow, datetime]] = field(default_factory=list)  # 黄牌/红牌, when
 
     @classmethod
     def read(cls, of: Any) -> EventLog:
@@ -82,6 +84,14 @@ class EventLog:
         log.resolutions = [r.json() for r in distinct(of("cases.resolved"))]
         log.escalated = {r.json()["case_id"] for r in distinct(of("cases.escalated"))}
         log.reopened = {r.json()["case_id"] for r in distinct(of("cases.reopened"))}
+        for rec in distinct(of("cases.warned")):
+            ev = rec.json()
+            card = CardRow(ev["case_id"], ev["stage"], "yellow")
+            log.cards.append((card, datetime.fromisoformat(ev["warned_at"])))
+        for rec in distinct(of("cases.overdue")):
+            ev = rec.json()
+            card = CardRow(ev["case_id"], ev["deadline"], "red")
+            log.cards.append((card, _time(ev.get("overdue_at"), rec)))
         # opened as the notifier does: the token in clear (feedback seals it)
         log.requests = [
             {**r.json(), "rating_token": token_of(r.json())}
@@ -161,6 +171,7 @@ class EventLog:
             resolutions=resolutions,
             ratings=ratings,
             facts={c: self.facts(c) for c in {r.case_id for r in resolutions}},
+            cards=[c for c, at in self.cards if c.case_id in cases and inside(at)],
         )
 
     def facts(self, case_id: str) -> CaseFacts:

@@ -444,6 +444,8 @@ async def check_feedback(bed: Testbed, feedback_url: str) -> None:
         "cases.resolved",
         "cases.escalated",
         "cases.reopened",
+        "cases.warned",
+        "cases.overdue",
         "feedback.requested",
         "feedback.submitted",
         "feedback.rejected",

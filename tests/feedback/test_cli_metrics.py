@@ -20,3 +20,16 @@ def test_every_rate_of_the_api_has_a_labelled_row() -> None:
         ("重办率 reopen rate", "-", "0/0"),
         ("办结用时(小时) time to resolve (h)", "median 6", "p90 39.6, 3 cases"),
     ]
+
+
+def test_the_warnings_row() -> None:
+    warned = {
+        "yellow": 3,
+        "red": 1,
+        "cases": 2,
+        "respond": {"yellow": 2, "red": 1},
+        "resolve": {"yellow": 1, "red": 0},
+    }
+    assert metric_rows({"warned": warned}) == [
+        ("黄牌/红牌 warnings (yellow/red)", "3/1", "respond 2/1, resolve 1/0; 2 cases"),
+    ]

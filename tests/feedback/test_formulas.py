@@ -191,3 +191,22 @@ def test_rank_orders_ties_and_missing_values() -> None:
         [{"code": "x", "reopen_rate": 0.5}, {"code": "y", "reopen_rate": 0.1}], "reopen_rate"
     )
     assert [r["code"] for r in by_reopen] == ["y", "x"]
+
+
+def test_warnings_count_every_card_by_stage() -> None:
+    from services.feedback.formulas import CardRow, warned
+
+    cards = [
+        CardRow("c-1", "respond", "yellow"),
+        CardRow("c-1", "respond", "red"),
+        CardRow("c-1", "respond", "yellow"),  # the next dispatch attempt, warned again
+        CardRow("c-2", "resolve", "yellow"),
+    ]
+    assert warned(cards) == {
+        "yellow": 3,
+        "red": 1,
+        "cases": 2,
+        "respond": {"yellow": 2, "red": 1},
+        "resolve": {"yellow": 1, "red": 0},
+    }
+    assert warned([])["cases"] == 0

@@ -57,6 +57,13 @@ def ratio(n: int, d: int, rate: float | None) -> dict[str, Any]:
     return {"rate": rate, "numerator": n, "denominator": d}
 
 
+NO_CARDS = {
+    "yellow": 0,
+    "red": 0,
+    "cases": 0,
+    "respond": {"yellow": 0, "red": 0},
+    "resolve": {"yellow": 0, "red": 0},
+}
 EXPECTED_OJY = {
     "received": 4,  # C1 C2 C3 C8
     "resolved": 3,  # C1 C2 C8
@@ -72,6 +79,7 @@ EXPECTED_OJY = {
     "escalation_rate": ratio(1, 3, 0.3333),  # C2
     # hours [4, 6, 48]: median 6; p90 = 6 + (48 - 6) * 0.8
     "time_to_resolve_hours": {"median": 6.0, "p90": 39.6, "cases": 3},
+    "warned": NO_CARDS,  # tests/feedback/test_warnings_counted.py counts them
 }
 EXPECTED_STREET = {
     "received": 6,
@@ -87,6 +95,7 @@ EXPECTED_STREET = {
     "escalation_rate": ratio(2, 5, 0.4),
     # hours [4, 6, 24, 48, 48]: median 24; p90 = 48
     "time_to_resolve_hours": {"median": 24.0, "p90": 48.0, "cases": 5},
+    "warned": NO_CARDS,
 }
 
 

@@ -86,7 +86,8 @@ def test_the_table() -> None:
 
 
 def test_every_fact_table_column_exists_in_the_migration() -> None:
-    sql = (Path(store.__file__).parent / "migrations" / "001_init.sql").read_text("utf-8")
+    folder = Path(store.__file__).parent / "migrations"
+    sql = "\n".join(p.read_text("utf-8") for p in sorted(folder.glob("*.sql")))
     for f in FACTS:
         body = sql.split(f"CREATE TABLE {f.table} (", 1)[1].split(");", 1)[0]
         columns = {line.split()[0] for line in body.strip().splitlines()}
