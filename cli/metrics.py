@@ -37,6 +37,7 @@ LABELS: dict[str, str] = {
     "kept_in_community_rate": "大事不出社区率 kept in the community",
     "escalation_rate": "上报率 escalation rate",
     "time_to_resolve_hours": "办结用时(小时) time to resolve (h)",
+    "warned": "黄牌/红牌 warnings (yellow/red)",
 }
 
 
@@ -64,6 +65,11 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
             med, p90 = v.get("median"), v.get("p90")
             value = "-" if med is None else f"median {med:g}"
             rows.append((label, value, "-" if p90 is None else f"p90 {p90:g}, {v['cases']} cases"))
+        elif key == "warned":
+            stages = ", ".join(
+                f"{s} {v[s]['yellow']}/{v[s]['red']}" for s in ("respond", "resolve") if s in v
+            )
+            rows.append((label, f"{v['yellow']}/{v['red']}", f"{stages}; {v['cases']} cases"))
         elif isinstance(v, dict):
             rows.append((label, _pct(v["rate"]), f"{v['numerator']}/{v['denominator']}"))
         else:
