@@ -245,7 +245,9 @@ class Deadlines:
         per dispatch attempt: the next dispatch sets a fresh one)."""
         deadline, due = deadline_of(case, stage), warning_of(case, stage)
         assert deadline is not None and due is not None  # what the due query selects
-        share = elapsed_share(deadline, due, self.policy.warnings.fraction(case.tier, stage), now)
+        fraction = self.policy.warnings.fraction(case.tier, stage)
+        count = self.policy.time_count(case, stage)
+        share = elapsed_share(deadline, due, fraction, now, count)
         change = (
             CaseChange(respond_warn_at=None)
             if stage == "respond"

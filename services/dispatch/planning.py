@@ -22,7 +22,7 @@ from .assignment import Dept, Location, Route, pick_handler, route
 from .emit import CaseEvent
 from .model import Case, CaseChange, Step
 from .sla import Deadlines, SlaPolicy
-from .stages import STAGES, WarnPolicy, warn_times
+from .stages import NATURAL, STAGES, TimeCount, WarnPolicy, WorkingTime, warn_times
 from .states import Transition
 from .tiers import DispatchRules
 
@@ -65,7 +65,17 @@ class Policy:
     ) -> CaseChange:
         """The warning times (黄牌) of ``stages`` for the case as a dispatch at ``start`` leaves
         it (``stages.warn_times``)."""
-        return warn_times(case, start, self.warnings, stages)
+        return warn_times(case, start, self.warnings, stages, lambda s: self.time_count(case, s))
+
+    def time_count(self, case: Case, stage: Stage) -> TimeCount:
+        """How the stage's time is counted for its warning: working time when its limit is in
+        working time (and unscaled, and not a rule's natural ``respond_within``), else natural."""
+        respond, resolve = self.sla.limits(case.tier, self.category_sla(case.category, case.tier))
+        limit = respond if stage == "respond" else resolve
+        natural = stage == "respond" and case.respond_within is not None
+        if limit.working and not natural and self.sla.scale == 1:
+            return WorkingTime(self.sla.calendar)
+        return NATURAL
 
     def respond_by(self, case: Case, start: datetime) -> datetime:
         """A fresh response deadline at the case's own tier (the resolution one unchanged)."""

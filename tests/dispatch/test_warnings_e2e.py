@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from devstack.testbed import Testbed
 from devstack.wait import eventually
@@ -24,6 +25,7 @@ from tests.dispatch.support import (
 
 FAST = {"WANGGE_SWEEP_INTERVAL_S": 0.1}
 MIN = timedelta(minutes=1)
+SH = ZoneInfo("Asia/Shanghai")
 
 
 def at(value: str) -> datetime:
@@ -173,3 +175,36 @@ async def test_a_deliberation_moves_the_warning_back(bed: Testbed) -> None:
         clock.advance(timedelta(hours=6))
         warned = await d.one("cases.warned", cid, stage="resolve")
         assert at(warned["due_at"]) == at(first["resolve_by"]) + timedelta(days=2)
+
+
+async def test_a_working_time_stage_is_warned_in_working_time(bed: Testbed, tmp_path: Path) -> None:
+    """The grid responds within 2 working hours (2wh): dispatched on Friday 20 November 2026 at
+    17:00 (Shanghai), 30 minutes count that evening and the deadline is Monday 10:00; 80 % of the
+    working time, 1 h 36 min, is reached on Monday at 09:36, not in the night (80 % of the 65
+    natural hours would be Monday 01:00)."""
+    rules = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+    assert "grid: {respond: 2h, resolve: 24h}" in rules
+    path = tmp_path / "rules.yaml"
+    working = "grid: {respond: 2wh, resolve: 3wd}"  # (so that nothing is missed over the weekend)
+    path.write_text(rules.replace("grid: {respond: 2h, resolve: 24h}", working), encoding="utf-8")
+    friday = datetime(2026, 11, 20, 17, 0, tzinfo=SH)
+    clock = FakeClock(friday)
+    svc = await start_dispatch(bed, clock, WANGGE_TIER_RULES_FILE=str(path), **FAST)
+    await load_registry(bed)
+    async with driving(bed, "test/intake") as d:
+        grid = await d.open(case_opened(opened_at=friday))
+        cid = grid["case_id"]
+        assert at(grid["respond_by"]) == datetime(2026, 11, 23, 10, 0, tzinfo=SH)
+        clock.advance(datetime(2026, 11, 23, 9, 35, tzinfo=SH) - clock())  # Monday 09:35
+        await sweeps_pass(svc)
+        await d.drain()
+        assert d.of("cases.warned", cid) == []  # no warning at 01:00 nor at 09:35
+        clock.advance(2 * MIN)  # 09:37: 97 of the 120 working minutes
+        warned = await d.one("cases.warned", cid, stage="respond")
+        assert warned["elapsed_share"] == 0.808
+        warn_at = await svc.pool.fetchval(
+            "SELECT timeline.at FROM timeline WHERE case_id = $1 AND event = 'warned'", cid
+        )
+        assert warn_at == clock()
+        due = await svc.pool.fetchval("SELECT respond_warn_at FROM cases WHERE case_id = $1", cid)
+        assert due is None  # given
