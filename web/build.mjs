@@ -12,7 +12,7 @@ const check = process.argv.includes("--check");
 const outdir = check ? mkdtempSync(join(tmpdir(), "wangge-web-")) : OUT;
 
 await build({
-  entryPoints: { console: "src/console.js" },
+  entryPoints: { console: "src/console.js", handler: "src/handler.js" },
   bundle: true,
   minify: true,
   format: "iife",

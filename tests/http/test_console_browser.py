@@ -187,6 +187,9 @@ async def test_the_board_is_the_command_centres_only(stack: Stack, browser: Any)
         browser, link(stack, "grid_worker", GRID, handler_id="h-0001")
     )
     try:
+        # a handler's link lands on the handler page; the board refuses them
+        assert page.url == f"{stack.urls['dispatch']}/console/handler/"
+        await page.goto(f"{stack.urls['dispatch']}/console/")
         assert "无权访问" in (await page.text_content("h2") or "")
         status = await page.evaluate("async () => (await fetch('/console/api/board')).status")
         assert status == 403

@@ -12,71 +12,21 @@ import * as echarts from "echarts/core";
 import { BarChart } from "echarts/charts";
 import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
 import { SVGRenderer } from "echarts/renderers";
+import {
+  $,
+  DUE_NAMES,
+  EVENT_NAMES,
+  LEVEL_NAMES,
+  STATE_NAMES,
+  TIER_NAMES,
+  TIERS,
+  actOn,
+  el,
+  fmtTime,
+  refusal,
+} from "./common.js";
 
 echarts.use([BarChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
-
-const TIERS = ["grid", "community", "street", "district"];
-const TIER_NAMES = { grid: "网格", community: "社区", street: "街道", district: "区" };
-const LEVEL_NAMES = {
-  district: "区",
-  street: "街道",
-  community: "社区",
-  grid: "网格",
-  building: "楼栋",
-  department: "职能部门",
-};
-const STATE_NAMES = {
-  dispatched: "已派发",
-  escalated: "已上报",
-  returned: "已退回",
-  transferred: "已转办",
-  accepted: "处置中",
-  deliberating: "议事中",
-  resolved: "已办结",
-  triage: "待分拨",
-};
-const DUE_NAMES = { on_track: "正常", due_soon: "即将超时", overdue: "已超时" };
-const EVENT_NAMES = {
-  dispatched: "派发",
-  accept: "接单",
-  progress: "进展",
-  resolve: "办结",
-  escalate: "上报（吹哨）",
-  return: "退单",
-  transfer: "转办（改派）",
-  deliberate: "提交议事会",
-  respond_timeout: "响应超时",
-  resolve_timeout: "办结超时",
-  deliberation_ended: "议事结束",
-  rules_raised: "规则提级",
-  reopen: "重新办理",
-  reclassify: "重新分类",
-  merged: "附议",
-};
-
-const $ = (id) => document.getElementById(id);
-const fmtTime = (iso) =>
-  iso
-    ? new Date(iso).toLocaleString("zh-CN", {
-        timeZone: "Asia/Shanghai",
-        month: "2-digit",
-        day: "2-digit",
-        hour: "2-digit",
-        minute: "2-digit",
-      })
-    : "—";
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role") node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return node;
-}
 
 let board = null; // the last board pushed
 let units = new Map(); // code -> unit row of the board
@@ -363,25 +313,12 @@ async function transfer(event) {
     target_unit: $("transfer-target").value,
     note: $("transfer-note").value.trim() || null,
   };
-  const resp = await fetch(`/cases/${encodeURIComponent(openCase)}/actions`, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: {
-      "Content-Type": "application/json",
-      "Idempotency-Key": crypto.randomUUID(),
-      "X-Requested-With": "wangge-console",
-    },
-    body: JSON.stringify(body),
-  });
+  const resp = await actOn(openCase, body);
   if (resp.ok) {
     $("transfer-note").value = "";
     await showCase(openCase, `已改派至 ${unitName(body.target_unit)}`);
   } else {
-    let detail = `${resp.status}`;
-    try {
-      detail = (await resp.json()).detail || detail;
-    } catch {}
-    result.textContent = `改派未成功：${detail}`;
+    result.textContent = `改派未成功：${await refusal(resp)}`;
   }
 }
 

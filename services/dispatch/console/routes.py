@@ -5,7 +5,8 @@ Pages (not in the OpenAPI document: a browser's, not an API client's):
 - ``GET /console/``: the board (Chinese), for a ``command_centre`` session; without a session a
   page saying how to sign in (401), another role a 403 page;
 - ``GET /console/login?token=``: a sign-in link (``shared.runtime.signin``): the token checked and
-  used up, a session cookie set, a redirect (303) to ``/console/`` without the token;
+  used up, a session cookie set, a redirect (303) without the token to ``/console/`` (the
+  command centre) or to the handler page ``/console/handler/`` (``handler``);
 - ``GET /console/api/events``: server-sent events, ``event: board`` with the whole board (as
   ``GET /console/api/board``) on connect and after every change of the caller's area
   (``hub.BoardHub``), a comment every ``KEEPALIVE_S`` otherwise;
@@ -40,6 +41,7 @@ from shared.runtime.signin import SIGNIN_PURPOSE, Sessions
 from ..due import DUE_SOON_FRACTION
 from . import queries
 from .board import AreaUnit, Board, build_board
+from .handler import landing, register_handler_page
 from .hub import BoardHub
 
 if TYPE_CHECKING:
@@ -163,6 +165,7 @@ def build_router(
         )
 
     add_pages(router, svc, sessions)
+    register_handler_page(svc, router)
     return router
 
 
@@ -197,7 +200,7 @@ def add_pages(router: APIRouter, svc: DispatchService, sessions: Sessions) -> No
             return message_page(403, "登录链接已使用", "每个登录链接只能使用一次，请重新获取。")
         principal = await svc.verifier.verify(token, purpose=SIGNIN_PURPOSE)
         log.info("signed in", role=principal.role, unit=principal.unit, subject=principal.subject)
-        resp = RedirectResponse("/console/", status_code=303, headers=PAGE_HEADERS)
+        resp = RedirectResponse(landing(principal.role), status_code=303, headers=PAGE_HEADERS)
         resp.set_cookie(value=sessions.issue(principal), **sessions.cookie_settings())
         return resp
 

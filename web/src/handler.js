@@ -1,0 +1,195 @@
+// The handler's phone page (处置人手机页): my cases by deadline (overdue, due soon, the rest), a
+// case's detail with its timeline, and the actions the handler API says the caller may take now
+// (accept, progress, resolve, return, escalate), each with a note. A party volunteer's list from
+// GET /me/cases also holds their community's open orders (接单): cases not assigned to them that
+// they may accept. Data: /me/cases, /cases/{id}, /console/api/names; actions: POST
+// /cases/{id}/actions with the session cookie (common.actOn).
+import "./handler.css";
+import { $, DUE_NAMES, EVENT_NAMES, STATE_NAMES, TIER_NAMES, actOn, el, fmtTime, refusal } from "./common.js";
+
+// The actions this page offers, in the order shown; the API's list decides which appear
+const ACTIONS = [
+  ["accept", "接单", "primary"],
+  ["progress", "反馈进展", "secondary"],
+  ["resolve", "办结", "primary"],
+  ["return", "退单", "secondary"],
+  ["escalate", "上报（吹哨）", "secondary"],
+];
+const NOTE_REQUIRED = new Set(["resolve", "return", "escalate"]);
+const DONE = {
+  accept: "已接单",
+  progress: "已反馈进展",
+  resolve: "已办结",
+  return: "已退单",
+  escalate: "已上报",
+};
+
+let names = { units: {}, categories: {} };
+let openCase = null;
+
+const unitName = (code) => (code && names.units[code]) || code || "—";
+const categoryName = (code) => names.categories[code] || code;
+
+// --- the lists ----------------------------------------------------------------------------------
+
+function caseItem(c) {
+  const deadline = c.next_deadline;
+  const when = deadline
+    ? `${deadline.kind === "respond" ? "接单期限" : "办结期限"} ${fmtTime(deadline.at)}`
+    : "暂停计时";
+  return el(
+    "li",
+    { "data-case-id": c.case_id, "data-due": c.due || "", class: `case due-${c.due || "none"}` },
+    el(
+      "button",
+      { type: "button", class: "case-link", onclick: () => showCase(c.case_id) },
+      el("span", { class: "case-cat" }, categoryName(c.category)),
+      el("span", { class: "case-due" }, c.due ? `${DUE_NAMES[c.due]} · ${when}` : when),
+      el("span", { class: "case-where" }, unitName(c.grid || c.community || c.unit)),
+      el(
+        "span",
+        { class: "case-state" },
+        `${STATE_NAMES[c.state] || c.state} · ${TIER_NAMES[c.tier]}级${c.urgent ? " · 紧急" : ""}`,
+      ),
+      el("span", { class: "case-id" }, c.case_id),
+    ),
+  );
+}
+
+function renderList(id, cases, empty) {
+  $(id).replaceChildren(...(cases.length ? cases.map(caseItem) : [el("li", { class: "empty" }, empty)]));
+}
+
+async function loadList() {
+  const resp = await fetch("/me/cases?limit=200", { credentials: "same-origin" });
+  if (!resp.ok) {
+    $("updated").textContent = `无法读取案件（${await refusal(resp)}）`;
+    return;
+  }
+  const list = await resp.json();
+  const volunteer = document.body.dataset.role === "party_volunteer";
+  // a volunteer's cases not yet theirs are the community's open orders (接单)
+  const mine = list.items.filter((c) => !volunteer || c.assigned_to_me);
+  const orders = volunteer ? list.items.filter((c) => !c.assigned_to_me) : [];
+  // the API lists nearest deadline first; overdue, due soon, then the rest keep that order
+  renderList("overdue", mine.filter((c) => c.due === "overdue"), "暂无超时案件");
+  renderList("due-soon", mine.filter((c) => c.due === "due_soon"), "暂无即将超时案件");
+  renderList("rest", mine.filter((c) => c.due !== "overdue" && c.due !== "due_soon"), "暂无其他案件");
+  $("orders-section").hidden = !volunteer;
+  if (volunteer) renderList("orders", orders, "社区暂无待接订单");
+  const counts = [
+    ["在办", mine.length, "open"],
+    ["已超时", mine.filter((c) => c.due === "overdue").length, "overdue"],
+    ["即将超时", mine.filter((c) => c.due === "due_soon").length, "due_soon"],
+    ...(volunteer ? [["待接订单", orders.length, "orders"]] : []),
+  ];
+  $("counts").replaceChildren(
+    ...counts.map(([label, n, key]) =>
+      el("div", { class: `tile tile-${key}`, "data-count": key }, el("dt", {}, label), el("dd", {}, n)),
+    ),
+  );
+  $("updated").textContent = `更新于 ${fmtTime(list.now)}`;
+  document.body.dataset.listAt = list.now;
+}
+
+// --- a case ---------------------------------------------------------------------------------------
+
+async function showCase(caseId, outcome = "") {
+  openCase = caseId;
+  $("list-view").hidden = true;
+  $("case-view").hidden = false;
+  $("case-title").textContent = `案件 ${caseId}`;
+  $("case-body").replaceChildren(el("p", {}, "加载中…"));
+  $("timeline").replaceChildren();
+  $("act-section").hidden = true;
+  $("act-result").textContent = outcome;
+  window.scrollTo(0, 0);
+  const resp = await fetch(`/cases/${encodeURIComponent(caseId)}`, { credentials: "same-origin" });
+  if (!resp.ok) {
+    $("case-body").replaceChildren(el("p", { role: "alert" }, `无法读取案件（${await refusal(resp)}）`));
+    return;
+  }
+  renderCase(await resp.json());
+}
+
+function renderCase(c) {
+  const facts = [
+    ["类别", categoryName(c.category)],
+    ["状态", STATE_NAMES[c.state] || c.state],
+    ["期限状态", c.due ? DUE_NAMES[c.due] : "—"],
+    ["接单期限", fmtTime(c.respond_by)],
+    ["办结期限", fmtTime(c.resolve_by)],
+    ["层级", `${TIER_NAMES[c.tier]}级`],
+    ["承办单位", unitName(c.unit)],
+    ["位置", [c.community, c.grid, c.building].filter(Boolean).map(unitName).join(" / ")],
+    ["处置人", c.assigned_to_me ? "我" : c.handler_id || "本单位"],
+    ["附议人数", c.supporters],
+    ["督办", c.supervised ? "是" : "否"],
+  ];
+  const dl = el("dl", { class: "facts" });
+  for (const [k, v] of facts) dl.append(el("dt", {}, k), el("dd", {}, v || "—"));
+  $("case-body").replaceChildren(dl);
+  document.body.dataset.caseState = c.state;
+  $("timeline").replaceChildren(
+    ...c.timeline.map((s) =>
+      el(
+        "li",
+        { "data-event": s.event },
+        el("span", { class: "step-at" }, fmtTime(s.at)),
+        el("span", { class: "step-event" }, EVENT_NAMES[s.event] || s.event),
+        el("span", { class: "step-to" }, s.to_state ? `→ ${STATE_NAMES[s.to_state] || s.to_state}` : ""),
+        el("span", { class: "step-who" }, [s.unit && unitName(s.unit), s.handler_id].filter(Boolean).join(" · ")),
+        s.detail && s.detail.note ? el("span", { class: "step-note" }, s.detail.note) : "",
+      ),
+    ),
+  );
+  const offered = ACTIONS.filter(([a]) => c.actions.includes(a));
+  $("act-section").hidden = offered.length === 0;
+  $("act-buttons").replaceChildren(
+    ...offered.map(([action, label, kind]) =>
+      el("button", { type: "button", class: kind, "data-action": action, onclick: () => act(action) }, label),
+    ),
+  );
+}
+
+async function act(action) {
+  const note = $("note").value.trim();
+  const result = $("act-result");
+  if (NOTE_REQUIRED.has(action) && !note) {
+    result.textContent = "请先填写说明";
+    $("note").focus();
+    return;
+  }
+  for (const b of $("act-buttons").querySelectorAll("button")) b.disabled = true;
+  result.textContent = "提交中…";
+  const resp = await actOn(openCase, { action, note: note || null });
+  if (resp.ok) {
+    $("note").value = "";
+    await showCase(openCase, DONE[action]);
+    loadList();
+  } else {
+    result.textContent = `未成功：${await refusal(resp)}`;
+    for (const b of $("act-buttons").querySelectorAll("button")) b.disabled = false;
+  }
+}
+
+function backToList() {
+  openCase = null;
+  $("case-view").hidden = true;
+  $("list-view").hidden = false;
+  loadList();
+}
+
+async function loadNames() {
+  const resp = await fetch("/console/api/names", { credentials: "same-origin" });
+  if (resp.ok) names = await resp.json();
+  document.body.dataset.role = names.role || "";
+  $("who").textContent = unitName(names.unit);
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  $("back").addEventListener("click", backToList);
+  $("refresh").addEventListener("click", () => (openCase ? showCase(openCase) : loadList()));
+  await loadNames();
+  await loadList();
+});
