@@ -181,7 +181,7 @@ async def test_a_working_time_stage_is_warned_in_working_time(bed: Testbed, tmp_
     """The grid responds within 2 working hours (2wh): dispatched on Friday 20 November 2026 at
     17:00 (Shanghai), 30 minutes count that evening and the deadline is Monday 10:00; 80 % of the
     working time, 1 h 36 min, is reached on Monday at 09:36, not in the night (80 % of the 65
-    natural hours would be Monday 01:00)."""
+    natural hours would be Sunday 21:00)."""
     rules = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
     assert "grid: {respond: 2h, resolve: 24h}" in rules
     path = tmp_path / "rules.yaml"
@@ -198,7 +198,7 @@ async def test_a_working_time_stage_is_warned_in_working_time(bed: Testbed, tmp_
         clock.advance(datetime(2026, 11, 23, 9, 35, tzinfo=SH) - clock())  # Monday 09:35
         await sweeps_pass(svc)
         await d.drain()
-        assert d.of("cases.warned", cid) == []  # no warning at 01:00 nor at 09:35
+        assert d.of("cases.warned", cid) == []  # none on Sunday evening nor at 09:35
         clock.advance(2 * MIN)  # 09:37: 97 of the 120 working minutes
         warned = await d.one("cases.warned", cid, stage="respond")
         assert warned["elapsed_share"] == 0.808

@@ -1,0 +1,80 @@
+"""The stages' warnings (pure): thresholds per tier and stage, when a warning is due, the share of
+the stage elapsed, in natural and in working time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.dispatch.stages import (
+    NATURAL,
+    WarnPolicy,
+    WorkingTime,
+    elapsed_share,
+    warn_at,
+    warn_times,
+)
+from services.dispatch.tiers import TierWarnings
+from services.dispatch.workcalendar import WorkCalendar
+from tests.dispatch.support import T0, a_case
+
+SH = ZoneInfo("Asia/Shanghai")
+WORKING = WorkingTime(WorkCalendar.of(["08:30-12:00", "13:30-17:30"], []))
+
+
+def test_thresholds_per_tier_and_stage_else_the_default() -> None:
+    policy = WarnPolicy(0.7, {"grid": TierWarnings(respond=0.5)})
+    assert policy.fraction("grid", "respond") == 0.5
+    assert policy.fraction("grid", "resolve") == 0.7
+    assert policy.fraction("street", "respond") == 0.7
+    assert WarnPolicy().fraction("district", "resolve") == 0.8
+
+
+def test_the_warning_times_of_a_dispatch() -> None:
+    case = a_case()  # dispatched at T0: respond by T0 + 2 h, resolve by T0 + 24 h
+    assert case.respond_by == T0 + timedelta(hours=2)
+    change = warn_times(case, T0, WarnPolicy()).columns()
+    assert change == {
+        "respond_warn_at": T0 + timedelta(minutes=96),
+        "resolve_warn_at": T0 + timedelta(hours=19, minutes=12),
+    }
+    # only the stages asked for; a stage without a deadline has no warning
+    assert warn_times(case, T0, WarnPolicy(), ("respond",)).columns().keys() == {"respond_warn_at"}
+    held = a_case(respond_by=None, resolve_by=None)
+    assert warn_times(held, T0, WarnPolicy()).columns() == {
+        "respond_warn_at": None,
+        "resolve_warn_at": None,
+    }
+
+
+def test_a_working_time_stage_is_warned_in_working_hours() -> None:
+    friday = datetime(2026, 11, 20, 17, 0, tzinfo=SH)
+    monday_10 = datetime(2026, 11, 23, 10, 0, tzinfo=SH)  # 2 working hours later
+    assert warn_at(friday, monday_10, 0.8, WORKING) == datetime(2026, 11, 23, 9, 36, tzinfo=SH)
+    assert warn_at(friday, monday_10, 0.8) == datetime(2026, 11, 22, 21, 0, tzinfo=SH)  # natural
+    nine_37 = datetime(2026, 11, 23, 9, 37, tzinfo=SH)
+    warn = warn_at(friday, monday_10, 0.8, WORKING)
+    assert elapsed_share(monday_10, warn, 0.8, nine_37, WORKING) == 0.808
+
+
+@given(
+    span=st.integers(min_value=60, max_value=30 * 86400),
+    fraction=st.floats(min_value=0.05, max_value=0.95),
+    later=st.floats(min_value=0, max_value=1),
+)
+def test_the_share_elapsed_is_the_fraction_at_the_warning(
+    span: int, fraction: float, later: float
+) -> None:
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    deadline = start + timedelta(seconds=span)
+    warn = warn_at(start, deadline, fraction, NATURAL)
+    assert start <= warn <= deadline
+    assert abs(elapsed_share(deadline, warn, fraction, warn) - fraction) <= 0.0011
+    # and it grows from there to 1 at the deadline
+    now = warn + (deadline - warn) * later
+    share = elapsed_share(deadline, warn, fraction, now)
+    assert fraction - 0.0011 <= share <= 1.0
+    assert elapsed_share(deadline, warn, fraction, deadline) == 1.0
