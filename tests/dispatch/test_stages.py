@@ -9,6 +9,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.dispatch.actions import deliberate
+from services.dispatch.merges import Merges
+from services.dispatch.planning import Plan, Policy
+from services.dispatch.sla import SlaPolicy
 from services.dispatch.stages import (
     NATURAL,
     WarnPolicy,
@@ -17,8 +21,11 @@ from services.dispatch.stages import (
     warn_at,
     warn_times,
 )
-from services.dispatch.tiers import TierWarnings
+from services.dispatch.states import transition
+from services.dispatch.tiers import TierWarnings, load_rules
 from services.dispatch.workcalendar import WorkCalendar
+from shared.contract.events import HandlerAction
+from shared.contract.taxonomy import default_taxonomy
 from tests.dispatch.support import T0, a_case
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -78,3 +85,33 @@ def test_the_share_elapsed_is_the_fraction_at_the_warning(
     share = elapsed_share(deadline, warn, fraction, now)
     assert fraction - 0.0011 <= share <= 1.0
     assert elapsed_share(deadline, warn, fraction, deadline) == 1.0
+
+
+def test_merged_reports_bring_an_unsent_warning_forward_and_a_deliberation_moves_it_back() -> None:
+    rules = load_rules()
+    policy = Policy(default_taxonomy(), rules, SlaPolicy(rules))
+    merges = Merges(policy, lambda: T0)
+    # a merge made the case urgent: respond within 30 minutes, so warned 24 minutes in
+    case = a_case(respond_within_s=1800.0, respond_warn_at=T0 + timedelta(minutes=96))
+    plan = merges.tighten_response(case, T0 + timedelta(minutes=5), ("urgent",))
+    assert plan.after.respond_by == T0 + timedelta(minutes=30)
+    assert plan.after.respond_warn_at == T0 + timedelta(minutes=24)
+    # already warned in this attempt: not again
+    warned = a_case(respond_within_s=1800.0, respond_warn_at=None)
+    assert merges.tighten_response(warned, T0, ("urgent",)).after.respond_warn_at is None
+    # a deliberation of two days moves the resolution's warning back by two days
+    accepted = a_case(state="accepted", resolve_warn_at=T0 + timedelta(hours=19, minutes=12))
+    t = transition("accepted", "deliberate")
+    assert t is not None
+    action = HandlerAction(
+        action_id="a-1",
+        case_id="c-1",
+        handler_id="h-0001",
+        action="deliberate",
+        at=T0,
+        note="议",
+        decide_by=T0 + timedelta(days=2),
+    )
+    paused = deliberate(policy, accepted, action, t, T0)
+    assert isinstance(paused, Plan)
+    assert paused.after.resolve_warn_at == T0 + timedelta(days=2, hours=19, minutes=12)
