@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.dispatch.actions import accept, deliberate, progress, resolve
+from structlog.testing import capture_logs
+
+from services.dispatch.actions import Actions, accept, deliberate, progress, resolve
 from services.dispatch.planning import Plan, Policy
 from services.dispatch.sla import SlaPolicy
 from services.dispatch.states import transition
@@ -131,3 +133,17 @@ def test_the_time_applied_decides_not_the_apps() -> None:
     assert isinstance(done, Plan)
     body = done.events[0].model_dump()
     assert (body["on_time"], body["resolved_at"]) == (True, accepted.resolve_by)
+
+
+def test_a_skewed_action_is_logged_without_who_and_counted() -> None:
+    actions = Actions(POLICY, lambda: T0, skew_max=timedelta(minutes=5))
+    counted: list[str] = []
+    actions.on_skew = counted.append
+    with capture_logs() as logs:
+        actions.check_skew(action("accept", minutes=4), T0)  # 4 minutes: within the bound
+        actions.check_skew(action("accept", minutes=-90), T0)  # 90 minutes backdated
+    assert counted == ["accept"]
+    (entry,) = [e for e in logs if e["event"] == "handler action time skewed"]
+    assert entry["skew_s"] == 5400.0 and entry["app_ahead"] is False
+    assert (entry["action"], entry["case_id"]) == ("accept", "c-1")
+    assert "h-0002" not in repr(entry)  # no handler (nor anything personal) in the line
