@@ -305,8 +305,8 @@ def test_a_deliberation_ends_within_a_year() -> None:
     t = transition(case.state, "deliberate")
     assert t is not None
     year = action("deliberate", decide_by=T0 + timedelta(days=366), note="议事")
-    assert not isinstance(deliberate(POLICY, case, year, t), str)
+    assert not isinstance(deliberate(POLICY, case, year, t, T0), str)
     far = action("deliberate", decide_by=T0 + timedelta(days=367), note="议事")
-    assert deliberate(POLICY, case, far, t) == DECIDE_BY_TOO_LATE
+    assert deliberate(POLICY, case, far, t, T0) == DECIDE_BY_TOO_LATE
     end_of_time = action("deliberate", decide_by=datetime.max.replace(tzinfo=UTC), note="议事")
-    assert deliberate(POLICY, case, end_of_time, t) == DECIDE_BY_TOO_LATE  # no date overflow
+    assert deliberate(POLICY, case, end_of_time, t, T0) == DECIDE_BY_TOO_LATE  # no date overflow
