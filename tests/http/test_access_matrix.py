@@ -113,6 +113,8 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
     ("intake", "POST", "/open311/v2/requests.{fmt}"): anyone(403),  # an api_key only
     ("intake", "GET", "/open311/v2/requests.{fmt}"): open311_list,
     ("intake", "GET", "/open311/v2/requests/{service_request_id}.{fmt}"): open311_read,
+    # 未诉先办 hotspots: the command centre only, of its own district (another sees none: 200)
+    ("intake", "GET", "/hotspots"): bearer(reach_ok={200}, reach_no=200, roles={"command_centre"}),
     ("dispatch", "GET", "/me/cases"): bearer(reach_ok={200}, reach_no=200),
     ("dispatch", "GET", "/cases/{case_id}"): bearer(reach_ok={200}, reach_no=404),
     # acting: within reach the state machine decides (200, or its 403/409/422), outside it 404
