@@ -21,7 +21,7 @@ from shared.runtime.logging import get_logger
 from . import emit, store
 from .assignment import Loads, Location, Route, pick_handler, route
 from .model import Case, EarlyMerge, Step, TriageEntry
-from .planning import Policy, departments_near
+from .planning import Policy, departments_near, opened_case
 from .tiers import CaseFacts, TierDecision, decide_tier, max_known
 from .triage import entered, entry_of, holder
 
@@ -144,30 +144,17 @@ class Opening:
     ) -> Case:
         """The case as its first dispatch leaves it (attempt 1)."""
         dl = self.policy.deadlines(ev.category, where.tier, now, decision.respond_within)
-        loc = ev.location
-        case = Case(
-            case_id=ev.case_id,
-            category=ev.category,
-            district=loc.district,
-            street=loc.street,
-            community=loc.community,
-            grid=loc.grid,
-            building=loc.building,
-            urgent=facts.urgent,
-            households=facts.households_affected,
-            supporters=facts.supporter_count,
-            start_tier=where.tier,
+        case = opened_case(
+            ev,
+            facts,
+            decision,
             tier=where.tier,
-            tier_reasons=(*decision.reasons, *where.notes),
-            respond_within_s=(
-                decision.respond_within.total_seconds() if decision.respond_within else None
-            ),
             unit=where.unit,
             handler_id=handler,
             state="dispatched",
-            dispatched_at=now,
+            reasons=(*decision.reasons, *where.notes),
+            now=now,
             respond_by=dl.respond_by,
             resolve_by=dl.resolve_by,
-            opened_at=ev.opened_at,
         )
         return case.apply(self.policy.warn_times(case, now))

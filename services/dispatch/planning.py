@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.contract.events import Stage, Tier
+from shared.contract.events import CaseOpened, Stage, Tier
 from shared.contract.taxonomy import SlaOverride, Taxonomy
 from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
@@ -20,11 +20,11 @@ from shared.runtime.uow import UnitOfWork
 from . import emit, store
 from .assignment import Dept, Location, Route, pick_handler, route
 from .emit import CaseEvent
-from .model import Case, CaseChange, Step
+from .model import Case, CaseChange, State, Step
 from .sla import Deadlines, SlaPolicy
 from .stages import NATURAL, STAGES, TimeCount, WarnPolicy, WorkingTime, warn_times
 from .states import Transition
-from .tiers import DispatchRules
+from .tiers import CaseFacts, DispatchRules, TierDecision
 
 
 @dataclass(frozen=True)
@@ -205,3 +205,47 @@ async def least_busy(conn: Connection, unit: str) -> str | None:
     """The handler of ``unit`` a case goes to now (``assignment.pick_handler``; None: the unit as
     a whole)."""
     return pick_handler(await store.handler_loads(conn, unit))
+
+
+def opened_case(
+    ev: CaseOpened,
+    facts: CaseFacts,
+    decision: TierDecision,
+    *,
+    tier: Tier,
+    unit: str,
+    handler_id: str | None,
+    state: State,
+    reasons: Sequence[str],
+    now: datetime,
+    respond_by: datetime | None = None,
+    resolve_by: datetime | None = None,
+) -> Case:
+    """The case a ``cases.opened`` makes (pure): at ``tier`` and ``unit``, the place, the
+    facts and the tier rules' decision; dispatched (with its deadlines) or held for triage."""
+    loc = ev.location
+    return Case(
+        case_id=ev.case_id,
+        category=ev.category,
+        district=loc.district,
+        street=loc.street,
+        community=loc.community,
+        grid=loc.grid,
+        building=loc.building,
+        urgent=facts.urgent,
+        households=facts.households_affected,
+        supporters=facts.supporter_count,
+        start_tier=tier,
+        tier=tier,
+        tier_reasons=tuple(reasons),
+        respond_within_s=(
+            decision.respond_within.total_seconds() if decision.respond_within else None
+        ),
+        unit=unit,
+        handler_id=handler_id,
+        state=state,
+        dispatched_at=now,
+        respond_by=respond_by,
+        resolve_by=resolve_by,
+        opened_at=ev.opened_at,
+    )

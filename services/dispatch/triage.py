@@ -28,7 +28,7 @@ from shared.runtime.uow import UnitOfWork
 from . import emit, store
 from .assignment import Route, route
 from .model import Case, CaseChange, Step, Suggestion, TriageEntry
-from .planning import Plan, Policy, departments_near, least_busy, write
+from .planning import Plan, Policy, departments_near, least_busy, opened_case, write
 from .states import Transition, refusal, transition
 from .tiers import CaseFacts, TierDecision, decide_tier
 
@@ -84,29 +84,16 @@ def entered(
 ) -> tuple[Case, Step]:
     """The case as it enters triage (pure): held by ``unit``, at the tier intake's guess would
     have had (``decision``), nobody's, no deadline; and its timeline step."""
-    loc = ev.location
-    case = Case(
-        case_id=ev.case_id,
-        category=ev.category,
-        district=loc.district,
-        street=loc.street,
-        community=loc.community,
-        grid=loc.grid,
-        building=loc.building,
-        urgent=facts.urgent,
-        households=facts.households_affected,
-        supporters=facts.supporter_count,
-        start_tier=decision.tier,
+    case = opened_case(
+        ev,
+        facts,
+        decision,
         tier=decision.tier,
-        tier_reasons=tuple(decision.reasons),
-        respond_within_s=(
-            decision.respond_within.total_seconds() if decision.respond_within else None
-        ),
         unit=unit,
         handler_id=None,
         state="triage",
-        dispatched_at=now,
-        opened_at=ev.opened_at,
+        reasons=decision.reasons,
+        now=now,
     )
     step = Step(
         ev.case_id,
