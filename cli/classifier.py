@@ -18,9 +18,10 @@ import asyncpg
 import typer
 
 from cli.common import run, schema_connection, settings
+from cli.pii import keyring
 from services.intake import classifier_store
 from services.intake.evaluation import Scores
-from services.intake.privacy import Pii, PiiKeyError
+from services.intake.privacy import Pii
 from services.intake.retraining import Retrained, retrain
 from shared.contract.taxonomy import load_taxonomy
 
@@ -31,14 +32,6 @@ NOT_MIGRATED = (
     "wangge classifier: intake's schema has no classifier_models table: start intake once (it "
     "applies its migrations), then try again"
 )
-
-
-def _pii() -> Pii:
-    try:
-        return Pii.from_settings(settings())
-    except PiiKeyError as exc:
-        typer.echo(f"wangge: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 async def _retrain(pii: Pii, folds: int, seed: int) -> Retrained:
@@ -65,7 +58,7 @@ def retrain_command(
     seed: int = typer.Option(0, "--seed", help="the folds' shuffle"),
 ) -> None:
     """Train on the shipped reports plus the corrections; install if not worse than current."""
-    pii = _pii()
+    pii = keyring()
     try:
         done = run(_retrain(pii, folds, seed))
     except asyncpg.UndefinedTableError:

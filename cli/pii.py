@@ -45,7 +45,7 @@ app = typer.Typer(help="Personal data keys: status, rotation, new keys.", no_arg
 SCHEMA = "intake"
 
 
-def _pii() -> Pii:
+def keyring() -> Pii:
     """The keyring from the settings; a missing or malformed key: one line on stderr, exit 2."""
     try:
         return Pii.from_settings(settings())
@@ -237,7 +237,7 @@ def legacy_key_command() -> None:
 @app.command("status")
 def status() -> None:
     """The configured keys, and how many values of each *_enc column each one seals."""
-    pii = _pii()
+    pii = keyring()
     console.print(_keys_line(pii), markup=False, highlight=False)
     counts = run(_status(pii))
     console.print(counts_table("personal data at rest (schema intake)", counts))
@@ -257,7 +257,7 @@ def rotate(
     WANGGE_PII_OLD_KEYS) and written again under it, in batches of one transaction each.
     Resumable: values already under the current key are skipped. Exits 1 if some value no
     configured key opens."""
-    pii = _pii()
+    pii = keyring()
     console.print(_keys_line(pii), markup=False, highlight=False)
     _, done, after = run(_rotate(pii, batch, dry_run))
     if dry_run:
