@@ -11,6 +11,7 @@ from shared.contract.events import (
     CaseAccepted,
     CaseDispatched,
     CaseEscalated,
+    CaseExtended,
     CaseOverdue,
     CaseReclassified,
     CaseResolved,
@@ -32,6 +33,7 @@ CaseEvent = (
     | CaseWarned
     | CaseAccepted
     | CaseResolved
+    | CaseExtended
     | CaseReclassified
 )
 
@@ -50,6 +52,31 @@ def dispatched(case: Case, at: datetime) -> CaseDispatched:
         attempt=case.attempt,
         category=case.category,
         dispatched_at=at,
+    )
+
+
+def extended(
+    case: Case,
+    *,
+    previous: datetime,
+    reason: str,
+    approved_by: str,
+    requested_at: datetime,
+    at: datetime,
+) -> CaseExtended:
+    """``cases.extended`` for the case as the approval leaves it (its new ``resolve_by``)."""
+    assert case.resolve_by is not None
+    return CaseExtended(
+        case_id=case.case_id,
+        tier=case.tier,
+        unit=case.unit,
+        handler_id=case.handler_id,
+        previous_resolve_by=previous,
+        resolve_by=case.resolve_by,
+        reason=reason,
+        approved_by=approved_by,
+        requested_at=requested_at,
+        extended_at=at,
     )
 
 

@@ -105,6 +105,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.overdue",
             "cases.warned",
             "cases.resolved",
+            "cases.extended",  # 缓办/延期 approved
             "cases.reclassified",
             "handler.actions.rejected",
         ),
@@ -152,6 +153,7 @@ UPSTREAM_KINDS: dict[str, UpstreamKind] = {
             "cases.escalated",
             "cases.overdue",
             "cases.warned",
+            "cases.extended",
             "handler.actions.rejected",
         ),
     ),

@@ -39,7 +39,20 @@ Source = Literal[
     "proactive",
 ]
 ActionKind = Literal[
-    "accept", "progress", "resolve", "escalate", "return", "transfer", "deliberate"
+    "accept",
+    "progress",
+    "resolve",
+    "escalate",
+    "return",
+    "transfer",
+    "deliberate",
+    # 缓办/延期: the handler asks for a later resolution deadline; the unit one tier up decides
+    "request_extension",
+    "approve_extension",
+    "refuse_extension",
+    # 挂起: waiting for the resident, the clock paused; until resume (or resume_by)
+    "suspend",
+    "resume",
 ]
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 
@@ -426,7 +439,37 @@ class CaseReclassified(Message):
     to_default_tier: Tier | None = None
 
 
+class CaseExtended(Message):
+    """An extension (缓办/延期) approved: the case's resolution deadline is now ``resolve_by``,
+    which judges it on time (按期办结率). Published by dispatch when the unit one tier up
+    approves a handler's request."""
+
+    topic = "cases.extended"
+
+    case_id: str
+    tier: Tier
+    unit: str
+    handler_id: str | None = None  # who asked (the case's handler)
+    previous_resolve_by: datetime
+    resolve_by: datetime  # the approved deadline
+    reason: str  # the handler's reason
+    approved_by: str  # the approver's handler id
+    requested_at: datetime
+    extended_at: datetime  # when dispatch applied the approval (its clock)
+
+
 # --- handler.actions ----------------------------------------------------------------------------
+
+
+# the actions whose note is their reason, so required
+NOTE_REQUIRED: tuple[ActionKind, ...] = (
+    "resolve",
+    "escalate",
+    "return",
+    "request_extension",
+    "refuse_extension",
+    "suspend",
+)
 
 
 class HandlerAction(Message):
@@ -440,15 +483,23 @@ class HandlerAction(Message):
     note: Annotated[str, Field(max_length=2000)] | None = None
     target_unit: Code | None = None
     decide_by: AwareDatetime | None = None
+    # request_extension: the resolution deadline asked for (缓办/延期)
+    extend_to: AwareDatetime | None = None
+    # suspend: when the case resumes by itself at the latest (挂起)
+    resume_by: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _required_per_action(self) -> HandlerAction:
-        if self.action in ("resolve", "escalate", "return") and not (self.note or "").strip():
+        if self.action in NOTE_REQUIRED and not (self.note or "").strip():
             raise ValueError(f"note is required for {self.action}")
         if self.action == "transfer" and not self.target_unit:
             raise ValueError("target_unit is required for transfer")
         if self.action == "deliberate" and self.decide_by is None:
             raise ValueError("decide_by is required for deliberate")
+        if self.action == "request_extension" and self.extend_to is None:
+            raise ValueError("extend_to is required for request_extension")
+        if self.action == "suspend" and self.resume_by is None:
+            raise ValueError("resume_by is required for suspend")
         return self
 
 

@@ -72,6 +72,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec.of(ev.CaseOverdue, "A response or resolution deadline was missed (红牌)."),
     TopicSpec.of(ev.CaseWarned, "A stage's warning threshold was crossed (黄牌)."),
     TopicSpec.of(ev.CaseResolved, "A handler resolved a case."),
+    TopicSpec.of(
+        ev.CaseExtended,
+        "An extension (缓办/延期) approved: the case's new resolution deadline.",
+    ),
     TopicSpec.of(ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
     TopicSpec.of(ev.CaseReopened, "The resident was not satisfied: handle again."),
     TopicSpec.of(
