@@ -1,5 +1,6 @@
 """What handlers do in their apps (``handler.actions``): accept, progress, resolve, escalate (上报/
-吹哨), return (退单), transfer (转办), deliberate (议事会).
+吹哨), return (退单), transfer (转办), deliberate (议事会), and ask for an extension (缓办/延期),
+decide one, suspend (挂起) and resume (``pauses.py``).
 
 Each action is checked (the case and the handler known, the handler allowed to act, the pair in
 the transition table: ``states``), its transition decided once, then planned by the action's own
@@ -26,10 +27,18 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, store
+from . import emit, pauses, store
 from .assignment import Route, transfer_refusal
 from .model import Case, CaseChange, Refusal, Step
-from .planning import Plan, Policy, least_busy, plan_redispatch, route_case, write
+from .planning import (
+    NO_EXTENSION_REQUEST,
+    Plan,
+    Policy,
+    least_busy,
+    plan_redispatch,
+    route_case,
+    write,
+)
 from .states import ALREADY_ACCEPTED, Transition, authorization_refusal, refusal, transition
 from .tiers import next_tier, tier_index
 
@@ -56,6 +65,10 @@ def plan_refused(a: HandlerAction, reason: str) -> Refusal:
         return Refusal(reason, "invalid", "target_unit")
     if a.action == "deliberate" and reason in (DECIDE_BY_TOO_EARLY, DECIDE_BY_TOO_LATE):
         return Refusal(reason, "invalid", "decide_by")
+    if a.action == "request_extension" and reason.startswith("extend_to"):
+        return Refusal(reason, "invalid", "extend_to")
+    if a.action == "suspend" and reason.startswith("resume_by"):
+        return Refusal(reason, "invalid", "resume_by")
     return Refusal(reason)
 
 
@@ -88,16 +101,21 @@ def progress(case: Case, a: HandlerAction, t: Transition, now: datetime) -> Plan
     return step(case, a, t, CaseChange(), now)
 
 
-def resolve(case: Case, a: HandlerAction, t: Transition, now: datetime) -> Planned:
-    """On time when applied (``now``) not after ``resolve_by`` (and not missed at the top)."""
-    on_time = case.resolve_missed_at is None and (case.resolve_by is None or now <= case.resolve_by)
-    change = CaseChange(
-        handler_id=a.handler_id,
-        resolved_at=now,
-        resolved_tier=case.tier,
-        resolved_unit=case.unit,
-        paused_at=None,
-        paused_until=None,
+def resolve(policy: Policy, case: Case, a: HandlerAction, t: Transition, now: datetime) -> Planned:
+    """On time when applied (``now``) not after ``resolve_by`` (as a pause that ends with it
+    leaves it: ``pauses.running_again``; an approved extension's), and not missed at the top."""
+    paused = pauses.running_again(policy, case, now)
+    resolve_by = case.apply(paused).resolve_by
+    on_time = case.resolve_missed_at is None and (resolve_by is None or now <= resolve_by)
+    change = (
+        paused
+        | NO_EXTENSION_REQUEST
+        | CaseChange(
+            handler_id=a.handler_id,
+            resolved_at=now,
+            resolved_tier=case.tier,
+            resolved_unit=case.unit,
+        )
     )
     plan = step(case, a, t, change, now, on_time=on_time)
     return plan.publishing(emit.resolved(case, a, applied_at=now, on_time=on_time))
@@ -205,7 +223,7 @@ class Actions:
             case "progress":
                 return progress(case, a, t, now)
             case "resolve":
-                return resolve(case, a, t, now)
+                return resolve(self.policy, case, a, t, now)
             case "deliberate":
                 return deliberate(self.policy, case, a, t, now)
             case "escalate":
@@ -214,6 +232,14 @@ class Actions:
                 return await self.return_(conn, case, a, t, now)
             case "transfer":
                 return await self.transfer(conn, case, a, t, now)
+            case "request_extension":
+                return pauses.request_extension(self.policy, case, a, t, now)
+            case "approve_extension" | "refuse_extension":
+                return pauses.decide_extension(self.policy, case, a, t, now)
+            case "suspend":
+                return pauses.suspend(self.policy, case, a, t, now)
+            case "resume":
+                return pauses.resume(self.policy, case, a, t, now)
 
     # --- the actions that move the case to another unit ------------------------------------------
 

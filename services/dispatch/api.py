@@ -38,7 +38,7 @@ from pydantic import (
     field_validator,
 )
 
-from shared.contract.events import ActionKind, Code, HandlerAction, Tier
+from shared.contract.events import NOTE_REQUIRED, ActionKind, Code, HandlerAction, Tier
 from shared.registry.store import reach_codes
 from shared.runtime.db import Connection
 from shared.runtime.http import invalid_input, problems
@@ -73,7 +73,6 @@ REFUSAL_STATUS: Final[dict[RefusalKind, int]] = {
     "conflict": 409,  # not allowed in the case's state, or its place (top tier, no other unit)
     "invalid": 422,  # a field wrong for this case (a transfer's target_unit, decide_by)
 }
-NOTE_REQUIRED: Final[tuple[ActionKind, ...]] = ("resolve", "escalate", "return")
 _CODE: Final = TypeAdapter(Code)
 
 CaseId = Annotated[
@@ -126,7 +125,10 @@ class CaseSummary(BaseModel):
     dispatched_at: datetime
     respond_by: datetime | None = Field(description="Accept by (while unaccepted)")
     resolve_by: datetime | None
-    paused_until: datetime | None = Field(description="At the residents' council until (议事会)")
+    paused_until: datetime | None = Field(
+        description="A pause's end: the residents' council's decision (议事会), a suspension's "
+        "resume_by (挂起), an extension request's decision limit (缓办/延期)"
+    )
     due: Due | None = Field(description="on_track, due_soon or overdue; null once resolved")
     next_deadline: NextDeadline | None = Field(description="The nearest running deadline")
 
@@ -157,6 +159,13 @@ class TimelineStep(BaseModel):
     detail: dict[str, Any]
 
 
+class ExtensionRequest(BaseModel):
+    extend_to: datetime = Field(description="The resolution deadline asked for")
+    requested_at: datetime
+    reason: str | None
+    approver: str = Field(description="The unit that decides: the one a tier up")
+
+
 class CaseDetail(CaseSummary):
     district: str | None
     street: str | None
@@ -175,7 +184,11 @@ class CaseDetail(CaseSummary):
     resolved_tier: Tier | None
     resolved_unit: str | None
     resolve_missed_at: datetime | None = Field(description="Missed at the top tier")
-    paused_at: datetime | None
+    paused_at: datetime | None = Field(description="Since when its clock is paused (null: running)")
+    extension: ExtensionRequest | None = Field(
+        description="The extension awaiting a decision (缓办/延期), while extension_requested"
+    )
+    extensions: int = Field(description="Extensions approved so far")
     actions: list[ActionKind] = Field(
         description="What the caller may do now (the state and who may act; an action's own "
         "checks, such as a transfer's target, come when it is taken)"
@@ -193,9 +206,11 @@ def _unencodable(text: str) -> bool:
 
 
 class ActionRequest(BaseModel):
-    """An action on the case, by the caller, now. ``note`` is required for resolve, escalate and
-    return; ``target_unit`` is for transfer only (and required), ``decide_by`` for deliberate
-    only (and required). Who and when are not fields: they come from the token and the clock."""
+    """An action on the case, by the caller, now. ``note`` is required for resolve, escalate,
+    return, request_extension, refuse_extension and suspend (it is their reason);
+    ``target_unit`` is for transfer only (and required), ``decide_by`` for deliberate only,
+    ``extend_to`` for request_extension only, ``resume_by`` for suspend only (each required
+    there). Who and when are not fields: they come from the token and the clock."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -204,6 +219,12 @@ class ActionRequest(BaseModel):
                 {"action": "accept"},
                 {"action": "resolve", "note": "已联系物业清运，楼道已消杀"},
                 {"action": "transfer", "target_unit": "WC-YY-OJY-G02", "note": "属第二网格"},
+                {
+                    "action": "request_extension",
+                    "extend_to": "2026-10-15T17:30:00+08:00",
+                    "note": "需等待配件到货",
+                },
+                {"action": "suspend", "resume_by": "2026-10-20T12:00:00+08:00", "note": "居民外出"},
             ]
         },
     )
@@ -213,6 +234,12 @@ class ActionRequest(BaseModel):
     target_unit: Code | None = Field(None, description="transfer (转办, 改派): the unit to take it")
     decide_by: AwareDatetime | None = Field(
         None, description="deliberate (议事会): when the council decides"
+    )
+    extend_to: AwareDatetime | None = Field(
+        None, description="request_extension (缓办/延期): the resolution deadline asked for"
+    )
+    resume_by: AwareDatetime | None = Field(
+        None, description="suspend (挂起): when the case resumes by itself at the latest"
     )
 
     @field_validator("note")
@@ -265,7 +292,25 @@ def request_errors(body: ActionRequest) -> list[tuple[str, str]]:
         errors.append(("decide_by", "decide_by is required for deliberate"))
     if body.action != "deliberate" and body.decide_by is not None:
         errors.append(("decide_by", "decide_by is only for deliberate"))
+    for name, action in (("extend_to", "request_extension"), ("resume_by", "suspend")):
+        given = getattr(body, name) is not None
+        if body.action == action and not given:
+            errors.append((name, f"{name} is required for {action}"))
+        if body.action != action and given:
+            errors.append((name, f"{name} is only for {action}"))
     return errors
+
+
+def extension_of(case: Case) -> ExtensionRequest | None:
+    if case.state != "extension_requested" or case.extension_to is None:
+        return None
+    assert case.extension_requested_at is not None and case.extension_approver is not None
+    return ExtensionRequest(
+        extend_to=case.extension_to,
+        requested_at=case.extension_requested_at,
+        reason=case.extension_reason,
+        approver=case.extension_approver,
+    )
 
 
 def body_errors(errors: list[tuple[str, str]]) -> RequestValidationError:
@@ -365,7 +410,8 @@ async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Ca
 async def _work(conn: Connection, caller: Principal) -> list[Case]:
     """The caller's open cases: the command centre's are every case of its area; a party
     volunteer's those they took and those they may take (接单); a handler's those assigned to
-    them and those of their unit that nobody accepted yet."""
+    them, those of their unit that nobody accepted yet, and the extension requests their unit
+    decides (缓办/延期)."""
     unit = caller.unit
     assert unit is not None  # every role of this API holds one (identity.principal_of)
     if caller.role == Role.COMMAND_CENTRE:
@@ -458,6 +504,8 @@ def build_router(
             resolved_unit=case.resolved_unit,
             resolve_missed_at=case.resolve_missed_at,
             paused_at=case.paused_at,
+            extension=extension_of(case),
+            extensions=case.extensions,
             actions=allowed_actions(actor, case.view),
             timeline=[timeline_step(r) for r in steps],
         )
@@ -495,6 +543,8 @@ def build_router(
                 note=body.note,
                 target_unit=body.target_unit,
                 decide_by=body.decide_by,
+                extend_to=body.extend_to,
+                resume_by=body.resume_by,
             )
         except ValidationError as exc:
             raise RequestValidationError(

@@ -2,9 +2,10 @@
 
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.reopened`` and
 ``handler.actions``; publishes ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
-``cases.overdue``, ``cases.warned``, ``cases.resolved``, ``cases.reclassified`` and
-``handler.actions.rejected`` through its outbox. Five sweepers keep the deadlines (response,
-resolution, end of deliberation) and the stages' warnings (黄牌: respond, resolve). The handler
+``cases.overdue``, ``cases.warned``, ``cases.resolved``, ``cases.extended``,
+``cases.reclassified`` and ``handler.actions.rejected`` through its outbox. Five sweepers keep
+the deadlines (response, resolution, the end of a pause: a council's, a suspension, an
+extension request) and the stages' warnings (黄牌: respond, resolve). The handler
 API (``api.py``: a handler's cases, a case, actions over HTTP) applies actions through the
 ``handler.actions`` subscription; the command centre's triage queue (``triage_api.py``, 人工分拨)
 decides categories over HTTP.
@@ -65,7 +66,7 @@ def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchServ
     for name, fn in (
         ("response-deadlines", dispatch.sweep_response),
         ("resolution-deadlines", dispatch.sweep_resolution),
-        ("deliberations", dispatch.sweep_deliberations),
+        ("pauses", dispatch.sweep_pauses),
         ("respond-warnings", dispatch.sweep_respond_warnings),
         ("resolve-warnings", dispatch.sweep_resolve_warnings),
     ):

@@ -1,6 +1,7 @@
 """The deadline sweeps (durable timers; ``shared.runtime.sweeper`` runs them): response deadlines
 missed (the next handler of the unit), resolution deadlines missed (one tier up, or recorded at
-the top), deliberations ended (back to ``accepted``), and each stage's warning (黄牌,
+the top), pauses ended (a council's decision date, a suspension's ``resume_by``, an extension
+request's decision limit: back to ``accepted``, ``pauses.py``), and each stage's warning (黄牌,
 ``stages.py``: ``cases.warned``, the warning time cleared so that it fires once).
 
 A sweep claims its due rows and plans in memory what happens to each of them (the handler loads
@@ -25,12 +26,12 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, store
+from . import emit, pauses, store
 from .assignment import Loads, Route, next_handler, pick_handler, route
 from .model import Case, CaseChange, Step
 from .planning import Plan, Policy, departments_near, plan_redispatch, write
 from .stages import deadline_of, elapsed_share, warning_of
-from .states import transition
+from .states import PAUSE_ENDS, transition
 from .tiers import next_tier
 
 log = get_logger(component="dispatch")
@@ -71,9 +72,9 @@ class Deadlines:
         rows = await store.due_for_resolution(uow.conn, now, SWEEP_BATCH)
         return await self._sweep(uow, rows, now, self.resolutions_missed, "resolution")
 
-    async def sweep_deliberations(self, uow: UnitOfWork, now: datetime) -> int:
-        rows = await store.deliberations_due(uow.conn, now, SWEEP_BATCH)
-        return await self._sweep(uow, rows, now, self.deliberations_ended, "deliberation")
+    async def sweep_pauses(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.pauses_due(uow.conn, now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.pauses_ended, "pause")
 
     async def sweep_respond_warnings(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.due_for_warning(uow.conn, "respond", now, SWEEP_BATCH)
@@ -214,19 +215,17 @@ class Deadlines:
         escalated = emit.escalated(plan.after, from_tier=case.tier, reason="timeout")
         return Missed(plan.publishing(escalated, first=[overdue]), breach=("resolve", case.tier))
 
-    async def deliberations_ended(
+    async def pauses_ended(
         self, conn: Connection, cases: list[Case], now: datetime
     ) -> list[Missed]:
-        """``decide_by`` reached: back to ``accepted``, its (extended) deadline running again."""
-        return [self.deliberation_ended(case, now) for case in cases]
+        """``paused_until`` reached: back to ``accepted``, the deadline running again
+        (``pauses.pause_ended``)."""
+        return [self.pause_ended(case, now) for case in cases]
 
-    def deliberation_ended(self, case: Case, now: datetime) -> Missed:
-        t = transition(case.state, "deliberation_ended")
-        assert t is not None and case.paused_until is not None  # what the due query selects
-        change = CaseChange(state=t.to_state, paused_at=None, paused_until=None)
-        detail = {"decide_by": case.paused_until.isoformat()}
-        after = case.apply(change)
-        return Missed(Plan(case, change, after, (Step.of(t, after, now, detail),)))
+    def pause_ended(self, case: Case, now: datetime) -> Missed:
+        t = transition(case.state, PAUSE_ENDS[case.state])
+        assert t is not None  # what the due query selects
+        return Missed(pauses.pause_ended(self.policy, case, t, now))
 
     # --- warnings (黄牌): a stage's threshold crossed, its deadline still ahead ------------------
 

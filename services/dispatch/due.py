@@ -2,8 +2,9 @@
 overdue, and the order of a handler's list.
 
 A case's running deadlines: ``respond_by`` while nobody has accepted it (the awaiting states) and
-``resolve_by`` until it is resolved (while deliberating, the one the pause pushed back), unless
-the resolution deadline was missed at the top tier (``resolve_missed_at``: nothing to escalate
+``resolve_by`` until it is resolved (while deliberating, the one the pause pushed back; none
+while its clock is stopped: suspended, or an extension request pausing it), unless the
+resolution deadline was missed at the top tier (``resolve_missed_at``: nothing to escalate
 to, so the case stays overdue until resolved). A case is
 
 - **overdue** when a running deadline has passed (the sweeps then reassign or escalate it, with
@@ -23,7 +24,7 @@ from typing import Literal
 
 from .model import Case
 from .planning import Policy
-from .states import AWAITING
+from .states import AWAITING, OPEN_ENDED
 
 Due = Literal["on_track", "due_soon", "overdue"]
 DUES: tuple[Due, ...] = ("on_track", "due_soon", "overdue")
@@ -59,7 +60,8 @@ def running_deadlines(
     out = []
     if case.state in AWAITING and case.respond_by is not None:
         out.append(Deadline("respond", case.respond_by, respond_limit))
-    if case.resolve_missed_at is None and case.resolve_by is not None:
+    stopped = case.paused_at is not None and case.state in OPEN_ENDED
+    if case.resolve_missed_at is None and case.resolve_by is not None and not stopped:
         out.append(Deadline("resolve", case.resolve_by, resolve_limit))
     return tuple(sorted(out, key=lambda d: d.at))
 

@@ -59,7 +59,7 @@ class Dispatch:
         self.on_invalid_action = self.actions.on_invalid
         self.sweep_response = self.deadlines.sweep_response
         self.sweep_resolution = self.deadlines.sweep_resolution
-        self.sweep_deliberations = self.deadlines.sweep_deliberations
+        self.sweep_pauses = self.deadlines.sweep_pauses
         self.sweep_respond_warnings = self.deadlines.sweep_respond_warnings
         self.sweep_resolve_warnings = self.deadlines.sweep_resolve_warnings
 

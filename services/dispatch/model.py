@@ -16,7 +16,7 @@ from typing import Any, Final, Literal, TypedDict, Unpack
 from shared.contract.events import Tier
 
 from .assignment import Location
-from .states import CaseView, State, Transition
+from .states import CaseView, State, Transition, approver_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +60,14 @@ class Case:
     # when each stage's warning (黄牌) is due; None once warned (``stages.py``)
     respond_warn_at: datetime | None = None
     resolve_warn_at: datetime | None = None
+    # an extension (缓办/延期) awaiting its decision: the deadline asked for, when, and the unit
+    # that decides (``states.approver_of``), the handler's reason; ``extensions``: how many
+    # were approved
+    extension_to: datetime | None = None
+    extension_requested_at: datetime | None = None
+    extension_approver: str | None = None
+    extension_reason: str | None = None
+    extensions: int = 0
 
     @property
     def location(self) -> Location:
@@ -74,7 +82,20 @@ class Case:
     def view(self) -> CaseView:
         """What ``states.authorization_refusal`` looks at."""
         place = tuple(c for c in (self.district, self.street, self.community, self.grid) if c)
-        return CaseView(self.state, self.tier, self.unit, self.handler_id, self.community, place)
+        approver = approver_of(self.tier, self.codes)
+        return CaseView(
+            self.state, self.tier, self.unit, self.handler_id, self.community, place, approver
+        )
+
+    @property
+    def codes(self) -> dict[str, str | None]:
+        """Its location's code per level."""
+        return {
+            "district": self.district,
+            "street": self.street,
+            "community": self.community,
+            "grid": self.grid,
+        }
 
     def apply(self, change: CaseChange) -> Case:
         """The case as ``change`` leaves it."""
@@ -144,6 +165,11 @@ class CaseColumns(TypedDict, total=False):
     supervised: bool
     supervisor_unit: str | None
     excluded_units: tuple[str, ...]
+    extension_to: datetime | None
+    extension_requested_at: datetime | None
+    extension_approver: str | None
+    extension_reason: str | None
+    extensions: int
 
 
 class CaseChange:

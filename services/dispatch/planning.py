@@ -97,6 +97,15 @@ class Policy:
         return self.sla.extend(deadline, paused_from, paused_until, resolve)
 
 
+# A move or a decision ends any extension request (缓办/延期) the case had
+NO_EXTENSION_REQUEST = CaseChange(
+    extension_to=None,
+    extension_requested_at=None,
+    extension_approver=None,
+    extension_reason=None,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What one input does to one case: the change of its row, the timeline steps it records and
@@ -171,20 +180,23 @@ def plan_redispatch(
     columns the move sets."""
     dl = policy.deadlines(case.category, to.tier, now, case.respond_within)
     attempt = case.attempt + 1
-    change = CaseChange(
-        tier=to.tier,
-        unit=to.unit,
-        handler_id=handler,
-        state=t.to_state,
-        attempt=attempt,
-        tier_reasons=(*case.tier_reasons, reason, *to.notes),
-        dispatched_at=now,
-        respond_by=dl.respond_by,
-        resolve_by=dl.resolve_by,
-        resolve_missed_at=None,
-        accepted_at=None,
-        paused_at=None,
-        paused_until=None,
+    change = (
+        CaseChange(
+            tier=to.tier,
+            unit=to.unit,
+            handler_id=handler,
+            state=t.to_state,
+            attempt=attempt,
+            tier_reasons=(*case.tier_reasons, reason, *to.notes),
+            dispatched_at=now,
+            respond_by=dl.respond_by,
+            resolve_by=dl.resolve_by,
+            resolve_missed_at=None,
+            accepted_at=None,
+            paused_at=None,
+            paused_until=None,
+        )
+        | NO_EXTENSION_REQUEST
     )
     if also is not None:
         change = change | also

@@ -7,12 +7,19 @@ States (``cases.state``):
   退单, 转办): the state says how the case got where it is;
 - ``accepted``: a handler took it; ``deliberating``: at the community's residents' council
   (议事会), its deadline paused until ``decide_by``; ``resolved``: done (feedback may reopen it);
+- ``extension_requested``: its handler asked for a later resolution deadline (缓办/延期); the unit
+  one tier up approves or refuses it (``approve_extension``/``refuse_extension``, back to
+  ``accepted``), or the request lapses unanswered (``extension_lapsed``, at ``paused_until``);
+  the resolution clock pauses meanwhile when the tier's rules say so (``pause_while_pending``);
+- ``suspended``: 挂起, waiting for the resident, the resolution clock paused, until the handler
+  resumes it (``resume``) or ``resume_by`` comes (``suspension_ended``, the sweeper);
 - ``triage``: opened with ``needs_triage`` (人工分拨): held by the command centre of its district,
   dispatched to nobody and with no deadline running, until the command centre decides its
   category (``reclassify``, then a first dispatch by that category's tier rules).
 
 Events are the handler actions of ``handler.actions`` and the system's own: ``respond_timeout``
 and ``resolve_timeout`` (the sweeper), ``deliberation_ended`` (the sweeper, at ``decide_by``),
+``suspension_ended`` and ``extension_lapsed`` (the sweeper, at ``paused_until``),
 ``rules_raised`` (merged reports raised the tier) and ``reopen`` (``cases.reopened``); and the
 command centre's ``reclassify`` (its triage decision, or its correction of a dispatched case's
 category, which dispatches the case afresh: ``triage.py``).
@@ -33,11 +40,19 @@ State = Literal[
     "transferred",
     "accepted",
     "deliberating",
+    "extension_requested",
+    "suspended",
     "resolved",
     "triage",
 ]
 SystemEvent = Literal[
-    "respond_timeout", "resolve_timeout", "deliberation_ended", "rules_raised", "reopen"
+    "respond_timeout",
+    "resolve_timeout",
+    "deliberation_ended",
+    "suspension_ended",
+    "extension_lapsed",
+    "rules_raised",
+    "reopen",
 ]
 # What the command centre decides over HTTP (not a handler action: ``triage.py``)
 CommandEvent = Literal["reclassify"]
@@ -45,7 +60,24 @@ CaseEvent = ActionKind | SystemEvent | CommandEvent
 
 STATES: tuple[State, ...] = get_args(State)
 AWAITING: tuple[State, ...] = ("dispatched", "escalated", "returned", "transferred")
-OPEN: tuple[State, ...] = (*AWAITING, "accepted", "deliberating", "triage")
+OPEN: tuple[State, ...] = (
+    *AWAITING,
+    "accepted",
+    "deliberating",
+    "extension_requested",
+    "suspended",
+    "triage",
+)
+# Where the resolution deadline runs (unless paused: ``paused_at``), so the sweeps look for it
+RESOLVE_RUNNING: tuple[State, ...] = (*AWAITING, "accepted", "extension_requested")
+# Pauses that move the deadline when they end, their end not known when they begin (pauses.py)
+OPEN_ENDED: tuple[State, ...] = ("suspended", "extension_requested")
+# Pauses that end at ``paused_until``: the sweeper's event for each
+PAUSE_ENDS: dict[State, SystemEvent] = {
+    "deliberating": "deliberation_ended",
+    "suspended": "suspension_ended",
+    "extension_requested": "extension_lapsed",
+}
 
 # (state, event) -> next state. The single source of truth of what may happen to a case.
 TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
@@ -85,6 +117,8 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("accepted", "return"): "returned",
     ("accepted", "transfer"): "transferred",
     ("accepted", "deliberate"): "deliberating",
+    ("accepted", "request_extension"): "extension_requested",
+    ("accepted", "suspend"): "suspended",
     ("accepted", "resolve_timeout"): "escalated",
     ("accepted", "rules_raised"): "escalated",
     # at the residents' council: the deadline is paused (no resolve_timeout)
@@ -93,6 +127,19 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("deliberating", "escalate"): "escalated",
     ("deliberating", "deliberation_ended"): "accepted",
     ("deliberating", "rules_raised"): "escalated",
+    # an extension (缓办/延期) awaiting the unit one tier up: work goes on meanwhile
+    ("extension_requested", "approve_extension"): "accepted",
+    ("extension_requested", "refuse_extension"): "accepted",
+    ("extension_requested", "extension_lapsed"): "accepted",
+    ("extension_requested", "progress"): "extension_requested",
+    ("extension_requested", "resolve"): "resolved",
+    ("extension_requested", "resolve_timeout"): "escalated",
+    ("extension_requested", "rules_raised"): "escalated",
+    # suspended (挂起), waiting for the resident: the deadline is paused (no resolve_timeout)
+    ("suspended", "resume"): "accepted",
+    ("suspended", "suspension_ended"): "accepted",
+    ("suspended", "progress"): "suspended",
+    ("suspended", "rules_raised"): "escalated",
     # resolved: only the resident can bring it back
     ("resolved", "reopen"): "dispatched",
     # the command centre's category (人工分拨): a triage decision is the case's first dispatch;
@@ -103,6 +150,8 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("returned", "reclassify"): "dispatched",
     ("transferred", "reclassify"): "dispatched",
     ("accepted", "reclassify"): "dispatched",
+    ("extension_requested", "reclassify"): "dispatched",
+    ("suspended", "reclassify"): "dispatched",
 }
 
 _HINTS: dict[CaseEvent, str] = {
@@ -110,6 +159,11 @@ _HINTS: dict[CaseEvent, str] = {
     "progress": "progress needs an accepted case",
     "deliberate": "deliberate needs an accepted case",
     "accept": "the case is already accepted",
+    "request_extension": "request_extension needs an accepted case",
+    "approve_extension": "no extension is awaiting a decision",
+    "refuse_extension": "no extension is awaiting a decision",
+    "suspend": "suspend needs an accepted case",
+    "resume": "resume needs a suspended case",
 }
 
 
@@ -156,6 +210,8 @@ ALREADY_ACCEPTED = "the case is already accepted"
 # else. It acts as ``command_centre.<unit>`` (``command_centre_actor``), not as a registry handler.
 COMMAND_CENTRE = "command_centre"
 COMMAND_CENTRE_ACTIONS: tuple[ActionKind, ...] = ("transfer",)
+# An extension is decided by the unit one tier up (``CaseView.approver``), never the case's own
+EXTENSION_DECISIONS: tuple[ActionKind, ...] = ("approve_extension", "refuse_extension")
 _COMMAND_CENTRE_PREFIX = COMMAND_CENTRE + "."
 
 
@@ -174,6 +230,8 @@ class CaseView:
     handler_id: str | None
     community: str | None
     place: tuple[str, ...] = ()  # the codes of its location: district, street, community, grid
+    # who decides its extensions: the unit one tier up (``approver_of``)
+    approver: str | None = None
 
 
 def command_centre_actor(unit: str) -> str:
@@ -189,6 +247,15 @@ def command_centre_unit(actor_id: str) -> str | None:
     return None
 
 
+def approver_of(tier: str, place: dict[str, str | None]) -> str | None:
+    """The unit that decides a case's extensions (缓办/延期): the one a tier above the case's,
+    on its own location: a grid-tier case's community, a community-tier case's street, a
+    street-tier case's district; a district-tier case's is its district's command centre (the
+    district's own handlers are the case's). ``place``: the case's code per level."""
+    above = {"grid": "community", "community": "street", "street": "district"}
+    return place.get(above.get(tier, "district"))
+
+
 def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKind) -> str | None:
     """Why ``actor`` may not perform ``action`` on the case (None: they may).
 
@@ -197,10 +264,14 @@ def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKin
     community-tier case of their own community (接单), and once it is theirs, report progress
     and resolve it; escalating, returning, transferring and deliberating stay with the staff.
     The command centre may transfer (改派) any case located in its area (its unit is one of the
-    case's location codes), and do nothing else.
+    case's location codes), and do nothing else but decide the extensions of its district's
+    district-tier cases. An extension is decided by the staff of the unit one tier up
+    (``approver_of``) and by nobody of the case's own unit.
     """
     if actor is None:
         return "unknown handler"
+    if action in EXTENSION_DECISIONS:
+        return _decision_refusal(actor, case)
     if actor.role == COMMAND_CENTRE:
         return _command_centre_refusal(actor, case, action)
     if actor.role == "party_volunteer":
@@ -208,6 +279,16 @@ def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKin
     if actor.id == case.handler_id or actor.unit == case.unit:
         return None
     return "handler is neither the assigned handler nor of the assigned unit"
+
+
+def _decision_refusal(actor: Actor, case: CaseView) -> str | None:
+    at_top = case.tier == "district"
+    if case.approver is None or actor.unit != case.approver:
+        return f"only the unit one tier up ({case.approver or 'none'}) decides extensions"
+    if at_top != (actor.role == COMMAND_CENTRE) or actor.role == "party_volunteer":
+        who = "the district's command centre" if at_top else "its staff"
+        return f"extensions of a {case.tier}-tier case are decided by {who}"
+    return None
 
 
 def _command_centre_refusal(actor: Actor, case: CaseView, action: ActionKind) -> str | None:

@@ -125,13 +125,14 @@ RESPOND_DUE_SQL = """SELECT * FROM cases
     FOR UPDATE SKIP LOCKED"""
 
 RESOLVE_DUE_SQL = """SELECT * FROM cases
-    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted')
-      AND resolve_missed_at IS NULL AND resolve_by <= $1
+    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted',
+                    'extension_requested')
+      AND resolve_missed_at IS NULL AND paused_at IS NULL AND resolve_by <= $1
     ORDER BY resolve_by LIMIT $2
     FOR UPDATE SKIP LOCKED"""
 
-DELIBERATION_DUE_SQL = """SELECT * FROM cases
-    WHERE state = 'deliberating' AND paused_until <= $1
+PAUSES_DUE_SQL = """SELECT * FROM cases
+    WHERE state IN ('deliberating', 'suspended', 'extension_requested') AND paused_until <= $1
     ORDER BY paused_until LIMIT $2
     FOR UPDATE SKIP LOCKED"""
 
@@ -145,8 +146,9 @@ RESPOND_WARN_DUE_SQL = """SELECT * FROM cases
     FOR UPDATE SKIP LOCKED"""
 
 RESOLVE_WARN_DUE_SQL = """SELECT * FROM cases
-    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted')
-      AND resolve_missed_at IS NULL
+    WHERE state IN ('dispatched', 'escalated', 'returned', 'transferred', 'accepted',
+                    'extension_requested')
+      AND resolve_missed_at IS NULL AND paused_at IS NULL
       AND resolve_warn_at IS NOT NULL AND resolve_warn_at <= $1 AND resolve_by > $1
     ORDER BY resolve_warn_at LIMIT $2
     FOR UPDATE SKIP LOCKED"""
@@ -165,8 +167,9 @@ async def due_for_resolution(conn: Connection, now: datetime, limit: int) -> lis
     return [case_of(r) for r in await conn.fetch(RESOLVE_DUE_SQL, now, limit)]
 
 
-async def deliberations_due(conn: Connection, now: datetime, limit: int) -> list[Case]:
-    return [case_of(r) for r in await conn.fetch(DELIBERATION_DUE_SQL, now, limit)]
+async def pauses_due(conn: Connection, now: datetime, limit: int) -> list[Case]:
+    """Pauses that end by themselves now (``states.PAUSE_ENDS``)."""
+    return [case_of(r) for r in await conn.fetch(PAUSES_DUE_SQL, now, limit)]
 
 
 # --- a handler's work (the handler API) ----------------------------------------------------------
@@ -174,10 +177,12 @@ async def deliberations_due(conn: Connection, now: datetime, limit: int) -> list
 
 
 async def work_of_handler(conn: Connection, handler_id: str, unit: str) -> list[Case]:
-    """The open cases of ``handler_id``, and those of ``unit`` that nobody accepted yet."""
+    """The open cases of ``handler_id``, those of ``unit`` that nobody accepted yet, and the
+    extension requests ``unit`` decides (缓办/延期)."""
     rows = await conn.fetch(
         """SELECT * FROM cases WHERE state <> 'resolved'
-             AND (handler_id = $1 OR (unit = $2 AND state = ANY($3::text[])))""",
+             AND (handler_id = $1 OR (unit = $2 AND state = ANY($3::text[]))
+                  OR (state = 'extension_requested' AND extension_approver = $2))""",
         handler_id,
         unit,
         list(AWAITING),

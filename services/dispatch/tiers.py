@@ -114,14 +114,35 @@ class TierWarnings(BaseModel):
     resolve: float | None = Field(None, gt=0, lt=1)
 
 
+class TierExtensions(BaseModel):
+    """A tier's rules of 缓办/延期 (extensions) and 挂起 (suspension), ``pauses.py``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # the resolution clock pauses while a request awaits its decision
+    pause_while_pending: bool = False
+    # the unit one tier up decides within this (scaled), else the request lapses
+    decide_within: Limit = Field(default_factory=lambda: Limit.model_validate("1wd"))
+    # one extension adds at most this after the deadline it extends
+    max_extension: Limit = Field(default_factory=lambda: Limit.model_validate("15wd"))
+    max_extensions: int = Field(2, ge=0)  # approved per case
+    # a suspension lasts at most this (natural time, unscaled: resume_by is a date)
+    max_suspension: Duration = timedelta(days=30)
+
+
 class DispatchRules(BaseModel):
-    """The whole rules file: tier rules, per-tier deadlines and warning thresholds."""
+    """The whole rules file: tier rules, per-tier deadlines and warning thresholds, extensions
+    and suspensions."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rules: list[TierRule] = Field(default_factory=list)
     sla: dict[Tier, TierSla]
     calendar: CalendarRules = Field(default_factory=CalendarRules)
     warnings: dict[Tier, TierWarnings] = Field(default_factory=dict)
+    extensions: dict[Tier, TierExtensions] = Field(default_factory=dict)
+
+    def extensions_of(self, tier: Tier) -> TierExtensions:
+        """A tier's extension rules (the defaults when the file does not list it)."""
+        return self.extensions.get(tier) or _DEFAULT_EXTENSIONS
 
     @model_validator(mode="after")
     def _every_tier(self) -> DispatchRules:
@@ -129,6 +150,9 @@ class DispatchRules(BaseModel):
         if missing:
             raise ValueError(f"sla is missing tiers: {missing}")
         return self
+
+
+_DEFAULT_EXTENSIONS = TierExtensions()
 
 
 def load_rules(path: str | Path | None = None) -> DispatchRules:

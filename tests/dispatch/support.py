@@ -36,6 +36,7 @@ OUTPUTS = (
     "cases.overdue",
     "cases.warned",
     "cases.resolved",
+    "cases.extended",
     "cases.reclassified",
     "handler.actions.rejected",
 )

@@ -70,7 +70,7 @@ def test_progress_and_resolve_keep_the_case_where_it_is() -> None:
     assert plan.events == ()
     t = transition(case.state, "resolve")
     assert t is not None
-    plan = resolve(case, action("resolve", note="已修复"), t, T0)
+    plan = resolve(POLICY, case, action("resolve", note="已修复"), t, T0)
     assert isinstance(plan, Plan)
     assert plan.after.state == "resolved" and plan.after.resolved_tier == "grid"
     (out,) = plan.events
@@ -129,7 +129,7 @@ def test_the_time_applied_decides_not_the_apps() -> None:
     assert t is not None
     accepted = a_case(state="accepted", handler_id="h-0002")
     assert accepted.resolve_by is not None
-    done = resolve(accepted, action("resolve", note="已修复"), t, accepted.resolve_by)
+    done = resolve(POLICY, accepted, action("resolve", note="已修复"), t, accepted.resolve_by)
     assert isinstance(done, Plan)
     body = done.events[0].model_dump()
     assert (body["on_time"], body["resolved_at"]) == (True, accepted.resolve_by)

@@ -237,6 +237,8 @@ def test_allowed_actions_follow_the_table_and_who_may_act() -> None:
         "return",
         "transfer",
         "deliberate",
+        "request_extension",
+        "suspend",
     ]
     awaiting = CaseView("dispatched", "grid", "WC-YY-OJY-G01", "h-0001", "WC-YY-OJY", ())
     assert allowed_actions(worker, awaiting) == ["accept", "escalate", "return", "transfer"]

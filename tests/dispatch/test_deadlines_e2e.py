@@ -168,7 +168,7 @@ async def test_due_queries_use_their_indexes(bed: Testbed) -> None:
         for sql, index in (
             (store.RESPOND_DUE_SQL, "cases_respond_due"),
             (store.RESOLVE_DUE_SQL, "cases_resolve_due"),
-            (store.DELIBERATION_DUE_SQL, "cases_deliberation_due"),
+            (store.PAUSES_DUE_SQL, "cases_pause_due"),
             (store.RESPOND_WARN_DUE_SQL, "cases_respond_warn_due"),
             (store.RESOLVE_WARN_DUE_SQL, "cases_resolve_warn_due"),
         ):
