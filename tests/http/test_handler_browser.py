@@ -11,8 +11,10 @@ no WCAG 2 A/AA violation. Screenshots in .run/test/screenshots/ (git-ignored).""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -203,3 +205,58 @@ async def test_a_party_volunteer_takes_an_open_order_of_their_community(
         assert errors.messages == []
     finally:
         await context.close()
+
+
+async def test_a_grid_worker_asks_for_an_extension_and_the_community_approves_it(
+    stack: Stack, browser: Any
+) -> None:
+    """缓办/延期 on the phone: the grid worker asks with a reason and a date (the handler's wall
+    clock, Shanghai time); the community's staff sees the request in their list, with the date
+    and the reason, and approves it; the case's deadline becomes that date."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    grid, building, community = "WC-YY-OJY-G01", "WC-YY-OJY-G01-B03", "WC-YY-OJY"
+    case_id = await dispatched_report(stack, "property_repair", building, "3栋电梯按钮失灵")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    wanted = (datetime.now(shanghai) + timedelta(days=3)).replace(
+        hour=17, minute=30, second=0, microsecond=0
+    )
+
+    context, page, errors = await on_phone(browser, link(stack, "grid_worker", grid, "h-0001"))
+    try:
+        item = f'[data-case-id="{case_id}"]'
+        await page.wait_for_selector(item, timeout=10_000)
+        await page.tap(f"{item} button")
+        await page.wait_for_selector("#act-buttons button", timeout=10_000)
+        await take(page, "accept", "收到", "已接单", "accepted")
+        assert {"request_extension", "suspend"} <= set(await offered(page))
+        # a request without a date is stopped on the page
+        await page.fill("#note", "电梯配件需厂家寄送")
+        await page.tap('#act-buttons button[data-action="request_extension"]')
+        await page.wait_for_selector('#act-result:has-text("请先选择日期")', timeout=5_000)
+        await page.fill("#when", wanted.strftime("%Y-%m-%dT%H:%M"))
+        await take(
+            page, "request_extension", "电梯配件需厂家寄送", "已申请延期", "extension_requested"
+        )
+        assert "approve_extension" not in await offered(page)
+        assert errors.messages == []
+    finally:
+        await context.close()
+
+    staff = link(stack, "community_staff", community, "h-0010")
+    context, page, errors = await on_phone(browser, staff)
+    try:
+        item = f'[data-case-id="{case_id}"]'
+        await page.wait_for_selector(item, timeout=10_000)
+        await page.tap(f"{item} button")
+        await page.wait_for_selector('#act-buttons button[data-action="approve_extension"]')
+        body = await page.text_content("#case-body") or ""
+        assert "电梯配件需厂家寄送" in body and "申请延期至" in body, body
+        await page.screenshot(path=str(SHOTS / "handler-extension.png"), full_page=True)
+        assert await axe_violations(page) == []
+        await take(page, "approve_extension", "同意", "已批准延期", "accepted")
+        assert errors.messages == []
+    finally:
+        await context.close()
+    after = await case_as(stack, case_id, "grid_worker", grid, "h-0001")
+    assert datetime.fromisoformat(after["resolve_by"]) == wanted
+    assert after["extensions"] == 1

@@ -14,15 +14,30 @@ const ACTIONS = [
   ["resolve", "办结", "primary"],
   ["return", "退单", "secondary"],
   ["escalate", "上报（吹哨）", "secondary"],
+  ["request_extension", "申请延期", "secondary"],
+  ["suspend", "挂起（等待居民）", "secondary"],
+  ["resume", "恢复办理", "primary"],
+  ["approve_extension", "批准延期", "primary"],
+  ["refuse_extension", "不予延期", "secondary"],
 ];
-const NOTE_REQUIRED = new Set(["resolve", "return", "escalate"]);
+const NOTE_REQUIRED = new Set(["resolve", "return", "escalate", "request_extension", "refuse_extension", "suspend"]);
+// The actions that need a date, and the field of the API it goes to
+const DATE_FIELD = { request_extension: "extend_to", suspend: "resume_by" };
 const DONE = {
   accept: "已接单",
   progress: "已反馈进展",
   resolve: "已办结",
   return: "已退单",
   escalate: "已上报",
+  request_extension: "已申请延期",
+  suspend: "已挂起",
+  resume: "已恢复办理",
+  approve_extension: "已批准延期",
+  refuse_extension: "已不予延期",
 };
+
+// A datetime-local value (the handler's wall clock, Asia/Shanghai) as an ISO time with its offset
+const shanghai = (local) => (local.length === 16 ? `${local}:00+08:00` : `${local}+08:00`);
 
 let names = { units: {}, categories: {} };
 let openCase = null;
@@ -126,6 +141,15 @@ function renderCase(c) {
     ["附议人数", c.supporters],
     ["督办", c.supervised ? "是" : "否"],
   ];
+  if (c.paused_at) facts.push(["暂停计时", `自 ${fmtTime(c.paused_at)} 起，至迟 ${fmtTime(c.paused_until)}`]);
+  if (c.extension) {
+    facts.push(
+      ["申请延期至", fmtTime(c.extension.extend_to)],
+      ["延期理由", c.extension.reason],
+      ["审批单位", unitName(c.extension.approver)],
+    );
+  }
+  if (c.extensions) facts.push(["已延期次数", c.extensions]);
   const dl = el("dl", { class: "facts" });
   for (const [k, v] of facts) dl.append(el("dt", {}, k), el("dd", {}, v || "—"));
   $("case-body").replaceChildren(dl);
@@ -145,6 +169,7 @@ function renderCase(c) {
   );
   const offered = ACTIONS.filter(([a]) => c.actions.includes(a));
   $("act-section").hidden = offered.length === 0;
+  $("when-field").hidden = !offered.some(([a]) => a in DATE_FIELD);
   $("act-buttons").replaceChildren(
     ...offered.map(([action, label, kind]) =>
       el("button", { type: "button", class: kind, "data-action": action, onclick: () => act(action) }, label),
@@ -160,11 +185,22 @@ async function act(action) {
     $("note").focus();
     return;
   }
+  const body = { action, note: note || null };
+  if (action in DATE_FIELD) {
+    const when = $("when").value;
+    if (!when) {
+      result.textContent = "请先选择日期";
+      $("when").focus();
+      return;
+    }
+    body[DATE_FIELD[action]] = shanghai(when);
+  }
   for (const b of $("act-buttons").querySelectorAll("button")) b.disabled = true;
   result.textContent = "提交中…";
-  const resp = await actOn(openCase, { action, note: note || null });
+  const resp = await actOn(openCase, body);
   if (resp.ok) {
     $("note").value = "";
+    $("when").value = "";
     await showCase(openCase, DONE[action]);
     loadList();
   } else {
