@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from cli.client import Publisher, Record
 from shared.contract.notify import NotifyKeys, SealError, open_request
+from shared.runtime.clock import Clock, utcnow
 from shared.runtime.logging import get_logger
 
 # (case_id, rating round) -> the rating to give, or None to never rate.
@@ -63,10 +63,6 @@ async def unit_handler(admin_dsn: str, unit: str) -> str | None:
         await conn.close()
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 @dataclass
 class Actors:
     publisher: Publisher
@@ -76,6 +72,7 @@ class Actors:
     notify_keys: NotifyKeys | None = None
     note: str = "已到现场处理完毕"
     seen_tokens: set[str] = field(default_factory=set)
+    clock: Clock = utcnow  # the time their apps send (``at``): the services' clock in a demo
 
     async def react(self, rec: Record) -> None:
         if rec.topic == "cases.dispatched":
@@ -89,18 +86,25 @@ class Actors:
             return
         case_id, attempt = ev["case_id"], ev["attempt"]
         for action in ("accept", "resolve"):
-            await self.publisher.send(
-                "handler.actions",
-                {
-                    "action_id": f"{case_id}:{attempt}:{action}",
-                    "case_id": case_id,
-                    "handler_id": handler,
-                    "action": action,
-                    "at": now_iso(),
-                    "note": self.note if action == "resolve" else None,
-                },
-                key=case_id,
-            )
+            note = self.note if action == "resolve" else None
+            await self.act(case_id, handler, action, f"{case_id}:{attempt}:{action}", note=note)
+
+    async def act(
+        self, case_id: str, handler: str, action: str, action_id: str, **fields: Any
+    ) -> None:
+        """One handler action, at the clock's time (``fields``: note, extend_to, ...)."""
+        await self.publisher.send(
+            "handler.actions",
+            {
+                "action_id": action_id,
+                "case_id": case_id,
+                "handler_id": handler,
+                "action": action,
+                "at": self.clock().isoformat(),
+                **fields,
+            },
+            key=case_id,
+        )
 
     def keys(self) -> NotifyKeys:
         if self.notify_keys is None:
@@ -123,6 +127,6 @@ class Actors:
             return
         await self.publisher.send(
             "feedback.submitted",
-            {"case_id": case_id, "rating_token": token, "at": now_iso(), **verdict},
+            {"case_id": case_id, "rating_token": token, "at": self.clock().isoformat(), **verdict},
             key=case_id,
         )

@@ -1,9 +1,19 @@
-"""``make demo``: the whole loop on a sample city, on real Kafka and PostgreSQL.
+"""``make demo``: the whole loop on a sample city, on real Kafka and PostgreSQL, across the
+National Day holiday of 2026.
 
-Starts the stack (as ``make up`` does, in its own run folder), loads the sample registry, replays
-sample resident reports through intake -> dispatch -> feedback, plays the handlers (accept,
-resolve) and the residents (ratings: most satisfied, some not, which reopens the case), prints
-what happened, and stops everything.
+Starts the stack (as ``make up`` does, in its own run folder) on a demonstration clock
+(``shared.runtime.clock.DemoClock``): every service's time starts at Wednesday 30 September 2026,
+15:00 in Shanghai, the eve of the holiday, and runs 5,760 times as fast (a minute is four days),
+with the dispatch limits in working time (``deploy/samples/tier_rules_working.yaml``: a grid case
+dispatched then is to be resolved by the close of Thursday 8 October, the first working day after
+the holiday). It loads the sample registry, replays sample resident reports through intake ->
+dispatch -> feedback, plays the handlers (accept, resolve) and the residents (ratings: most
+satisfied, some not, which reopens the case), and plays two cases apart: one whose handler asks
+for an extension (缓办/延期) that the community approves, resolved after its first deadline and on
+time by the approved one; one accepted and left, warned (黄牌) and then overdue (红牌), which
+escalates to the community. September's figures freeze half a day after the month closed (the
+grace, ``WANGGE_METRICS_FREEZE_GRACE``). It prints what happened, September's official figures
+and October's provisional ones, and stops everything.
 """
 
 from __future__ import annotations
@@ -14,10 +24,11 @@ import shutil
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
@@ -30,9 +41,9 @@ from cli.registry import publish_registry
 from devstack import stack
 from devstack.actors import Actors, stable_fraction, unit_handler
 from devstack.paths import ROOT, RUN
-from services.feedback.periods import period_of
 from shared.contract.taxonomy import default_taxonomy
 from shared.registry.file import load_registry_file
+from shared.runtime.clock import DemoClock
 from shared.runtime.identity import issue_token
 from shared.runtime.settings import Settings
 
@@ -44,6 +55,10 @@ TOPICS = (
     "reports.rejected",
     "cases.dispatched",
     "cases.escalated",
+    "cases.warned",
+    "cases.overdue",
+    "cases.extended",
+    "cases.accepted",
     "cases.resolved",
     "feedback.requested",
     "cases.closed",
@@ -52,8 +67,26 @@ TOPICS = (
 )
 
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The demo's time: the eve of the National Day holiday, a minute of it four days
+START = datetime(2026, 9, 30, 15, 0, tzinfo=SHANGHAI)
+SPEED = 5760.0
+STARTUP_S = 30.0  # the clock stands at START until the stack is up (the anchor)
+UNTIL = datetime(2026, 10, 9, 12, 0, tzinfo=SHANGHAI)  # what the story needs
+EXTEND_TO = datetime(2026, 10, 12, 17, 30, tzinfo=SHANGHAI)
+RESOLVE_EXTENDED_AT = datetime(2026, 10, 9, 10, 0, tzinfo=SHANGHAI)
+APPROVER = "h-0010"  # 欧景苑社区's staff: the unit one tier up of its grids
+STORY_UNIT = "WC-YY-OJY-G01"
+CLOCK = DemoClock(START, time.time() + STARTUP_S, SPEED)  # main() sets it anew
+
+
 def now() -> str:
-    return datetime.now(UTC).isoformat()
+    return CLOCK().isoformat()
+
+
+def local(iso: str | datetime) -> str:
+    t = datetime.fromisoformat(iso) if isinstance(iso, str) else iso
+    return t.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
 
 
 async def wait_registry(admin_dsn: str, timeout: float = 60) -> None:
@@ -104,25 +137,145 @@ def load_reports() -> list[dict[str, Any]]:
     return out
 
 
+class Story:
+    """The two cases played apart (on the first two grid cases of ``STORY_UNIT``): one asks for
+    an extension, which the community approves, and is resolved between its first deadline and
+    the approved one; one is accepted and left, so it is warned, then overdue, and escalates."""
+
+    def __init__(self, actors: Actors) -> None:
+        self.actors = actors
+        self.extended: str | None = None
+        self.left: str | None = None
+        self.steps: list[tuple[str, str, str]] = []  # (when, case, what)
+        self.approved = False
+        self.extended_resolved = False
+
+    def note(self, when: str | datetime, case_id: str, what: str) -> None:
+        self.steps.append((local(when), case_id, what))
+
+    async def on_dispatched(self, ev: dict[str, Any]) -> bool:
+        """Whether the story plays this dispatch (else the actors do)."""
+        case_id = ev["case_id"]
+        first = ev["attempt"] == 1 and ev["unit"] == STORY_UNIT and ev["tier"] == "grid"
+        if first and self.extended is None:
+            self.extended = case_id
+        elif first and self.left is None and case_id != self.extended:
+            self.left = case_id
+        if case_id not in (self.extended, self.left) or ev["attempt"] != 1:
+            return False
+        handler = ev["handler_id"] or STORY_UNIT
+        self.note(
+            ev["dispatched_at"],
+            case_id,
+            f"dispatched: accept by {local(ev['respond_by'])}, resolve by "
+            f"{local(ev['resolve_by'])} (working time, over the holiday)",
+        )
+        await self.actors.act(case_id, handler, "accept", f"{case_id}:story:accept")
+        if case_id == self.extended:
+            await self.actors.act(
+                case_id,
+                handler,
+                "request_extension",
+                f"{case_id}:story:extension",
+                note="节后配件才能到货，申请延期",
+                extend_to=EXTEND_TO.isoformat(),
+            )
+            self.note(now(), case_id, f"extension asked for, to {local(EXTEND_TO)}")
+        return True
+
+    async def tick(self, admin_dsn: str) -> None:
+        """What the story does as time passes: the community approves the request once dispatch
+        holds it; the extended case is resolved after its first deadline."""
+        case_id = self.extended
+        if case_id is None:
+            return
+        if not self.approved:
+            conn = await asyncpg.connect(admin_dsn)
+            try:
+                state = await conn.fetchval(
+                    "SELECT state FROM dispatch.cases WHERE case_id = $1", case_id
+                )
+            finally:
+                await conn.close()
+            if state == "extension_requested":
+                await self.actors.act(
+                    case_id, APPROVER, "approve_extension", f"{case_id}:story:approve", note="同意"
+                )
+                self.approved = True
+        elif not self.extended_resolved and CLOCK() >= RESOLVE_EXTENDED_AT:
+            await self.actors.act(
+                case_id,
+                "h-0001",
+                "resolve",
+                f"{case_id}:story:resolve",
+                note="配件到货，已更换",
+            )
+            self.extended_resolved = True
+
+    def record(self, rec: Any) -> None:
+        ev = rec.json()
+        case_id = ev.get("case_id")
+        if case_id not in (self.extended, self.left):
+            return
+        if rec.topic == "cases.extended":
+            self.note(
+                ev["extended_at"],
+                case_id,
+                f"extension approved by {ev['approved_by']}: resolve by {local(ev['resolve_by'])}"
+                f" (was {local(ev['previous_resolve_by'])})",
+            )
+        elif rec.topic == "cases.warned":
+            self.note(ev["warned_at"], case_id, f"yellow card (黄牌): {ev['stage']} stage")
+        elif rec.topic == "cases.overdue":
+            self.note(ev["overdue_at"], case_id, f"red card (红牌): {ev['deadline']} overdue")
+        elif rec.topic == "cases.escalated":
+            self.note(ev["escalated_at"], case_id, f"escalated to {ev['to_tier']} ({ev['reason']})")
+        elif rec.topic == "cases.resolved":
+            on_time = "on time" if ev["on_time"] else "late"
+            self.note(ev["resolved_at"], case_id, f"resolved at {ev['tier']} tier, {on_time}")
+
+    @property
+    def done(self) -> bool:
+        return self.extended_resolved and CLOCK() >= UNTIL
+
+
 async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
     records = load_registry_file(SAMPLES / "registry.yaml", default_taxonomy())
     await publish_registry(settings, records)
     await wait_registry(admin_dsn)
+    wait = CLOCK.anchor - time.time()
+    if wait > 0:
+        console.print(f"the stack is up; the demo's clock starts in {wait:.0f} s")
+        await asyncio.sleep(wait)  # the clock stands at START until its anchor
+    else:
+        console.print(f"[yellow]the stack took {-wait:.0f} s more than allowed to start[/yellow]")
     reports = load_reports()
     console.print(
         f"[bold]registry loaded[/bold] ({len(records)} records); replaying {len(reports)} reports"
+        f" at {local(CLOCK())} (Shanghai), a minute of the demo being four days"
     )
     async with (
         Publisher(settings, source="demo/upstream") as pub,
         TopicReader(settings, *TOPICS) as reader,
     ):
-        actors = Actors(pub, partial(unit_handler, admin_dsn), rating=demo_rating)
+        actors = Actors(pub, partial(unit_handler, admin_dsn), rating=demo_rating, clock=CLOCK)
+        story = Story(actors)
         for r in reports:
             await pub.send("reports.submitted", r, key=r["report_id"])
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 360
+        frozen_seen: dict[str, Any] | None = None
+        token = issue_token(settings, role="command_centre", unit="WC")
         while time.monotonic() < deadline:
             for rec in await reader.poll(200):
+                story.record(rec)
+                if rec.topic == "cases.dispatched" and await story.on_dispatched(rec.json()):
+                    continue
                 await actors.react(rec)
+            await story.tick(admin_dsn)
+            if frozen_seen is None:
+                frozen_seen = frozen_september(feedback_url, token)
+                if frozen_seen is not None:
+                    story.note(frozen_seen["frozen_at"], "WC", "September's figures frozen")
             opened = {x.json()["case_id"] for x in reader.of("cases.opened")}
             closed = {x.json()["case_id"] for x in reader.of("cases.closed")}
             answered = (
@@ -130,15 +283,32 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
                 + len(reader.of("cases.merged"))
                 + len(reader.of("reports.rejected"))
             )
-            # done when every report is answered and every case closed (rated satisfied, or
-            # unrated once the rating window, 20 s here, has passed)
-            if answered >= len(reports) and opened and opened <= closed:
+            # done when every report is answered, every case closed (rated satisfied, or unrated
+            # once the rating window, a day here, has passed) and the story told
+            if answered >= len(reports) and opened and opened <= closed and story.done:
                 break
         else:
-            console.print("[yellow]not every case closed within 3 minutes[/yellow]")
+            console.print("[yellow]not every case closed within 6 minutes[/yellow]")
         summary(reader, len(reports))
-    show_metrics(feedback_url, issue_token(settings, role="command_centre", unit="WC"))
+        tell(story)
+    for period in ("2026-09", "2026-10"):
+        show_metrics(feedback_url, token, period)
     return 0
+
+
+def frozen_september(feedback_url: str, token: str) -> dict[str, Any] | None:
+    """September's figures of the district once frozen (None before)."""
+    data = metrics_of(feedback_url, token, "2026-09")
+    return data if data is not None and data.get("status") == "frozen" else None
+
+
+def tell(story: Story) -> None:
+    table = Table(title="across the National Day holiday (Shanghai time)")
+    for col in ("when", "case", "what"):
+        table.add_column(col)
+    for when, case_id, what in sorted(story.steps):
+        table.add_row(when, case_id, what)
+    console.print(table)
 
 
 def summary(reader: TopicReader, n_reports: int) -> None:
@@ -179,28 +349,44 @@ def summary(reader: TopicReader, n_reports: int) -> None:
     console.print(table)
 
 
-def show_metrics(feedback_url: str, token: str) -> None:
-    """The district's figures as the command centre reads them (its bearer token)."""
+def metrics_of(feedback_url: str, token: str, period: str) -> dict[str, Any] | None:
     import json
+    import urllib.error
     import urllib.request
 
-    period = period_of(datetime.now(UTC)).label  # Shanghai's month, as every period is
     request = urllib.request.Request(
         f"{feedback_url}/units/WC/metrics?period={period}",
         headers={"Authorization": f"Bearer {token}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as r:
-            data = json.load(r)
-    except OSError as exc:
-        console.print(f"(metrics not available: {exc})")
+            data: dict[str, Any] = json.load(r)
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+    return data
+
+
+def show_metrics(feedback_url: str, token: str, period: str) -> None:
+    """The district's figures for ``period`` (a Shanghai month, as every period is) as the
+    command centre reads them (its bearer token): frozen or provisional."""
+    data = metrics_of(feedback_url, token, period)
+    if data is None:
+        console.print(f"(metrics of {period} not available)")
         return
-    table = Table(title=f"{data['unit']['name']} (WC), {period}: what the district is judged by")
+    status = data.get("status", "provisional")
+    when = data.get("frozen_at") or data.get("freezes_at")
+    title = f"{data['unit']['name']} (WC), {period}: {status}" + (
+        f" ({'frozen at' if status == 'frozen' else 'freezes at'} {local(when)})" if when else ""
+    )
+    table = Table(title=title)
     for col in ("metric", "value", ""):
         table.add_column(col)
     for row in metric_rows(data["metrics"]):
         table.add_row(*row)
     console.print(table)
+    adjustments = data.get("adjustments") or []
+    if adjustments:
+        console.print(f"  {len(adjustments)} adjustments recorded beside the frozen figures")
 
 
 DEMO_PROJECT = "wangge-demo"
@@ -213,8 +399,21 @@ def main() -> int:
     # On compose: a project of its own ("wangge-demo", never `make up`'s data), its volume dropped.
     stack.down(str(run_dir), project=DEMO_PROJECT, volumes=True)
     shutil.rmtree(run_dir, ignore_errors=True)
-    # A rating window of 20 s, so the demo also shows unrated closing; sweeps every second.
-    os.environ.setdefault("WANGGE_FEEDBACK_WINDOW", "PT20S")
+    # The demo's clock, the same in every service; working-time limits; a rating window of a day
+    # (15 s here), so the demo also shows unrated closing; September frozen at noon on 1
+    # October; sweeps every second (96 minutes of the demo).
+    global CLOCK
+    CLOCK = DemoClock(START, time.time() + STARTUP_S, SPEED)
+    os.environ["WANGGE_DEMO_CLOCK_START"] = START.isoformat()
+    os.environ["WANGGE_DEMO_CLOCK_ANCHOR"] = repr(CLOCK.anchor)
+    os.environ["WANGGE_DEMO_CLOCK_SPEED"] = repr(SPEED)
+    if not (stack.COMPOSE.exists() and stack.docker_engine_answers()):
+        # local processes read the sample's rules file; in the image it is not there, so on
+        # compose the demo keeps the default (natural-time) limits
+        os.environ.setdefault("WANGGE_TIER_RULES_FILE", str(SAMPLES / "tier_rules_working.yaml"))
+    os.environ.setdefault("WANGGE_FEEDBACK_WINDOW", "P1D")
+    os.environ.setdefault("WANGGE_METRICS_FREEZE_GRACE", "PT12H")
+    os.environ.setdefault("WANGGE_FREEZE_SWEEP_INTERVAL_S", "1")
     os.environ.setdefault("WANGGE_SWEEP_INTERVAL_S", "1")
     try:
         stack.up(str(run_dir), project=DEMO_PROJECT)

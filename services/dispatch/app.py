@@ -19,7 +19,7 @@ from pathlib import Path
 from shared.contract.events import TIERS, CaseMerged, CaseOpened, CaseReopened, HandlerAction
 from shared.contract.taxonomy import load_taxonomy
 from shared.registry.store import RegistryMessage, apply_registry_message
-from shared.runtime.clock import Clock, utcnow
+from shared.runtime.clock import Clock, clock_of
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 from shared.runtime.sweeper import Sweeper
@@ -42,7 +42,10 @@ class DispatchService(Service):
         self.sweepers: dict[str, Sweeper] = {}
 
 
-def create_service(settings: Settings, *, clock: Clock = utcnow) -> DispatchService:
+def create_service(settings: Settings, *, clock: Clock | None = None) -> DispatchService:
+    """The service; ``clock``: its time (default: ``clock_of(settings)``, the real time unless a
+    demonstration's clock is set)."""
+    clock = clock or clock_of(settings)
     dispatch = Dispatch(
         load_taxonomy(settings.taxonomy_file),
         load_rules(settings.tier_rules_file),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from shared.contract.events import CaseMerged, CaseOpened, CaseReclassified, FeedbackSubmitted
 from shared.registry.store import RegistryMessage, apply_registry_message
-from shared.runtime.clock import Clock, utcnow
+from shared.runtime.clock import Clock, clock_of
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 
@@ -36,7 +36,10 @@ from .resident import register_resident_routes
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_service(settings: Settings, *, clock: Clock = utcnow) -> Service:
+def create_service(settings: Settings, *, clock: Clock | None = None) -> Service:
+    """The service; ``clock``: its time (default: ``clock_of(settings)``, the real time unless a
+    demonstration's clock is set)."""
+    clock = clock or clock_of(settings)
     keys = FeedbackKeys.from_settings(settings)  # a ConfigurationError stops the start
     svc = Service("feedback", settings, MIGRATIONS)
     requests = FollowUpRequests(

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.contract.events import (
@@ -27,6 +27,7 @@ from shared.contract.events import (
 )
 from shared.contract.taxonomy import Category, Taxonomy, load_taxonomy
 from shared.registry.store import RegistryMessage, apply_registry_message
+from shared.runtime.clock import Clock, clock_of, utcnow
 from shared.runtime.consumer import Claimed, Meta
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
@@ -91,7 +92,9 @@ class Intake:
         *,
         nearby: NearbyRule | None = None,
         hotspots: HotspotRule | None = None,
+        clock: Clock = utcnow,
     ) -> None:
+        self.clock = clock  # when cases open and merge windows end
         self.taxonomy = taxonomy
         self.pii = pii
         # None until the first batch: then the latest installed model (wangge classifier
@@ -115,6 +118,7 @@ class Intake:
             settings.triage_min_confidence,
             nearby=NearbyRule(settings.nearby_radius_m, settings.nearby_similarity),
             hotspots=rule_from_settings(settings),
+            clock=clock_of(settings),
         )
         intake.taxonomy_file = settings.taxonomy_file
         return intake
@@ -331,7 +335,7 @@ class Intake:
     async def _open_or_merge(
         self, conn: Connection, triaged: list[_Triaged], index: RegistryIndex
     ) -> list[store.Outcome]:
-        now = datetime.now(UTC)
+        now = self.clock()
         sketches = [sketch_of(t.claimed.event, t.category.code, t.located, index) for t in triaged]
         await store.lock_merge_keys(
             conn,

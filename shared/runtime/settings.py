@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=AliasChoices("WANGGE_LOG_LEVEL"))
 
     sla_scale: float = Field(1.0, gt=0, validation_alias=AliasChoices("WANGGE_SLA_SCALE"))
+    # A demonstration's clock (shared.runtime.clock.DemoClock): the services' time is
+    # WANGGE_DEMO_CLOCK_START at the wall-clock instant WANGGE_DEMO_CLOCK_ANCHOR (Unix seconds)
+    # and runs WANGGE_DEMO_CLOCK_SPEED times as fast; unset, the real time (never in production)
+    demo_clock_start: AwareDatetime | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_DEMO_CLOCK_START")
+    )
+    demo_clock_anchor: float | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_DEMO_CLOCK_ANCHOR")
+    )
+    demo_clock_speed: float = Field(
+        1.0, gt=0, validation_alias=AliasChoices("WANGGE_DEMO_CLOCK_SPEED")
+    )
     sweep_interval_s: float = Field(
         5.0, gt=0, validation_alias=AliasChoices("WANGGE_SWEEP_INTERVAL_S")
     )

@@ -187,5 +187,9 @@ def test_the_demo_on_compose_has_its_short_windows_and_a_fresh_volume(
     for svc in SERVICES:
         got = container_env(project, svc)
         # the same windows as the demo on local processes (devstack/demo.py)
-        assert got["WANGGE_FEEDBACK_WINDOW"] == "PT20S"
+        assert got["WANGGE_FEEDBACK_WINDOW"] == "P1D"
         assert got["WANGGE_SWEEP_INTERVAL_S"] == "1"
+        # its clock: the eve of the National Day holiday, four days a minute, one anchor
+        assert got["WANGGE_DEMO_CLOCK_START"] == demo.START.isoformat()
+        assert float(got["WANGGE_DEMO_CLOCK_SPEED"]) == demo.SPEED
+        assert float(got["WANGGE_DEMO_CLOCK_ANCHOR"]) == demo.CLOCK.anchor
