@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     held_back = held_back_dispatch(runs[0], args.precision)
 
     started = time.perf_counter()
-    model = LinearClassifier(train(examples, Recipe()), taxonomy)
+    model = LinearClassifier(train(examples, taxonomy, Recipe()), taxonomy)
     startup_s = time.perf_counter() - started
     texts = [ex.text for ex in examples]
     sim = simulated_texts(args.sim, 7)

@@ -61,7 +61,7 @@ async def latest_model(conn: Connection) -> InstalledModel | None:
     return InstalledModel(
         version=row["version"],
         installed_at=row["installed_at"],
-        recipe=Recipe(**_json(row["recipe"])),
+        recipe=Recipe.from_stored(_json(row["recipe"])),
         corrections=frozenset((c, d) for c, d in _json(row["corrections"])),
         metrics=_json(row["metrics"]),
         parameters=ModelParameters.from_bytes(row["parameters"]),

@@ -1,16 +1,21 @@
 """Text classification of Chinese reports (pure: no Kafka, no SQL).
 
-The method, ``char-lr-v3``:
+The method, ``char-lr-cnb-v4``:
 
 1. Normalise the text: NFKC and traditional to simplified characters (a character table built
    once from OpenCC ``t2s``, so 樓道 and 楼道 are one term), applied when the text holds a
-   character they turn into another Chinese character (one regular-expression search tells).
+   character they turn into another Chinese character (one regular-expression search tells);
+   then a channel's header at the start of a line is dropped (``CHANNEL_HEADER``: 来电人反映：,
+   入户走访时，, 【我要报事】, ...): it says how a report came, not what it is about.
 2. Features: character unigrams and bigrams, TF-IDF weighted (sublinear term frequency, rows
    L2-normalised): scikit-learn's ``TfidfVectorizer(analyzer="char")``. No segmentation
-   dictionary; trigrams and the taxonomy's keywords as extra features were measured and lost
-   accuracy on the labelled reports (docs/intake.md).
-3. A multinomial logistic regression (scikit-learn, L2, ``C`` = 20) over those features, its
-   probabilities calibrated by temperature scaling fitted on cross-validated predictions
+   dictionary: word features (jieba's segmentation), trigrams and skip-bigrams were measured and
+   lost accuracy in cross-validation (docs/intake.md).
+3. A multinomial logistic regression (scikit-learn, L2, ``C`` = 20) blended with a complement
+   naive Bayes over the same features into one linear model (``blending.LogisticBayesBlend``),
+   both learning from the labelled reports and from each taxonomy keyword as a one-word document
+   (垃圾桶 -> sanitation: what the taxonomy says a category is about, never held out or scored);
+   the probabilities calibrated by temperature scaling fitted on cross-validated predictions
    (``CalibratedClassifierCV(method="temperature", ensemble=False)``): one inverse temperature
    that multiplies the model's scores before the softmax, so that a confidence of 0.8 is right
    about 80 % of the time.
@@ -22,8 +27,12 @@ The method, ``char-lr-v3``:
    kept whole. A text with no known bigram (no Chinese word the model has seen) is ``other``.
 
 A model is plain arrays (``ModelParameters``: vocabulary, IDF, coefficients, intercepts, inverse
-temperature), written with ``numpy.savez`` and read with ``numpy.load(allow_pickle=False)``:
-an installed model read from the database (``wangge classifier retrain``) runs no code.
+temperature, whether headers are dropped), written with ``numpy.savez`` and read with
+``numpy.load(allow_pickle=False)``: an installed model read from the database (``wangge
+classifier retrain``) runs no code. A model installed by an older version (``char-lr-v3``: no
+header dropping, the regression alone, no keyword documents) still loads and classifies as it
+did, named by its own version; ``Recipe.from_stored`` reads its recipe with those settings, so
+that ``wangge classifier retrain`` compares it fairly with a ``char-lr-cnb-v4`` candidate.
 Scoring is batched (``classify_many``): intake classifies a batch of reports in one call.
 
 ``KeywordClassifier`` (taxonomy keywords only) is kept as the baseline that ``bench.classify``
@@ -36,7 +45,7 @@ import hashlib
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -45,14 +54,15 @@ from typing import Any
 import numpy as np
 import orjson
 from opencc_purepy import OpenCC
-from sklearn.calibration import CalibratedClassifierCV
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from shared.contract.taxonomy import Taxonomy, load_taxonomy
 
-METHOD = "char-lr-v3"
+from .blending import Linear, blend, inverse_temperature
+
+METHOD = "char-lr-cnb-v4"
 KEYWORD_METHOD = "keywords-v1"
 OTHER = "other"
 DATA = Path(__file__).parent / "data"
@@ -85,6 +95,16 @@ _CHINESE_PAIR = re.compile(_CHINESE_CLASS + "{2}")
 # compatibility ideographs supplement.
 _COMPATIBILITY_RANGES = ((0x2E80, 0x33FF), (0xF900, 0xFAFF))
 _SUPPLEMENTARY_COMPATIBILITY = ((0x1F200, 0x1F2FF), (0x2F800, 0x2FA1F))
+# How a channel opens a report, at the start of a line (after normalising): 12345 hotline
+# transcripts (来电人反映：, 来电人称：, 市民来电称：), door-to-door notes (入户走访时，,
+# 天天敲门组记录：, 天天敲门组走访时，, 走访中), visits (居民来访：, 居民来访反映：,
+# 居民来访称：), the app (【我要报事】) and the suggestion box (写给社区：). A resident's own
+# 咨询 (来电人咨询：) is kept: it says what the report is.
+CHANNEL_HEADER = re.compile(
+    r"(?m)^[ \t]*(?:【我要报事】|写给社区[：:]|天天敲门组(?:记录[：:]|走访时[，,]?)"
+    r"|入户走访时[，,]?|走访中|来电人(?:反映|称)[：:]|市民来电称[：:]"
+    r"|居民来访(?:反映|称)?[：:])"
+)
 
 
 @dataclass(frozen=True)
@@ -185,6 +205,11 @@ def normaliser() -> Normaliser:
     return Normaliser()
 
 
+def drop_headers(normalised: str) -> str:
+    """``normalised`` without the channel headers that open its lines (``CHANNEL_HEADER``)."""
+    return CHANNEL_HEADER.sub("", normalised)
+
+
 # --- training -----------------------------------------------------------------------------------
 
 
@@ -196,6 +221,20 @@ class Recipe:
     ngram_max: int = 2  # character n-grams 1..ngram_max
     calibration_folds: int = 5  # cross-validation folds the temperature is fitted on
     seed: int = 0
+    nb_weight: float = 1.0  # complement naive Bayes' share of the blend (0: the regression alone)
+    nb_alpha: float = 0.3  # its additive smoothing
+    drop_headers: bool = True  # drop channel headers (CHANNEL_HEADER) before the features
+    keyword_documents: bool = True  # each taxonomy keyword a one-word training document
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> Recipe:
+        """A recipe as ``classifier_models`` keeps it (its fields as JSON). A field it lacks was
+        not there when the model was made, so it takes the value that reproduces what that
+        version did (``char-lr-v3``: the regression alone, headers kept, no keyword documents)."""
+        return cls(**{**_BEFORE_V4, **stored})
+
+
+_BEFORE_V4: dict[str, Any] = {"nb_weight": 0.0, "drop_headers": False, "keyword_documents": False}
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,6 +249,12 @@ class ModelParameters:
     intercept: np.ndarray  # (classes,)
     inverse_temperature: float
     ngram_max: int
+    drop_headers: bool = True  # CHANNEL_HEADER dropped before the features
+
+    @property
+    def method(self) -> str:
+        """The method that made the model: its version without the digest (``char-lr-v3``)."""
+        return self.version.rsplit("-", 1)[0]
 
     def to_bytes(self) -> bytes:
         """An ``.npz`` archive (numpy's own format: arrays of numbers and strings only)."""
@@ -224,13 +269,15 @@ class ModelParameters:
             intercept=self.intercept,
             inverse_temperature=np.array(self.inverse_temperature),
             ngram_max=np.array(self.ngram_max),
+            drop_headers=np.array(self.drop_headers),
         )
         return out.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ModelParameters:
         """Read what ``to_bytes`` wrote; ``allow_pickle=False``: no object is unpickled, so bytes
-        from the database can hold numbers and strings only, never code."""
+        from the database can hold numbers and strings only, never code. An archive without
+        ``drop_headers`` was written by ``char-lr-v3``, which kept the headers."""
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return cls(
                 version=str(z["version"]),
@@ -241,12 +288,13 @@ class ModelParameters:
                 intercept=z["intercept"],
                 inverse_temperature=float(z["inverse_temperature"]),
                 ngram_max=int(z["ngram_max"]),
+                drop_headers=bool(z["drop_headers"]) if "drop_headers" in z.files else False,
             )
 
 
 def model_version(examples: Sequence[Example], recipe: Recipe) -> str:
-    """``char-lr-v3-`` and a digest of the recipe and the labelled examples: the same data and
-    recipe give the same version, so a version names what the model learnt from."""
+    """``char-lr-cnb-v4-`` and a digest of the recipe and the examples learnt from: the same data
+    and recipe give the same version, so a version names what the model learnt from."""
     h = hashlib.sha256(orjson.dumps([METHOD, recipe.__dict__]))
     for text, category in sorted((ex.text, ex.category) for ex in examples):
         h.update(orjson.dumps([text, category]))
@@ -279,35 +327,101 @@ def learnable(examples: Sequence[Example], recipe: Recipe) -> list[Example]:
     ]
 
 
-def train(examples: Sequence[Example], recipe: Recipe | None = None) -> ModelParameters:
-    """Fit the vectoriser, the logistic regression and its temperature on ``examples``
-    (``learnable`` ones only; about a second for the shipped 777)."""
+@dataclass(frozen=True)
+class TrainingSet:
+    """What a model learns from: the ``learnable`` reports (cross-validated for calibration) and
+    the taxonomy's keywords of their categories as one-word documents (always learnt from)."""
+
+    reports: list[Example]
+    keywords: list[Example]
+    recipe: Recipe
+
+    @property
+    def version(self) -> str:
+        """The version of the model the recipe makes from it (``model_version``)."""
+        return model_version([*self.reports, *self.keywords], self.recipe)
+
+
+def training_set(
+    examples: Sequence[Example], taxonomy: Taxonomy, recipe: Recipe | None = None
+) -> TrainingSet:
     recipe = recipe or Recipe()
-    examples = learnable(examples, recipe)
-    norm = normaliser()
-    texts = [norm.normalise(ex.text) for ex in examples]
-    labels = [ex.category for ex in examples]
-    vectoriser = _vectoriser(recipe.ngram_max)
-    x = vectoriser.fit_transform(texts)
+    reports = learnable(examples, recipe)
+    learnt = {ex.category for ex in reports}
+    keywords = (
+        [
+            Example(word, c.code)
+            for c in taxonomy.categories
+            if c.code in learnt
+            for word in c.keywords
+        ]
+        if recipe.keyword_documents
+        else []
+    )
+    return TrainingSet(reports, keywords, recipe)
+
+
+def train(
+    examples: Sequence[Example], taxonomy: Taxonomy, recipe: Recipe | None = None
+) -> ModelParameters:
+    """Fit the vectoriser, the blended linear model (``blending.blend``) and its temperature on
+    ``examples`` (``learnable`` ones only) and the taxonomy's keywords (``training_set``); about
+    a second for the shipped 777. The temperature is fitted on the reports' scores from models
+    that did not learn them (``calibration_folds`` stratified folds of the reports, each model
+    learning the keywords too), as ``CalibratedClassifierCV(method="temperature",
+    ensemble=False)`` does; the model kept learnt from everything."""
+    data = training_set(examples, taxonomy, recipe)
+    recipe = data.recipe
+    prepare = _preparer(recipe.drop_headers)
+    texts = [prepare(ex.text) for ex in data.reports]
+    keyword_texts = [prepare(ex.text) for ex in data.keywords]
+    labels = np.array([ex.category for ex in data.reports])
+    keyword_labels = np.array([ex.category for ex in data.keywords], dtype=labels.dtype)
+    vectoriser = _vectoriser(recipe.ngram_max).fit([*texts, *keyword_texts])
+    x = vectoriser.transform(texts)
+    x_keywords = (
+        vectoriser.transform(keyword_texts)
+        if keyword_texts
+        else sparse.csr_matrix((0, x.shape[1]), dtype=x.dtype)
+    )
+
+    def fit(rows: np.ndarray) -> Linear:
+        return blend(
+            sparse.vstack([x[rows], x_keywords]).tocsr(),
+            np.concatenate([labels[rows], keyword_labels]),
+            c=recipe.c,
+            nb_alpha=recipe.nb_alpha,
+            nb_weight=recipe.nb_weight,
+        )
+
+    model = fit(np.arange(len(texts)))
+    held_out = np.zeros((len(texts), len(model.classes)))
     folds = StratifiedKFold(recipe.calibration_folds, shuffle=True, random_state=recipe.seed)
-    calibrated = CalibratedClassifierCV(
-        LogisticRegression(C=recipe.c, solver="newton-cg", max_iter=300),
-        method="temperature",
-        ensemble=False,
-        cv=folds,
-    ).fit(x, labels)
-    fitted = calibrated.calibrated_classifiers_[0]
-    regression = fitted.estimator
+    for rows, held in folds.split(np.zeros(len(texts)), labels):
+        fold = fit(rows)
+        assert fold.classes == model.classes  # every category is in every training fold
+        held_out[held] = fold.scores(x[held])
+    truth = np.searchsorted(np.array(model.classes), labels)
     return ModelParameters(
-        version=model_version(examples, recipe),
+        version=data.version,
         vocabulary=[str(t) for t in vectoriser.get_feature_names_out()],
         idf=vectoriser.idf_.astype(np.float64),
-        classes=[str(c) for c in calibrated.classes_],
-        coef=regression.coef_.astype(np.float32),
-        intercept=regression.intercept_.astype(np.float64),
-        inverse_temperature=float(fitted.calibrators[0].beta_),
+        classes=model.classes,
+        coef=model.coef.astype(np.float32),
+        intercept=model.intercept,
+        inverse_temperature=inverse_temperature(held_out, truth),
         ngram_max=recipe.ngram_max,
+        drop_headers=recipe.drop_headers,
     )
+
+
+def _preparer(headers_dropped: bool) -> Callable[[str], str]:
+    """A text as a model's features see it: normalised, its channel headers dropped if the
+    model drops them."""
+    normalise = normaliser().normalise
+    if headers_dropped:
+        return lambda text: drop_headers(normalise(text))
+    return normalise
 
 
 # --- classifying --------------------------------------------------------------------------------
@@ -316,13 +430,12 @@ def train(examples: Sequence[Example], recipe: Recipe | None = None) -> ModelPar
 class LinearClassifier:
     """A trained ``ModelParameters`` put to work: batches of texts to ``Classified``."""
 
-    method = METHOD
-
     def __init__(self, params: ModelParameters, taxonomy: Taxonomy) -> None:
         self.params = params
         self.version = params.version
+        self.method = params.method
         self.classes = params.classes
-        self.normaliser = normaliser()
+        self._prepare = _preparer(params.drop_headers)
         self._vectoriser = _vectoriser(params.ngram_max, params.vocabulary)
         self._vectoriser.idf_ = params.idf
         self._weights = np.ascontiguousarray(params.coef.T, dtype=np.float32)  # (features, cls)
@@ -355,14 +468,14 @@ class LinearClassifier:
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """The calibrated probabilities of ``texts`` (texts × ``classes``)."""
-        return self._scored([self.normaliser.normalise(t) for t in texts])[1]
+        return self._scored([self._prepare(t) for t in texts])[1]
 
     def classify_many(self, texts: Sequence[str]) -> list[Classified]:
         """Each text's category, confidence, suggestions and terms: one matrix product for the
         batch (the per-call cost of the vectoriser is paid once)."""
         if not texts:
             return []
-        normalised = [self.normaliser.normalise(t) for t in texts]
+        normalised = [self._prepare(t) for t in texts]
         x, p = self._scored(normalised)
         out = []
         for row, text in enumerate(normalised):
@@ -510,6 +623,8 @@ class KeywordClassifier:
 
 @lru_cache(maxsize=4)
 def trained_classifier(taxonomy_file: str | None = None) -> LinearClassifier:
-    """The classifier trained from the shipped labelled reports, once per process and taxonomy
-    (about a second): what intake uses when no model is installed."""
-    return LinearClassifier(train(load_examples()), load_taxonomy(taxonomy_file))
+    """The classifier trained from the shipped labelled reports and the taxonomy's keywords,
+    once per process and taxonomy (about a second): what intake uses when no model is
+    installed."""
+    taxonomy = load_taxonomy(taxonomy_file)
+    return LinearClassifier(train(load_examples(), taxonomy), taxonomy)

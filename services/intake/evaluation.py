@@ -228,10 +228,11 @@ def compare(
 
 
 def linear_trainer(taxonomy: Taxonomy, recipe: Recipe | None = None) -> Trainer:
-    """Train ``char-lr-v3`` with ``recipe`` on each fold's training examples."""
+    """Train the linear model (``classify.train``) with ``recipe`` on each fold's training
+    examples and the taxonomy's keywords."""
 
     def fit(training: Sequence[Example]) -> Callable[[Sequence[str]], list[Classified]]:
-        return LinearClassifier(train(training, recipe), taxonomy).classify_many
+        return LinearClassifier(train(training, taxonomy, recipe), taxonomy).classify_many
 
     return fit
 

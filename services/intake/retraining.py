@@ -8,6 +8,12 @@ recipe learns from the training examples it learnt from when it was made (the sh
 and the corrections it had), the candidate from all of them, and both are scored on the same
 held-out reports (``evaluation.compare``). The candidate is installed when its top-1 and top-3
 accuracy are at least the current model's.
+
+A model installed by an earlier version of the method (``char-lr-v3``) is the current model like
+any other: its recipe reads with that version's settings (``Recipe.from_stored``), so in the
+folds it is retrained as it was made; a candidate of the current method has another version even
+with no new correction, so the first retrain after an upgrade compares the two and installs the
+new one if it is not worse.
 """
 
 from __future__ import annotations
@@ -24,10 +30,9 @@ from .classify import (
     Example,
     ModelParameters,
     Recipe,
-    learnable,
     load_examples,
-    model_version,
     train,
+    training_set,
 )
 from .evaluation import Comparison, compare, linear_trainer
 from .privacy import Pii
@@ -58,12 +63,12 @@ async def retrain(
     current_version = (
         current.version
         if current is not None
-        else model_version(learnable(shipped, current_recipe), current_recipe)
+        else training_set(shipped, taxonomy, current_recipe).version
     )
     recipe = Recipe()
     examples: list[Example] = shipped + [c.example for c in found]
     new = sum(c.key not in knows for c in found)
-    candidate_version = model_version(learnable(examples, recipe), recipe)
+    candidate_version = training_set(examples, taxonomy, recipe).version
     if candidate_version == current_version:
         return Retrained(current_version, candidate_version, len(found), new, None, False)
     current_knows = [True] * len(shipped) + [c.key in knows for c in found]
@@ -77,7 +82,7 @@ async def retrain(
             k=k,
             seed=seed,
         )
-        return comparison, (train(examples, recipe) if comparison.not_worse else None)
+        return comparison, (train(examples, taxonomy, recipe) if comparison.not_worse else None)
 
     comparison, params = await asyncio.to_thread(work)
     if params is not None:
