@@ -10,7 +10,7 @@ over all the shipped labelled reports (``services/intake/data/*.jsonl``), repeat
 min, max over shuffles) beside the keyword baseline; the confusion matrix and the calibration
 (expected calibration error, reliability bins) of the pooled held-out predictions; the lowest
 confidence threshold at which automatic dispatch reaches ``--precision`` (default 0.95) on all
-held-out predictions of the first shuffle, which is the default of WANGGE_TRIAGE_MIN_CONFIDENCE,
+held-out predictions of the first shuffle, the value to set for WANGGE_TRIAGE_MIN_CONFIDENCE,
 and on held-back data: the threshold chosen on one half of the reports (split within each
 category) and applied to the other half, both ways round, with the share dispatched
 automatically and its precision; CPU time (``time.process_time``) per report as intake calls
