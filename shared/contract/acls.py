@@ -122,9 +122,16 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.warned",  # yellow cards (黄牌)
             "cases.resolved",
             "cases.reclassified",  # the category its figures count the case under
+            "cases.extended",  # a milestone residents hear of (cases.notified)
             "feedback.submitted",
         ),
-        publishes=("feedback.requested", "feedback.rejected", "cases.closed", "cases.reopened"),
+        publishes=(
+            "feedback.requested",
+            "feedback.rejected",
+            "cases.closed",
+            "cases.reopened",
+            "cases.notified",  # the milestones each reporter hears of
+        ),
     ),
 }
 
@@ -160,7 +167,13 @@ UPSTREAM_KINDS: dict[str, UpstreamKind] = {
     "rating-page": UpstreamKind(
         "the follow-up (回访) notifier and rating page: it alone sees the rating tokens",
         writes=("feedback.submitted",),
-        reads=("feedback.requested", "feedback.rejected", "cases.closed", "cases.reopened"),
+        reads=(
+            "feedback.requested",
+            "feedback.rejected",
+            "cases.closed",
+            "cases.reopened",
+            "cases.notified",
+        ),
     ),
 }
 

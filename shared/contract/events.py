@@ -571,3 +571,31 @@ class FeedbackRejected(Message):
     # pseudonym and round: a channel adapter can tell its resident; never the token itself)
     reporter_ref: str | None = None
     round: int | None = None
+
+
+# --- cases.notified -----------------------------------------------------------------------------
+
+# The milestones of a case its residents hear of (cases.notified): assigned (派单, every
+# cases.dispatched, re-dispatches included), accepted (接单, cases.accepted), extended (缓办/延期,
+# cases.extended), resolved (办结, cases.resolved with the answer 答复). "verified" (核查结案) is
+# reserved, so that adapters know it already: published once verification exists.
+NoticeKind = Literal["assigned", "accepted", "extended", "resolved", "verified"]
+
+
+class CaseNotified(Message):
+    """A milestone of a case told to one of its reporters, for the notifier (the channel adapter
+    that relays follow-up requests) to tell the resident, routed as ``feedback.requested`` is:
+    by ``reporter_ref`` over ``channel``. Published by feedback, one per reporter and milestone,
+    every reporter of a merged case (附议) included, an anonymous (匿名) one never.
+    ``notice_id`` is the same however often the same notice is published: deliver each once."""
+
+    topic = "cases.notified"
+
+    notice_id: str
+    case_id: str
+    kind: NoticeKind  # a kind an adapter does not know yet: tell ``text`` as it is
+    reporter_ref: str  # the reporter's pseudonym, as in cases.opened / cases.merged
+    channel: str  # the channel the reporter's report came by (where to reach them)
+    text: str  # what to tell the resident, in Chinese (resolved: with the answer 答复)
+    at: datetime  # when the milestone happened
+    deadline: datetime | None = None  # assigned, extended: the resolution deadline

@@ -95,6 +95,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec.of(ev.FeedbackSubmitted, "A resident's rating."),
     TopicSpec.of(ev.FeedbackRejected, "Ratings that were not accepted."),
+    TopicSpec.of(
+        ev.CaseNotified,
+        "A milestone of a case told to one of its reporters, for the notifier (居民告知).",
+    ),
 )
 
 CONSUMED = (
@@ -108,6 +112,7 @@ CONSUMED = (
     "cases.overdue",
     "cases.warned",
     "cases.resolved",
+    "cases.extended",
     "cases.closed",
     "cases.reopened",
     "cases.reclassified",
