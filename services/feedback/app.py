@@ -1,9 +1,10 @@
 """Feedback wiring: follow-up (回访), authenticated ratings, reopen, and governance metrics.
 
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.dispatched``,
-``cases.accepted``, ``cases.escalated``, ``cases.resolved``, ``cases.reclassified`` (the category
-the figures count a case under) and ``feedback.submitted``;
-publishes ``feedback.requested``, ``feedback.rejected``, ``cases.closed`` and ``cases.reopened``.
+``cases.accepted``, ``cases.escalated``, ``cases.warned``, ``cases.overdue``, ``cases.resolved``,
+``cases.reclassified`` (the category the figures count a case under), ``cases.extended`` and
+``feedback.submitted``; publishes ``feedback.requested``, ``feedback.rejected``, ``cases.closed``,
+``cases.reopened`` and ``cases.notified`` (each milestone told to each reporter: ``notices``).
 A durable timer closes cases nobody rated within ``WANGGE_FEEDBACK_WINDOW`` (scaled by
 ``WANGGE_SLA_SCALE``); another freezes each month's figures of every unit when the month has
 closed plus ``WANGGE_METRICS_FREEZE_GRACE`` (``freezing``). The HTTP API serves staff the
@@ -18,7 +19,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.contract.events import CaseMerged, CaseOpened, CaseReclassified, FeedbackSubmitted
+from shared.contract.events import (
+    CaseExtended,
+    CaseMerged,
+    CaseOpened,
+    CaseReclassified,
+    FeedbackSubmitted,
+)
 from shared.registry.store import RegistryMessage, apply_registry_message
 from shared.runtime.clock import Clock, clock_of
 from shared.runtime.service import Service
@@ -52,8 +59,9 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Service
     svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
     svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
     svc.subscribe("cases.reclassified", CaseReclassified)(fb.on_reclassified)
-    for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved
+    for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved, .warned, .overdue
         svc.subscribe(fact.topic, fact.model)(fb.record)
+    svc.subscribe("cases.extended", CaseExtended)(fb.on_extended)
     svc.subscribe("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
         fb.on_submitted
     )

@@ -19,6 +19,7 @@ import asyncpg
 
 from shared.contract.events import (
     CaseClosed,
+    CaseExtended,
     CaseMerged,
     CaseOpened,
     CaseReclassified,
@@ -27,12 +28,13 @@ from shared.contract.events import (
     FeedbackSubmitted,
     FieldError,
 )
+from shared.registry.store import unit_names
 from shared.runtime.clock import Clock, utcnow
 from shared.runtime.consumer import Meta
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import lifecycle, projection, store
+from . import lifecycle, notices, projection, store
 from .lifecycle import Input, Step
 from .projection import FactEvent
 from .requests import FollowUpRequests
@@ -100,21 +102,55 @@ class Feedback:
         await store.add_reporter(uow.conn, case_id, reporter_ref, channel)
         case = await store.get_case(uow.conn, case_id, lock=True)
         assert case is not None
+        await self.notify(uow, case_id)  # the milestones reached so far
         await self.advance(uow, case, "reporter")
 
     async def record(self, uow: UnitOfWork, ev: FactEvent, meta: Meta) -> None:
         """Every event of ``projection.FACTS``: its fact row, and its step of the lifecycle if it
         is an input of it (``cases.resolved``: a new rating round, unless the case already
-        awaits its rating or is closed)."""
+        awaits its rating or is closed); a milestone (``notices``) is told to the reporters."""
         conn = uow.conn
         fact = projection.fact_of(ev)
         await store.ensure_case(conn, ev.case_id)
-        # an input locks the case row before the fact row's foreign key shares it
-        case = await store.get_case(conn, ev.case_id, lock=True) if fact.input else None
-        await store.insert_fact(conn, fact.table, **projection.fact_row(fact, ev, meta))
+        # an input, or a milestone (its notices), locks the case row before the fact row's
+        # foreign key shares it
+        lock = fact.input is not None or notices.is_milestone(ev)
+        case = await store.get_case(conn, ev.case_id, lock=True) if lock else None
+        row = projection.fact_row(fact, ev, meta)
+        await store.insert_fact(conn, fact.table, **row)
+        if isinstance(ev, notices.MILESTONE_EVENTS):  # told before the follow-up it may start
+            await self.reached(uow, ev, row[fact.when])
         if fact.input is not None:
             assert case is not None
             await self.advance(uow, case, fact.input)
+
+    async def on_extended(self, uow: UnitOfWork, ev: CaseExtended, meta: Meta) -> None:
+        """An extension approved (缓办/延期): a milestone the reporters hear of."""
+        await store.ensure_case(uow.conn, ev.case_id)
+        await store.get_case(uow.conn, ev.case_id, lock=True)
+        await self.reached(uow, ev, ev.extended_at)
+
+    # --- what residents hear (cases.notified) -------------------------------------------------
+
+    async def reached(self, uow: UnitOfWork, ev: notices.MilestoneEvent, at: datetime) -> None:
+        """The case reached a milestone (``at``: when): kept once, and told to each reporter
+        (the case row is locked)."""
+        names = await unit_names(uow.conn, [ev.unit])
+        await store.add_milestone(
+            uow.conn, notices.milestone(ev, at=at, unit_name=names.get(ev.unit))
+        )
+        await self.notify(uow, ev.case_id)
+
+    async def notify(self, uow: UnitOfWork, case_id: str) -> None:
+        """A ``cases.notified`` for each milestone of the case to each reporter not told of it
+        yet (anonymous reporters are not reporters here: they hear nothing)."""
+        now = self.clock()
+        for row in await store.notices_due(uow.conn, case_id):
+            notice = notices.notice(case_id, dict(row))
+            if await store.add_notice(
+                uow.conn, notice.notice_id, case_id, row["key"], row["reporter_ref"], now
+            ):
+                uow.emit(notice)
 
     # --- the lifecycle ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from .formulas import (
     RatingRow,
     ResolutionRow,
 )
+from .notices import Milestone
 from .periods import Period
 from .projection import FACTS
 
@@ -170,6 +171,56 @@ async def use_request(conn: Connection, token_hash: str, at: datetime) -> None:
 
 async def insert_rating(conn: Connection, **row: Any) -> None:
     await _insert(conn, "ratings", row)
+
+
+# --- milestones and notices (cases.notified) ----------------------------------------------------
+
+
+async def add_milestone(conn: Connection, m: Milestone) -> None:
+    """The milestone, unless the case has it already (the same key: a redelivered event)."""
+    await conn.execute(
+        """INSERT INTO milestones (case_id, key, kind, at, text, deadline)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id, key) DO NOTHING""",
+        m.case_id,
+        m.key,
+        m.kind,
+        m.at,
+        m.text,
+        m.deadline,
+    )
+
+
+async def notices_due(conn: Connection, case_id: str) -> list[asyncpg.Record]:
+    """Each milestone of the case with each of its reporters not told of it yet, in the order
+    the milestones happened."""
+    return list(
+        await conn.fetch(
+            """SELECT m.key, m.kind, m.at, m.text, m.deadline, r.reporter_ref, r.channel
+               FROM milestones m JOIN reporters r ON r.case_id = m.case_id
+               WHERE m.case_id = $1 AND NOT EXISTS (
+                   SELECT 1 FROM notices n
+                   WHERE n.case_id = m.case_id AND n.milestone = m.key
+                     AND n.reporter_ref = r.reporter_ref)
+               ORDER BY m.at, m.key, r.reporter_ref""",
+            case_id,
+        )
+    )
+
+
+async def add_notice(
+    conn: Connection, notice_id: str, case_id: str, milestone: str, reporter_ref: str, at: datetime
+) -> bool:
+    """Record the notice; False: it was made before."""
+    done = await conn.fetchval(
+        """INSERT INTO notices (notice_id, case_id, milestone, reporter_ref, notified_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
+        notice_id,
+        case_id,
+        milestone,
+        reporter_ref,
+        at,
+    )
+    return bool(done)
 
 
 # --- facts from case events ---------------------------------------------------------------------
