@@ -135,6 +135,7 @@ def resolved(
     unit: str = "WC-YY-OJY-G01",
     at: datetime | None = None,
     on_time: bool = True,
+    note: str = "已处理",
 ) -> dict[str, Any]:
     return {
         "case_id": case_id,
@@ -142,8 +143,31 @@ def resolved(
         "tier": tier,
         "unit": unit,
         "handler_id": "h-0001",
-        "note": "已处理",
+        "note": note,
         "on_time": on_time,
+    }
+
+
+def extended(
+    case_id: str,
+    resolve_by: datetime,
+    at: datetime | None = None,
+    tier: str = "grid",
+    unit: str = "WC-YY-OJY-G01",
+) -> dict[str, Any]:
+    """An approved extension (缓办/延期) to ``resolve_by``, applied ``at``."""
+    at = at or datetime.now(UTC)
+    return {
+        "case_id": case_id,
+        "tier": tier,
+        "unit": unit,
+        "handler_id": "h-0001",
+        "previous_resolve_by": iso(at + 2 * H),
+        "resolve_by": iso(resolve_by),
+        "reason": "等待配件到货",
+        "approved_by": "h-0002",
+        "requested_at": iso(at - H),
+        "extended_at": iso(at),
     }
 
 
