@@ -98,10 +98,11 @@ class Feedback:
         self, uow: UnitOfWork, case_id: str, reporter_ref: str, channel: str
     ) -> None:
         """The lifecycle's ``reporter``: asked at once while the round's rating window is open
-        (the row lock serialises this with the other handlers of the case)."""
-        await store.add_reporter(uow.conn, case_id, reporter_ref, channel)
+        (the row lock serialises this with the other handlers of the case; taken before the
+        reporter row's foreign key shares it, as every handler does)."""
         case = await store.get_case(uow.conn, case_id, lock=True)
         assert case is not None
+        await store.add_reporter(uow.conn, case_id, reporter_ref, channel)
         await self.notify(uow, case_id)  # the milestones reached so far
         await self.advance(uow, case, "reporter")
 
