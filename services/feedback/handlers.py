@@ -7,6 +7,8 @@ when cases.opened is late) and records its fact (``projection``); what happens t
 is the step of ``lifecycle``'s table for its state and the input, consulted once per input:
 follow-up requests go to the reporters known when the case is resolved, and to each reporter
 learnt later (a late cases.opened, a cases.merged) while the round's rating window is open.
+Each milestone of the case (``notices``: dispatched, accepted, extended, resolved) is told to every
+reporter once (``cases.notified``), and a reporter learnt later is told the milestones so far.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class Feedback:
         await store.ensure_case(conn, ev.case_id)
         # an input, or a milestone (its notices), locks the case row before the fact row's
         # foreign key shares it
-        lock = fact.input is not None or notices.is_milestone(ev)
+        lock = fact.input is not None or isinstance(ev, notices.MILESTONE_EVENTS)
         case = await store.get_case(conn, ev.case_id, lock=True) if lock else None
         row = projection.fact_row(fact, ev, meta)
         await store.insert_fact(conn, fact.table, **row)

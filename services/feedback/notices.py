@@ -65,10 +65,6 @@ class Milestone:
     deadline: datetime | None = None
 
 
-def is_milestone(ev: object) -> bool:
-    return isinstance(ev, MILESTONE_EVENTS)
-
-
 def milestone(ev: MilestoneEvent, *, at: datetime, unit_name: str | None) -> Milestone:
     """The milestone ``ev`` is (``at``: when it happened, the event's own time or its
     ``ce_time``; ``unit_name``: the registry's name of ``ev.unit``, if known)."""

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from services.feedback.notices import (
     ANSWER_MAX,
     MILESTONE_EVENTS,
-    is_milestone,
     milestone,
     notice,
     notice_id,
@@ -143,7 +142,9 @@ def test_which_events_are_milestones() -> None:
     escalated = CaseEscalated(
         case_id=CASE, from_tier="grid", to_tier="community", unit="U", reason="r"
     )
-    assert is_milestone(dispatched()) and not is_milestone(escalated)
+    assert isinstance(dispatched(), MILESTONE_EVENTS) and not isinstance(
+        escalated, MILESTONE_EVENTS
+    )
     # every kind made is in the contract; "verified" (核查结案) is reserved there, made later
     assert set(get_args(NoticeKind)) == {"assigned", "accepted", "extended", "resolved", "verified"}
 
