@@ -114,9 +114,9 @@ def decide_extension(
     paused clock's, if that is later), with a fresh warning, and ``cases.extended``; refused,
     the deadline stays (moved back by the pause, if the clock was paused)."""
     assert case.extension_to is not None and case.extension_requested_at is not None
-    base = case.apply(running_again(policy, case, now))
-    assert base.resolve_by is not None
     change = running_again(policy, case, now) | NO_EXTENSION_REQUEST
+    base = case.apply(change)
+    assert base.resolve_by is not None
     detail = {**_acted(a), "extend_to": case.extension_to.isoformat()}
     if a.action == "refuse_extension":
         detail["resolve_by"] = base.resolve_by.isoformat()

@@ -163,6 +163,23 @@ async def route_case(
 # --- (re-)dispatch -------------------------------------------------------------------------------
 
 
+def fresh_dispatch(dl: Deadlines, now: datetime) -> CaseChange:
+    """What every dispatch after the first resets: dispatched at ``now`` with the fresh
+    deadlines ``dl``, not accepted, no miss at the top, no pause, no extension request."""
+    return (
+        CaseChange(
+            dispatched_at=now,
+            respond_by=dl.respond_by,
+            resolve_by=dl.resolve_by,
+            resolve_missed_at=None,
+            accepted_at=None,
+            paused_at=None,
+            paused_until=None,
+        )
+        | NO_EXTENSION_REQUEST
+    )
+
+
 def plan_redispatch(
     policy: Policy,
     case: Case,
@@ -180,24 +197,14 @@ def plan_redispatch(
     columns the move sets."""
     dl = policy.deadlines(case.category, to.tier, now, case.respond_within)
     attempt = case.attempt + 1
-    change = (
-        CaseChange(
-            tier=to.tier,
-            unit=to.unit,
-            handler_id=handler,
-            state=t.to_state,
-            attempt=attempt,
-            tier_reasons=(*case.tier_reasons, reason, *to.notes),
-            dispatched_at=now,
-            respond_by=dl.respond_by,
-            resolve_by=dl.resolve_by,
-            resolve_missed_at=None,
-            accepted_at=None,
-            paused_at=None,
-            paused_until=None,
-        )
-        | NO_EXTENSION_REQUEST
-    )
+    change = CaseChange(
+        tier=to.tier,
+        unit=to.unit,
+        handler_id=handler,
+        state=t.to_state,
+        attempt=attempt,
+        tier_reasons=(*case.tier_reasons, reason, *to.notes),
+    ) | fresh_dispatch(dl, now)
     if also is not None:
         change = change | also
     change = change | policy.warn_times(case.apply(change), now)

@@ -29,10 +29,10 @@ from . import emit, store
 from .assignment import Route, route
 from .model import Case, CaseChange, Step, Suggestion, TriageEntry
 from .planning import (
-    NO_EXTENSION_REQUEST,
     Plan,
     Policy,
     departments_near,
+    fresh_dispatch,
     least_busy,
     opened_case,
     write,
@@ -155,29 +155,19 @@ def plan_reclassify(
     ``cases.reclassified`` and ``cases.dispatched``."""
     dl = policy.deadlines(d.category, to.tier, now, decision.respond_within)
     first = case.state == "triage"
-    change = (
-        CaseChange(
-            category=d.category,
-            tier=to.tier,
-            unit=to.unit,
-            handler_id=handler,
-            state=t.to_state,
-            attempt=case.attempt if first else case.attempt + 1,
-            tier_reasons=(*decision.reasons, f"reclassified from {case.category}", *to.notes),
-            respond_within_s=(
-                decision.respond_within.total_seconds() if decision.respond_within else None
-            ),
-            dispatched_at=now,
-            respond_by=dl.respond_by,
-            resolve_by=dl.resolve_by,
-            resolve_missed_at=None,
-            accepted_at=None,
-            paused_at=None,
-            paused_until=None,
-            excluded_units=(),
-        )
-        | NO_EXTENSION_REQUEST
-    )
+    change = CaseChange(
+        category=d.category,
+        tier=to.tier,
+        unit=to.unit,
+        handler_id=handler,
+        state=t.to_state,
+        attempt=case.attempt if first else case.attempt + 1,
+        tier_reasons=(*decision.reasons, f"reclassified from {case.category}", *to.notes),
+        respond_within_s=(
+            decision.respond_within.total_seconds() if decision.respond_within else None
+        ),
+        excluded_units=(),
+    ) | fresh_dispatch(dl, now)
     if first:
         change = change | CaseChange(start_tier=to.tier)
     change = change | policy.warn_times(case.apply(change), now)
