@@ -187,6 +187,36 @@ class Settings(BaseSettings):
     feedback_requested_v1: bool = Field(
         False, validation_alias=AliasChoices("WANGGE_FEEDBACK_REQUESTED_V1")
     )
+    # Photos (shared.media; docs/integration.md, "Photos"): the largest upload taken, in bytes;
+    # an S3-compatible object store for their bytes (set WANGGE_S3_BUCKET; PostgreSQL otherwise);
+    # the key of the short-lived links by which dispatch lets a caller fetch a photo intake
+    # stores (intake and dispatch hold it), how long such a link lives, and where callers reach
+    # intake (those links start with it; relative when unset).
+    media_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        validation_alias=AliasChoices("WANGGE_MEDIA_MAX_BYTES"),
+    )
+    s3_endpoint: str | None = Field(None, validation_alias=AliasChoices("WANGGE_S3_ENDPOINT"))
+    s3_bucket: str | None = Field(None, validation_alias=AliasChoices("WANGGE_S3_BUCKET"))
+    s3_region: str = Field("us-east-1", validation_alias=AliasChoices("WANGGE_S3_REGION"))
+    s3_prefix: str = Field("", validation_alias=AliasChoices("WANGGE_S3_PREFIX"))
+    s3_access_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_S3_ACCESS_KEY")
+    )
+    s3_secret_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_S3_SECRET_KEY")
+    )
+    media_link_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_MEDIA_LINK_KEY")
+    )
+    media_link_ttl_s: int = Field(
+        300, ge=10, le=86400, validation_alias=AliasChoices("WANGGE_MEDIA_LINK_TTL_S")
+    )
+    public_intake_url: str | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_PUBLIC_INTAKE_URL")
+    )
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (prefix for isolated environments)."""
