@@ -1,11 +1,13 @@
 """Feedback's HTTP JSON API for staff: unit metrics, hot issues, rankings, a case's timeline.
 
 ``GET /units/{code}/metrics?period=P``, ``GET /units/{code}/hot-issues?period=P&top=N``,
-``GET /units/{code}/ranking?period=P&by=score``, ``GET /cases/{case_id}``. Every route needs a
+``GET /units/{code}/ranking?period=P&by=score``, ``GET /units/{code}/trends?months=N&last=M``
+(the command-centre board's charts: ``trends``), ``GET /cases/{case_id}``. Every route needs a
 bearer token of a staff role (``shared.runtime.identity.STAFF_ROLES``) whose unit reaches the
-unit or the case: a unit out of reach is a 403, a case out of reach a 404 (as an unknown one).
-A bad period or parameter is a 422 with the field, an unknown unit a 404. docs/feedback.md shows
-example answers.
+unit or the case, or the pages' session cookie (``shared.runtime.signin``; the board's browser
+calls these routes from dispatch's origin, allowed by ``WANGGE_CORS_ORIGINS``): a unit out of
+reach is a 403, a case out of reach a 404 (as an unknown one). A bad period or parameter is a
+422 with the field, an unknown unit a 404. docs/feedback.md shows example answers.
 """
 
 from __future__ import annotations
@@ -24,22 +26,13 @@ from shared.runtime.identity import STAFF_ROLES, Principal, in_scope, require
 from shared.runtime.service import Service
 
 from . import store
-from .formulas import hot_issues, rank, score
+from .formulas import hot_issues, rank
 from .freezing import FreezePolicy
 from .official import figures
-from .periods import TZ, Period, parse_period
+from .periods import TZ, Period, parse_period, period_of
 from .status import current_assignment, ordered, resident_state
+from .trends import MAX_MONTHS, RATES, hot_trend, months_ending, ranking_row, rankings
 
-RATES = (
-    "response_rate",
-    "on_time_resolution_rate",
-    "resolution_rate",
-    "satisfaction_rate",
-    "reopen_rate",
-    "kept_in_grid_rate",
-    "kept_in_community_rate",
-    "escalation_rate",
-)
 RANK_BY = ("score", "received", *RATES)
 MAX_TOP = 50
 
@@ -72,14 +65,7 @@ async def ranking_rows(
     rows = []
     for child in await store.children(conn, parent.code):
         m = (await figures(conn, child, period, now, policy))["metrics"]
-        rows.append(
-            {
-                **_unit_json(child),
-                "score": score(m),
-                "received": m["received"],
-                **{k: m[k]["rate"] for k in RATES},
-            }
-        )
+        rows.append(ranking_row(_unit_json(child), m))
     return rows
 
 
@@ -143,6 +129,41 @@ class Ranking(BaseModel):
     period: PeriodRef
     by: str
     ranking: list[dict[str, Any]]
+
+
+class MonthFigures(BaseModel):
+    period: str = Field(description="The month, 2026-10")
+    status: Literal["frozen", "provisional"]
+    frozen_at: str | None = None
+    freezes_at: str | None = None
+    metrics: dict[str, Any] = Field(
+        description="As GET /units/{code}/metrics: every rate with its numerator and denominator"
+    )
+
+
+class UnitTrend(BaseModel):
+    unit: UnitRef
+    months: list[MonthFigures] = Field(description="One per month of `months`, oldest first")
+
+
+class HotIssueTrend(BaseModel):
+    category: str
+    category_name: str
+    counts: list[int] = Field(description="Cases opened in each month of `months`")
+    total: int
+
+
+class Trends(BaseModel):
+    unit: UnitRef
+    months: list[str] = Field(description="The months, oldest first")
+    figures: UnitTrend = Field(description="The unit's own figures, month by month")
+    children: list[UnitTrend] = Field(description="The units directly below it, the same way")
+    ranking: dict[str, list[dict[str, Any]]] = Field(
+        description="Per month, the units below ranked by composite score (as /ranking)"
+    )
+    hot_issues: list[HotIssueTrend] = Field(
+        description="The categories most reported over the months, with each month's count"
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -245,6 +266,61 @@ def build_router(svc: Service, policy: FreezePolicy, clock: Clock) -> APIRouter:
             "period": _period_json(p),
             "by": by,
             "ranking": rank(rows, by),
+        }
+
+    @router.get("/units/{code}/trends", response_model=Trends)
+    async def get_trends(
+        code: str,
+        caller: Staff,
+        months: Annotated[int, Query(ge=1, le=MAX_MONTHS)] = 6,
+        last: Annotated[
+            str | None,
+            Query(
+                description="The latest month (default: the current one), Asia/Shanghai",
+                examples=["2026-10"],
+                pattern=r"^\d{4}-\d{2}$",
+            ),
+        ] = None,
+        top: Annotated[int, Query(ge=1, le=MAX_TOP)] = 5,
+    ) -> Any:
+        """A unit's and its children's figures month by month (frozen or provisional, every rate
+        with its numerator and denominator), the children's ranking in each month and the hot
+        issues with their trend: what the command-centre board charts."""
+        now = clock()
+        end = _period(last) if last else period_of(now)
+        try:
+            periods = months_ending(end, months)
+        except ValueError as exc:
+            raise invalid_input("query", "last", str(exc)) from None
+        labels = [p.label for p in periods]
+        async with svc.pool.acquire() as conn:
+            scope = await _scope_in_reach(conn, code, caller)
+            kids = await store.children(conn, scope.code)
+
+            async def trend(unit: store.Scope) -> dict[str, Any]:
+                rows = []
+                for p in periods:
+                    rows.append({"period": p.label, **await figures(conn, unit, p, now, policy)})
+                return {"unit": _unit_json(unit), "months": rows}
+
+            own = await trend(scope)
+            children = [await trend(k) for k in kids]
+            counts = [await store.opened_categories(conn, scope, p) for p in periods]
+            issues = hot_trend(counts, {}, top)
+            names = await store.category_names(conn, [i["category"] for i in issues])
+        return {
+            "unit": _unit_json(scope),
+            "months": labels,
+            "figures": own,
+            "children": children,
+            "ranking": rankings(
+                [c["unit"] for c in children],
+                {c["unit"]["code"]: c["months"] for c in children},
+                labels,
+            ),
+            "hot_issues": [
+                {**i, "category_name": names.get(i["category"], i["category"])} for i in issues
+            ],
         }
 
     @router.get("/cases/{case_id}", response_model=CaseView)

@@ -8,8 +8,9 @@ Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.dispatc
 A durable timer closes cases nobody rated within ``WANGGE_FEEDBACK_WINDOW`` (scaled by
 ``WANGGE_SLA_SCALE``); another freezes each month's figures of every unit when the month has
 closed plus ``WANGGE_METRICS_FREEZE_GRACE`` (``freezing``). The HTTP API serves staff the
-metrics, hot issues, rankings and case timelines (``api``), and residents the rating page and
-their case's status link (``resident``).
+metrics, hot issues, rankings, trends and case timelines (``api``), to a bearer token or the
+pages' session cookie, from the board's browser where ``WANGGE_CORS_ORIGINS`` allows its origin
+(``allow_board``); and residents the rating page and their case's status link (``resident``).
 The rating tokens in ``feedback.requested`` are sealed for the notifier with
 ``WANGGE_NOTIFY_KEY``; without it, or without ``WANGGE_LINK_KEY``, the service does not start
 (``keys``).
@@ -18,6 +19,8 @@ The rating tokens in ``feedback.requested`` are sealed for the notifier with
 from __future__ import annotations
 
 from pathlib import Path
+
+from starlette.middleware.cors import CORSMiddleware
 
 from shared.contract.events import (
     CaseExtended,
@@ -30,6 +33,7 @@ from shared.registry.store import RegistryMessage, apply_registry_message
 from shared.runtime.clock import Clock, clock_of
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
+from shared.runtime.signin import Sessions
 
 from .api import register_routes
 from .freezing import FreezePolicy
@@ -59,7 +63,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Service
     svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
     svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
     svc.subscribe("cases.reclassified", CaseReclassified)(fb.on_reclassified)
-    for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved, .warned, .overdue
+    for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved, .verified, ...
         svc.subscribe(fact.topic, fact.model)(fb.record)
     svc.subscribe("cases.extended", CaseExtended)(fb.on_extended)
     svc.subscribe("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
@@ -75,5 +79,29 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Service
     )
     months.clock = clock
     register_routes(svc, freezing, clock)
+    allow_board(svc, settings)
     register_resident_routes(svc, keys, fb.clock, settings.public_feedback_url)
     return svc
+
+
+def origins(setting: str) -> list[str]:
+    """The origins of ``WANGGE_CORS_ORIGINS`` (comma-separated, a trailing slash dropped)."""
+    return [o.strip().rstrip("/") for o in setting.split(",") if o.strip()]
+
+
+def allow_board(svc: Service, settings: Settings) -> None:
+    """The command-centre board (served by dispatch) reads the staff API from its browser: the
+    pages' session cookie names the caller here as on dispatch (the same session key), and the
+    board's origin may read the answers (CORS, with credentials, GET only). A browser sends the
+    cookie only to the host that set it (any port): feedback must be on the board's host name."""
+    svc.app.state.sessions = Sessions(settings)
+    allowed = origins(settings.cors_origins)
+    if allowed:
+        svc.app.add_middleware(
+            CORSMiddleware,
+            allow_origins=allowed,
+            allow_credentials=True,
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            max_age=600,
+        )

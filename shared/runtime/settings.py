@@ -167,6 +167,14 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = Field(
         False, validation_alias=AliasChoices("WANGGE_SESSION_COOKIE_SECURE")
     )
+    # The board's figures (docs/dispatch.md, "The figures"): where the board's browser reaches
+    # feedback's staff API (dispatch serves the page; e.g. https://wangge.example.gov.cn/feedback
+    # or http://127.0.0.1:8083), and the origins feedback lets a browser call it from with the
+    # session cookie (comma-separated, e.g. the board's https://wangge.example.gov.cn).
+    console_feedback_url: str | None = Field(
+        None, validation_alias=AliasChoices("WANGGE_CONSOLE_FEEDBACK_URL")
+    )
+    cors_origins: str = Field("", validation_alias=AliasChoices("WANGGE_CORS_ORIGINS"))
     # Open311 GeoReport v2 on intake (services/intake/open311): the one jurisdiction_id served
     # (a request naming another is answered 404, as the specification says).
     open311_jurisdiction: str = Field(

@@ -54,9 +54,13 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
     logs_dir = tmp_path_factory.mktemp("http-logs")
     st = Stack(bed, {}, {})
     try:
-        for name in SERVICES:
-            env = bed.process_env(name, WANGGE_LOG_LEVEL="WARNING")
+        envs = {name: bed.process_env(name, WANGGE_LOG_LEVEL="WARNING") for name in SERVICES}
+        for name, env in envs.items():
             st.urls[name] = f"http://127.0.0.1:{env['WANGGE_HTTP_PORT']}"
+        # the board (dispatch's page) reads feedback's figures from the browser
+        envs["dispatch"]["WANGGE_CONSOLE_FEEDBACK_URL"] = st.urls["feedback"]
+        envs["feedback"]["WANGGE_CORS_ORIGINS"] = st.urls["dispatch"]
+        for name, env in envs.items():
             st.logs[name] = logs_dir / f"{name}.log"
             st.procs.append(spawn_service(name, env, st.logs[name]))
         for name, url in st.urls.items():

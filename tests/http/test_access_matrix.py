@@ -142,6 +142,7 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
     ("feedback", "GET", "/units/{code}/metrics"): bearer(reach_ok={200}, reach_no=403),
     ("feedback", "GET", "/units/{code}/hot-issues"): bearer(reach_ok={200}, reach_no=403),
     ("feedback", "GET", "/units/{code}/ranking"): bearer(reach_ok={200}, reach_no=403),
+    ("feedback", "GET", "/units/{code}/trends"): bearer(reach_ok={200}, reach_no=403),
     ("feedback", "GET", "/cases/{case_id}"): bearer(reach_ok={200}, reach_no=404),
 }
 # Resident pages by capability link: the link is the credential; a token changes nothing, and a

@@ -208,3 +208,81 @@ async def test_the_board_is_the_command_centres_only(stack: Stack, browser: Any)
     assert anonymous.status_code == 401
     assert bad.status_code == 401
     assert as_bearer.status_code == 401
+
+
+async def test_the_figures_per_unit_and_month_the_ranking_and_hot_issues(
+    stack: Stack, browser: Any
+) -> None:
+    """The board charts feedback's figures, read from the browser with the session: each month's
+    rates with their numerators and denominators and whether frozen, the streets ranked, the hot
+    issues with their months; another district's board shows its own and reads none of these."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    case_id = await post_report(stack)
+    context, page, errors = await signed_in(browser, link(stack, "command_centre", "WC"))
+    try:
+        await page.wait_for_selector('body[data-figures-unit="WC"]', timeout=15_000)
+        # this month's report is a hot issue of this month (feedback has read cases.opened)
+        hot = '#hot-body tr[data-category="ebike_charging"]'
+        for _ in range(30):
+            if await page.query_selector(hot):
+                break
+            await page.select_option("#figures-unit", "WC")  # reads the figures again
+            await page.wait_for_timeout(500)
+        row = await page.wait_for_selector(hot, timeout=1_000)
+        cells = await row.query_selector_all("td")
+        assert int(await cells[-2].text_content() or "0") >= 1  # this month's count
+        months = await page.query_selector_all("#trend-body tr")
+        assert len(months) == 6
+        statuses = {await m.get_attribute("data-status") for m in months}
+        assert statuses <= {"frozen", "provisional"} and statuses
+        # a rate with its numerator and denominator: "100.0%（1/1）" or "—"-free "x%（n/d）"
+        rate = await page.text_content('#trend-body tr:last-child td[data-rate="response_rate"]')
+        assert rate is not None and ("（" in rate or rate == "—"), rate
+        assert "/" in (await page.text_content("#trend-body tr:last-child") or "")
+        # the ranking of the district's streets, and the per-unit chart drawn
+        await page.wait_for_selector('#ranking-body tr[data-rank-unit="WC-YY"]', timeout=5_000)
+        assert await page.query_selector("#rates-units svg") is not None
+        assert await page.query_selector("#rates-trend svg") is not None
+        assert await page.query_selector("#hot-chart svg") is not None
+        assert "暂定" in (await page.text_content("#figures-status") or "") or "已冻结" in (
+            await page.text_content("#figures-status") or ""
+        )
+        # a street's own figures: its communities ranked
+        await page.select_option("#figures-unit", "WC-YY")
+        await page.wait_for_selector('body[data-figures-unit="WC-YY"]', timeout=10_000)
+        await page.wait_for_selector('#ranking-body tr[data-rank-unit="WC-YY-OJY"]')
+        await page.select_option("#figures-unit", "WC")
+        await page.wait_for_selector('body[data-figures-unit="WC"]', timeout=10_000)
+        figures = await page.query_selector(".figures-panel")
+        assert figures is not None
+        await figures.screenshot(path=str(SHOTS / "board-figures.png"))
+        hot_panel = await page.query_selector(".hot-panel")
+        assert hot_panel is not None
+        await hot_panel.screenshot(path=str(SHOTS / "board-hot-issues.png"))
+        assert await axe_violations(page) == []
+        assert errors.messages == []
+    finally:
+        await context.close()
+
+    # the command centre of the other street (中华路街道): its own figures, none of 杨园街道's
+    context, page, errors = await signed_in(browser, link(stack, "command_centre", "WC-ZHL"))
+    try:
+        await page.wait_for_selector('body[data-figures-unit="WC-ZHL"]', timeout=15_000)
+        options = await page.eval_on_selector_all(
+            "#figures-unit option", "os => os.map(o => o.value)"
+        )
+        assert "WC-YY" not in options and "WC" not in options
+        assert await page.query_selector('[data-rank-unit^="WC-YY"]') is None
+        assert await page.query_selector('#hot-body [data-category="ebike_charging"]') is None
+        assert errors.messages == []
+        # its session reaches none of the district's or 杨园街道's figures (the browser logs
+        # these 403s itself)
+        for unit in ("WC", "WC-YY"):
+            status = await page.evaluate(
+                "async (u) => (await fetch(u, {credentials: 'include'})).status",
+                f"{stack.urls['feedback']}/units/{unit}/trends",
+            )
+            assert status == 403
+    finally:
+        await context.close()
+    assert case_id

@@ -1,6 +1,7 @@
 // The command-centre board (指挥调度中心): the district's open cases live, by street, community,
 // grid and tier; deadline warnings; the map of grids and buildings from the registry's geometry;
-// a case's drill-down with its timeline, and reassigning it (改派). Data: the board arrives over
+// a case's drill-down with its timeline, and reassigning it (改派); the figures per unit and
+// month, the ranking and the hot issues (figures.js, from feedback). Data: the board arrives over
 // server-sent events (/console/api/events: the whole board on connect and after every change),
 // the map's GeoJSON from /console/api/map, a case from dispatch's own /cases/{id}. The session
 // cookie authenticates every call; unsafe calls add the X-Requested-With header the service
@@ -25,6 +26,7 @@ import {
   fmtTime,
   refusal,
 } from "./common.js";
+import { startFigures } from "./figures.js";
 
 echarts.use([BarChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
@@ -334,6 +336,7 @@ function render(b) {
   renderUnits(b);
   renderChart(b);
   renderMap(b);
+  startFigures(b.unit);
   document.body.dataset.boardAt = b.now;
 }
 

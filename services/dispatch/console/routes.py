@@ -16,6 +16,8 @@ API (in the OpenAPI document, bearer token or the page's session, role ``command
 ``GET /console/api/board`` (the board of the caller's area) and ``GET /console/api/map`` (the
 area's grids and buildings as GeoJSON, from the registry). The page reads a case and transfers
 it through the handler API (``/cases/{case_id}``, ``/cases/{case_id}/actions``) with its session.
+The figures (rates per unit and month, the ranking, hot issues) are feedback's: the page reads
+them from the browser at ``WANGGE_CONSOLE_FEEDBACK_URL`` (``board_headers`` lets it connect there).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -61,6 +64,16 @@ PAGE_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+
+
+def board_headers(feedback_url: str) -> dict[str, str]:
+    """The board's headers: the pages' own, and its calls to feedback's figures allowed
+    (``connect-src``) when feedback is on another origin (``WANGGE_CONSOLE_FEEDBACK_URL``)."""
+    parts = urlsplit(feedback_url)
+    if not (parts.scheme and parts.netloc):  # a path of the board's own origin, or none
+        return PAGE_HEADERS
+    csp = f"{PAGE_HEADERS['Content-Security-Policy']}; connect-src 'self' {parts.scheme}://{parts.netloc}"
+    return {**PAGE_HEADERS, "Content-Security-Policy": csp}
 
 
 def message_page(status: int, title: str, message: str) -> HTMLResponse:
@@ -214,8 +227,10 @@ def add_pages(router: APIRouter, svc: DispatchService, sessions: Sessions) -> No
             )
         if caller.role != Role.COMMAND_CENTRE:
             return message_page(403, "无权访问", "指挥调度中心页面仅供指挥中心人员使用。")
+        feedback = svc.settings.console_feedback_url or ""
         html = (PAGES / "board.html").read_text(encoding="utf-8")
-        return HTMLResponse(html, headers=PAGE_HEADERS)
+        html = html.replace("{feedback_url}", escape(feedback, quote=True))
+        return HTMLResponse(html, headers=board_headers(feedback))
 
     @router.get("/console", include_in_schema=False)
     async def page_slash() -> RedirectResponse:
