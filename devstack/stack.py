@@ -169,6 +169,12 @@ def console_url(dispatch_url: str) -> str:
     return f"{dispatch_url.rstrip('/')}/console/"
 
 
+def board_env(dispatch_url: str, feedback_url: str) -> dict[str, str]:
+    """The board's figures: its browser reads feedback at ``feedback_url``, which lets the board's
+    origin read (each setting already in the environment wins)."""
+    return {"WANGGE_CONSOLE_FEEDBACK_URL": feedback_url, "WANGGE_CORS_ORIGINS": dispatch_url}
+
+
 def ready(url: str) -> bool:
     """The service's /readyz answers 200."""
     try:
@@ -235,12 +241,16 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         # the compose file reads the same WANGGE_* settings and *_PORT variables from this
         # environment (docs/operations.md)
         signing = {"WANGGE_AUTH_JWT_SECRET": _auth_secret(rd)}  # compose gives it to each service
+        ports = compose_ports()
+        board = board_env(
+            f"http://127.0.0.1:{ports['DISPATCH_PORT']}",
+            f"http://127.0.0.1:{ports['FEEDBACK_PORT']}",
+        )
         subprocess.run(
             compose_command(project, "up", "-d", "--wait"),
             check=True,
-            env={**os.environ, **resident_keys, **signing},
+            env={**board, **os.environ, **resident_keys, **signing},
         )
-        ports = compose_ports()
         _write_env(
             rd / "env",
             {
@@ -278,14 +288,23 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
     logs = rd / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     previous = read_env(rd / "env")
+    running = set()
     for svc in SERVICES:
+        url_key = f"{svc.upper()}_URL"
+        if read_pid(rd / f"{svc}.pid") and previous.get(url_key) and ready(previous[url_key]):
+            env_out[url_key] = previous[url_key]
+            running.add(svc)
+        else:
+            env_out[url_key] = f"http://127.0.0.1:{free_port()}"
+    board = board_env(env_out["DISPATCH_URL"], env_out["FEEDBACK_URL"])
+    for svc in SERVICES:
+        if svc in running:
+            continue
         pid_file = rd / f"{svc}.pid"
         url_key = f"{svc.upper()}_URL"
-        if read_pid(pid_file) and previous.get(url_key) and ready(previous[url_key]):
-            env_out[url_key] = previous[url_key]
-            continue
-        port = free_port()
+        port = int(env_out[url_key].rsplit(":", 1)[1])
         env = {
+            **board,
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
             **(users.env(service_principal(svc).name) if users else {}),
@@ -297,7 +316,6 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         }
         proc = spawn_service(svc, env, logs / f"{svc}.log")
         pid_file.write_text(str(proc.pid))
-        env_out[url_key] = f"http://127.0.0.1:{port}"
     for svc in SERVICES:
         url = env_out[f"{svc.upper()}_URL"]
         wait_until(
