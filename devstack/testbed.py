@@ -48,6 +48,11 @@ def link_key_for_tests() -> str:
     return base64.urlsafe_b64encode(b"l" * 32).decode()
 
 
+def media_link_key_for_tests() -> str:
+    """WANGGE_MEDIA_LINK_KEY of the testbeds (dispatch signs the links to intake's photos)."""
+    return base64.urlsafe_b64encode(b"m" * 32).decode()
+
+
 def auth_secret_for_tests() -> str:
     return "wangge-test-signing-secret-0123456789abcdef"
 
@@ -72,6 +77,7 @@ class Testbed:
             "WANGGE_PII_KEY": pii_key_for_tests(),
             "WANGGE_NOTIFY_KEY": notify_key_for_tests(),
             "WANGGE_LINK_KEY": link_key_for_tests(),
+            "WANGGE_MEDIA_LINK_KEY": media_link_key_for_tests(),
             "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_OUTBOX_POLL_S": 0.2,
             "WANGGE_RETRY_MAX_BACKOFF_S": 2.0,
@@ -94,6 +100,7 @@ class Testbed:
             "WANGGE_PII_KEY": pii_key_for_tests(),
             "WANGGE_NOTIFY_KEY": notify_key_for_tests(),
             "WANGGE_LINK_KEY": link_key_for_tests(),
+            "WANGGE_MEDIA_LINK_KEY": media_link_key_for_tests(),
             "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_HTTP_PORT": str(free_port()),
             **overrides,

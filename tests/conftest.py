@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from devstack.infra import Infra, resolve
+from devstack.objectstore import LocalObjectStore, start_object_store
 from devstack.paths import RUN
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from shared.runtime.logging import configure_logging
@@ -33,6 +34,15 @@ def infra() -> Iterator[Infra]:
     inf = resolve(RUN / "test", for_tests=True)
     yield inf
     inf.stop()
+
+
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[LocalObjectStore]:
+    """An S3-compatible server as a local process (devstack/objectstore.py), for the session;
+    each test uses a bucket of its own."""
+    store = start_object_store(RUN / "test")
+    yield store
+    store.stop()
 
 
 @pytest.fixture

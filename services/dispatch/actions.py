@@ -27,7 +27,7 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, pauses, store
+from . import emit, pauses, photos, store
 from .assignment import Route, transfer_refusal
 from .model import Case, CaseChange, Refusal, Step
 from .planning import (
@@ -207,11 +207,15 @@ class Actions:
         if t is None:
             await self.reject(uow, a, Refusal(refusal(case.state, a.action)))
             return
+        unattached = await photos.refusal(conn, a)
+        if unattached is not None:
+            await self.reject(uow, a, unattached)
+            return
         planned = await self.plan(conn, case, a, t, now)
         if isinstance(planned, str):
             await self.reject(uow, a, plan_refused(a, planned))
             return
-        await write(uow, [planned])
+        await write(uow, [photos.attach(planned, a)])
         await store.record_outcome(conn, a, None)
 
     async def plan(

@@ -38,14 +38,22 @@ from pydantic import (
     field_validator,
 )
 
-from shared.contract.events import NOTE_REQUIRED, ActionKind, Code, HandlerAction, Tier
+from shared.contract.events import (
+    MAX_PHOTOS,
+    NOTE_REQUIRED,
+    ActionKind,
+    Code,
+    HandlerAction,
+    PhotoId,
+    Tier,
+)
 from shared.registry.store import reach_codes
 from shared.runtime.db import Connection
 from shared.runtime.http import invalid_input, problems
 from shared.runtime.identity import HANDLER_ROLES, Principal, Role, in_scope, require
 from shared.runtime.logging import get_logger
 
-from . import store
+from . import photo_store, store
 from .due import (
     DUE_SOON_FRACTION,
     DeadlineKind,
@@ -56,6 +64,7 @@ from .due import (
     running_deadlines,
 )
 from .model import ActionOutcome, Case, RefusalKind
+from .photos import PhotoInfo, photo_info
 from .planning import Policy
 from .states import State, allowed_actions, command_centre_actor
 
@@ -194,6 +203,11 @@ class CaseDetail(CaseSummary):
         "checks, such as a transfer's target, come when it is taken)"
     )
     timeline: list[TimelineStep]
+    photos: list[PhotoInfo] = Field(
+        default_factory=list,
+        description="Every photo of the case: the reports' and the actions' (a step's "
+        "detail.photos names those of its action)",
+    )
 
 
 def _unencodable(text: str) -> bool:
@@ -240,6 +254,12 @@ class ActionRequest(BaseModel):
     )
     resume_by: AwareDatetime | None = Field(
         None, description="suspend (挂起): when the case resumes by itself at the latest"
+    )
+    photos: list[PhotoId] | None = Field(
+        None,
+        max_length=MAX_PHOTOS,
+        description="Any action: photos uploaded for this case first (POST "
+        "/cases/{case_id}/photos), by id; on the action's timeline step",
     )
 
     @field_validator("note")
@@ -484,6 +504,7 @@ def build_router(
             case = await case_in_reach(conn, caller, case_id)
             actor = await store.actor(conn, me) if me is not None else None
             steps = await store.timeline(conn, case_id)
+            photos = await photo_store.photos_of(conn, case_id)
         return CaseDetail(
             **v.summary_fields(case),
             district=case.district,
@@ -508,6 +529,7 @@ def build_router(
             extensions=case.extensions,
             actions=allowed_actions(actor, case.view),
             timeline=[timeline_step(r) for r in steps],
+            photos=[photo_info(p) for p in photos],
         )
 
     @router.post(
@@ -545,6 +567,7 @@ def build_router(
                 decide_by=body.decide_by,
                 extend_to=body.extend_to,
                 resume_by=body.resume_by,
+                photos=body.photos or [],
             )
         except ValidationError as exc:
             raise RequestValidationError(

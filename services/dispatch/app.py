@@ -27,6 +27,8 @@ from shared.runtime.sweeper import Sweeper
 from .api import register_routes
 from .console.routes import register_console
 from .handlers import Dispatch
+from .photos import recording
+from .photos_api import register_photo_routes
 from .tiers import load_rules
 from .triage_api import register_triage_routes
 
@@ -56,8 +58,11 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
     )
     svc = DispatchService(settings, dispatch)
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
-    svc.subscribe_batch("cases.opened", CaseOpened, prompt=True)(dispatch.on_opened)
-    svc.subscribe_batch("cases.merged", CaseMerged, prompt=True)(dispatch.on_merged_batch)
+    # the reports' photos (intake stores them) recorded with the case: photos.recording
+    svc.subscribe_batch("cases.opened", CaseOpened, prompt=True)(recording(dispatch.on_opened))
+    svc.subscribe_batch("cases.merged", CaseMerged, prompt=True)(
+        recording(dispatch.on_merged_batch)
+    )
     svc.subscribe("cases.reopened", CaseReopened)(dispatch.on_reopened)
     svc.subscribe(
         "handler.actions",
@@ -78,6 +83,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
         svc.sweepers[name] = sw
     add_metrics(svc)
     register_routes(svc)
+    register_photo_routes(svc)
     register_console(svc)
     register_triage_routes(svc)
     return svc

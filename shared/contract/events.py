@@ -59,6 +59,9 @@ Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 _PHONE_SEPARATORS = re.compile(r"[\s-]")
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+# A photo's id: the SHA-256 (hex) of its bytes as stored, metadata stripped (shared/media)
+PhotoId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+MAX_PHOTOS = 9  # photos on one report or one action
 Text = Annotated[str, Field(max_length=5000)]
 
 
@@ -192,6 +195,9 @@ class ReportSubmitted(Message):
     )
     households_affected: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     urgent: bool | None = None
+    # Photos intake stores (an upload with an Open311 POST, field ``media``), by id; an id intake
+    # does not hold is dropped. The case's events reference them (CasePhoto).
+    photo_ids: list[PhotoId] = Field(default_factory=list, max_length=MAX_PHOTOS)
 
 
 class FieldError(Event):
@@ -237,6 +243,18 @@ class Classification(Event):
     suggestions: list[Suggestion] = Field(default_factory=list)
 
 
+class CasePhoto(Event):
+    """A report's photo, stored by intake (its bytes are on no topic): those who may see the case
+    fetch it through dispatch (``GET /cases/{case_id}/photos/{photo_id}``), which sends them to
+    intake with a short-lived signed link (docs/integration.md, "Photos")."""
+
+    photo_id: PhotoId
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+
+
 class CaseLocation(Event):
     district: str | None = None
     street: str | None = None
@@ -277,6 +295,8 @@ class CaseOpened(Message):
     # Moderation flags (审核) found in the free text: categories of abusive words (insult,
     # threat, self_harm), never the words; empty when none. docs/intake.md, Redaction.
     moderation: list[str] = Field(default_factory=list)
+    # The report's photos intake stores (an upload); empty when none
+    photos: list[CasePhoto] = Field(default_factory=list)
 
 
 class CaseMerged(Message):
@@ -296,6 +316,8 @@ class CaseMerged(Message):
     # or "nearby" (a point within the radius and a similar text: services/intake/similarity.py);
     # absent from events published before this field existed (all "place").
     merged_by: Literal["place", "nearby"] | None = None
+    # This report's photos intake stores (an upload); empty when none
+    photos: list[CasePhoto] = Field(default_factory=list)
 
 
 class CaseDispatched(Message):
@@ -487,6 +509,9 @@ class HandlerAction(Message):
     extend_to: AwareDatetime | None = None
     # suspend: when the case resumes by itself at the latest (挂起)
     resume_by: AwareDatetime | None = None
+    # Photos of the action (any kind), by id: each uploaded for this case to dispatch first
+    # (``POST /cases/{case_id}/photos``); on the timeline step the action records
+    photos: list[PhotoId] = Field(default_factory=list, max_length=MAX_PHOTOS)
 
     @model_validator(mode="after")
     def _required_per_action(self) -> HandlerAction:
