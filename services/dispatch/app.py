@@ -8,7 +8,8 @@ the deadlines (response, resolution, the end of a pause: a council's, a suspensi
 extension request) and the stages' warnings (黄牌: respond, resolve). The handler
 API (``api.py``: a handler's cases, a case, actions over HTTP) applies actions through the
 ``handler.actions`` subscription; the command centre's triage queue (``triage_api.py``, 人工分拨)
-decides categories over HTTP.
+decides categories over HTTP, and it sends supervisions (督办, ``supervision_api.py``:
+``cases.supervised``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shared.runtime.sweeper import Sweeper
 from .api import register_routes
 from .console.routes import register_console
 from .handlers import Dispatch
+from .supervision_api import register_supervision_routes
 from .photos import recording
 from .photos_api import register_photo_routes
 from .tiers import load_rules
@@ -86,6 +88,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
     register_photo_routes(svc)
     register_console(svc)
     register_triage_routes(svc)
+    register_supervision_routes(svc)  # 督办 from the command centre
     return svc
 
 

@@ -106,6 +106,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.warned",
             "cases.resolved",
             "cases.extended",  # 缓办/延期 approved
+            "cases.supervised",  # 督办 sent by the command centre
             "cases.reclassified",
             "handler.actions.rejected",
         ),
@@ -160,6 +161,7 @@ UPSTREAM_KINDS: dict[str, UpstreamKind] = {
             "cases.escalated",
             "cases.overdue",
             "cases.warned",
+            "cases.supervised",  # 督办: shown to the case's handler
             "cases.extended",
             "handler.actions.rejected",
         ),

@@ -480,6 +480,27 @@ class CaseExtended(Message):
     extended_at: datetime  # when dispatch applied the approval (its clock)
 
 
+class CaseSupervised(Message):
+    """A supervision (督办) sent by the command centre on an open case to the unit that has it:
+    a note (what to do, why it is watched) and optionally when to report back (``report_by``).
+    Published by dispatch; the case's handler sees it on their list, feedback counts it per unit
+    and period. Who sent it is the command centre's token (``by``), never a field of a request;
+    ``supervision`` numbers the case's supervisions (1, 2, ...)."""
+
+    topic = "cases.supervised"
+
+    case_id: str
+    supervision: int  # the case's n-th supervision
+    tier: Tier
+    unit: str  # the unit supervised: the case's unit when it was sent
+    handler_id: str | None = None  # its handler then (null: the unit as a whole)
+    attempt: int  # the dispatch attempt supervised
+    note: str
+    report_by: datetime | None = None  # when the unit is to report back
+    by: DecidedBy
+    supervised_at: datetime  # dispatch's clock
+
+
 # --- handler.actions ----------------------------------------------------------------------------
 
 

@@ -76,6 +76,10 @@ TOPICS: tuple[TopicSpec, ...] = (
         ev.CaseExtended,
         "An extension (缓办/延期) approved: the case's new resolution deadline.",
     ),
+    TopicSpec.of(
+        ev.CaseSupervised,
+        "A supervision (督办) the command centre sent on an open case to the unit that has it.",
+    ),
     TopicSpec.of(ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
     TopicSpec.of(ev.CaseReopened, "The resident was not satisfied: handle again."),
     TopicSpec.of(

@@ -37,6 +37,7 @@ OUTPUTS = (
     "cases.warned",
     "cases.resolved",
     "cases.extended",
+    "cases.supervised",
     "cases.reclassified",
     "handler.actions.rejected",
 )

@@ -130,6 +130,11 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
     ("dispatch", "POST", "/cases/{case_id}/reclassify"): bearer(
         reach_ok={409}, reach_no=404, roles={"command_centre"}
     ),
+    # 督办: the command centre of the case's area only; the handlers' list of supervisions
+    ("dispatch", "POST", "/cases/{case_id}/supervise"): bearer(
+        reach_ok={200}, reach_no=404, roles={"command_centre"}
+    ),
+    ("dispatch", "GET", "/me/supervisions"): bearer(reach_ok={200}, reach_no=200),
     # the command-centre board's API (the pages and the event stream are not in the document)
     ("dispatch", "GET", "/console/api/board"): bearer(
         reach_ok={200}, reach_no=200, roles={"command_centre"}
@@ -208,6 +213,8 @@ async def call(
     kwargs: dict[str, Any] = {"headers": caller.headers(stack), "params": query(path)}
     if method == "POST" and path.endswith("/actions"):
         kwargs["json"] = {"action": "accept"}
+    elif method == "POST" and path.endswith("/supervise"):
+        kwargs["json"] = {"note": "请尽快处置"}
     elif method == "POST" and (path.endswith("/reclassify") or path.startswith("/triage/")):
         kwargs["json"] = {"category": "sanitation"}  # the case's own: nothing changes
     elif method == "POST":

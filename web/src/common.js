@@ -47,9 +47,12 @@ export const EVENT_NAMES = {
   reopen: "重新办理",
   reclassify: "重新分类",
   merged: "附议",
+  supervise: "督办",
 };
 
 export const $ = (id) => document.getElementById(id);
+// A datetime-local value (the user's wall clock, Asia/Shanghai) as an ISO time with its offset
+export const shanghai = (local) => (local.length === 16 ? `${local}:00+08:00` : `${local}+08:00`);
 export const fmtTime = (iso) =>
   iso
     ? new Date(iso).toLocaleString("zh-CN", {

@@ -1,6 +1,7 @@
 // The command-centre board (指挥调度中心): the district's open cases live, by street, community,
 // grid and tier; deadline warnings; the map of grids and buildings from the registry's geometry;
-// a case's drill-down with its timeline, and reassigning it (改派); the figures per unit and
+// a case's drill-down with its timeline, reassigning it (改派) and sending a supervision (督办,
+// POST /cases/{id}/supervise); the figures per unit and
 // month, the ranking and the hot issues (figures.js, from feedback). Data: the board arrives over
 // server-sent events (/console/api/events: the whole board on connect and after every change),
 // the map's GeoJSON from /console/api/map, a case from dispatch's own /cases/{id}. The session
@@ -25,6 +26,7 @@ import {
   el,
   fmtTime,
   refusal,
+  shanghai,
 } from "./common.js";
 import { startFigures } from "./figures.js";
 
@@ -238,6 +240,7 @@ async function showCase(caseId, outcome = "") {
   $("case-title").textContent = `案件 ${caseId}`;
   $("case-body").replaceChildren(el("p", {}, "加载中…"));
   $("transfer-result").textContent = outcome;
+  $("supervise-result").textContent = "";
   if (!dialog.open) dialog.showModal();
   const resp = await fetch(`/cases/${encodeURIComponent(caseId)}`, { credentials: "same-origin" });
   if (!resp.ok) {
@@ -289,6 +292,42 @@ function renderCase(c) {
   const canTransfer = c.actions.includes("transfer");
   $("transfer-form").hidden = !canTransfer;
   if (canTransfer) fillTargets(c.unit);
+  // 督办: an open case, to the unit that has it (the service checks it again)
+  $("supervise-form").hidden = NOT_SUPERVISABLE.has(c.state);
+  $("supervise-form").dataset.unit = c.unit;
+}
+
+const NOT_SUPERVISABLE = new Set(["resolved", "verifying", "triage"]);
+
+async function supervise(event) {
+  event.preventDefault();
+  const result = $("supervise-result");
+  const note = $("supervise-note").value.trim();
+  if (!note) {
+    result.textContent = "请填写督办意见";
+    $("supervise-note").focus();
+    return;
+  }
+  const by = $("supervise-by").value;
+  const resp = await fetch(`/cases/${encodeURIComponent(openCase)}/supervise`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: {
+      "Content-Type": "application/json",
+      "Idempotency-Key": crypto.randomUUID(),
+      "X-Requested-With": "wangge-console",
+    },
+    body: JSON.stringify({ note, report_by: by ? shanghai(by) : null }),
+  });
+  if (resp.ok) {
+    const sent = await resp.json();
+    $("supervise-note").value = "";
+    $("supervise-by").value = "";
+    await showCase(openCase);
+    $("supervise-result").textContent = `已向 ${unitName(sent.unit)} 发送第 ${sent.supervision} 次督办`;
+  } else {
+    result.textContent = `督办未成功：${await refusal(resp)}`;
+  }
 }
 
 function unitName(code) {
@@ -356,6 +395,7 @@ function connect() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("transfer-form").addEventListener("submit", transfer);
+  $("supervise-form").addEventListener("submit", supervise);
   $("case-close").addEventListener("click", () => $("case-dialog").close());
   $("case-dialog").addEventListener("close", () => {
     openCase = null;

@@ -2,10 +2,22 @@
 // case's detail with its timeline, and the actions the handler API says the caller may take now
 // (accept, progress, resolve, return, escalate), each with a note. A party volunteer's list from
 // GET /me/cases also holds their community's open orders (接单): cases not assigned to them that
-// they may accept. Data: /me/cases, /cases/{id}, /console/api/names; actions: POST
-// /cases/{id}/actions with the session cookie (common.actOn).
+// they may accept. A case the command centre supervises (督办) has a badge, and its note and
+// report-back time on top of the case. Data: /me/cases, /me/supervisions, /cases/{id},
+// /console/api/names; actions: POST /cases/{id}/actions with the session cookie (common.actOn).
 import "./handler.css";
-import { $, DUE_NAMES, EVENT_NAMES, STATE_NAMES, TIER_NAMES, actOn, el, fmtTime, refusal } from "./common.js";
+import {
+  $,
+  DUE_NAMES,
+  EVENT_NAMES,
+  STATE_NAMES,
+  TIER_NAMES,
+  actOn,
+  el,
+  fmtTime,
+  refusal,
+  shanghai,
+} from "./common.js";
 
 // The actions this page offers, in the order shown; the API's list decides which appear
 const ACTIONS = [
@@ -36,11 +48,9 @@ const DONE = {
   refuse_extension: "已不予延期",
 };
 
-// A datetime-local value (the handler's wall clock, Asia/Shanghai) as an ISO time with its offset
-const shanghai = (local) => (local.length === 16 ? `${local}:00+08:00` : `${local}+08:00`);
-
 let names = { units: {}, categories: {} };
 let openCase = null;
+let supervisions = new Map(); // case id -> its current supervision (督办), GET /me/supervisions
 
 const unitName = (code) => (code && names.units[code]) || code || "—";
 const categoryName = (code) => names.categories[code] || code;
@@ -67,7 +77,27 @@ function caseItem(c) {
         `${STATE_NAMES[c.state] || c.state} · ${TIER_NAMES[c.tier]}级${c.urgent ? " · 紧急" : ""}`,
       ),
       el("span", { class: "case-id" }, c.case_id),
+      supervisions.has(c.case_id)
+        ? el("span", { class: "badge-supervised", "data-supervised": supervisions.get(c.case_id).supervision }, "督办")
+        : "",
     ),
+  );
+}
+
+async function loadSupervisions() {
+  const resp = await fetch("/me/supervisions", { credentials: "same-origin" });
+  if (resp.ok) supervisions = new Map((await resp.json()).items.map((s) => [s.case_id, s]));
+}
+
+// The command centre's supervision of the case, on top of it: what to do, by when to report
+function supervisionNote(s) {
+  return el(
+    "div",
+    { class: "supervision", role: "note", "data-supervision": s.supervision },
+    el("strong", {}, s.count > 1 ? `督办（${s.count}次）` : "督办"),
+    el("span", {}, s.note),
+    s.report_by ? el("span", { class: "muted-strong" }, `请于 ${fmtTime(s.report_by)} 前反馈`) : "",
+    el("span", { class: "muted-strong" }, `${unitName(s.by.unit)} · ${fmtTime(s.supervised_at)}`),
   );
 }
 
@@ -76,6 +106,7 @@ function renderList(id, cases, empty) {
 }
 
 async function loadList() {
+  await loadSupervisions();
   const resp = await fetch("/me/cases?limit=200", { credentials: "same-origin" });
   if (!resp.ok) {
     $("updated").textContent = `无法读取案件（${await refusal(resp)}）`;
@@ -119,7 +150,10 @@ async function showCase(caseId, outcome = "") {
   $("act-section").hidden = true;
   $("act-result").textContent = outcome;
   window.scrollTo(0, 0);
-  const resp = await fetch(`/cases/${encodeURIComponent(caseId)}`, { credentials: "same-origin" });
+  const [resp] = await Promise.all([
+    fetch(`/cases/${encodeURIComponent(caseId)}`, { credentials: "same-origin" }),
+    loadSupervisions(),
+  ]);
   if (!resp.ok) {
     $("case-body").replaceChildren(el("p", { role: "alert" }, `无法读取案件（${await refusal(resp)}）`));
     return;
@@ -139,7 +173,7 @@ function renderCase(c) {
     ["位置", [c.community, c.grid, c.building].filter(Boolean).map(unitName).join(" / ")],
     ["处置人", c.assigned_to_me ? "我" : c.handler_id || "本单位"],
     ["附议人数", c.supporters],
-    ["督办", c.supervised ? "是" : "否"],
+    ["督办", c.supervised || supervisions.has(c.case_id) ? "是" : "否"],
   ];
   if (c.paused_at) facts.push(["暂停计时", `自 ${fmtTime(c.paused_at)} 起，至迟 ${fmtTime(c.paused_until)}`]);
   if (c.extension) {
@@ -152,7 +186,8 @@ function renderCase(c) {
   if (c.extensions) facts.push(["已延期次数", c.extensions]);
   const dl = el("dl", { class: "facts" });
   for (const [k, v] of facts) dl.append(el("dt", {}, k), el("dd", {}, v || "—"));
-  $("case-body").replaceChildren(dl);
+  const sup = supervisions.get(c.case_id);
+  $("case-body").replaceChildren(...(sup ? [supervisionNote(sup)] : []), dl);
   document.body.dataset.caseState = c.state;
   $("timeline").replaceChildren(
     ...c.timeline.map((s) =>
