@@ -84,8 +84,10 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 
+# The city keeps running until Ctrl-C, the board's address and sign-in links printed; make demo
+# DEMO_ARGS=--exit stops at the end (CI, scripts).
 demo: $(STAMP)
-	$(BIN)/python -m devstack.demo
+	$(BIN)/python -m devstack.demo $(DEMO_ARGS)
 
 # The crash suite at full size (make test runs a reduced one): 20,000 reports, each service
 # killed 5 times, Kafka restarted and PostgreSQL crashed once; the network faults (latency,

@@ -13,14 +13,19 @@ for an extension (缓办/延期) that the community approves, resolved after its
 time by the approved one; one accepted and left, warned (黄牌) and then overdue (红牌), which
 escalates to the community. September's figures freeze half a day after the month closed (the
 grace, ``WANGGE_METRICS_FREEZE_GRACE``). It prints what happened, September's official figures
-and October's provisional ones, and stops everything.
+and October's provisional ones, then the command-centre board's address (``CONSOLE_URL``) with a
+sign-in link for the district's command centre and one for a grid worker's phone page, and keeps
+the city running (the services, on the demonstration clock) until interrupted (Ctrl-C);
+``--exit`` stops everything at the end instead (tests and CI).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -46,6 +51,7 @@ from shared.registry.file import load_registry_file
 from shared.runtime.clock import DemoClock
 from shared.runtime.identity import issue_token
 from shared.runtime.settings import Settings
+from shared.runtime.signin import issue_signin_token, signin_url
 
 SAMPLES = ROOT / "deploy" / "samples"
 console = Console()
@@ -390,9 +396,55 @@ def show_metrics(feedback_url: str, token: str, period: str) -> None:
 
 
 DEMO_PROJECT = "wangge-demo"
+LINK_TTL_S = 3600  # the demo's sign-in links: an hour, each good once
+DEMO_WORKER = ("grid_worker", STORY_UNIT, "h-0001")  # 张忻欣, 欧景苑第一网格's grid worker
 
 
-def main() -> int:
+def sign_in_links(settings: Settings, console_url: str) -> list[tuple[str, str]]:
+    """The pages to look at while the city runs: the board (the district's command centre) and
+    a grid worker's phone page, each a single-use sign-in link (``wangge token login-url``)."""
+    role, unit, handler = DEMO_WORKER
+    centre = issue_signin_token(settings, role="command_centre", unit="WC", ttl_s=LINK_TTL_S)
+    worker = issue_signin_token(
+        settings, role=role, unit=unit, handler_id=handler, ttl_s=LINK_TTL_S
+    )
+    return [
+        ("指挥调度中心 (command centre, WC)", signin_url(console_url, centre)),
+        (f"处置人手机页 (grid worker {handler}, {unit})", signin_url(console_url, worker)),
+    ]
+
+
+def stay(settings: Settings, env: dict[str, str], run_dir: Path) -> None:
+    """Print where the pages are and keep the city running until Ctrl-C (or SIGTERM)."""
+    console.print()
+    say = partial(console.print, soft_wrap=True)  # links are not wrapped: they are copied
+    say(f"[bold]the board[/bold]: {env['CONSOLE_URL']}")
+    for what, url in sign_in_links(settings, env["CONSOLE_URL"]):
+        say(f"[bold]{what}[/bold], sign in once within an hour:\n  {url}")
+    say(
+        f"more links: source {run_dir / 'env'} && .venv/bin/wangge token login-url --role "
+        "command_centre --unit WC\n"
+        f"the city keeps running, its clock at {SPEED:.0f} times real time (now {local(CLOCK())} "
+        "in Shanghai); Ctrl-C stops it"
+    )
+    signal.signal(signal.SIGTERM, _interrupted)  # a SIGTERM stops it as Ctrl-C does
+    while True:
+        time.sleep(3600)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--exit",
+        action="store_true",
+        help="stop everything once the story is told (default: keep the city running until "
+        "interrupted)",
+    )
+    args = parser.parse_args(argv)
     run_dir = RUN / "demo"
     # Each demo starts from nothing: its own Kafka and PostgreSQL data are made anew (the sample
     # reports keep their ids, so a second run on old data would be ignored as duplicates).
@@ -423,7 +475,13 @@ def main() -> int:
             WANGGE_NOTIFY_KEY=env["WANGGE_NOTIFY_KEY"],
             WANGGE_AUTH_JWT_SECRET=env["WANGGE_AUTH_JWT_SECRET"],  # the command centre's token
         )
-        return asyncio.run(play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"]))
+        code = asyncio.run(play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"]))
+        if code == 0 and not args.exit:
+            stay(settings, env, run_dir)
+        return code
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping the city")
+        return 0
     finally:
         stack.down(str(run_dir), project=DEMO_PROJECT, volumes=True)
 
