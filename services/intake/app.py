@@ -30,6 +30,7 @@ from shared.runtime.uow import UnitOfWork
 
 from . import hotspots_api
 from .handlers import Intake
+from .media_api import register_media
 from .open311 import projection
 from .open311.api import Open311, recording
 
@@ -59,6 +60,7 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
     svc.subscribe("cases.resolved", CaseResolved)(projection.on_resolved)
     svc.subscribe("cases.reopened", CaseReopened)(projection.on_reopened)
     svc.subscribe("cases.reclassified", CaseReclassified)(intake.on_reclassified)
-    Open311(svc, intake.taxonomy, intake.known_unit).install()
+    blobs = register_media(svc)  # the photos of reports (GET /media/{photo_id}, signed links)
+    Open311(svc, intake.taxonomy, intake.known_unit, blobs).install()
     hotspots_api.install(svc, intake.taxonomy)
     return svc

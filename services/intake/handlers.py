@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from shared.contract.events import (
     CaseLocation,
     CaseMerged,
     CaseOpened,
+    CasePhoto,
     CaseReclassified,
     Classification,
     FieldError,
@@ -34,7 +35,7 @@ from shared.runtime.logging import get_logger
 from shared.runtime.settings import Settings
 from shared.runtime.uow import UnitOfWork
 
-from . import classifier_store, nearby_store, store
+from . import classifier_store, nearby_store, photo_store, store
 from .classify import LinearClassifier, trained_classifier
 from .fingerprints import payload_fingerprint, report_fingerprint
 from .hotspots import HotspotRule
@@ -79,6 +80,7 @@ class _Triaged:
     lineage: dict[str, str]
     ref: str = ""  # the reporter's pseudonym
     masked: str | None = None  # the reporter's masked phone
+    photos: list[CasePhoto] = field(default_factory=list)  # those of photo_ids intake holds
 
 
 class Intake:
@@ -409,6 +411,7 @@ class Intake:
         counts = supporter_counts_after_batch(placements, is_new, before)
         await store.set_supporter_counts(conn, counts)
         after = supporter_counts_after_each(placements, is_new, counts)
+        await self._photos(conn, triaged)
         outcomes = []
         for t, p, count in zip(triaged, placements, after, strict=True):
             if p.opens:
@@ -444,6 +447,21 @@ class Intake:
         )
         return outcomes
 
+    async def _photos(self, conn: Connection, triaged: list[_Triaged]) -> None:
+        """Each report's photos (``photo_ids``) that intake holds, for its case's event; an id it
+        does not hold is dropped."""
+        wanted = sorted({pid for t in triaged for pid in t.claimed.event.photo_ids})
+        if not wanted:
+            return
+        held = await photo_store.held(conn, wanted)
+        for t in triaged:
+            ids = dict.fromkeys(t.claimed.event.photo_ids)
+            t.photos = [held[pid] for pid in ids if pid in held]
+            if len(t.photos) < len(ids):
+                log.info(
+                    "report names photos intake does not hold", dropped=len(ids) - len(t.photos)
+                )
+
     def _merged(self, t: _Triaged, p: Placement, now: datetime, count: int) -> None:
         report, case_id = t.claimed.event, p.case_id
         t.claimed.uow.emit(
@@ -459,6 +477,7 @@ class Intake:
                 households_affected=report.households_affected,
                 urgent=bool(report.urgent),
                 merged_by="nearby" if p.by == "nearby" else "place",
+                photos=t.photos,
             )
         )
         log.debug(
@@ -506,6 +525,7 @@ class Intake:
             default_tier=category.tier,
             located_by=t.located.by,
             moderation=moderation_flags(classified_text(report)),
+            photos=t.photos,
         )
         reasons = triage_reasons(opened, self.triage_min_confidence)
         if not reasons:

@@ -5,7 +5,10 @@ Who may call what:
 - ``GET services.{fmt}``, ``GET services/{code}.{fmt}``, ``GET /open311/discovery.{fmt}``: anyone,
   as the specification has it.
 - ``POST requests.{fmt}``: an upstream system, by its ``api_key`` (a form or JSON field, the
-  query parameter, or the password of HTTP Basic); 403 without a valid one.
+  query parameter, or the password of HTTP Basic); 403 without a valid one. A multipart POST may
+  carry a photo as the file ``media`` (as some GeoReport v2 servers take it) beside or instead
+  of ``media_url``: checked, stripped of its metadata and stored (``shared.media``), and named
+  by the report (``photo_ids``).
 - ``GET requests.{fmt}``, ``GET requests/{id}.{fmt}``: the specification has them public, but a
   case must not be readable by whoever guesses its id: an ``api_key`` reads the requests its own
   system posted, a staff bearer token (``shared.runtime.identity.STAFF_ROLES``) the Open311
@@ -21,6 +24,7 @@ wrong key, 404 for what does not exist, 503 while the database is away (retry: a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,11 +46,15 @@ from fastapi.security import (
     HTTPBasicCredentials,
     HTTPBearer,
 )
+from starlette.datastructures import UploadFile
 
 from shared.contract import links
 from shared.contract.events import CaseMerged, CaseOpened, ReportRejected, ReportSubmitted
 from shared.contract.keys import KeyFormatError, parse_key
 from shared.contract.taxonomy import DEFAULT_TAXONOMY, Taxonomy
+from shared.media import images
+from shared.media.blobs import Blobs, BlobsUnavailable
+from shared.media.images import Photo, PhotoRejected
 from shared.runtime.consumer import TRANSIENT_ERRORS, Claimed
 from shared.runtime.db import Connection
 from shared.runtime.http import ErrorInfo, error_format
@@ -55,6 +63,7 @@ from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import ConfigurationError, Settings
 
+from .. import photo_store
 from ..locate import UnitInfo
 from ..redaction import redact
 from . import catalog, formats, schemas, store, submission
@@ -69,6 +78,8 @@ PREFIX = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 MAX_BODY = 256 * 1024
 MAX_FIELDS = 200
+MEDIA_OVERHEAD = 64 * 1024  # a multipart body's fields beside its photo
+STORE_AWAY: tuple[type[BaseException], ...] = (BlobsUnavailable, *TRANSIENT_ERRORS)
 KEY_CACHE_S = 10.0  # a revoked key stops working within this
 KEY_CACHE_SIZE = 10_000
 Fmt = Literal["json", "xml"]
@@ -230,8 +241,15 @@ def _answers(model: Any, *errors: int, what: str = "OK") -> dict[int | str, dict
 class Open311:
     """The Open311 front door of one intake service."""
 
-    def __init__(self, svc: Service, taxonomy: Taxonomy, known_unit: UnitLookup) -> None:
+    def __init__(
+        self,
+        svc: Service,
+        taxonomy: Taxonomy,
+        known_unit: UnitLookup,
+        blobs: Blobs | None = None,
+    ) -> None:
         self.svc = svc
+        self.blobs = blobs  # where an uploaded photo (media) goes; None: uploads refused
         self.taxonomy = taxonomy
         self.known_unit = known_unit
         self.jurisdiction = svc.settings.open311_jurisdiction
@@ -308,12 +326,35 @@ class Open311:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def submission(self, request: Request) -> Submission:
-        """The POST's fields: form-encoded (the specification's), JSON, or multipart fields."""
+    async def multipart(self, request: Request) -> tuple[Submission, bytes | None]:
+        """A multipart POST's fields, and its photo (the file ``media``), the body's size
+        bounded by ``WANGGE_MEDIA_MAX_BYTES`` before it is read."""
+        max_bytes = self.svc.settings.media_max_bytes
+        declared = request.headers.get("content-length", "")
+        if not (declared.isascii() and declared.isdigit()):
+            raise invalid([("body", "a multipart POST needs a Content-Length")])
+        if int(declared) > max_bytes + MEDIA_OVERHEAD:
+            raise invalid([("media", f"the photo is larger than {max_bytes} bytes")])
+        form = await request.form(max_files=1, max_fields=MAX_FIELDS)
+        try:
+            files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+            if any(k != "media" for k, _ in files):
+                raise invalid([(files[0][0], "the only file a POST takes is media")])
+            media = await files[0][1].read(max_bytes + 1) if files else None
+            pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        finally:
+            await form.close()
+        return submission.from_form(pairs), media
+
+    async def submission(self, request: Request) -> tuple[Submission, bytes | None]:
+        """The POST's fields: form-encoded (the specification's), JSON, or multipart fields
+        (with a photo, the file ``media``)."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "multipart/form-data":
-            form = await request.form(max_files=0, max_fields=MAX_FIELDS)
-            return submission.from_form((k, v) for k, v in form.multi_items() if isinstance(v, str))
+            return await self.multipart(request)
+        return await self.plain_submission(request, kind), None
+
+    async def plain_submission(self, request: Request, kind: str) -> Submission:
         raw = await self.body(request)
         if kind in ("", "application/x-www-form-urlencoded"):
             try:
@@ -332,8 +373,36 @@ class Open311:
                 raise invalid([("body", "not JSON")]) from None
         raise invalid([("Content-Type", "application/x-www-form-urlencoded (or application/json)")])
 
+    async def cleaned(self, media: bytes, caller: Caller) -> Photo:
+        """An uploaded photo checked and rewritten without its metadata; 400 naming ``media``
+        when it is refused."""
+        if self.blobs is None:
+            raise invalid([("media", "this endpoint takes no photo uploads: give a media_url")])
+        try:
+            return await asyncio.to_thread(images.clean, media, self.svc.settings.media_max_bytes)
+        except PhotoRejected as exc:
+            log.info("open311 photo refused", system=caller.system, reason=exc.reason)
+            raise invalid([("media", str(exc))]) from None
+
+    async def keep(self, photo: Photo, caller: Caller) -> None:
+        """The photo stored (its bytes, then its row), before the report naming it is applied;
+        503 while the store or the database is away."""
+        assert self.blobs is not None
+        try:
+            await self.blobs.put(photo)
+            async with self.svc.pool.acquire() as conn:
+                await photo_store.add(conn, photo, caller.system, datetime.now(UTC))
+        except STORE_AWAY:
+            raise HTTPException(
+                503, "temporarily unavailable: retry", headers={"Retry-After": "5"}
+            ) from None
+
     async def report(
-        self, sub: Submission, caller: Caller, idempotency_key: str | None
+        self,
+        sub: Submission,
+        caller: Caller,
+        idempotency_key: str | None,
+        photo_ids: list[str] | None = None,
     ) -> tuple[ReportSubmitted, Posting]:
         code = sub.get("service_code")
         if not code:
@@ -356,6 +425,7 @@ class Open311:
             report_id=submission.report_id(caller.system, idempotency_key),
             now=now,
             address_unit=unit,
+            photo_ids=photo_ids or [],
         )
         address = sub.get("address_string")
         posting = Posting(  # what GET answers: free text redacted (services/intake/redaction.py)
@@ -370,6 +440,27 @@ class Open311:
             media_url=report.photos[0] if report.photos else None,
         )
         return report, posting
+
+    async def posted(
+        self, request: Request, basic: HTTPBasicCredentials | None
+    ) -> tuple[Submission, Caller, ReportSubmitted, Posting]:
+        """A POST's fields, its caller, the report it stands for and what GET will answer of
+        it; its photo (``media``), if any, stored."""
+        try:
+            sub, media = await self.submission(request)
+            query = request.query_params
+            self.check_jurisdiction(sub.get("jurisdiction_id") or query.get("jurisdiction_id"))
+            key = sub.get("api_key") or query.get("api_key")
+            caller = await self.caller(key or (basic.password if basic else None))
+            idempotency_key = request.headers.get("idempotency-key")
+            photo = await self.cleaned(media, caller) if media is not None else None
+            photos = [photo.photo_id] if photo is not None else []
+            report, posting = await self.report(sub, caller, idempotency_key, photos)
+        except Invalid as exc:
+            raise invalid(exc.errors) from None
+        if photo is not None:
+            await self.keep(photo, caller)
+        return sub, caller, report, posting
 
     async def address_unit(self, code: str) -> AddressUnit | None:
         """The unit ``code`` names: from intake's location index when it has it (the report
@@ -483,16 +574,7 @@ class Open311:
             # the key and the Idempotency-Key read here, not as FastAPI dependencies (each one
             # costs the hot path; _post_extra documents them as the dependencies would)
             basic = await _basic(request)  # a malformed Authorization header: 403 first
-            try:
-                sub = await self.submission(request)
-                query = request.query_params
-                self.check_jurisdiction(sub.get("jurisdiction_id") or query.get("jurisdiction_id"))
-                key = sub.get("api_key") or query.get("api_key")
-                caller = await self.caller(key or (basic.password if basic else None))
-                idempotency_key = request.headers.get("idempotency-key")
-                report, posting = await self.report(sub, caller, idempotency_key)
-            except Invalid as exc:
-                raise invalid(exc.errors) from None
+            sub, caller, report, posting = await self.posted(request, basic)
             done = await self.apply(report, posting)
             log.info(
                 "open311 request",
@@ -630,6 +712,20 @@ def _post_extra() -> dict[str, Any]:
             "content": {
                 "application/x-www-form-urlencoded": {"schema": form},
                 "application/json": {"schema": schema},
+                "multipart/form-data": {
+                    "schema": {
+                        **form,
+                        "properties": {
+                            **form.get("properties", {}),
+                            "media": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "A photo (JPEG, PNG or WebP), instead of or "
+                                "beside media_url: its metadata (EXIF, GPS) is stripped",
+                            },
+                        },
+                    }
+                },
             },
         },
         "parameters": [

@@ -9,7 +9,8 @@ system: the same account seconding twice counts once); ``attribute[code]=value``
 service definition's attributes (``services.intake.open311.catalog``). ``email`` and
 ``device_id`` are accepted and dropped: a report has no field for them, and intake keeps no
 personal data it does not use. An empty value is no value ("optional arguments" in the
-specification).
+specification). A photo uploaded as the file ``media`` of a multipart POST is stored by the
+route and reaches the report as its id (``photo_ids``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ FIELD_NAMES = {
     "urgent": "attribute[urgent]",
     "description": "description",
     "photos": "media_url",
+    "photo_ids": "media",
 }
 LOCATION_REQUIRED = "a location is required: lat and long, address_string or address_id"
 
@@ -232,6 +234,7 @@ def to_report(
     report_id: str,
     now: datetime,
     address_unit: AddressUnit | None,
+    photo_ids: list[str] | None = None,
 ) -> ReportSubmitted:
     """The report a POST stands for; ``Invalid`` with every error found (Open311 names)."""
     errors: list[tuple[str, str]] = []
@@ -255,6 +258,7 @@ def to_report(
         "title": attributes.get("title"),
         "description": sub.get("description"),
         "photos": [sub.fields["media_url"]] if "media_url" in sub.fields else [],
+        "photo_ids": photo_ids or [],
         "households_affected": attributes.get("households_affected"),
         "urgent": attributes.get("urgent"),
     }
