@@ -60,6 +60,8 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
         # the board (dispatch's page) reads feedback's figures from the browser
         envs["dispatch"]["WANGGE_CONSOLE_FEEDBACK_URL"] = st.urls["feedback"]
         envs["feedback"]["WANGGE_CORS_ORIGINS"] = st.urls["dispatch"]
+        # a report's photo: dispatch sends the page to intake with a signed link
+        envs["dispatch"]["WANGGE_PUBLIC_INTAKE_URL"] = st.urls["intake"]
         for name, env in envs.items():
             st.logs[name] = logs_dir / f"{name}.log"
             st.procs.append(spawn_service(name, env, st.logs[name]))

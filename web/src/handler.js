@@ -189,6 +189,9 @@ function renderCase(c) {
   const sup = supervisions.get(c.case_id);
   $("case-body").replaceChildren(...(sup ? [supervisionNote(sup)] : []), dl);
   document.body.dataset.caseState = c.state;
+  const reported = (c.photos || []).filter((p) => p.origin === "report").map((p) => p.photo_id);
+  $("photos-section").hidden = reported.length === 0;
+  $("report-photos").replaceChildren(photoStrip(c.case_id, reported, "群众上报照片"));
   $("timeline").replaceChildren(
     ...c.timeline.map((s) =>
       el(
@@ -199,6 +202,7 @@ function renderCase(c) {
         el("span", { class: "step-to" }, s.to_state ? `→ ${STATE_NAMES[s.to_state] || s.to_state}` : ""),
         el("span", { class: "step-who" }, [s.unit && unitName(s.unit), s.handler_id].filter(Boolean).join(" · ")),
         s.detail && s.detail.note ? el("span", { class: "step-note" }, s.detail.note) : "",
+        photoStrip(c.case_id, (s.detail && s.detail.photos) || [], "办理照片"),
       ),
     ),
   );
@@ -210,6 +214,36 @@ function renderCase(c) {
       el("button", { type: "button", class: kind, "data-action": action, onclick: () => act(action) }, label),
     ),
   );
+}
+
+// --- photos (照片) ----------------------------------------------------------------------------
+
+// Thumbnails of a case's photos, each a link to the photo itself (GET /cases/{id}/photos/{pid}:
+// dispatch serves a handler's, and sends a report's to intake with a short-lived signed link)
+function photoStrip(caseId, ids, label) {
+  if (!ids.length) return "";
+  return el(
+    "span",
+    { class: "photos", "data-photos": ids.length },
+    ...ids.map((pid, i) => {
+      const url = `/cases/${encodeURIComponent(caseId)}/photos/${pid}`;
+      const alt = `${label} ${i + 1}`;
+      return el("a", { href: url, target: "_blank", rel: "noopener" }, el("img", { src: url, alt, loading: "lazy" }));
+    }),
+  );
+}
+
+// A photo for the next action, uploaded first (POST /cases/{id}/photos): the service checks it,
+// strips its EXIF (the GPS position) and answers its id, which the action then names
+function uploadPhoto(caseId, file) {
+  const form = new FormData();
+  form.append("photo", file);
+  return fetch(`/cases/${encodeURIComponent(caseId)}/photos`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-Requested-With": "wangge-console" },
+    body: form,
+  });
 }
 
 async function act(action) {
@@ -232,9 +266,20 @@ async function act(action) {
   }
   for (const b of $("act-buttons").querySelectorAll("button")) b.disabled = true;
   result.textContent = "提交中…";
+  const file = $("photo").files[0];
+  if (file) {
+    const up = await uploadPhoto(openCase, file);
+    if (!up.ok) {
+      result.textContent = `照片未上传：${await refusal(up)}`;
+      for (const b of $("act-buttons").querySelectorAll("button")) b.disabled = false;
+      return;
+    }
+    body.photos = [(await up.json()).photo_id];
+  }
   const resp = await actOn(openCase, body);
   if (resp.ok) {
     $("note").value = "";
+    $("photo").value = "";
     $("when").value = "";
     await showCase(openCase, DONE[action]);
     loadList();

@@ -19,6 +19,7 @@ Everything else the page does goes through the handler API (``/me/cases``, ``/ca
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -51,6 +52,20 @@ def landing(role: Role) -> str:
     return "/console/" if role == Role.COMMAND_CENTRE else HANDLER_PAGE
 
 
+def page_headers(base: dict[str, str], intake_url: str | None) -> dict[str, str]:
+    """The page's headers: the pages' own, and the reports' photos allowed (``img-src``) from
+    intake's origin when intake is on another one (``WANGGE_PUBLIC_INTAKE_URL``): dispatch
+    answers a report's photo with a signed link there."""
+    parts = urlsplit(intake_url or "")
+    if not (parts.scheme and parts.netloc):
+        return base
+    origin = f"{parts.scheme}://{parts.netloc}"
+    csp = base["Content-Security-Policy"].replace(
+        "img-src 'self' data:", f"img-src 'self' data: {origin}"
+    )
+    return {**base, "Content-Security-Policy": csp}
+
+
 def register_handler_page(svc: DispatchService, router: APIRouter) -> None:
     """The handler page and its names, on the console's router."""
     from .routes import PAGE_HEADERS, PAGES, message_page
@@ -77,7 +92,9 @@ def register_handler_page(svc: DispatchService, router: APIRouter) -> None:
         if caller.role not in HANDLER_ROLES:
             return message_page(403, "无权访问", "此页面供网格员、社区工作人员和党员志愿者使用。")
         html = (PAGES / "handler.html").read_text(encoding="utf-8")
-        return HTMLResponse(html, headers=PAGE_HEADERS)
+        return HTMLResponse(
+            html, headers=page_headers(PAGE_HEADERS, svc.settings.public_intake_url)
+        )
 
     @router.get(HANDLER_PAGE.rstrip("/"), include_in_schema=False)
     async def page_slash() -> RedirectResponse:
