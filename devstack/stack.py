@@ -137,7 +137,12 @@ def _auth_secret(rd: Path) -> str:
 
 # The residents' links' keys (docs/feedback.md): who holds each; .run/env gets the notify key too,
 # for a notifier (and the demo's residents) to open the follow-up requests with.
-LINK_KEYS = {"WANGGE_NOTIFY_KEY": ("feedback",), "WANGGE_LINK_KEY": ("intake", "feedback")}
+LINK_KEYS = {
+    "WANGGE_NOTIFY_KEY": ("feedback",),
+    "WANGGE_LINK_KEY": ("intake", "feedback"),
+    # dispatch signs the links to a report's photo, intake checks them (shared/media/links.py)
+    "WANGGE_MEDIA_LINK_KEY": ("intake", "dispatch"),
+}
 
 
 def _link_keys(rd: Path) -> dict[str, str]:
@@ -297,6 +302,8 @@ def up(run_dir: str | None, *, project: str = "wangge") -> int:
         else:
             env_out[url_key] = f"http://127.0.0.1:{free_port()}"
     board = board_env(env_out["DISPATCH_URL"], env_out["FEEDBACK_URL"])
+    # where the pages fetch a report's photo from (dispatch redirects there, signed)
+    board["WANGGE_PUBLIC_INTAKE_URL"] = env_out["INTAKE_URL"]
     for svc in SERVICES:
         if svc in running:
             continue

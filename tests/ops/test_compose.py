@@ -36,6 +36,19 @@ HELD_BY = {
     **{name: {"intake"} for name in INTAKE_ONLY},
     "WANGGE_NOTIFY_KEY": {"feedback"},
     "WANGGE_LINK_KEY": {"intake", "feedback"},
+    # the photos' object store and links (docs/operations.md, "Photos")
+    **{
+        name: {"intake", "dispatch"}
+        for name in (
+            "WANGGE_MEDIA_LINK_KEY",
+            "WANGGE_S3_ENDPOINT",
+            "WANGGE_S3_BUCKET",
+            "WANGGE_S3_REGION",
+            "WANGGE_S3_PREFIX",
+            "WANGGE_S3_ACCESS_KEY",
+            "WANGGE_S3_SECRET_KEY",
+        )
+    },
 }
 
 FAKE_DOCKER = """#!{python}
