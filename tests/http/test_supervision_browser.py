@@ -25,7 +25,11 @@ async def test_the_command_centre_supervises_a_case_and_its_handler_sees_it(
 ) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     case_id = await dispatched_report(
-        stack, "property_repair", f"{GRID}-B05", "5栋电梯停了三天，老人上下楼很困难"
+        # a category no other browser test reports here (a duplicate would join its case, 附议)
+        stack,
+        "greening",
+        f"{GRID}-B05",
+        "5栋门前绿化带的树枝压到电线上了，刮风很危险",
     )
     handler = (await case_as(stack, case_id, "command_centre", "WC", "cc"))["handler_id"]
     assert handler, "dispatched to the grid's least busy handler"
@@ -38,7 +42,7 @@ async def test_the_command_centre_supervises_a_case_and_its_handler_sees_it(
         # a note is required: nothing is sent without one
         await page.click("#supervise-form button[type=submit]")
         await page.wait_for_selector('#supervise-result:has-text("请填写督办意见")')
-        await page.fill("#supervise-note", "电梯停运影响老人出行，请今日内协调物业维修并回复")
+        await page.fill("#supervise-note", "树枝压线有安全隐患，请今日内协调园林部门修剪并回复")
         await page.fill("#supervise-by", "2031-01-15T18:00")
         await page.click("#supervise-form button[type=submit]")
         await page.wait_for_selector('#supervise-result:has-text("第 1 次督办")', timeout=10_000)
@@ -64,7 +68,7 @@ async def test_the_command_centre_supervises_a_case_and_its_handler_sees_it(
         await page.tap(f"{item} button")
         note = await page.wait_for_selector(".supervision", timeout=10_000)
         text = await note.text_content() or ""
-        assert "请今日内协调物业维修" in text and "01/15 18:00" in text, text
+        assert "请今日内协调园林部门修剪" in text and "01/15 18:00" in text, text
         await page.wait_for_selector('#timeline [data-event="supervise"]')
         await page.screenshot(path=str(SHOTS / "handler-supervised-case.png"), full_page=True)
         assert await axe_violations(page) == []
