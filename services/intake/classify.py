@@ -1,16 +1,19 @@
 """Text classification of Chinese reports (pure: no Kafka, no SQL).
 
-The method, ``char-lr-cnb-v4``:
+The method, ``char-lr-cnb-v5``:
 
 1. Normalise the text: NFKC and traditional to simplified characters (a character table built
    once from OpenCC ``t2s``, so 樓道 and 楼道 are one term), applied when the text holds a
    character they turn into another Chinese character (one regular-expression search tells);
    then a channel's header at the start of a line is dropped (``CHANNEL_HEADER``: 来电人反映：,
-   入户走访时，, 【我要报事】, ...): it says how a report came, not what it is about.
+   入户走访时，, 【我要报事】, ...): it says how a report came, not what it is about; then
+   digits and symbols folded (``fold_symbols``: 12栋 as 0栋, punctuation and emoji as a space).
 2. Features: character unigrams and bigrams, TF-IDF weighted (sublinear term frequency, rows
-   L2-normalised): scikit-learn's ``TfidfVectorizer(analyzer="char")``. No segmentation
-   dictionary: word features (jieba's segmentation), trigrams and skip-bigrams were measured and
-   lost accuracy in cross-validation (docs/intake.md).
+   L2-normalised): scikit-learn's ``TfidfVectorizer(analyzer="char")`` learns them, ``CharNgrams``
+   computes the same rows when classifying, without the vectoriser's per-call cost. No
+   segmentation dictionary: word features (jieba's segmentation), pinyin, trigrams and
+   skip-bigrams were measured and gained nothing beyond noise in cross-validation, words at
+   136 µs a report (docs/intake.md).
 3. A multinomial logistic regression (scikit-learn, L2, ``C`` = 20) blended with a complement
    naive Bayes over the same features into one linear model (``blending.LogisticBayesBlend``),
    both learning from the labelled reports and from each taxonomy keyword as a one-word document
@@ -27,12 +30,13 @@ The method, ``char-lr-cnb-v4``:
    kept whole. A text with no known bigram (no Chinese word the model has seen) is ``other``.
 
 A model is plain arrays (``ModelParameters``: vocabulary, IDF, coefficients, intercepts, inverse
-temperature, whether headers are dropped), written with ``numpy.savez`` and read with
-``numpy.load(allow_pickle=False)``: an installed model read from the database (``wangge
-classifier retrain``) runs no code. A model installed by an older version (``char-lr-v3``: no
-header dropping, the regression alone, no keyword documents) still loads and classifies as it
-did, named by its own version; ``Recipe.from_stored`` reads its recipe with those settings, so
-that ``wangge classifier retrain`` compares it fairly with a ``char-lr-cnb-v4`` candidate.
+temperature, whether headers are dropped and symbols folded), written with ``numpy.savez`` and
+read with ``numpy.load(allow_pickle=False)``: an installed model read from the database
+(``wangge classifier retrain``) runs no code. A model installed by an older version
+(``char-lr-v3``: no header dropping, the regression alone, no keyword documents;
+``char-lr-cnb-v4``: no symbol folding) still loads and classifies as it did, named by its own
+version; ``Recipe.from_stored`` reads its recipe with those settings, so that ``wangge
+classifier retrain`` compares it fairly with a ``char-lr-cnb-v5`` candidate.
 Scoring is batched (``classify_many``): intake classifies a batch of reports in one call.
 
 ``KeywordClassifier`` (taxonomy keywords only) is kept as the baseline that ``bench.classify``
@@ -464,32 +468,55 @@ class CharNgrams:
         self._ngram_max = ngram_max
         self._width = len(vocabulary)
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def rows(self, texts: Sequence[str]) -> Rows:
+        """The TF-IDF rows of ``texts`` (``Rows``: each row's columns in order and values)."""
         index = self._index.get
-        indptr = [0]
-        indices: list[int] = []
-        counts: list[int] = []
-        for text in texts:
+        width = self._width
+        keys: list[int] = []  # row × width + column of each n-gram in the vocabulary
+        for r, text in enumerate(texts):
             text = _WHITE_SPACES.sub(" ", text)
-            row: dict[int, int] = {}
-            for n in range(1, self._ngram_max + 1):
-                for i in range(len(text) - n + 1):
-                    j = index(text[i : i + n])
-                    if j is not None:
-                        row[j] = row.get(j, 0) + 1
-            for j in sorted(row):
-                indices.append(j)
-                counts.append(row[j])
-            indptr.append(len(indices))
-        cols = np.array(indices, dtype=np.int32)
-        values = (np.log(np.array(counts, dtype=np.float64)) + 1.0) * self._idf[cols]
-        bounds = np.array(indptr, dtype=np.int32)
-        rows = np.repeat(np.arange(len(texts)), np.diff(bounds))
+            base = r * width
+            grams = [
+                text[i : i + n]
+                for n in range(1, self._ngram_max + 1)
+                for i in range(len(text) - n + 1)
+            ]
+            keys.extend(base + j for g in grams if (j := index(g)) is not None)
+        found, counts = np.unique(np.array(keys, dtype=np.int64), return_counts=True)
+        rows, cols = np.divmod(found, width)
+        values = (np.log(counts) + 1.0) * self._idf[cols]
         norms = np.sqrt(np.bincount(rows, weights=values**2, minlength=len(texts)))
-        values /= np.where(norms > 0, norms, 1.0)[rows]
-        return sparse.csr_matrix(
-            (values.astype(np.float32), cols, bounds), shape=(len(texts), self._width)
-        )
+        values /= norms[rows]  # a row with a value has a norm above 0
+        bounds = np.searchsorted(rows, np.arange(len(texts) + 1))
+        return Rows(cols.astype(np.int32), values.astype(np.float32), bounds)
+
+    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """``rows`` as scikit-learn's sparse matrix (texts × vocabulary)."""
+        r = self.rows(texts)
+        return sparse.csr_matrix((r.values, r.cols, r.bounds), shape=(len(texts), self._width))
+
+
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """TF-IDF rows, as a sparse matrix holds them: row ``i``'s columns are
+    ``cols[bounds[i]:bounds[i + 1]]`` (ascending), its values ``values[...]`` likewise."""
+
+    cols: np.ndarray
+    values: np.ndarray
+    bounds: np.ndarray
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.bounds[i], self.bounds[i + 1]
+        return self.cols[start:end], self.values[start:end]
+
+    def times(self, weights: np.ndarray) -> np.ndarray:
+        """The rows times ``weights`` (vocabulary × k): texts × k, each row's weighted sum of
+        its columns' weights (a running sum read at the rows' bounds, so no sparse matrix is
+        built for a batch of one)."""
+        summed = np.zeros((len(self.cols) + 1, weights.shape[1]))
+        np.cumsum(weights[self.cols] * self.values[:, None], axis=0, out=summed[1:])
+        out: np.ndarray = summed[self.bounds[1:]] - summed[self.bounds[:-1]]
+        return out
 
 
 # --- classifying --------------------------------------------------------------------------------
@@ -524,10 +551,10 @@ class LinearClassifier:
         }
         self._all_keywords = frozenset(w for words in self._keywords.values() for w in words)
 
-    def _scored(self, normalised: Sequence[str]) -> tuple[Any, np.ndarray]:
-        """The TF-IDF rows (sparse) and calibrated probabilities (texts × classes)."""
-        x = self._vectoriser.transform(normalised)
-        scores = (x @ self._weights + self._intercept) * self._beta
+    def _scored(self, normalised: Sequence[str]) -> tuple[Rows, np.ndarray]:
+        """The TF-IDF rows and calibrated probabilities (texts × classes)."""
+        x = self._vectoriser.rows(normalised)
+        scores = (x.times(self._weights) + self._intercept) * self._beta
         scores -= scores.max(axis=1, keepdims=True)
         p = np.exp(scores)
         p /= p.sum(axis=1, keepdims=True)
@@ -546,8 +573,7 @@ class LinearClassifier:
         x, p = self._scored(normalised)
         out = []
         for row, text in enumerate(normalised):
-            cols = x.indices[x.indptr[row] : x.indptr[row + 1]]
-            values = x.data[x.indptr[row] : x.indptr[row + 1]]
+            cols, values = x.row(row)
             if not self._bigram[cols].any():
                 out.append(Classified(OTHER, self.method, [], 0.0, [], self.version))
                 continue
