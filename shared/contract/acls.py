@@ -105,6 +105,8 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.overdue",
             "cases.warned",
             "cases.resolved",
+            "cases.verified",  # 核查结案
+            "cases.sent_back",  # 核查不通过: handled again
             "cases.extended",  # 缓办/延期 approved
             "cases.supervised",  # 督办 sent by the command centre
             "cases.reclassified",
@@ -122,6 +124,8 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.overdue",  # red cards (红牌), per unit and period
             "cases.warned",  # yellow cards (黄牌)
             "cases.resolved",
+            "cases.verified",  # the follow-up starts once a resolution is verified
+            "cases.sent_back",  # a withdrawn resolution counts as none
             "cases.reclassified",  # the category its figures count the case under
             "cases.extended",  # a milestone residents hear of (cases.notified)
             "feedback.submitted",
@@ -163,6 +167,7 @@ UPSTREAM_KINDS: dict[str, UpstreamKind] = {
             "cases.warned",
             "cases.supervised",  # 督办: shown to the case's handler
             "cases.extended",
+            "cases.sent_back",
             "handler.actions.rejected",
         ),
     ),

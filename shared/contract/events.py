@@ -53,6 +53,10 @@ ActionKind = Literal[
     # 挂起: waiting for the resident, the clock paused; until resume (or resume_by)
     "suspend",
     "resume",
+    # 核查结案: after a resolve, a verifier other than the resolving handler confirms it on site
+    # (verify) or sends it back to be done again (send_back)
+    "verify",
+    "send_back",
 ]
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 
@@ -348,7 +352,8 @@ class CaseEscalated(Message):
     escalated_at: datetime | None = None
 
 
-Stage = Literal["respond", "resolve"]  # accept (the response deadline), resolve; verify to come
+# accept (the response deadline), resolve, verify (核查: a resolved case's verification deadline)
+Stage = Literal["respond", "resolve", "verify"]
 
 
 class CaseOverdue(Message):
@@ -409,6 +414,52 @@ class CaseResolved(Message):
     note: str
     on_time: bool
     reported_at: datetime | None = None  # the handler app's own time (the action's ``at``)
+    # 核查结案: the unit that verifies the resolution and by when; absent (None) when the
+    # district does not verify resolutions (the resident's follow-up starts at once). With a
+    # verifier, the follow-up waits for ``cases.verified``; ``cases.sent_back`` withdraws the
+    # resolution (the case is handled again).
+    verifier_unit: str | None = None
+    verify_by: datetime | None = None
+
+
+class CaseVerified(Message):
+    """A resolution confirmed on site (核查结案) by a verifier other than the resolving handler
+    (the community's staff for a case its grid resolved, the grid worker for one the community or
+    a street or district department resolved): the case goes to the resident's follow-up (回访).
+    Published by dispatch."""
+
+    topic = "cases.verified"
+
+    case_id: str
+    tier: Tier  # where it was resolved
+    unit: str
+    handler_id: str | None = None  # who resolved it
+    resolved_at: datetime
+    verifier_id: str
+    verifier_unit: str
+    note: str | None = None
+    verify_by: datetime | None = None
+    verified_at: datetime  # when dispatch applied the verification (its clock)
+    on_time: bool  # verified before verify_by
+
+
+class CaseSentBack(Message):
+    """A resolution the verifier did not confirm (核查不通过): the resolution is withdrawn and the
+    case goes back to its handler to be done again, its resolution deadline moved back by the
+    time it spent in verification. Published by dispatch."""
+
+    topic = "cases.sent_back"
+
+    case_id: str
+    tier: Tier
+    unit: str
+    handler_id: str | None = None  # who resolved it, who has it again
+    resolved_at: datetime  # the resolution withdrawn
+    verifier_id: str
+    verifier_unit: str
+    reason: str
+    sent_back_at: datetime  # dispatch's clock
+    resolve_by: datetime | None = None  # the resolution deadline now
 
 
 class CaseClosed(Message):
@@ -512,6 +563,7 @@ NOTE_REQUIRED: tuple[ActionKind, ...] = (
     "request_extension",
     "refuse_extension",
     "suspend",
+    "send_back",
 )
 
 
@@ -623,8 +675,8 @@ class FeedbackRejected(Message):
 
 # The milestones of a case its residents hear of (cases.notified): assigned (派单, every
 # cases.dispatched, re-dispatches included), accepted (接单, cases.accepted), extended (缓办/延期,
-# cases.extended), resolved (办结, cases.resolved with the answer 答复). "verified" (核查结案) is
-# reserved, so that adapters know it already: published once verification exists.
+# cases.extended), resolved (办结, cases.resolved with the answer 答复), verified (核查结案,
+# cases.verified: confirmed on site; the follow-up request comes after it).
 NoticeKind = Literal["assigned", "accepted", "extended", "resolved", "verified"]
 
 

@@ -73,6 +73,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec.of(ev.CaseWarned, "A stage's warning threshold was crossed (黄牌)."),
     TopicSpec.of(ev.CaseResolved, "A handler resolved a case."),
     TopicSpec.of(
+        ev.CaseVerified,
+        "A resolution confirmed on site (核查结案): the case goes to the resident's follow-up.",
+    ),
+    TopicSpec.of(
+        ev.CaseSentBack,
+        "A resolution the verifier did not confirm (核查不通过): handled again.",
+    ),
+    TopicSpec.of(
         ev.CaseExtended,
         "An extension (缓办/延期) approved: the case's new resolution deadline.",
     ),
@@ -116,6 +124,8 @@ CONSUMED = (
     "cases.overdue",
     "cases.warned",
     "cases.resolved",
+    "cases.verified",
+    "cases.sent_back",
     "cases.extended",
     "cases.closed",
     "cases.reopened",
