@@ -1,6 +1,7 @@
 """What handlers do in their apps (``handler.actions``): accept, progress, resolve, escalate (上报/
-吹哨), return (退单), transfer (转办), deliberate (议事会), and ask for an extension (缓办/延期),
-decide one, suspend (挂起) and resume (``pauses.py``).
+吹哨), return (退单), transfer (转办), deliberate (议事会), ask for an extension (缓办/延期),
+decide one, suspend (挂起) and resume (``pauses.py``), and verify a resolution or send it back
+(核查结案, ``verification.py``).
 
 Each action is checked (the case and the handler known, the handler allowed to act, the pair in
 the transition table: ``states``), its transition decided once, then planned by the action's own
@@ -18,16 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
-from shared.contract.events import FieldError, HandlerAction
+from shared.contract.events import ActionKind, FieldError, HandlerAction
 from shared.runtime.clock import Clock
 from shared.runtime.consumer import Meta
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, pauses, photos, store
+from . import emit, pauses, photos, store, verification
 from .assignment import Route, transfer_refusal
 from .model import Case, CaseChange, Refusal, Step
 from .planning import (
@@ -103,7 +104,9 @@ def progress(case: Case, a: HandlerAction, t: Transition, now: datetime) -> Plan
 
 def resolve(policy: Policy, case: Case, a: HandlerAction, t: Transition, now: datetime) -> Planned:
     """On time when applied (``now``) not after ``resolve_by`` (as a pause that ends with it
-    leaves it: ``pauses.running_again``; an approved extension's), and not missed at the top."""
+    leaves it: ``pauses.running_again``; an approved extension's), and not missed at the top.
+    The case then awaits its verification (核查结案: ``verification.awaited``), or the
+    verification is waived at once."""
     paused = pauses.running_again(policy, case, now)
     resolve_by = case.apply(paused).resolve_by
     on_time = case.resolve_missed_at is None and (resolve_by is None or now <= resolve_by)
@@ -117,8 +120,12 @@ def resolve(policy: Policy, case: Case, a: HandlerAction, t: Transition, now: da
             resolved_unit=case.unit,
         )
     )
+    check = verification.awaited(policy, case.apply(change), now)
+    if isinstance(check, CaseChange):
+        change = change | check
     plan = step(case, a, t, change, now, on_time=on_time)
-    return plan.publishing(emit.resolved(case, a, applied_at=now, on_time=on_time))
+    plan = plan.publishing(emit.resolved(plan.after, a, applied_at=now, on_time=on_time))
+    return plan if isinstance(check, CaseChange) else verification.waived(plan, check, now)
 
 
 def deliberate(
@@ -142,6 +149,25 @@ def deliberate(
     )
     detail = {"council": case.community, "decide_by": a.decide_by.isoformat()}
     return step(case, a, t, change, now, **detail)
+
+
+KeepingPlanner = Callable[[Policy, Case, HandlerAction, Transition, datetime], Planned]
+# The actions that keep the case at its unit, planned in memory from the case as it is
+KEEPING: dict[str, KeepingPlanner] = {
+    "accept": lambda p, case, a, t, now: accept(case, a, t, now),
+    "progress": lambda p, case, a, t, now: progress(case, a, t, now),
+    "resolve": resolve,
+    "deliberate": deliberate,
+    "request_extension": pauses.request_extension,
+    "approve_extension": pauses.decide_extension,
+    "refuse_extension": pauses.decide_extension,
+    "suspend": pauses.suspend,
+    "resume": pauses.resume,
+    "verify": lambda p, case, a, t, now: verification.verify(case, a, t, now),
+    "send_back": verification.send_back,
+}
+MOVING = ("escalate", "return", "transfer")  # ``Actions.plan``'s own: they read the registry
+assert {*KEEPING, *MOVING} == set(get_args(ActionKind)), "every action kind is planned once"
 
 
 def skew(a: HandlerAction, applied: datetime) -> timedelta:
@@ -222,28 +248,13 @@ class Actions:
         self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime
     ) -> Planned:
         match a.action:
-            case "accept":
-                return accept(case, a, t, now)
-            case "progress":
-                return progress(case, a, t, now)
-            case "resolve":
-                return resolve(self.policy, case, a, t, now)
-            case "deliberate":
-                return deliberate(self.policy, case, a, t, now)
             case "escalate":
                 return await self.escalate(conn, case, a, t, now)
             case "return":
                 return await self.return_(conn, case, a, t, now)
             case "transfer":
                 return await self.transfer(conn, case, a, t, now)
-            case "request_extension":
-                return pauses.request_extension(self.policy, case, a, t, now)
-            case "approve_extension" | "refuse_extension":
-                return pauses.decide_extension(self.policy, case, a, t, now)
-            case "suspend":
-                return pauses.suspend(self.policy, case, a, t, now)
-            case "resume":
-                return pauses.resume(self.policy, case, a, t, now)
+        return KEEPING[a.action](self.policy, case, a, t, now)
 
     # --- the actions that move the case to another unit ------------------------------------------
 

@@ -112,7 +112,9 @@ ListFilter = Literal["open", "due_soon", "overdue"]
 
 
 class NextDeadline(BaseModel):
-    kind: DeadlineKind = Field(description="respond (accept by) or resolve (resolve by)")
+    kind: DeadlineKind = Field(
+        description="respond (accept by), resolve (resolve by) or verify (核查: verify by)"
+    )
     at: datetime
 
 
@@ -175,6 +177,12 @@ class ExtensionRequest(BaseModel):
     approver: str = Field(description="The unit that decides: the one a tier up")
 
 
+class Verification(BaseModel):
+    verifier_unit: str = Field(description="The unit whose staff verify it (核查结案)")
+    verify_by: datetime | None = Field(description="Its verification deadline")
+    verify_missed_at: datetime | None = Field(description="When the deadline was found missed")
+
+
 class CaseDetail(CaseSummary):
     district: str | None
     street: str | None
@@ -198,6 +206,9 @@ class CaseDetail(CaseSummary):
         description="The extension awaiting a decision (缓办/延期), while extension_requested"
     )
     extensions: int = Field(description="Extensions approved so far")
+    verification: Verification | None = Field(
+        None, description="The verification its resolution awaits (核查结案), while verifying"
+    )
     actions: list[ActionKind] = Field(
         description="What the caller may do now (the state and who may act; an action's own "
         "checks, such as a transfer's target, come when it is taken)"
@@ -321,6 +332,16 @@ def request_errors(body: ActionRequest) -> list[tuple[str, str]]:
     return errors
 
 
+def verification_of(case: Case) -> Verification | None:
+    if case.state != "verifying" or case.verifier_unit is None:
+        return None
+    return Verification(
+        verifier_unit=case.verifier_unit,
+        verify_by=case.verify_by,
+        verify_missed_at=case.verify_missed_at,
+    )
+
+
 def extension_of(case: Case) -> ExtensionRequest | None:
     if case.state != "extension_requested" or case.extension_to is None:
         return None
@@ -413,11 +434,15 @@ def register_routes(svc: DispatchService, *, due_soon_fraction: float = DUE_SOON
 
 async def _reaches(conn: Connection, caller: Principal, case: Case) -> bool:
     """Whether the case is within the caller's reach: its unit in the caller's subtree, or the
-    caller is its handler."""
+    caller is its handler; while its resolution awaits verification (核查), also its verifier
+    unit in the caller's subtree (a grid worker verifies what a department resolved)."""
     me = acting_id(caller)
     if me is not None and case.handler_id == me:
         return True
-    return in_scope(caller, await reach_codes(conn, case.unit))
+    if in_scope(caller, await reach_codes(conn, case.unit)):
+        return True
+    verifier = case.verifier_unit if case.state == "verifying" else None
+    return verifier is not None and in_scope(caller, await reach_codes(conn, verifier))
 
 
 async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Case:
@@ -430,8 +455,8 @@ async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Ca
 async def _work(conn: Connection, caller: Principal) -> list[Case]:
     """The caller's open cases: the command centre's are every case of its area; a party
     volunteer's those they took and those they may take (接单); a handler's those assigned to
-    them, those of their unit that nobody accepted yet, and the extension requests their unit
-    decides (缓办/延期)."""
+    them, those of their unit that nobody accepted yet, the extension requests their unit
+    decides (缓办/延期) and the resolutions it verifies (核查)."""
     unit = caller.unit
     assert unit is not None  # every role of this API holds one (identity.principal_of)
     if caller.role == Role.COMMAND_CENTRE:
@@ -527,6 +552,7 @@ def build_router(
             paused_at=case.paused_at,
             extension=extension_of(case),
             extensions=case.extensions,
+            verification=verification_of(case),
             actions=allowed_actions(actor, case.view),
             timeline=[timeline_step(r) for r in steps],
             photos=[photo_info(p) for p in photos],

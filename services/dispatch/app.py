@@ -2,10 +2,11 @@
 
 Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.reopened`` and
 ``handler.actions``; publishes ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
-``cases.overdue``, ``cases.warned``, ``cases.resolved``, ``cases.extended``,
-``cases.reclassified`` and ``handler.actions.rejected`` through its outbox. Five sweepers keep
-the deadlines (response, resolution, the end of a pause: a council's, a suspension, an
-extension request) and the stages' warnings (黄牌: respond, resolve). The handler
+``cases.overdue``, ``cases.warned``, ``cases.resolved``, ``cases.verified``,
+``cases.sent_back``, ``cases.extended``, ``cases.reclassified`` and
+``handler.actions.rejected`` through its outbox. Seven sweepers keep the deadlines (response,
+resolution, verification, the end of a pause: a council's, a suspension, an extension request)
+and the stages' warnings (黄牌: respond, resolve, verify). The handler
 API (``api.py``: a handler's cases, a case, actions over HTTP) applies actions through the
 ``handler.actions`` subscription; the command centre's triage queue (``triage_api.py``, 人工分拨)
 decides categories over HTTP, and it sends supervisions (督办, ``supervision_api.py``:
@@ -28,9 +29,9 @@ from shared.runtime.sweeper import Sweeper
 from .api import register_routes
 from .console.routes import register_console
 from .handlers import Dispatch
-from .supervision_api import register_supervision_routes
 from .photos import recording
 from .photos_api import register_photo_routes
+from .supervision_api import register_supervision_routes
 from .tiers import load_rules
 from .triage_api import register_triage_routes
 
@@ -79,6 +80,8 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
         ("pauses", dispatch.sweep_pauses),
         ("respond-warnings", dispatch.sweep_respond_warnings),
         ("resolve-warnings", dispatch.sweep_resolve_warnings),
+        ("verification-deadlines", dispatch.sweep_verification),
+        ("verify-warnings", dispatch.sweep_verify_warnings),
     ):
         sw = svc.sweeper(name, fn)
         sw.clock = clock

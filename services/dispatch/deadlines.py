@@ -1,6 +1,7 @@
 """The deadline sweeps (durable timers; ``shared.runtime.sweeper`` runs them): response deadlines
 missed (the next handler of the unit), resolution deadlines missed (one tier up, or recorded at
-the top), pauses ended (a council's decision date, a suspension's ``resume_by``, an extension
+the top), verification deadlines missed (核查: a red card for the verifier unit, once), pauses
+ended (a council's decision date, a suspension's ``resume_by``, an extension
 request's decision limit: back to ``accepted``, ``pauses.py``), and each stage's warning (黄牌,
 ``stages.py``: ``cases.warned``, the warning time cleared so that it fires once).
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from shared.contract.events import Stage, Tier
 from shared.runtime.consumer import TRANSIENT_ERRORS
@@ -26,11 +26,11 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, pauses, store
+from . import emit, pauses, store, verification
 from .assignment import Loads, Route, next_handler, pick_handler, route
 from .model import Case, CaseChange, Step
 from .planning import Plan, Policy, departments_near, plan_redispatch, write
-from .stages import deadline_of, elapsed_share, warning_of
+from .stages import deadline_of, elapsed_share, warned_change, warning_of
 from .states import PAUSE_ENDS, transition
 from .tiers import next_tier
 
@@ -44,7 +44,7 @@ class Missed:
     """What a sweep does to one due case, and the deadline it counts as missed (for metrics)."""
 
     plan: Plan
-    breach: tuple[Literal["respond", "resolve"], Tier] | None = None
+    breach: tuple[Stage, Tier] | None = None
     warning: tuple[Stage, Tier] | None = None  # a warning (黄牌) given, for metrics
 
 
@@ -75,6 +75,10 @@ class Deadlines:
     async def sweep_pauses(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.pauses_due(uow.conn, now, SWEEP_BATCH)
         return await self._sweep(uow, rows, now, self.pauses_ended, "pause")
+
+    async def sweep_verification(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_verification(uow.conn, now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.verifications_missed, "verification")
 
     async def sweep_respond_warnings(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.due_for_warning(uow.conn, "respond", now, SWEEP_BATCH)
@@ -227,6 +231,13 @@ class Deadlines:
         assert t is not None  # what the due query selects
         return Missed(pauses.pause_ended(self.policy, case, t, now))
 
+    async def verifications_missed(
+        self, conn: Connection, cases: list[Case], now: datetime
+    ) -> list[Missed]:
+        """Verification deadline missed (核查): ``cases.overdue`` (verify), once
+        (``verification.missed``)."""
+        return [Missed(verification.missed(c, now), breach=("verify", c.tier)) for c in cases]
+
     # --- warnings (黄牌): a stage's threshold crossed, its deadline still ahead ------------------
 
     async def respond_warnings(
@@ -239,6 +250,15 @@ class Deadlines:
     ) -> list[Missed]:
         return [self.warned(case, "resolve", now) for case in cases]
 
+    async def sweep_verify_warnings(self, uow: UnitOfWork, now: datetime) -> int:
+        rows = await store.due_for_warning(uow.conn, "verify", now, SWEEP_BATCH)
+        return await self._sweep(uow, rows, now, self.verify_warnings, "verify-warning")
+
+    async def verify_warnings(
+        self, conn: Connection, cases: list[Case], now: datetime
+    ) -> list[Missed]:
+        return [self.warned(case, "verify", now) for case in cases]
+
     def warned(self, case: Case, stage: Stage, now: datetime) -> Missed:
         """``cases.warned`` and a timeline step; the stage's warning time cleared (it fires once
         per dispatch attempt: the next dispatch sets a fresh one)."""
@@ -247,11 +267,7 @@ class Deadlines:
         fraction = self.policy.warnings.fraction(case.tier, stage)
         count = self.policy.time_count(case, stage)
         share = elapsed_share(deadline, due, fraction, now, count)
-        change = (
-            CaseChange(respond_warn_at=None)
-            if stage == "respond"
-            else CaseChange(resolve_warn_at=None)
-        )
+        change = warned_change(stage, None)
         step = Step(
             case.case_id,
             now,

@@ -5,7 +5,9 @@ A case's running deadlines: ``respond_by`` while nobody has accepted it (the awa
 ``resolve_by`` until it is resolved (while deliberating, the one the pause pushed back; none
 while its clock is stopped: suspended, or an extension request pausing it), unless the
 resolution deadline was missed at the top tier (``resolve_missed_at``: nothing to escalate
-to, so the case stays overdue until resolved). A case is
+to, so the case stays overdue until resolved); while a resolution awaits its verification
+(核查, ``verifying``), only ``verify_by`` runs, and a verification deadline missed keeps the case
+overdue until verified (``verify_missed_at``). A case is
 
 - **overdue** when a running deadline has passed (the sweeps then reassign or escalate it, with
   fresh deadlines) or was missed at the top tier;
@@ -28,7 +30,7 @@ from .states import AWAITING, OPEN_ENDED
 
 Due = Literal["on_track", "due_soon", "overdue"]
 DUES: tuple[Due, ...] = ("on_track", "due_soon", "overdue")
-DeadlineKind = Literal["respond", "resolve"]
+DeadlineKind = Literal["respond", "resolve", "verify"]
 DUE_SOON_FRACTION = 0.2
 
 
@@ -39,24 +41,30 @@ class Deadline:
     limit: timedelta  # the deadline's whole duration at the case's tier
 
 
-def limits(policy: Policy, case: Case) -> tuple[timedelta, timedelta]:
-    """The (respond, resolve) durations of the case's tier, scaled: what the dispatch that set
-    its deadlines used (``Policy.deadlines``)."""
+def limits(policy: Policy, case: Case) -> tuple[timedelta, timedelta, timedelta]:
+    """The (respond, resolve, verify) durations of the case's tier, scaled: what the dispatch
+    that set its deadlines used (``Policy.deadlines``), and the resolve its verification's."""
     respond, resolve = policy.sla.durations(
         case.tier,
         start=case.dispatched_at,  # a working-time limit's span depends on its start
         respond_within=case.respond_within,
         category_sla=policy.category_sla(case.category, case.tier),
     )
-    return respond * policy.sla.scale, resolve * policy.sla.scale
+    resolved = case.resolved_at or case.dispatched_at
+    verify = policy.sla.verify_by(case.tier, resolved) - resolved
+    return respond * policy.sla.scale, resolve * policy.sla.scale, verify
 
 
 def running_deadlines(
-    case: Case, respond_limit: timedelta, resolve_limit: timedelta
+    case: Case, respond_limit: timedelta, resolve_limit: timedelta, verify_limit: timedelta
 ) -> tuple[Deadline, ...]:
     """The deadlines the case is held to now, nearest first."""
     if case.state == "resolved":
         return ()
+    if case.state == "verifying":
+        if case.verify_by is None or case.verify_missed_at is not None:
+            return ()
+        return (Deadline("verify", case.verify_by, verify_limit),)
     out = []
     if case.state in AWAITING and case.respond_by is not None:
         out.append(Deadline("respond", case.respond_by, respond_limit))
@@ -75,7 +83,10 @@ def due_status(
     """On track, due soon or overdue at ``now`` (None for a resolved case)."""
     if case.state == "resolved":
         return None
-    if case.resolve_missed_at is not None or any(d.at <= now for d in deadlines):
+    missed = case.resolve_missed_at or (
+        case.verify_missed_at if case.state == "verifying" else None
+    )
+    if missed is not None or any(d.at <= now for d in deadlines):
         return "overdue"
     if any(d.at - now <= d.limit * fraction for d in deadlines):
         return "due_soon"
@@ -88,5 +99,5 @@ _NEVER = datetime.max.replace(tzinfo=UTC)
 def nearest_first(case: Case, deadlines: tuple[Deadline, ...]) -> tuple[bool, datetime, str]:
     """A sort key: the nearest running deadline first (a case missed at the top tier by when it
     was missed; a case without any deadline last), then by case id."""
-    at = deadlines[0].at if deadlines else case.resolve_missed_at
+    at = deadlines[0].at if deadlines else case.resolve_missed_at or case.verify_missed_at
     return (at is None, at or _NEVER, case.case_id)

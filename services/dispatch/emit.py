@@ -5,7 +5,6 @@ event class declares its topic and key (``shared.events.Message``); the places t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from shared.contract.events import (
     CaseAccepted,
@@ -15,6 +14,8 @@ from shared.contract.events import (
     CaseOverdue,
     CaseReclassified,
     CaseResolved,
+    CaseSentBack,
+    CaseVerified,
     CaseWarned,
     DecidedBy,
     HandlerAction,
@@ -35,6 +36,8 @@ CaseEvent = (
     | CaseResolved
     | CaseExtended
     | CaseReclassified
+    | CaseVerified
+    | CaseSentBack
 )
 
 
@@ -95,28 +98,32 @@ def escalated(
     )
 
 
-def overdue(case: Case, deadline: Literal["respond", "resolve"], at: datetime) -> CaseOverdue:
+def overdue(case: Case, deadline: Stage, at: datetime) -> CaseOverdue:
     """``cases.overdue`` (红牌): the case, as it was when it missed ``deadline``, found at
-    ``at``."""
+    ``at`` (a verification's: the unit that verifies it is the one late)."""
+    due = {"respond": case.respond_by, "resolve": case.resolve_by, "verify": case.verify_by}
+    late = case.verifier_unit if deadline == "verify" and case.verifier_unit else case.unit
     return CaseOverdue(
         case_id=case.case_id,
         deadline=deadline,
-        unit=case.unit,
-        handler_id=case.handler_id,
+        unit=late,
+        handler_id=None if deadline == "verify" else case.handler_id,
         tier=case.tier,
-        due_at=case.respond_by if deadline == "respond" else case.resolve_by,
+        due_at=due[deadline],
         overdue_at=at,
     )
 
 
 def warned(case: Case, stage: Stage, deadline: datetime, at: datetime, share: float) -> CaseWarned:
-    """``cases.warned`` (黄牌): ``share`` of the stage's limit elapsed at ``at``."""
+    """``cases.warned`` (黄牌): ``share`` of the stage's limit elapsed at ``at`` (a verification's:
+    to the unit that verifies it)."""
+    verifying = stage == "verify" and case.verifier_unit is not None
     return CaseWarned(
         case_id=case.case_id,
         stage=stage,
         tier=case.tier,
-        unit=case.unit,
-        handler_id=case.handler_id,
+        unit=case.verifier_unit if verifying and case.verifier_unit else case.unit,
+        handler_id=None if verifying else case.handler_id,
         due_at=deadline,
         warned_at=at,
         elapsed_share=share,
@@ -142,7 +149,9 @@ def accepted(
 def resolved(
     case: Case, action: HandlerAction, *, applied_at: datetime, on_time: bool
 ) -> CaseResolved:
-    """``cases.resolved``: at the time dispatch applied it, the app's own time beside it."""
+    """``cases.resolved`` for the case as the resolve leaves it (its verifier and verification
+    deadline, if it awaits one): at the time dispatch applied it, the app's own time beside
+    it."""
     return CaseResolved(
         case_id=case.case_id,
         resolved_at=applied_at,
@@ -152,6 +161,44 @@ def resolved(
         note=action.note or "",
         on_time=on_time,
         reported_at=action.at,
+        verifier_unit=case.verifier_unit,
+        verify_by=case.verify_by,
+    )
+
+
+def verified(case: Case, action: HandlerAction, *, at: datetime, on_time: bool) -> CaseVerified:
+    """``cases.verified`` for the case as it awaited its verification (核查结案)."""
+    assert case.resolved_at is not None and case.verifier_unit is not None
+    return CaseVerified(
+        case_id=case.case_id,
+        tier=case.tier,
+        unit=case.unit,
+        handler_id=case.handler_id,
+        resolved_at=case.resolved_at,
+        verifier_id=action.handler_id,
+        verifier_unit=case.verifier_unit,
+        note=action.note,
+        verify_by=case.verify_by,
+        verified_at=at,
+        on_time=on_time,
+    )
+
+
+def sent_back(before: Case, after: Case, action: HandlerAction, *, at: datetime) -> CaseSentBack:
+    """``cases.sent_back``: the resolution ``before`` had withdrawn, the case as it is ``after``
+    (its resolution deadline now)."""
+    assert before.resolved_at is not None and before.verifier_unit is not None
+    return CaseSentBack(
+        case_id=before.case_id,
+        tier=before.tier,
+        unit=before.unit,
+        handler_id=before.handler_id,
+        resolved_at=before.resolved_at,
+        verifier_id=action.handler_id,
+        verifier_unit=before.verifier_unit,
+        reason=action.note or "",
+        sent_back_at=at,
+        resolve_by=after.resolve_by,
     )
 
 

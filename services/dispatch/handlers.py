@@ -62,6 +62,8 @@ class Dispatch:
         self.sweep_pauses = self.deadlines.sweep_pauses
         self.sweep_respond_warnings = self.deadlines.sweep_respond_warnings
         self.sweep_resolve_warnings = self.deadlines.sweep_resolve_warnings
+        self.sweep_verification = self.deadlines.sweep_verification
+        self.sweep_verify_warnings = self.deadlines.sweep_verify_warnings
 
     @property
     def sweep_fallbacks(self) -> int:

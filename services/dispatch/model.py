@@ -68,6 +68,12 @@ class Case:
     extension_approver: str | None = None
     extension_reason: str | None = None
     extensions: int = 0
+    # 核查结案: the unit that verifies the resolution (``states.verifier_of``), by when, its
+    # warning (None once warned), and when the deadline was found missed (it fires once)
+    verifier_unit: str | None = None
+    verify_by: datetime | None = None
+    verify_warn_at: datetime | None = None
+    verify_missed_at: datetime | None = None
 
     @property
     def location(self) -> Location:
@@ -84,7 +90,14 @@ class Case:
         place = tuple(c for c in (self.district, self.street, self.community, self.grid) if c)
         approver = approver_of(self.tier, self.codes)
         return CaseView(
-            self.state, self.tier, self.unit, self.handler_id, self.community, place, approver
+            self.state,
+            self.tier,
+            self.unit,
+            self.handler_id,
+            self.community,
+            place,
+            approver,
+            self.verifier_unit,
         )
 
     @property
@@ -170,6 +183,10 @@ class CaseColumns(TypedDict, total=False):
     extension_approver: str | None
     extension_reason: str | None
     extensions: int
+    verifier_unit: str | None
+    verify_by: datetime | None
+    verify_warn_at: datetime | None
+    verify_missed_at: datetime | None
 
 
 class CaseChange:

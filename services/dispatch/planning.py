@@ -71,7 +71,8 @@ class Policy:
         """How the stage's time is counted for its warning: working time when its limit is in
         working time (and unscaled, and not a rule's natural ``respond_within``), else natural."""
         respond, resolve = self.sla.limits(case.tier, self.category_sla(case.category, case.tier))
-        limit = respond if stage == "respond" else resolve
+        verify = self.rules.sla[case.tier].verify
+        limit = {"respond": respond, "resolve": resolve, "verify": verify}[stage]
         natural = stage == "respond" and case.respond_within is not None
         if limit.working and not natural and self.sla.scale == 1:
             return WorkingTime(self.sla.calendar)
@@ -103,6 +104,12 @@ NO_EXTENSION_REQUEST = CaseChange(
     extension_requested_at=None,
     extension_approver=None,
     extension_reason=None,
+)
+
+
+# A dispatch, or a verification's outcome, ends any verification the case awaited (核查)
+NO_VERIFICATION = CaseChange(
+    verifier_unit=None, verify_by=None, verify_warn_at=None, verify_missed_at=None
 )
 
 
@@ -165,7 +172,8 @@ async def route_case(
 
 def fresh_dispatch(dl: Deadlines, now: datetime) -> CaseChange:
     """What every dispatch after the first resets: dispatched at ``now`` with the fresh
-    deadlines ``dl``, not accepted, no miss at the top, no pause, no extension request."""
+    deadlines ``dl``, not accepted, no miss at the top, no pause, no extension request, no
+    verification awaited."""
     return (
         CaseChange(
             dispatched_at=now,
@@ -177,6 +185,7 @@ def fresh_dispatch(dl: Deadlines, now: datetime) -> CaseChange:
             paused_until=None,
         )
         | NO_EXTENSION_REQUEST
+        | NO_VERIFICATION
     )
 
 

@@ -88,6 +88,10 @@ class SlaPolicy:
         )
         return Deadlines(start + respond * self.scale, start + resolve * self.scale)
 
+    def verify_by(self, tier: Tier, start: datetime) -> datetime:
+        """The verification deadline (核查) of a case resolved at ``tier`` at ``start``."""
+        return start + self.span(self.rules.sla[tier].verify, start) * self.scale
+
     def extend(
         self,
         deadline: datetime | None,

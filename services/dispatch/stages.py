@@ -5,8 +5,11 @@ share of a stage's limit has passed, a red card (红牌, ``cases.overdue``) at t
   its warning is due at ``respond_warn_at``;
 - ``resolve``: ``resolve_by``, running until resolved, paused while deliberating;
   ``resolve_warn_at``;
-- ``verify`` (not yet): a third stage adds its deadline, its ``*_warn_at`` column, its index and
-  its sweep (``store.due_for_warning``), and its name to ``STAGES`` and ``events.Stage``.
+- ``verify`` (核查): ``verify_by``, running while a resolution awaits its verification
+  (``verifying``), from the resolve; ``verify_warn_at``.
+
+A stage is its deadline, its ``*_warn_at`` column, its partial index and its sweep
+(``store.due_for_warning``), and its name in ``STAGES`` and ``events.Stage``.
 
 A stage's **time** runs from the dispatch that set its deadline to that deadline (its limit as the
 SLA computes it from that instant); its warning is due when ``fraction`` of it has elapsed,
@@ -32,7 +35,7 @@ from .model import Case, CaseChange
 from .tiers import TierWarnings
 from .workcalendar import WorkCalendar
 
-STAGES: Final[tuple[Stage, ...]] = ("respond", "resolve")
+STAGES: Final[tuple[Stage, ...]] = ("respond", "resolve", "verify")
 DEFAULT_WARN_FRACTION: Final = 0.8
 
 
@@ -51,12 +54,35 @@ class WarnPolicy:
 
 
 def deadline_of(case: Case, stage: Stage) -> datetime | None:
-    return case.respond_by if stage == "respond" else case.resolve_by
+    match stage:
+        case "respond":
+            return case.respond_by
+        case "resolve":
+            return case.resolve_by
+        case "verify":
+            return case.verify_by
 
 
 def warning_of(case: Case, stage: Stage) -> datetime | None:
     """When the stage's warning is due (None: given, or no deadline)."""
-    return case.respond_warn_at if stage == "respond" else case.resolve_warn_at
+    match stage:
+        case "respond":
+            return case.respond_warn_at
+        case "resolve":
+            return case.resolve_warn_at
+        case "verify":
+            return case.verify_warn_at
+
+
+def warned_change(stage: Stage, at: datetime | None) -> CaseChange:
+    """The change that sets the stage's warning time (None: given, or none due)."""
+    match stage:
+        case "respond":
+            return CaseChange(respond_warn_at=at)
+        case "resolve":
+            return CaseChange(resolve_warn_at=at)
+        case "verify":
+            return CaseChange(verify_warn_at=at)
 
 
 class TimeCount(Protocol):
@@ -130,8 +156,6 @@ def warn_times(
         frac = policy.fraction(case.tier, stage)
         times[stage] = None if deadline is None else warn_at(start, deadline, frac, count(stage))
     change = CaseChange()
-    if "respond" in times:
-        change = change | CaseChange(respond_warn_at=times["respond"])
-    if "resolve" in times:
-        change = change | CaseChange(resolve_warn_at=times["resolve"])
+    for stage, at in times.items():
+        change = change | warned_change(stage, at)
     return change

@@ -13,12 +13,19 @@ States (``cases.state``):
   the resolution clock pauses meanwhile when the tier's rules say so (``pause_while_pending``);
 - ``suspended``: 挂起, waiting for the resident, the resolution clock paused, until the handler
   resumes it (``resume``) or ``resume_by`` comes (``suspension_ended``, the sweeper);
+- ``verifying``: resolved by its handler and awaiting verification (核查结案): a verifier other
+  than the resolving handler, of ``verifier_unit`` (``verifier_of``), confirms it (``verify``:
+  ``resolved``) or sends it back (``send_back``: ``accepted`` again, with the same handler), by
+  ``verify_by`` (else ``verify_timeout``, a red card: it still waits); the resolution clock is
+  stopped meanwhile. Where the district does not verify, ``verification_waived`` follows the
+  resolve at once;
 - ``triage``: opened with ``needs_triage`` (人工分拨): held by the command centre of its district,
   dispatched to nobody and with no deadline running, until the command centre decides its
   category (``reclassify``, then a first dispatch by that category's tier rules).
 
 Events are the handler actions of ``handler.actions`` and the system's own: ``respond_timeout``
-and ``resolve_timeout`` (the sweeper), ``deliberation_ended`` (the sweeper, at ``decide_by``),
+``resolve_timeout`` and ``verify_timeout`` (the sweeper), ``verification_waived`` (the
+district does not verify), ``deliberation_ended`` (the sweeper, at ``decide_by``),
 ``suspension_ended`` and ``extension_lapsed`` (the sweeper, at ``paused_until``),
 ``rules_raised`` (merged reports raised the tier) and ``reopen`` (``cases.reopened``); and the
 command centre's ``reclassify`` (its triage decision, or its correction of a dispatched case's
@@ -42,12 +49,15 @@ State = Literal[
     "deliberating",
     "extension_requested",
     "suspended",
+    "verifying",
     "resolved",
     "triage",
 ]
 SystemEvent = Literal[
     "respond_timeout",
     "resolve_timeout",
+    "verify_timeout",
+    "verification_waived",
     "deliberation_ended",
     "suspension_ended",
     "extension_lapsed",
@@ -66,12 +76,13 @@ OPEN: tuple[State, ...] = (
     "deliberating",
     "extension_requested",
     "suspended",
+    "verifying",
     "triage",
 )
 # Where the resolution deadline runs (unless paused: ``paused_at``), so the sweeps look for it
 RESOLVE_RUNNING: tuple[State, ...] = (*AWAITING, "accepted", "extension_requested")
 # Pauses that move the deadline when they end, their end not known when they begin (pauses.py)
-OPEN_ENDED: tuple[State, ...] = ("suspended", "extension_requested")
+OPEN_ENDED: tuple[State, ...] = ("suspended", "extension_requested", "verifying")
 # Pauses that end at ``paused_until``: the sweeper's event for each
 PAUSE_ENDS: dict[State, SystemEvent] = {
     "deliberating": "deliberation_ended",
@@ -112,7 +123,7 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("transferred", "rules_raised"): "escalated",
     # accepted: work on it, finish it, or hand it on
     ("accepted", "progress"): "accepted",
-    ("accepted", "resolve"): "resolved",
+    ("accepted", "resolve"): "verifying",
     ("accepted", "escalate"): "escalated",
     ("accepted", "return"): "returned",
     ("accepted", "transfer"): "transferred",
@@ -123,7 +134,7 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("accepted", "rules_raised"): "escalated",
     # at the residents' council: the deadline is paused (no resolve_timeout)
     ("deliberating", "progress"): "deliberating",
-    ("deliberating", "resolve"): "resolved",
+    ("deliberating", "resolve"): "verifying",
     ("deliberating", "escalate"): "escalated",
     ("deliberating", "deliberation_ended"): "accepted",
     ("deliberating", "rules_raised"): "escalated",
@@ -132,7 +143,7 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("extension_requested", "refuse_extension"): "accepted",
     ("extension_requested", "extension_lapsed"): "accepted",
     ("extension_requested", "progress"): "extension_requested",
-    ("extension_requested", "resolve"): "resolved",
+    ("extension_requested", "resolve"): "verifying",
     ("extension_requested", "resolve_timeout"): "escalated",
     ("extension_requested", "rules_raised"): "escalated",
     # suspended (挂起), waiting for the resident: the deadline is paused (no resolve_timeout)
@@ -140,6 +151,11 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("suspended", "suspension_ended"): "accepted",
     ("suspended", "progress"): "suspended",
     ("suspended", "rules_raised"): "escalated",
+    # resolved, awaiting verification (核查结案): confirmed, sent back, or late (a red card)
+    ("verifying", "verify"): "resolved",
+    ("verifying", "send_back"): "accepted",
+    ("verifying", "verify_timeout"): "verifying",
+    ("verifying", "verification_waived"): "resolved",
     # resolved: only the resident can bring it back
     ("resolved", "reopen"): "dispatched",
     # the command centre's category (人工分拨): a triage decision is the case's first dispatch;
@@ -164,6 +180,8 @@ _HINTS: dict[CaseEvent, str] = {
     "refuse_extension": "no extension is awaiting a decision",
     "suspend": "suspend needs an accepted case",
     "resume": "resume needs a suspended case",
+    "verify": "no resolution awaits verification",
+    "send_back": "no resolution awaits verification",
 }
 
 
@@ -212,6 +230,8 @@ COMMAND_CENTRE = "command_centre"
 COMMAND_CENTRE_ACTIONS: tuple[ActionKind, ...] = ("transfer",)
 # An extension is decided by the unit one tier up (``CaseView.approver``), never the case's own
 EXTENSION_DECISIONS: tuple[ActionKind, ...] = ("approve_extension", "refuse_extension")
+# A resolution is verified (核查) by the staff of ``verifier_unit``, never its resolving handler
+VERIFICATIONS: tuple[ActionKind, ...] = ("verify", "send_back")
 _COMMAND_CENTRE_PREFIX = COMMAND_CENTRE + "."
 
 
@@ -232,6 +252,8 @@ class CaseView:
     place: tuple[str, ...] = ()  # the codes of its location: district, street, community, grid
     # who decides its extensions: the unit one tier up (``approver_of``)
     approver: str | None = None
+    # who verifies its resolution (``verifier_of``, set when it was resolved)
+    verifier: str | None = None
 
 
 def command_centre_actor(unit: str) -> str:
@@ -256,6 +278,16 @@ def approver_of(tier: str, place: dict[str, str | None]) -> str | None:
     return place.get(above.get(tier, "district"))
 
 
+def verifier_of(tier: str, place: dict[str, str | None]) -> str | None:
+    """The unit whose staff verify a case's resolution on site (核查结案), never the unit that
+    resolved it: for a case resolved at the grid, its community; for one the community, a street
+    or a district department resolved, the grid worker of its grid (its community when it has no
+    grid). ``place``: the case's code per level; None when it has neither."""
+    if tier == "grid":
+        return place.get("community")
+    return place.get("grid") or place.get("community")
+
+
 def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKind) -> str | None:
     """Why ``actor`` may not perform ``action`` on the case (None: they may).
 
@@ -266,12 +298,15 @@ def authorization_refusal(actor: Actor | None, case: CaseView, action: ActionKin
     The command centre may transfer (改派) any case located in its area (its unit is one of the
     case's location codes), and do nothing else but decide the extensions of its district's
     district-tier cases. An extension is decided by the staff of the unit one tier up
-    (``approver_of``) and by nobody of the case's own unit.
+    (``approver_of``) and by nobody of the case's own unit. A resolution is verified by the
+    staff of its verifier unit (``verifier_of``), never by the handler who resolved it.
     """
     if actor is None:
         return "unknown handler"
     if action in EXTENSION_DECISIONS:
         return _decision_refusal(actor, case)
+    if action in VERIFICATIONS:
+        return _verification_refusal(actor, case)
     if actor.role == COMMAND_CENTRE:
         return _command_centre_refusal(actor, case, action)
     if actor.role == "party_volunteer":
@@ -288,6 +323,18 @@ def _decision_refusal(actor: Actor, case: CaseView) -> str | None:
     if at_top != (actor.role == COMMAND_CENTRE) or actor.role == "party_volunteer":
         who = "the district's command centre" if at_top else "its staff"
         return f"extensions of a {case.tier}-tier case are decided by {who}"
+    return None
+
+
+def _verification_refusal(actor: Actor, case: CaseView) -> str | None:
+    if case.verifier is None:
+        return "no resolution of the case awaits verification"
+    if actor.unit != case.verifier:
+        return f"only the staff of {case.verifier} verify the case's resolution"
+    if actor.role in (COMMAND_CENTRE, "party_volunteer"):
+        return "resolutions are verified by staff"
+    if actor.id == case.handler_id:
+        return "the handler who resolved the case may not verify it"
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.contract.events import CaseMerged, HandlerAction
+from shared.contract.events import CaseMerged, HandlerAction, Stage
 from shared.runtime.db import Connection
 
 from .assignment import Dept, HandlerLoad, TargetUnit
@@ -136,6 +136,11 @@ PAUSES_DUE_SQL = """SELECT * FROM cases
     ORDER BY paused_until LIMIT $2
     FOR UPDATE SKIP LOCKED"""
 
+VERIFY_DUE_SQL = """SELECT * FROM cases
+    WHERE state = 'verifying' AND verify_missed_at IS NULL AND verify_by <= $1
+    ORDER BY verify_by LIMIT $2
+    FOR UPDATE SKIP LOCKED"""
+
 
 # A stage's warning (黄牌) is due when its time has come and its deadline has not (at the deadline
 # the deadline sweeps give the red card instead).
@@ -154,9 +159,21 @@ RESOLVE_WARN_DUE_SQL = """SELECT * FROM cases
     FOR UPDATE SKIP LOCKED"""
 
 
-async def due_for_warning(conn: Connection, stage: str, now: datetime, limit: int) -> list[Case]:
-    sql = RESPOND_WARN_DUE_SQL if stage == "respond" else RESOLVE_WARN_DUE_SQL
-    return [case_of(r) for r in await conn.fetch(sql, now, limit)]
+VERIFY_WARN_DUE_SQL = """SELECT * FROM cases
+    WHERE state = 'verifying' AND verify_missed_at IS NULL
+      AND verify_warn_at IS NOT NULL AND verify_warn_at <= $1 AND verify_by > $1
+    ORDER BY verify_warn_at LIMIT $2
+    FOR UPDATE SKIP LOCKED"""
+
+WARN_DUE_SQL: dict[Stage, str] = {
+    "respond": RESPOND_WARN_DUE_SQL,
+    "resolve": RESOLVE_WARN_DUE_SQL,
+    "verify": VERIFY_WARN_DUE_SQL,
+}
+
+
+async def due_for_warning(conn: Connection, stage: Stage, now: datetime, limit: int) -> list[Case]:
+    return [case_of(r) for r in await conn.fetch(WARN_DUE_SQL[stage], now, limit)]
 
 
 async def due_for_response(conn: Connection, now: datetime, limit: int) -> list[Case]:
@@ -165,6 +182,10 @@ async def due_for_response(conn: Connection, now: datetime, limit: int) -> list[
 
 async def due_for_resolution(conn: Connection, now: datetime, limit: int) -> list[Case]:
     return [case_of(r) for r in await conn.fetch(RESOLVE_DUE_SQL, now, limit)]
+
+
+async def due_for_verification(conn: Connection, now: datetime, limit: int) -> list[Case]:
+    return [case_of(r) for r in await conn.fetch(VERIFY_DUE_SQL, now, limit)]
 
 
 async def pauses_due(conn: Connection, now: datetime, limit: int) -> list[Case]:
@@ -177,12 +198,13 @@ async def pauses_due(conn: Connection, now: datetime, limit: int) -> list[Case]:
 
 
 async def work_of_handler(conn: Connection, handler_id: str, unit: str) -> list[Case]:
-    """The open cases of ``handler_id``, those of ``unit`` that nobody accepted yet, and the
-    extension requests ``unit`` decides (缓办/延期)."""
+    """The open cases of ``handler_id``, those of ``unit`` that nobody accepted yet, the
+    extension requests ``unit`` decides (缓办/延期) and the resolutions it verifies (核查)."""
     rows = await conn.fetch(
         """SELECT * FROM cases WHERE state <> 'resolved'
              AND (handler_id = $1 OR (unit = $2 AND state = ANY($3::text[]))
-                  OR (state = 'extension_requested' AND extension_approver = $2))""",
+                  OR (state = 'extension_requested' AND extension_approver = $2)
+                  OR (state = 'verifying' AND verifier_unit = $2))""",
         handler_id,
         unit,
         list(AWAITING),

@@ -85,6 +85,8 @@ class TierSla(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     respond: Limit
     resolve: Limit
+    # 核查结案: a resolution is verified within this (when the district verifies: ``verification``)
+    verify: Limit = Field(default_factory=lambda: Limit.model_validate("1wd"))
 
 
 class CalendarRules(BaseModel):
@@ -112,6 +114,7 @@ class TierWarnings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     respond: float | None = Field(None, gt=0, lt=1)
     resolve: float | None = Field(None, gt=0, lt=1)
+    verify: float | None = Field(None, gt=0, lt=1)
 
 
 class TierExtensions(BaseModel):
@@ -129,9 +132,17 @@ class TierExtensions(BaseModel):
     max_suspension: Duration = timedelta(days=30)
 
 
+class VerificationRules(BaseModel):
+    """核查结案 (verification before closing), ``verification.py``: whether a resolved case waits
+    for a verifier other than its resolving handler before the resident's follow-up."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    required: bool = True
+
+
 class DispatchRules(BaseModel):
     """The whole rules file: tier rules, per-tier deadlines and warning thresholds, extensions
-    and suspensions."""
+    and suspensions, verification."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rules: list[TierRule] = Field(default_factory=list)
@@ -139,6 +150,7 @@ class DispatchRules(BaseModel):
     calendar: CalendarRules = Field(default_factory=CalendarRules)
     warnings: dict[Tier, TierWarnings] = Field(default_factory=dict)
     extensions: dict[Tier, TierExtensions] = Field(default_factory=dict)
+    verification: VerificationRules = Field(default_factory=VerificationRules)
 
     def extensions_of(self, tier: Tier) -> TierExtensions:
         """A tier's extension rules (the defaults when the file does not list it)."""

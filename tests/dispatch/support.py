@@ -36,6 +36,8 @@ OUTPUTS = (
     "cases.overdue",
     "cases.warned",
     "cases.resolved",
+    "cases.verified",
+    "cases.sent_back",
     "cases.extended",
     "cases.supervised",
     "cases.reclassified",

@@ -72,7 +72,7 @@ def test_progress_and_resolve_keep_the_case_where_it_is() -> None:
     assert t is not None
     plan = resolve(POLICY, case, action("resolve", note="已修复"), t, T0)
     assert isinstance(plan, Plan)
-    assert plan.after.state == "resolved" and plan.after.resolved_tier == "grid"
+    assert plan.after.state == "verifying" and plan.after.resolved_tier == "grid"
     (out,) = plan.events
     body = out.model_dump()
     assert (out.topic, body["note"], body["on_time"]) == (

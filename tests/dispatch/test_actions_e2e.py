@@ -104,7 +104,12 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
             "handler_id": "h-0022",
             "note": "已修复",
             "on_time": True,  # a day after the original deadline, within the paused one
+            "verifier_unit": "WC-YY-OJY-G01",  # the grid worker verifies a department's work
         }
+        early = await d.act(cid, "h-0022", "progress", at=t, note="回访")
+        assert "not allowed in state verifying" in await d.rejected(early, cid)
+        await d.act(cid, "h-0001", "verify", at=t, note="现场已核实")
+        await d.one("cases.verified", cid)
         done = await d.act(cid, "h-0022", "progress", at=t, note="回访")
         assert "the case is resolved" in await d.rejected(done, cid)
 
@@ -128,7 +133,8 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
             ("transfer", "transferred"),
             ("accept", "accepted"),
             ("deliberate", "deliberating"),
-            ("resolve", "resolved"),
+            ("resolve", "verifying"),
+            ("verify", "resolved"),
         ]
         out = Console(width=200, record=True)
         out.print(render(cid, dict(case), rows))

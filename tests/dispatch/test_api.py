@@ -76,19 +76,28 @@ async def test_a_grid_worker_accepts_and_resolves_a_case_over_http(bed: Testbed)
         resolved_at = clock.advance(timedelta(hours=1))
         status, body = await http.act(cid, me, {"action": "resolve", "note": "已清运"})
         assert status == 200, body
-        assert body["case"]["state"] == "resolved" and body["case"]["due"] is None
+        # resolved: its verification (核查) by the community runs now
+        assert body["case"]["state"] == "verifying" and body["case"]["due"] == "on_track"
         event = await d.one("cases.resolved", cid)
         assert (event["handler_id"], event["note"], event["on_time"]) == ("h-0001", "已清运", True)
         assert at(event["resolved_at"]) == resolved_at
 
         status, case = await http.get(f"/cases/{cid}", me)
         assert status == 200, case
-        assert (case["state"], case["resolved_tier"], case["actions"]) == ("resolved", "grid", [])
+        assert (case["state"], case["resolved_tier"], case["actions"]) == ("verifying", "grid", [])
+        assert cid in await http.my_case_ids(me)  # awaiting verification: it may come back
+
+        community = http.auth("community_staff", "WC-YY-OJY", "h-0010")
+        status, body = await http.act(cid, community, {"action": "verify"})
+        assert status == 200, body
+        assert body["case"]["state"] == "resolved" and body["case"]["due"] is None
+        status, case = await http.get(f"/cases/{cid}", me)
         steps = [(s["event"], s["to_state"], s["handler_id"]) for s in case["timeline"]]
         assert steps == [
             ("dispatched", "dispatched", "h-0001"),
             ("accept", "accepted", "h-0001"),
-            ("resolve", "resolved", "h-0001"),
+            ("resolve", "verifying", "h-0001"),
+            ("verify", "resolved", "h-0010"),
         ]
         assert case["timeline"][1]["detail"]["action_id"].startswith("http:h-0001:")
         assert at(case["timeline"][2]["at"]) == resolved_at

@@ -80,14 +80,14 @@ def test_a_request_waits_for_the_community_with_the_grid_clock_paused() -> None:
     assert step.event == "request_extension" and step.detail["clock_paused"] is True
     assert step.detail["approver"] == "WC-YY-OJY" and plan.events == ()
     # while paused, no resolution deadline runs (the handler API's due status)
-    assert [d.kind for d in running_deadlines(after, HOUR, 24 * HOUR)] == []
+    assert [d.kind for d in running_deadlines(after, HOUR, 24 * HOUR, 24 * HOUR)] == []
 
 
 def test_a_community_tier_request_lets_the_clock_run() -> None:
     case = accepted(tier="community", unit="WC-YY-OJY", handler_id="h-0010")
     after = requested(case, T0 + HOUR, T0 + 48 * HOUR).after
     assert after.paused_at is None and after.extension_approver == "WC-YY"  # the street
-    assert [d.kind for d in running_deadlines(after, HOUR, 24 * HOUR)] == ["resolve"]
+    assert [d.kind for d in running_deadlines(after, HOUR, 24 * HOUR, 24 * HOUR)] == ["resolve"]
 
 
 def test_a_request_is_refused_when_it_asks_too_little_or_too_much() -> None:
@@ -155,7 +155,7 @@ def test_a_suspension_adds_what_it_lasted() -> None:
     a = act("suspend", T0 + HOUR, note="居民外出，约定周末上门", resume_by=T0 + 72 * HOUR)
     held = planned(suspend(POLICY, case, a, t, T0 + HOUR)).after
     assert held.state == "suspended" and held.paused_until == T0 + 72 * HOUR
-    assert [d.kind for d in running_deadlines(held, HOUR, 24 * HOUR)] == []
+    assert [d.kind for d in running_deadlines(held, HOUR, 24 * HOUR, 24 * HOUR)] == []
     back = transition("suspended", "resume")
     assert back is not None
     plan = resume(POLICY, held, act("resume", T0 + 6 * HOUR), back, T0 + 6 * HOUR)
@@ -180,7 +180,9 @@ def test_resolving_while_paused_is_judged_against_the_moved_deadline() -> None:
     at = T0 + 26 * HOUR
     plan = planned(resolve(POLICY, waiting, act("resolve", at, note="已修复"), t, at))
     assert plan.events[0].model_dump()["on_time"] is True
-    assert plan.after.paused_at is None and plan.after.extension_to is None
+    # the extension's pause ended; the clock stops again for the verification (核查)
+    assert plan.after.paused_at == at and plan.after.extension_to is None
+    assert plan.after.state == "verifying"
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ async def test_reopens_go_one_tier_up_then_under_supervision(bed: Testbed) -> No
         await d.act(cid, "h-0001", "accept", at=clock())
         await d.act(cid, "h-0001", "resolve", at=clock(), note="已清运")
         await d.one("cases.resolved", cid, tier="grid")
+        await d.act(cid, "h-0010", "verify", at=clock())  # the community verifies the grid's
+        await d.one("cases.verified", cid)
         reopen = CaseReopened(case_id=cid, reason="unsatisfied", reopen_count=1)
         await d.send("cases.reopened", reopen, cid)
 
@@ -41,6 +43,8 @@ async def test_reopens_go_one_tier_up_then_under_supervision(bed: Testbed) -> No
         await d.act(cid, "h-0010", "accept", at=clock())
         await d.act(cid, "h-0010", "resolve", at=clock(), note="社区已协调")
         await d.one("cases.resolved", cid, tier="community")
+        await d.act(cid, "h-0001", "verify", at=clock())  # the grid worker the community's
+        await d.reader.wait_for(lambda _: d.of("cases.verified", cid)[1:], what="verified")
         await d.send(
             "cases.reopened", CaseReopened(case_id=cid, reason="unsatisfied", reopen_count=2), cid
         )

@@ -47,6 +47,7 @@ def test_the_warning_times_of_a_dispatch() -> None:
     assert change == {
         "respond_warn_at": T0 + timedelta(minutes=96),
         "resolve_warn_at": T0 + timedelta(hours=19, minutes=12),
+        "verify_warn_at": None,  # nothing to verify yet
     }
     # only the stages asked for; a stage without a deadline has no warning
     assert warn_times(case, T0, WarnPolicy(), ("respond",)).columns().keys() == {"respond_warn_at"}
@@ -54,6 +55,7 @@ def test_the_warning_times_of_a_dispatch() -> None:
     assert warn_times(held, T0, WarnPolicy()).columns() == {
         "respond_warn_at": None,
         "resolve_warn_at": None,
+        "verify_warn_at": None,
     }
 
 

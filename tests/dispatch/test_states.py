@@ -34,7 +34,8 @@ ACTIONS: tuple[ActionKind, ...] = (
 def test_the_happy_path() -> None:
     assert next_state("dispatched", "accept") == "accepted"
     assert next_state("accepted", "progress") == "accepted"
-    assert next_state("accepted", "resolve") == "resolved"
+    assert next_state("accepted", "resolve") == "verifying"
+    assert next_state("verifying", "verify") == "resolved"
 
 
 @pytest.mark.parametrize("state", AWAITING)
@@ -59,7 +60,7 @@ def test_deliberation_pauses_the_resolution_clock() -> None:
     assert next_state("accepted", "deliberate") == "deliberating"
     assert next_state("deliberating", "resolve_timeout") is None
     assert next_state("deliberating", "deliberation_ended") == "accepted"
-    assert next_state("deliberating", "resolve") == "resolved"
+    assert next_state("deliberating", "resolve") == "verifying"
     assert next_state("deliberating", "deliberate") is None
     assert next_state("deliberating", "respond_timeout") is None
 

@@ -263,4 +263,8 @@ async def test_the_command_centre_corrects_a_dispatched_case(bed: Testbed) -> No
         status, _ = await http.act(cid, unit_token, {"action": "resolve", "note": "已拆除"})
         assert status == 200
         status, body = await http.post(path, centre, {"category": "parking"})
+        assert status == 409 and "verifying" in body["detail"], body  # nor one being verified
+        status, _ = await http.act(cid, worker, {"action": "verify"})  # the grid verifies
+        assert status == 200
+        status, body = await http.post(path, centre, {"category": "parking"})
         assert status == 409 and "resolved" in body["detail"], body

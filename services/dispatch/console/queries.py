@@ -52,7 +52,9 @@ async def open_cases(
                 grid=case.grid,
                 building=case.building,
                 due=due_status(case, deadlines, now, fraction),
-                deadline=deadline if deadlines or case.resolve_missed_at else None,
+                deadline=deadline
+                if deadlines or case.resolve_missed_at or case.verify_missed_at
+                else None,
                 changed_at=max(row["updated_at"], case.dispatched_at),
                 urgent=case.urgent,
                 supervised=case.supervised,
