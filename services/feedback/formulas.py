@@ -11,7 +11,8 @@ Which rows belong to a period (``[start, end)`` in Asia/Shanghai time, see ``per
   ``accepts``: every ``cases.accepted`` of those cases (at any time), to pair with them.
 - ``resolutions``: every ``cases.resolved`` whose ``resolved_at`` falls in the period. A case
   resolved twice in a period (resolved, reopened, resolved again) counts once, by its latest
-  resolution in the period: the "cases resolved" every outcome rate divides by.
+  resolution in the period: the "cases resolved" every outcome rate divides by. A resolution its
+  verifier sent back (核查不通过, a ``cases.sent_back`` naming its ``resolved_at``) is none.
 - ``ratings``: every valid rating (any reporter's, decisive or not) whose ``at`` is in the period.
 - ``cards``: every stage warning: a ``cases.warned`` (yellow, 黄牌) whose ``warned_at`` and a
   ``cases.overdue`` (red, 红牌) whose ``overdue_at`` (else ``ce_time``) falls in the period.
@@ -60,6 +61,8 @@ class ResolutionRow:
     resolved_at: datetime
     tier: str
     on_time: bool  # dispatch's verdict: resolved before the resolution deadline (resolve_by)
+    # sent back by its verifier (核查不通过, ``cases.sent_back``): not a resolution after all
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class CardRow:
     """A stage warning: yellow (黄牌, ``cases.warned``) or red (红牌, ``cases.overdue``)."""
 
     case_id: str
-    stage: str  # respond, resolve
+    stage: str  # respond, resolve, verify
     card: str  # yellow, red
 
 
@@ -149,9 +152,12 @@ def response_rate(dispatches: Sequence[DispatchRow], accepts: Iterable[AcceptRow
 
 
 def latest_resolutions(resolutions: Iterable[ResolutionRow]) -> dict[str, ResolutionRow]:
-    """The cases resolved in the period, each with its latest resolution in the period."""
+    """The cases resolved in the period, each with its latest resolution in the period that
+    its verifier did not send back."""
     latest: dict[str, ResolutionRow] = {}
     for r in resolutions:
+        if r.withdrawn:
+            continue
         cur = latest.get(r.case_id)
         if cur is None or r.resolved_at >= cur.resolved_at:
             latest[r.case_id] = r
@@ -216,7 +222,7 @@ def resolve_hours(
     return out
 
 
-STAGES = ("respond", "resolve")  # verify: when dispatch has that stage
+STAGES = ("respond", "resolve", "verify")
 CARDS = ("yellow", "red")
 
 

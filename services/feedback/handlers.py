@@ -110,22 +110,24 @@ class Feedback:
 
     async def record(self, uow: UnitOfWork, ev: FactEvent, meta: Meta) -> None:
         """Every event of ``projection.FACTS``: its fact row, and its step of the lifecycle if it
-        is an input of it (``cases.resolved``: a new rating round, unless the case already
-        awaits its rating or is closed); a milestone (``notices``) is told to the reporters."""
+        is an input of it (``cases.verified``, or ``cases.resolved`` where nobody verifies it: a
+        new rating round, unless the case already awaits its rating or is closed); a milestone
+        (``notices``) is told to the reporters."""
         conn = uow.conn
         fact = projection.fact_of(ev)
         await store.ensure_case(conn, ev.case_id)
         # an input, or a milestone (its notices), locks the case row before the fact row's
         # foreign key shares it
-        lock = fact.input is not None or isinstance(ev, notices.MILESTONE_EVENTS)
+        given = projection.input_of(fact, ev)
+        lock = given is not None or isinstance(ev, notices.MILESTONE_EVENTS)
         case = await store.get_case(conn, ev.case_id, lock=True) if lock else None
         row = projection.fact_row(fact, ev, meta)
         await store.insert_fact(conn, fact.table, **row)
         if isinstance(ev, notices.MILESTONE_EVENTS):  # told before the follow-up it may start
             await self.reached(uow, ev, row[fact.when])
-        if fact.input is not None:
+        if given is not None:
             assert case is not None
-            await self.advance(uow, case, fact.input)
+            await self.advance(uow, case, given)
 
     async def on_extended(self, uow: UnitOfWork, ev: CaseExtended, meta: Meta) -> None:
         """An extension approved (缓办/延期): a milestone the reporters hear of."""

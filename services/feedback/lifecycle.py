@@ -10,10 +10,12 @@ States (feedback's ``cases.state``; dispatch keeps its own, finer ones):
 - ``closed``: a satisfied rating decided the round, or its window ended unrated.
 
 Inputs: ``reporter`` (a reporter learnt: ``cases.opened``, ``cases.merged``), ``resolution``
-(``cases.resolved``), a valid rating by its verdict (``satisfied``, ``unsatisfied``,
-``not_resolved``; its token was checked first, see ``handlers``) and ``window_ended`` (the
-unrated-closing sweep). ``cases.dispatched``, ``cases.accepted`` and ``cases.escalated`` are only
-facts (``projection``): they change no state.
+(``cases.verified``: a resolution confirmed on site, 核查结案; or ``cases.resolved`` where the
+district does not verify, its event naming no verifier), a valid rating by its verdict
+(``satisfied``, ``unsatisfied``, ``not_resolved``; its token was checked first, see
+``handlers``) and ``window_ended`` (the unrated-closing sweep). ``cases.dispatched``,
+``cases.accepted``, ``cases.escalated`` and ``cases.sent_back`` are only facts
+(``projection``): they change no state.
 
 A pair in ``TRANSITIONS`` does something: the case moves to that state (or stays) and the step's
 ``Action`` runs. Every other pair is in ``IGNORED`` with the reason nothing happens: the fact or

@@ -9,8 +9,8 @@ A **milestone** is a step of the case a resident is told of, from one of dispatc
   new resolution deadline;
 - ``resolved`` (办结): ``cases.resolved``; keyed by dispatch's time of it; told: the answer (答复),
   the handler's note;
-- ``verified`` (核查结案): reserved in the contract, made once verification exists (one more
-  event type here, its key its time).
+- ``verified`` (核查结案): ``cases.verified``; keyed by dispatch's time of it; told: the resolution
+  was confirmed on site and a follow-up (回访) comes.
 
 Each reporter of the case hears each milestone once: a **notice** (one ``cases.notified``), whose
 id is derived from the case, the milestone's key and the reporter, so the same notice published
@@ -38,6 +38,7 @@ from shared.contract.events import (
     CaseExtended,
     CaseNotified,
     CaseResolved,
+    CaseVerified,
     NoticeKind,
 )
 from shared.runtime.redaction import redact_numbers
@@ -45,12 +46,13 @@ from shared.runtime.redaction import redact_numbers
 from .periods import TZ
 from .status import TIER_LABELS
 
-MilestoneEvent = CaseDispatched | CaseAccepted | CaseExtended | CaseResolved
+MilestoneEvent = CaseDispatched | CaseAccepted | CaseExtended | CaseResolved | CaseVerified
 MILESTONE_EVENTS: tuple[type[MilestoneEvent], ...] = (
     CaseDispatched,
     CaseAccepted,
     CaseExtended,
     CaseResolved,
+    CaseVerified,
 )
 ANSWER_MAX = 2000  # characters of the answer told (a handler action's note is at most this)
 
@@ -105,6 +107,14 @@ def milestone(ev: MilestoneEvent, *, at: datetime, unit_name: str | None) -> Mil
                 _key("resolved", ev.resolved_at),
                 at,
                 f"{about}已办结。答复：{answer}" if answer else f"{about}已办结。",
+            )
+        case CaseVerified():
+            return Milestone(
+                ev.case_id,
+                "verified",
+                _key("verified", ev.verified_at),
+                at,
+                f"{about}已经现场核查，确认办结。稍后将请您对办理结果进行评价。",
             )
         case _:
             assert_never(ev)

@@ -20,13 +20,24 @@ from shared.contract.events import (
     CaseEscalated,
     CaseOverdue,
     CaseResolved,
+    CaseSentBack,
+    CaseVerified,
     CaseWarned,
 )
 from shared.runtime.consumer import Meta
 
 from .lifecycle import Input
 
-FactEvent = CaseDispatched | CaseAccepted | CaseEscalated | CaseResolved | CaseWarned | CaseOverdue
+FactEvent = (
+    CaseDispatched
+    | CaseAccepted
+    | CaseEscalated
+    | CaseResolved
+    | CaseVerified
+    | CaseSentBack
+    | CaseWarned
+    | CaseOverdue
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,22 @@ FACTS: tuple[Fact, ...] = (
         "resolutions",
         ("tier", "unit", "resolved_at", "on_time"),
         when="resolved_at",
+        input="resolution",  # unless it awaits its verification (``input_of``)
+    ),
+    Fact(
+        "cases.verified",
+        CaseVerified,
+        "verifications",
+        ("tier", "unit", "verifier_unit", "resolved_at", "verified_at", "on_time"),
+        when="verified_at",
         input="resolution",
+    ),
+    Fact(
+        "cases.sent_back",
+        CaseSentBack,
+        "send_backs",
+        ("tier", "unit", "verifier_unit", "resolved_at", "sent_back_at"),
+        when="sent_back_at",
     ),
     Fact(
         "cases.warned",
@@ -92,6 +118,15 @@ BY_MODEL: dict[type[FactEvent], Fact] = {f.model: f for f in FACTS}
 
 def fact_of(ev: FactEvent) -> Fact:
     return BY_MODEL[type(ev)]
+
+
+def input_of(fact: Fact, ev: FactEvent) -> Input | None:
+    """The lifecycle's input ``ev`` is: its fact's, except a ``cases.resolved`` that awaits its
+    verification (核查结案: a verifier named), whose ``cases.verified`` is the resolution the
+    resident's follow-up starts from."""
+    if isinstance(ev, CaseResolved) and ev.verifier_unit is not None:
+        return None
+    return fact.input
 
 
 def fact_row(fact: Fact, ev: FactEvent, meta: Meta) -> dict[str, Any]:
@@ -122,6 +157,8 @@ def markdown_table() -> str:
     for f in FACTS:
         cols = ["case_id", *(_column(f, c) for c in f.columns)]
         also = f" (and the lifecycle's `{f.input}`)" if f.input else ""
+        if f.model is CaseResolved:
+            also = f" (and the lifecycle's `{f.input}` when it names no verifier)"
         lines.append(f"| `{f.topic}`{also} | `{f.table}` | {', '.join(cols)} |")
     return "\n".join(lines)
 

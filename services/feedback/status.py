@@ -15,8 +15,10 @@ LIFE_ORDER = {
     "dispatched": 2,
     "accepted": 3,
     "resolved": 4,
-    "reopened": 5,
-    "closed": 6,
+    "sent_back": 5,
+    "verified": 6,
+    "reopened": 7,
+    "closed": 8,
 }
 # What the resident sees after each event.
 STATE_AFTER = {
@@ -25,6 +27,8 @@ STATE_AFTER = {
     "dispatched": "dispatched",  # 已派单
     "accepted": "in_progress",  # 办理中
     "resolved": "resolved",  # 已办结，待回访
+    "sent_back": "in_progress",  # 核查未通过: 办理中 again
+    "verified": "resolved",  # 已核查结案，待回访
     "reopened": "reopened",  # 重办
     "closed": "closed",  # 已结案
 }
@@ -66,6 +70,8 @@ EVENT_LABELS = {
     "dispatched": "已派单",
     "accepted": "已接单，正在办理",
     "resolved": "已办结",
+    "sent_back": "核查未通过，重新办理",
+    "verified": "已核查结案",
     "reopened": "重新办理（重办）",
     "closed": "已结案",
 }

@@ -325,8 +325,11 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         list({d["case_id"] for d in dispatches}),
     )
     resolutions = await conn.fetch(
-        f"""SELECT case_id, resolved_at, tier, on_time FROM resolutions
-            WHERE case_id IN ({s}) AND resolved_at >= $2 AND resolved_at < $3""",
+        f"""SELECT r.case_id, r.resolved_at, r.tier, r.on_time,
+                   EXISTS (SELECT 1 FROM send_backs sb WHERE sb.case_id = r.case_id
+                           AND sb.resolved_at = r.resolved_at) AS withdrawn
+            FROM resolutions r
+            WHERE r.case_id IN ({s}) AND r.resolved_at >= $2 AND r.resolved_at < $3""",
         scope.code,
         a,
         b,
@@ -363,7 +366,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         dispatches=[DispatchRow(r["case_id"], r["dispatched_at"]) for r in dispatches],
         accepts=[AcceptRow(r["case_id"], r["accepted_at"], r["on_time"]) for r in accepts],
         resolutions=[
-            ResolutionRow(r["case_id"], r["resolved_at"], r["tier"], r["on_time"])
+            ResolutionRow(r["case_id"], r["resolved_at"], r["tier"], r["on_time"], r["withdrawn"])
             for r in resolutions
         ],
         ratings=[RatingRow(r["resolved"], r["satisfaction"]) for r in ratings],
@@ -410,6 +413,10 @@ async def case_events(conn: Connection, case_id: str) -> list[dict[str, Any]]:
                FROM escalations WHERE case_id = $1
            UNION ALL SELECT resolved_at, 'resolved', tier, unit, NULL
                FROM resolutions WHERE case_id = $1
+           UNION ALL SELECT verified_at, 'verified', tier, unit, NULL
+               FROM verifications WHERE case_id = $1
+           UNION ALL SELECT sent_back_at, 'sent_back', tier, unit, NULL
+               FROM send_backs WHERE case_id = $1
            UNION ALL SELECT at, 'reopened', NULL, NULL, reason
                FROM reopens WHERE case_id = $1
            UNION ALL SELECT closed_at, 'closed', NULL, NULL, outcome

@@ -208,5 +208,6 @@ def test_warnings_count_every_card_by_stage() -> None:
         "cases": 2,
         "respond": {"yellow": 2, "red": 1},
         "resolve": {"yellow": 1, "red": 0},
+        "verify": {"yellow": 0, "red": 0},
     }
     assert warned([])["cases"] == 0

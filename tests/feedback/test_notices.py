@@ -138,6 +138,7 @@ def test_which_events_are_milestones() -> None:
         "CaseAccepted",
         "CaseExtended",
         "CaseResolved",
+        "CaseVerified",
     }
     escalated = CaseEscalated(
         case_id=CASE, from_tier="grid", to_tier="community", unit="U", reason="r"

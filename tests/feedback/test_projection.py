@@ -6,8 +6,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.feedback import store
-from services.feedback.projection import FACTS, FactEvent, fact_of, fact_row, markdown_table
-from shared.contract.events import CaseAccepted, CaseDispatched, CaseEscalated, CaseResolved
+from services.feedback.projection import (
+    FACTS,
+    FactEvent,
+    fact_of,
+    fact_row,
+    input_of,
+    markdown_table,
+)
+from shared.contract.events import (
+    CaseAccepted,
+    CaseDispatched,
+    CaseEscalated,
+    CaseResolved,
+    CaseSentBack,
+    CaseVerified,
+)
 from shared.runtime.consumer import Meta
 
 T0 = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
@@ -72,8 +86,42 @@ def test_resolved_is_also_the_lifecycles_resolution() -> None:
         "resolutions",
         {"case_id": "c-1", **WHERE, "resolved_at": T0, "on_time": False},
     )
-    assert fact_of(ev).input == "resolution"
-    assert [f.topic for f in FACTS if f.input] == ["cases.resolved"]
+    assert fact_of(ev).input == "resolution" and input_of(fact_of(ev), ev) == "resolution"
+    assert [f.topic for f in FACTS if f.input] == ["cases.resolved", "cases.verified"]
+
+
+def test_a_resolution_awaiting_its_verification_starts_no_round_its_verification_does() -> None:
+    ev = CaseResolved(
+        case_id="c-1",
+        resolved_at=T0,
+        **WHERE,
+        note="done",
+        on_time=True,
+        verifier_unit="WC-YY-OJY",
+        verify_by=T0,
+    )
+    assert input_of(fact_of(ev), ev) is None
+    verified = CaseVerified(
+        case_id="c-1",
+        **WHERE,
+        resolved_at=T0,
+        verifier_id="h-0010",
+        verifier_unit="WC-YY-OJY",
+        verified_at=T0,
+        on_time=True,
+    )
+    assert input_of(fact_of(verified), verified) == "resolution"
+    assert row(verified)[0] == "verifications"
+    back = CaseSentBack(
+        case_id="c-1",
+        **WHERE,
+        resolved_at=T0,
+        verifier_id="h-0010",
+        verifier_unit="WC-YY-OJY",
+        reason="垃圾仍在",
+        sent_back_at=T0,
+    )
+    assert input_of(fact_of(back), back) is None and row(back)[0] == "send_backs"
 
 
 def test_the_table() -> None:

@@ -16,19 +16,24 @@ from devstack.wait import eventually
 from tests.feedback.helpers import http_get, new_case_id, opened, rating, send, token_of, wait_n
 from tests.samples import now_iso, sample_registry, wait_registry
 
+# Who verifies (核查) a resolution in grid WC-YY-OJY-G01, by the tier it was resolved at: the
+# community's staff a grid's, the grid worker the community's
+VERIFIER = {"grid": "h-0010", "community": "h-0001"}
+
 
 async def handle(pub: Publisher, case_id: str, dispatch: dict[str, Any]) -> None:
-    """The assigned handler accepts and resolves the case."""
+    """The assigned handler accepts and resolves the case; its verifier verifies it."""
     handler = dispatch["handler_id"]
     assert handler, f"dispatch named no handler: {dispatch}"
-    for action in ("accept", "resolve"):
+    steps = ((handler, "accept"), (handler, "resolve"), (VERIFIER[dispatch["tier"]], "verify"))
+    for who, action in steps:
         await send(
             pub,
             "handler.actions",
             {
                 "action_id": f"a-{uuid.uuid4().hex[:10]}",
                 "case_id": case_id,
-                "handler_id": handler,
+                "handler_id": who,
                 "action": action,
                 "at": now_iso(),
                 "note": "已清运",
@@ -97,4 +102,5 @@ async def test_reopen_goes_back_to_dispatch_and_a_new_round_follows(bed: Testbed
     assert view["reopen_count"] == 1
     events = [e["event"] for e in view["timeline"]]
     assert events.count("resolved") == 2 and events.count("reopened") == 1
+    assert events.count("verified") == 2
     assert events.index("reopened") < len(events) - 1 - events[::-1].index("resolved")

@@ -24,6 +24,7 @@ def cards(yellow: int, red: int, cases: int, respond: tuple[int, int]) -> dict[s
         "cases": cases,
         "respond": {"yellow": respond[0], "red": respond[1]},
         "resolve": {"yellow": yellow - respond[0], "red": red - respond[1]},
+        "verify": {"yellow": 0, "red": 0},
     }
 
 
