@@ -136,9 +136,9 @@ async def test_a_grid_worker_accepts_and_resolves_a_case_on_the_phone(
             "accepted"
         )
 
-        await take(page, "resolve", "已更换灯泡，楼道照明恢复", "已办结", "resolved")
+        await take(page, "resolve", "已更换灯泡，楼道照明恢复", "已办结", "verifying")
         resolved = await case_as(stack, case_id, "grid_worker", grid, "h-0001")
-        assert resolved["state"] == "resolved"
+        assert resolved["state"] == "verifying"  # the community verifies it (核查结案)
         notes = [s["detail"].get("note") for s in resolved["timeline"]]
         assert "收到，马上到现场" in notes and "已更换灯泡，楼道照明恢复" in notes
         await page.wait_for_selector('#timeline li:has-text("已更换灯泡")', timeout=5_000)
@@ -148,9 +148,27 @@ async def test_a_grid_worker_accepts_and_resolves_a_case_on_the_phone(
 
         await page.tap("#back")
         await page.wait_for_selector("#list-view:not([hidden])", timeout=5_000)
-        await page.wait_for_function(
-            'id => !document.querySelector(`[data-case-id="${id}"]`)', arg=case_id
-        )
+        await page.wait_for_selector(f'{item}:has-text("待核查")', timeout=5_000)
+        assert errors.messages == []
+    finally:
+        await context.close()
+
+    # the community's staff verify it on site from their phone: then it is resolved
+    community = link(stack, "community_staff", "WC-YY-OJY", "h-0010")
+    context, page, errors = await on_phone(browser, community)
+    try:
+        item = f'[data-case-id="{case_id}"]'
+        await page.wait_for_selector(f'{item}:has-text("核查期限")', timeout=10_000)
+        await page.tap(f"{item} button")
+        await page.wait_for_selector("#act-buttons button", timeout=10_000)
+        assert await offered(page) == ["verify", "send_back"]
+        assert "核查单位" in (await page.text_content("#case-body") or "")
+        await take(page, "verify", "现场查看，楼道灯已亮", "已核查通过", "resolved")
+        verified = await case_as(stack, case_id, "community_staff", "WC-YY-OJY", "h-0010")
+        assert verified["state"] == "resolved"
+        assert [s["event"] for s in verified["timeline"]][-2:] == ["resolve", "verify"]
+        await page.screenshot(path=str(SHOTS / "handler-verify.png"), full_page=True)
+        assert await axe_violations(page) == []
         assert errors.messages == []
     finally:
         await context.close()

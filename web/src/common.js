@@ -19,6 +19,7 @@ export const STATE_NAMES = {
   deliberating: "议事中",
   extension_requested: "延期待审批",
   suspended: "已挂起",
+  verifying: "待核查",
   resolved: "已办结",
   triage: "待分拨",
 };
@@ -42,6 +43,10 @@ export const EVENT_NAMES = {
   suspend: "挂起",
   resume: "恢复办理",
   suspension_ended: "挂起期满恢复",
+  verify: "核查通过",
+  send_back: "核查不通过，退回重办",
+  verify_timeout: "核查超时",
+  verification_waived: "免核查",
   warned: "黄牌预警",
   rules_raised: "规则提级",
   reopen: "重新办理",

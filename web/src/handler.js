@@ -31,8 +31,18 @@ const ACTIONS = [
   ["resume", "恢复办理", "primary"],
   ["approve_extension", "批准延期", "primary"],
   ["refuse_extension", "不予延期", "secondary"],
+  ["verify", "核查通过", "primary"],
+  ["send_back", "核查不通过（退回重办）", "secondary"],
 ];
-const NOTE_REQUIRED = new Set(["resolve", "return", "escalate", "request_extension", "refuse_extension", "suspend"]);
+const NOTE_REQUIRED = new Set([
+  "resolve",
+  "return",
+  "escalate",
+  "request_extension",
+  "refuse_extension",
+  "suspend",
+  "send_back",
+]);
 // The actions that need a date, and the field of the API it goes to
 const DATE_FIELD = { request_extension: "extend_to", suspend: "resume_by" };
 const DONE = {
@@ -46,7 +56,11 @@ const DONE = {
   resume: "已恢复办理",
   approve_extension: "已批准延期",
   refuse_extension: "已不予延期",
+  verify: "已核查通过",
+  send_back: "已退回重办",
 };
+
+const DEADLINE_NAMES = { respond: "接单期限", resolve: "办结期限", verify: "核查期限" };
 
 let names = { units: {}, categories: {} };
 let openCase = null;
@@ -59,9 +73,7 @@ const categoryName = (code) => names.categories[code] || code;
 
 function caseItem(c) {
   const deadline = c.next_deadline;
-  const when = deadline
-    ? `${deadline.kind === "respond" ? "接单期限" : "办结期限"} ${fmtTime(deadline.at)}`
-    : "暂停计时";
+  const when = deadline ? `${DEADLINE_NAMES[deadline.kind]} ${fmtTime(deadline.at)}` : "暂停计时";
   return el(
     "li",
     { "data-case-id": c.case_id, "data-due": c.due || "", class: `case due-${c.due || "none"}` },
@@ -175,7 +187,7 @@ function renderCase(c) {
     ["附议人数", c.supporters],
     ["督办", c.supervised || supervisions.has(c.case_id) ? "是" : "否"],
   ];
-  if (c.paused_at) facts.push(["暂停计时", `自 ${fmtTime(c.paused_at)} 起，至迟 ${fmtTime(c.paused_until)}`]);
+  if (c.paused_at && c.state !== "verifying") facts.push(["暂停计时", `自 ${fmtTime(c.paused_at)} 起，至迟 ${fmtTime(c.paused_until)}`]);
   if (c.extension) {
     facts.push(
       ["申请延期至", fmtTime(c.extension.extend_to)],
@@ -184,6 +196,12 @@ function renderCase(c) {
     );
   }
   if (c.extensions) facts.push(["已延期次数", c.extensions]);
+  if (c.verification) {
+    facts.push(
+      ["核查单位", unitName(c.verification.verifier_unit)],
+      ["核查期限", fmtTime(c.verification.verify_by)],
+    );
+  }
   const dl = el("dl", { class: "facts" });
   for (const [k, v] of facts) dl.append(el("dt", {}, k), el("dd", {}, v || "—"));
   const sup = supervisions.get(c.case_id);
