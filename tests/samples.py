@@ -15,6 +15,17 @@ from shared.registry.file import load_registry_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_REGISTRY = ROOT / "deploy" / "samples" / "registry.yaml"
+# A handler of each community and grid of the sample registry: who verifies (核查) a resolution
+# whose cases.resolved names that unit its verifier_unit
+VERIFIER_OF = {
+    "WC-YY-OJY": "h-0010",
+    "WC-YY-HPY": "h-0011",
+    "WC-ZHL-QHJ": "h-0012",
+    "WC-YY-OJY-G01": "h-0001",
+    "WC-YY-OJY-G02": "h-0003",
+    "WC-YY-HPY-G01": "h-0004",
+    "WC-ZHL-QHJ-G01": "h-0005",
+}
 
 
 def sample_registry() -> list[Any]:

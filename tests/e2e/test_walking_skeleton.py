@@ -1,6 +1,6 @@
 """A report travels the whole loop on the real broker and database:
-reports.submitted -> cases.opened -> cases.dispatched -> (resolve) -> cases.resolved ->
-feedback.requested -> (rating) -> cases.closed."""
+reports.submitted -> cases.opened -> cases.dispatched -> (resolve) -> cases.resolved -> (verify) ->
+cases.verified -> feedback.requested -> (rating) -> cases.closed."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ async def test_report_to_closed_case(bed: Testbed) -> None:
             "cases.opened",
             "cases.dispatched",
             "cases.resolved",
+            "cases.verified",
             "feedback.requested",
             "cases.closed",
         ) as reader,
@@ -46,13 +47,15 @@ async def test_report_to_closed_case(bed: Testbed) -> None:
         assert dispatched["handler_id"] == "h-0001"
 
         cid = case["case_id"]
-        for i, action in enumerate(("accept", "resolve")):
+        # the grid worker accepts and resolves; the community verifies on site (核查结案)
+        steps = (("h-0001", "accept"), ("h-0001", "resolve"), ("h-0010", "verify"))
+        for i, (handler, action) in enumerate(steps):
             await pub.send(
                 "handler.actions",
                 {
                     "action_id": f"{cid}-{i}",
                     "case_id": cid,
-                    "handler_id": "h-0001",
+                    "handler_id": handler,
                     "action": action,
                     "at": now_iso(),
                     "note": "已清运并消杀",
@@ -61,6 +64,9 @@ async def test_report_to_closed_case(bed: Testbed) -> None:
             )
         resolved = (await reader.wait_for(lambda r: r.of("cases.resolved")))[0].json()
         assert resolved["tier"] == "grid" and resolved["on_time"] is True
+        assert resolved["verifier_unit"] == "WC-YY-OJY"
+        verified = (await reader.wait_for(lambda r: r.of("cases.verified")))[0].json()
+        assert verified["verifier_id"] == "h-0010" and verified["case_id"] == cid
 
         request = (await reader.wait_for(lambda r: r.of("feedback.requested")))[0].json()
         assert request["case_id"] == cid and request["channel"] == "weixin_grid_group"

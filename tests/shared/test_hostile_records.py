@@ -29,7 +29,7 @@ from shared.contract.cloudevents import make_headers
 from shared.registry.file import registry_key
 from shared.runtime.record_bytes import is_utf8
 from shared.runtime.service import Service
-from tests.samples import now_iso, report, sample_registry, wait_registry
+from tests.samples import VERIFIER_OF, now_iso, report, sample_registry, wait_registry
 from tests.shared.raw_records import RawProducer
 from tests.shared.test_consumer_invariant import committed_and_end
 from tests.shared.test_hostile_input import draw, opened_case
@@ -273,7 +273,10 @@ async def test_hostile_records_on_dispatch(
 
     async def resolve_cases() -> None:
         """Cases resolved before the burst, so that their reopening is a good record."""
-        async with Publisher(s) as pub, TopicReader(s, "cases.dispatched", "cases.resolved") as r:
+        async with (
+            Publisher(s) as pub,
+            TopicReader(s, "cases.dispatched", "cases.resolved", "cases.verified") as r,
+        ):
             for cid in resolved:
                 await pub.send("cases.opened", opened_case(cid), key=cid)
             n = len(resolved)
@@ -296,7 +299,23 @@ async def test_hostile_records_on_dispatch(
                         },
                         key=d["case_id"],
                     )
-            await r.wait_for(lambda r: len(r.of("cases.resolved")) >= len(resolved), timeout=60)
+            done = await r.wait_for(
+                lambda r: len(r.of("cases.resolved")) >= n and r.of("cases.resolved"), timeout=60
+            )
+            for rec in done:  # verified (核查), so that they await their rating
+                e = rec.json()
+                await pub.send(
+                    "handler.actions",
+                    {
+                        "action_id": f"verify-{e['case_id']}",
+                        "case_id": e["case_id"],
+                        "handler_id": VERIFIER_OF[e["verifier_unit"]],
+                        "action": "verify",
+                        "at": now_iso(),
+                    },
+                    key=e["case_id"],
+                )
+            await r.wait_for(lambda r: len(r.of("cases.verified")) >= n, timeout=60)
 
     opened = [opened_case(cid) for cid in _ids("C", 16)]
     bursts = [

@@ -44,7 +44,7 @@ from shared.runtime.db import with_credentials
 from shared.runtime.kafka import client_security_kwargs
 from shared.runtime.producer import OutRecord, Producer
 from shared.runtime.settings import Settings
-from tests.samples import now_iso, report, sample_registry
+from tests.samples import VERIFIER_OF, now_iso, report, sample_registry
 
 
 @dataclass
@@ -214,13 +214,17 @@ async def test_a_report_round_the_loop_each_party_as_itself(stack: ScramStack) -
             what="the dispatch",
         )
         handler = dispatched[0]["handler_id"]
-        for i, action in enumerate(("accept", "resolve")):
+        # the grid's worker resolves it, its community verifies it (核查) before the follow-up
+        assert dispatched[0]["tier"] == "grid"
+        verifier = VERIFIER_OF[str(case["location"]["community"])]
+        steps = ((handler, "accept"), (handler, "resolve"), (verifier, "verify"))
+        for i, (who, action) in enumerate(steps):
             await app_pub.send(
                 "handler.actions",
                 {
                     "action_id": f"{cid}-{i}",
                     "case_id": cid,
-                    "handler_id": handler,
+                    "handler_id": who,
                     "action": action,
                     "at": now_iso(),
                     "note": "已清运并消杀",
