@@ -135,6 +135,14 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
         reach_ok={200}, reach_no=404, roles={"command_centre"}
     ),
     ("dispatch", "GET", "/me/supervisions"): bearer(reach_ok={200}, reach_no=200),
+    # photos (照片): an upload by a caller who may act on the case now (a form that is no image:
+    # 422; no action open to them: 403), one of its photos to whoever reaches it (an unknown
+    # photo: 404); a report's photo from intake only by the link dispatch signs (none: 403)
+    ("dispatch", "POST", "/cases/{case_id}/photos"): bearer(reach_ok={403, 422}, reach_no=404),
+    ("dispatch", "GET", "/cases/{case_id}/photos/{photo_id}"): bearer(
+        reach_ok={404}, reach_no=404
+    ),
+    ("intake", "GET", "/media/{photo_id}"): anyone(403),
     # the command-centre board's API (the pages and the event stream are not in the document)
     ("dispatch", "GET", "/console/api/board"): bearer(
         reach_ok={200}, reach_no=200, roles={"command_centre"}
@@ -200,6 +208,7 @@ def fill(path: str, case_id: str) -> str:
         .replace("{code}", GRID)
         .replace("{fmt}", "json")
         .replace("{service_code}", "sanitation")
+        .replace("{photo_id}", "0" * 64)
     )
 
 
