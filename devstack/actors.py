@@ -1,5 +1,6 @@
 """Simulated people for the demo and the crash suite: handlers who accept and resolve what is
-dispatched to them, and residents who rate what was resolved.
+dispatched to them, verifiers who confirm each resolution on site (核查, ``cases.resolved``
+naming a ``verifier_unit``), and residents who rate what was resolved.
 
 They react to ``cases.dispatched`` and ``feedback.requested`` records and are idempotent: a record
 delivered twice (at-least-once) produces the same action ids, which dispatch applies once. The
@@ -77,6 +78,8 @@ class Actors:
     async def react(self, rec: Record) -> None:
         if rec.topic == "cases.dispatched":
             await self.on_dispatched(rec.json())
+        elif rec.topic == "cases.resolved":
+            await self.on_resolved(rec.json())
         elif rec.topic == "feedback.requested":
             await self.on_requested(rec.json())
 
@@ -88,6 +91,19 @@ class Actors:
         for action in ("accept", "resolve"):
             note = self.note if action == "resolve" else None
             await self.act(case_id, handler, action, f"{case_id}:{attempt}:{action}", note=note)
+
+    async def on_resolved(self, ev: dict[str, Any]) -> None:
+        """The verifier unit's handler (``unit_handler``) verifies the resolution, unless they
+        resolved it themselves (then it waits, as it would for want of another verifier)."""
+        unit = ev.get("verifier_unit")
+        if not unit:
+            return
+        verifier = await self.unit_handler(unit)
+        if verifier is None or verifier == ev.get("handler_id"):
+            log.warning("nobody to verify a resolution", case_id=ev["case_id"], unit=unit)
+            return
+        action_id = f"{ev['case_id']}:{ev['resolved_at']}:verify"
+        await self.act(ev["case_id"], verifier, "verify", action_id, note="现场已核实")
 
     async def act(
         self, case_id: str, handler: str, action: str, action_id: str, **fields: Any

@@ -66,6 +66,7 @@ TOPICS = (
     "cases.extended",
     "cases.accepted",
     "cases.resolved",
+    "cases.verified",
     "feedback.requested",
     "cases.closed",
     "cases.reopened",
@@ -239,6 +240,9 @@ class Story:
         elif rec.topic == "cases.resolved":
             on_time = "on time" if ev["on_time"] else "late"
             self.note(ev["resolved_at"], case_id, f"resolved at {ev['tier']} tier, {on_time}")
+        elif rec.topic == "cases.verified":
+            by = f"{ev['verifier_id']} of {ev['verifier_unit']}"
+            self.note(ev["verified_at"], case_id, f"verified on site (核查结案) by {by}")
 
     @property
     def done(self) -> bool:
@@ -345,6 +349,7 @@ def summary(reader: TopicReader, n_reports: int) -> None:
         *[(f"first dispatched at {t} tier", n) for t, n in sorted(tiers.items())],
         ("escalated", count("cases.escalated")),
         ("resolved (incl. after reopen)", count("cases.resolved")),
+        ("verified on site (核查结案)", count("cases.verified")),
         ("follow-up requests (回访)", count("feedback.requested")),
         ("reopened (unsatisfied)", count("cases.reopened")),
         *[(f"closed: {o}", n) for o, n in sorted(outcomes.items())],

@@ -33,7 +33,7 @@ from shared.runtime.settings import Settings
 from sim.workload import HandlerModel, Planned, ReportFactory, ResidentModel, now_iso
 
 log = get_logger(component="sim")
-REACT_TOPICS = ("cases.dispatched", "feedback.requested")
+REACT_TOPICS = ("cases.dispatched", "cases.resolved", "feedback.requested")
 # (logical topic, decoded JSON body, monotonic receive time)
 Observer = Callable[[str, Any, float], None]
 
@@ -220,6 +220,11 @@ class Driver:
             if key not in self._seen_keys:
                 self._seen_keys.add(key)
                 plans = self.handlers.react(body)
+        elif topic == "cases.resolved" and self.handlers is not None:
+            key = (topic, body["case_id"], body.get("resolved_at"))
+            if key not in self._seen_keys:
+                self._seen_keys.add(key)
+                plans = self.handlers.verify(body)
         elif topic == "feedback.requested" and self.residents is not None:
             try:
                 token = open_request(body, self.notify_keys).rating_token

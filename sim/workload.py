@@ -64,6 +64,7 @@ SOURCES: dict[str, float] = {
 TIER_RESPONSE_MEDIAN_S = {"grid": 1200, "community": 2400, "street": 7200, "district": 14400}
 TIER_RESOLVE_MEDIAN_S = {"grid": 6 * 3600, "community": 36 * 3600, "street": 72 * 3600}
 TIER_RESOLVE_MEDIAN_S["district"] = 7 * 86400
+VERIFY_MEDIAN_S = 2 * 3600  # from a resolve to its verification on site (核查)
 INVALID_KINDS = ("empty_description", "bad_phone", "unknown_building", "no_location")
 
 
@@ -233,7 +234,8 @@ class Planned:
 @dataclass
 class HandlerModel:
     """Handlers answer ``cases.dispatched``: most accept then resolve, some return (退单),
-    escalate (上报) or let the response deadline pass; party volunteers sometimes take a case."""
+    escalate (上报) or let the response deadline pass; party volunteers sometimes take a case.
+    Verifiers answer ``cases.resolved`` (``verify``)."""
 
     territory: Territory
     seed: int = 2
@@ -321,6 +323,21 @@ class HandlerModel:
             self._action(resolve, case_id, handler, "resolve", note=rng.choice(RESOLVE_NOTES))
         )
         return plan
+
+    def verify(self, resolved: dict[str, Any]) -> list[Planned]:
+        """A resolution awaiting its verification (核查, ``verifier_unit``): a staff member of that
+        unit other than the resolver verifies it, after a while on site (most within the hour)."""
+        unit = resolved.get("verifier_unit")
+        if not unit:
+            return []
+        staff = [h for h in self._staff(unit) if h != resolved.get("handler_id")]
+        if not staff:
+            self.kinds["no_verifier"] += 1
+            return []
+        self.kinds["verify"] += 1
+        delay = _lognormal(self.rng, VERIFY_MEDIAN_S)
+        verifier = self.rng.choice(staff)
+        return [self._action(delay, resolved["case_id"], verifier, "verify", note="现场已核实")]
 
     def _community_of(self, dispatched: dict[str, Any], unit: str) -> str | None:
         if dispatched["tier"] == "community":

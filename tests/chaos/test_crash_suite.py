@@ -309,7 +309,7 @@ async def run_workload(
 
     async with (
         Publisher(settings, source="chaos/upstream") as pub,
-        TopicReader(settings, "cases.dispatched", "feedback.requested") as reader,
+        TopicReader(settings, "cases.dispatched", "cases.resolved", "feedback.requested") as reader,
     ):
         actors = Actors(pub, handler_of, rating=unsatisfied_first(REOPEN_SHARE))
 

@@ -125,6 +125,21 @@ def test_handler_actions_are_valid_and_mostly_accept_then_resolve():
     assert not model.react(_dispatched("street", "NO-SUCH-UNIT"))  # nobody to act
 
 
+def test_a_resolution_is_verified_by_the_verifier_units_staff_not_its_resolver():
+    model = HandlerModel(TERRITORY, seed=5)
+    grid = TERRITORY.grids()[0]
+    community = grid.parent
+    staff = [h.id for h in TERRITORY.handlers_by_unit[community] if h.role != "party_volunteer"]
+    resolved = {"case_id": "C1", "resolved_at": "2026-01-01T00:00:00+00:00", "handler_id": staff[0]}
+    (plan,) = model.verify({**resolved, "verifier_unit": community})
+    HandlerAction.model_validate({**plan.body, "at": "2026-01-01T00:00:00+00:00"})
+    assert plan.body["action"] == "verify" and plan.body["handler_id"] in staff[1:]
+    assert plan.body["handler_id"] != staff[0] and plan.delay_s > 0
+    assert model.verify(resolved) == []  # not verified by this district: nothing to do
+    assert model.verify({**resolved, "verifier_unit": "NO-SUCH-UNIT"}) == []
+    assert model.kinds["verify"] == 1 and model.kinds["no_verifier"] == 1
+
+
 def test_ratings_have_a_realistic_satisfaction_mix_and_some_never_come():
     model = ResidentModel(seed=5)
     verdicts: Counter[str] = Counter()
