@@ -67,7 +67,9 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((label, value, "-" if p90 is None else f"p90 {p90:g}, {v['cases']} cases"))
         elif key == "warned":
             stages = ", ".join(
-                f"{s} {v[s]['yellow']}/{v[s]['red']}" for s in ("respond", "resolve") if s in v
+                f"{s} {v[s]['yellow']}/{v[s]['red']}"
+                for s in ("respond", "resolve", "verify")
+                if s in v
             )
             rows.append((label, f"{v['yellow']}/{v['red']}", f"{stages}; {v['cases']} cases"))
         elif isinstance(v, dict):
