@@ -169,5 +169,5 @@ deploy-check: $(STAMP) $(DEPLOY_TOOLS)/.installed $(GO_BIN)/kustomize $(ASYNCAPI
 	$(DEPLOY_TOOLS)/bin/hadolint deploy/Dockerfile
 	$(DEPLOY_TOOLS)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 	$(DEPLOY_TOOLS)/bin/python scripts/validate_k8s.py --kustomize $(GO_BIN)/kustomize \
-		deploy/k8s/base deploy/k8s/topics deploy/k8s/users deploy/k8s/overlays/example \
-		deploy/k8s/overlays/single-namespace
+		deploy/k8s/base deploy/k8s/topics deploy/k8s/users deploy/k8s/minio \
+		deploy/k8s/overlays/example deploy/k8s/overlays/single-namespace

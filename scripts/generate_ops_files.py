@@ -347,7 +347,9 @@ def asyncapi_document() -> dict[str, Any]:
 
 def kafka_topics() -> list[dict[str, Any]]:
     """Every topic as a Strimzi KafkaTopic (names without a prefix: one deployment per cluster;
-    an overlay may patch spec.topicName)."""
+    an overlay may patch spec.topicName). The resource's name is the topic's with ``_`` as ``-``
+    (a Kubernetes name has no underscore: ``cases.sent_back`` is ``cases.sent-back``);
+    ``spec.topicName`` is the topic's own."""
     out = []
     for t in ALL_TOPICS:
         out.append(
@@ -355,7 +357,7 @@ def kafka_topics() -> list[dict[str, Any]]:
                 "apiVersion": "kafka.strimzi.io/v1beta2",
                 "kind": "KafkaTopic",
                 "metadata": {
-                    "name": t.name,
+                    "name": t.name.replace("_", "-"),
                     "labels": {"strimzi.io/cluster": STRIMZI_CLUSTER},
                     "annotations": {"wangge/description": t.description},
                 },

@@ -64,6 +64,7 @@ LAYOUTS: dict[str, tuple[str | None, str | None]] = {
     "deploy/k8s/base": (None, None),
     "deploy/k8s/topics": (None, None),
     "deploy/k8s/users": (None, None),
+    "deploy/k8s/minio": (None, None),  # the photos' object store, in the services' namespace
     "deploy/k8s/overlays/example": ("wangge", "kafka"),  # (a) topics where the Kafka cluster is
     "deploy/k8s/overlays/single-namespace": ("wangge", "wangge"),  # (b) one namespace
 }
@@ -420,6 +421,63 @@ def check_kafka_principals(b: Build) -> list[str]:
     return errors
 
 
+# Secrets only some services read (docs/operations.md): (Secret, key) -> the services that read it
+HELD_BY = {
+    ("wangge-s3", "WANGGE_S3_ACCESS_KEY"): {"intake", "dispatch"},
+    ("wangge-s3", "WANGGE_S3_SECRET_KEY"): {"intake", "dispatch"},
+    ("wangge-media", "WANGGE_MEDIA_LINK_KEY"): {"intake", "dispatch"},
+    ("wangge-session", "WANGGE_SESSION_KEY"): {"dispatch", "feedback"},
+}
+MINIO = "wangge-minio"
+
+
+def check_photos_and_sessions(b: Build) -> list[str]:
+    """The object store's keys and the photo links' key in intake and dispatch only, the session
+    key in dispatch and feedback, each from its own Secret; the photos' ConfigMap read by intake
+    and dispatch only; with MinIO in the build, the services' endpoint is its Service and their
+    keys are its root user's."""
+    errors = []
+    for (secret, key), holders in HELD_BY.items():
+        for svc in SERVICES:
+            dep = b.deployments.get(f"wangge-{svc}")
+            if dep is None:
+                continue
+            got = env_ref(pod_spec(dep)["containers"][0], key)
+            want = (secret, key) if svc in holders else None
+            if (got and (unhashed(got[0]), got[1])) != want:
+                errors.append(f"Deployment/wangge-{svc}: {key} from {got}, want {want}")
+    for svc in SERVICES:
+        dep = b.deployments.get(f"wangge-{svc}")
+        if dep is None:
+            continue
+        reads = {unhashed(name) for kind, name in references(dep) if kind == "ConfigMap"}
+        want_photos = svc in ("intake", "dispatch")
+        if ("wangge-photos" in reads) != want_photos:
+            errors.append(
+                f"Deployment/wangge-{svc}: ConfigMap wangge-photos "
+                + ("not read (intake and dispatch read it)" if want_photos else "read")
+            )
+    minio = [d for d in of_kind(b.docs, "StatefulSet") if name_of(d) == MINIO]
+    if minio:
+        photos = [d for d in of_kind(b.docs, "ConfigMap") if unhashed(name_of(d)) == "wangge-photos"]
+        endpoint = photos[0].get("data", {}).get("WANGGE_S3_ENDPOINT") if photos else None
+        if endpoint != f"http://{MINIO}:9000":
+            errors.append(f"MinIO in the build, WANGGE_S3_ENDPOINT {endpoint!r}: not its Service")
+        if not any(d["kind"] == "Service" and name_of(d) == MINIO for d in b.docs):
+            errors.append(f"StatefulSet/{MINIO}: no Service {MINIO}")
+        c = pod_spec(minio[0])["containers"][0]
+        for var, key in (
+            ("MINIO_ROOT_USER", "WANGGE_S3_ACCESS_KEY"),
+            ("MINIO_ROOT_PASSWORD", "WANGGE_S3_SECRET_KEY"),
+        ):
+            got = env_ref(c, var)
+            if not got or (unhashed(got[0]), got[1]) != ("wangge-s3", key):
+                errors.append(f"StatefulSet/{MINIO}: {var} from {got}, want wangge-s3 {key}")
+            elif b.is_overlay and got[0] not in {n for (k, _), n in b.gens.items() if k == "Secret"}:
+                errors.append(f"StatefulSet/{MINIO}: Secret {got[0]} is not in the build")
+    return errors
+
+
 def check_kafka_address(b: Build) -> list[str]:
     """The Kafka cluster is where its Topic Operator watches: the topics' namespace."""
     bootstrap = b.config.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -446,6 +504,7 @@ JOB_CHECKS: tuple[Callable[[Build], list[str]], ...] = (
     check_tls_mounts,
     check_kafka_principals,
     check_kafka_address,
+    check_photos_and_sessions,
 )
 
 
