@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.contract.events import (
+    AdministrativeLocation,
     CaseClosed,
     CaseLocation,
     CaseMerged,
@@ -39,7 +40,7 @@ from . import classifier_store, nearby_store, photo_store, store
 from .classify import LinearClassifier, trained_classifier
 from .fingerprints import payload_fingerprint, report_fingerprint
 from .hotspots import HotspotRule
-from .locate import Located, RegistryIndex, UnitInfo
+from .locate import Located, Place, RegistryIndex, UnitInfo
 from .merging import (
     Placement,
     merge_lock_key,
@@ -77,10 +78,24 @@ class _Triaged:
     category: Category
     classification: Classification
     located: Located
-    lineage: dict[str, str]
+    lineage: dict[str, str]  # the chain that serves the place (locate.Place)
     ref: str = ""  # the reporter's pseudonym
     masked: str | None = None  # the reporter's masked phone
     photos: list[CasePhoto] = field(default_factory=list)  # those of photo_ids intake holds
+    administrative: dict[str, str] | None = None  # 插花地: the place's own chain
+
+
+def case_location(lineage: dict[str, str], administrative: dict[str, str] | None) -> CaseLocation:
+    """``cases.opened``'s location: the serving chain's codes, and the place's own chain when
+    another community serves it (插花地)."""
+    return CaseLocation(
+        district=lineage.get("district"),
+        street=lineage.get("street"),
+        community=lineage.get("community"),
+        grid=lineage.get("grid"),
+        building=lineage.get("building"),
+        administrative=AdministrativeLocation(**administrative) if administrative else None,
+    )
 
 
 class Intake:
@@ -245,7 +260,7 @@ class Intake:
     async def _classified(
         self,
         conn: Connection,
-        located: list[tuple[Claimed[ReportSubmitted], Located, dict[str, str]]],
+        located: list[tuple[Claimed[ReportSubmitted], Located, Place]],
     ) -> list[_Triaged]:
         """The located reports with their category: the channel's when it gave one (method
         "given"), else the classifier's, all of a batch in one call."""
@@ -258,7 +273,7 @@ class Intake:
             else []
         )
         out = []
-        for c, where, lineage in located:
+        for c, where, place in located:
             if c.event.category:
                 category = self.taxonomy.by_code[c.event.category]
                 classification = Classification(method="given", terms=[], confidence=1.0)
@@ -275,7 +290,16 @@ class Intake:
                         for s in f.suggestions
                     ],
                 )
-            out.append(_Triaged(c, category, classification, where, lineage))
+            out.append(
+                _Triaged(
+                    c,
+                    category,
+                    classification,
+                    where,
+                    place.lineage,
+                    administrative=place.administrative,
+                )
+            )
         return out
 
     async def on_reports(self, conn: Connection, claimed: list[Claimed[ReportSubmitted]]) -> None:
@@ -287,7 +311,7 @@ class Intake:
         known = recorded.final
         index = await self._current_index(conn, recorded.version)
         outcomes: list[store.Outcome] = []
-        located_reports: list[tuple[Claimed[ReportSubmitted], Located, dict[str, str]]] = []
+        located_reports: list[tuple[Claimed[ReportSubmitted], Located, Place]] = []
         for c in claimed:
             report = c.event
             key = (report.source, report.report_id)
@@ -319,7 +343,7 @@ class Intake:
                 outcomes.append(self._reject(c.uow, report, errors, reason))
                 c.release()  # a corrected version under the same id is handled, not ignored
                 continue
-            located_reports.append((c, located, index.lineage(located.code)))
+            located_reports.append((c, located, index.place(located.code)))
         triaged = await self._classified(conn, located_reports)
         if triaged:
             outcomes += await self._open_or_merge(conn, triaged, index)
@@ -514,7 +538,7 @@ class Intake:
             category_name=category.name,
             agency_mode=category.agency_mode,
             classification=t.classification,
-            location=CaseLocation(**{lvl: lineage.get(lvl) for lvl in CaseLocation.model_fields}),
+            location=case_location(lineage, t.administrative),
             title=redact(report.title) if report.title else None,
             description=redact(report.description),
             households_affected=report.households_affected,

@@ -97,6 +97,17 @@ class UnitInfo:
     aliases: tuple[str, ...] = ()
     area: tuple[tuple[float, float], ...] | None = None
     point: tuple[float, float] | None = None  # (lon, lat), WGS-84: a building's surveyed point
+    served_by: str | None = None  # 插花地: the community that serves this building or grid
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a located case is, for ``cases.opened``'s location: ``lineage`` is the chain that
+    serves the place (``{level: code}``: dispatch routes to it, the figures count there) and
+    ``administrative`` its own chain when another community serves it (插花地), else None."""
+
+    lineage: dict[str, str]
+    administrative: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,46 @@ class RegistryIndex:
     def lineage(self, code: str) -> dict[str, str]:
         """``{level: code}`` for the unit and its ancestors."""
         return {self.units[c].level: c for c in self.ancestors(code)}
+
+    def place(self, code: str) -> Place:
+        """The chain that serves the unit ``code`` (插花地): the finest of the unit and its
+        ancestors that names a ``served_by`` community (a building's own before its grid's) puts
+        the case under that community, its street and district; the grid is the served grid
+        itself, or for a served building the serving community's grid whose area holds the
+        building's point (none when no grid of it does: the grid tier then has no unit and
+        dispatch goes one tier up). A ``served_by`` the index does not know as a community (the
+        registry not read that far yet) is ignored. Every other unit is served by its own
+        chain."""
+        own = self.lineage(code)
+        for c in self.ancestors(code):
+            u = self.units[c]
+            if u.level not in ("building", "grid"):
+                break
+            serving = self.units.get(u.served_by or "")
+            if serving is None or serving.level != "community":
+                continue
+            if serving.code == own.get("community"):
+                break  # served by its own community (the registry file refuses saying so)
+            served = {k: v for k, v in self.lineage(serving.code).items() if k != "grid"}
+            grid = c if u.level == "grid" else self._grid_of(serving.code, own.get("building"))
+            if grid is not None:
+                served["grid"] = grid
+            if "building" in own:
+                served["building"] = own["building"]
+            administrative = {k: v for k, v in own.items() if k != "building"}
+            return Place(served, administrative)
+        return Place(own)
+
+    def _grid_of(self, community: str, building: str | None) -> str | None:
+        """The grid of ``community`` whose area holds the building's point."""
+        point = self.units[building].point if building in self.units else None
+        if point is None:
+            return None
+        for code in self._cells.get((int(point[0] // _CELL), int(point[1] // _CELL)), ()):
+            area = self.units[code].area
+            if self.units[code].parent == community and area and point_in_polygon(*point, area):
+                return code
+        return None
 
     def within(self, code: str, ancestor: str) -> bool:
         return ancestor in self.ancestors(code)

@@ -22,7 +22,9 @@ async def bump_registry_version(conn: Connection) -> None:
 
 
 async def load_units(conn: Connection) -> list[UnitInfo]:
-    rows = await conn.fetch("SELECT code, name, level, parent, aliases, area, lon, lat FROM units")
+    rows = await conn.fetch(
+        "SELECT code, name, level, parent, aliases, area, lon, lat, served_by FROM units"
+    )
     return [
         UnitInfo(
             code=r["code"],
@@ -32,6 +34,7 @@ async def load_units(conn: Connection) -> list[UnitInfo]:
             aliases=tuple(r["aliases"] or ()),
             area=tuple((float(p[0]), float(p[1])) for p in r["area"]) if r["area"] else None,
             point=(r["lon"], r["lat"]) if r["lon"] is not None and r["lat"] is not None else None,
+            served_by=r["served_by"],
         )
         for r in rows
     ]

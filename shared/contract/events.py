@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 Tier = Literal["grid", "community", "street", "district"]
 TIERS: tuple[Tier, ...] = ("grid", "community", "street", "district")
@@ -109,6 +118,11 @@ class Unit(Event):
     aliases: list[str] = Field(default_factory=list)
     lon: float | None = Field(None, ge=-180, le=180)
     lat: float | None = Field(None, ge=-90, le=90)
+    # 插花地: a building or grid served by a community other than its administrative parent
+    # (the code of that community, possibly of another street or district). Its cases are
+    # dispatched to the serving community and its grids, and counted there; the administrative
+    # chain sees them (docs/integration.md, "The registry").
+    served_by: Code | None = None
 
 
 class Department(Event):
@@ -259,12 +273,36 @@ class CasePhoto(Event):
     height: int | None = None
 
 
+class AdministrativeLocation(Event):
+    """The administrative chain (行政隶属) of a place served by another community (插花地)."""
+
+    district: str | None = None
+    street: str | None = None
+    community: str | None = None
+    grid: str | None = None
+
+
 class CaseLocation(Event):
+    """Where a case is, as the chain that serves the place: dispatch routes to these units and
+    the figures count the case under them. For a building or grid the registry says is served by
+    another community (``served_by``, 插花地) they are the serving community's (its grid holding
+    the building's point, if any), and ``administrative`` names the place's own chain; for
+    every other place ``administrative`` is absent."""
+
     district: str | None = None
     street: str | None = None
     community: str | None = None
     grid: str | None = None
     building: str | None = None
+    administrative: AdministrativeLocation | None = None
+
+    @model_serializer(mode="wrap")
+    def _administrative_only_when_present(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """An ordinary place's location is written exactly as before the field existed."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("administrative") is None:
+            data.pop("administrative", None)
+        return data
 
 
 class CaseOpened(Message):

@@ -22,6 +22,8 @@ PARENT_LEVEL = {
     "grid": "community",
     "building": "grid",
 }
+# 插花地: the levels a unit served by another community (``served_by``) may have
+SERVED_LEVELS = ("grid", "building")
 _RECORD = TypeAdapter(RegistryRecord)
 
 
@@ -135,7 +137,37 @@ def _check_unit(line: int | None, r: Unit, units: dict[str, Unit]) -> list[Regis
         errors.append(RegistryError(line, r.code, "area needs at least 3 points"))
     if (r.lon is None) != (r.lat is None):
         errors.append(RegistryError(line, r.code, "give both lon and lat, or neither"))
+    if r.served_by is not None:
+        errors.extend(_check_served_by(line, r, units))
     return errors
+
+
+def _check_served_by(line: int | None, r: Unit, units: dict[str, Unit]) -> list[RegistryError]:
+    """插花地: only a building or a grid is served elsewhere, by a community of the file that is
+    not its own administrative community."""
+    if r.level not in SERVED_LEVELS:
+        message = f"served_by is for buildings and grids, not a {r.level}"
+        return [RegistryError(line, r.code, message)]
+    serving = units.get(r.served_by or "")
+    if serving is None:
+        return [RegistryError(line, r.code, f"served_by {r.served_by}: no such unit in the file")]
+    if serving.level != "community":
+        message = f"served_by {serving.code} is a {serving.level}, not a community"
+        return [RegistryError(line, r.code, message)]
+    if administrative_community(r, units) == serving.code:
+        message = f"served_by {serving.code} is its own community: leave served_by out"
+        return [RegistryError(line, r.code, message)]
+    return []
+
+
+def administrative_community(r: Unit, units: dict[str, Unit]) -> str | None:
+    """The community a grid or building belongs to by its parents (None: not found)."""
+    cur: Unit | None = r
+    for _ in range(len(PARENT_LEVEL) + 1):
+        if cur is None or cur.level == "community":
+            break
+        cur = units.get(cur.parent or "")
+    return cur.code if cur is not None and cur.level == "community" else None
 
 
 def _check_department(

@@ -30,11 +30,11 @@ async def apply_registry_message(uow: UnitOfWork, msg: RegistryMessage | None, m
 async def upsert_record(conn: Connection, r: Unit | Department | Handler) -> None:
     if isinstance(r, Unit):
         await conn.execute(
-            """INSERT INTO units (code, name, level, parent, area, aliases, lon, lat)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """INSERT INTO units (code, name, level, parent, area, aliases, lon, lat, served_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
                  parent = EXCLUDED.parent, area = EXCLUDED.area, aliases = EXCLUDED.aliases,
-                 lon = EXCLUDED.lon, lat = EXCLUDED.lat""",
+                 lon = EXCLUDED.lon, lat = EXCLUDED.lat, served_by = EXCLUDED.served_by""",
             r.code,
             r.name,
             r.level,
@@ -43,6 +43,7 @@ async def upsert_record(conn: Connection, r: Unit | Department | Handler) -> Non
             r.aliases,
             r.lon,
             r.lat,
+            r.served_by,
         )
     elif isinstance(r, Department):
         await conn.execute(

@@ -506,18 +506,27 @@ async def check_feedback(bed: Testbed, feedback_url: str) -> None:
     # The metrics served equal the oracle's, for every unit, this month and today.
     now = datetime.now(TZ)
     periods = [now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")]
+    records = sample_registry()
     units = [
         (r.code, r.level if isinstance(r, Unit) else "department")
-        for r in sample_registry()
+        for r in records
         if (isinstance(r, Unit) and r.level in LEVELS) or isinstance(r, Department)
     ]
+    parents = {r.code: r.parent for r in records if isinstance(r, Unit | Department)}
+
+    def district_of(code: str) -> str:
+        while parents.get(code):
+            code = parents[code] or code
+        return code
+
     compared, active = 0, 0
-    token = bed.token("command_centre", "WC")  # the district's command centre reads them all
+    # each district's command centre reads every unit of its district
+    tokens = {d: bed.token("command_centre", d) for d in {district_of(c) for c, _ in units}}
     for label in periods:
         period = parse_period(label)
         for code, level in units:
             url = f"{feedback_url}/units/{code}/metrics?period={label}"
-            served = await asyncio.to_thread(_get_json, url, token)
+            served = await asyncio.to_thread(_get_json, url, tokens[district_of(code)])
             expected = compute(log.metric_inputs(code, level, period))
             assert served["metrics"] == expected, (code, label, served["metrics"], expected)
             compared += 1

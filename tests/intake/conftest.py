@@ -31,6 +31,8 @@ def sample_units() -> list[UnitInfo]:
             parent=u.parent,
             aliases=tuple(u.aliases),
             area=tuple(u.area) if u.area else None,
+            point=(u.lon, u.lat) if u.lon is not None and u.lat is not None else None,
+            served_by=u.served_by,
         )
         for u in sample_registry()
         if isinstance(u, Unit)

@@ -72,3 +72,69 @@ def test_cross_checks(change: tuple[str, str], expected: str) -> None:
 def test_not_yaml_is_one_clear_error() -> None:
     [err] = errors_of("units: [\n  - {code: WC")
     assert "not valid YAML" in err
+
+
+SERVED = """units:
+  - {code: WC, name: 武昌区, level: district}
+  - {code: WC-YY, name: 杨园街道, level: street, parent: WC}
+  - {code: WC-YY-HPY, name: 和平苑社区, level: community, parent: WC-YY}
+  - {code: QS, name: 青山区, level: district}
+  - {code: QS-HWL, name: 红卫路街道, level: street, parent: QS}
+  - {code: QS-HWL-GDHY, name: 钢都花园社区, level: community, parent: QS-HWL}
+  - {code: QS-HWL-GDHY-G01, name: 钢都花园第一网格, level: grid, parent: QS-HWL-GDHY}
+  - {code: QS-HWL-GDHY-G01-B08, name: 钢都花园8栋, level: building, parent: QS-HWL-GDHY-G01,
+     served_by: WC-YY-HPY}
+"""
+
+
+def test_a_building_served_by_a_community_of_another_district_parses() -> None:
+    """插花地: served_by names the serving community, here of another district."""
+    records = parse_registry(SERVED, default_taxonomy())
+    building = records[-1]
+    assert isinstance(building, Unit) and building.served_by == "WC-YY-HPY"
+    assert all(getattr(r, "served_by", None) is None for r in records[:-1])
+    # the sample city has one such building
+    sample = parse_registry(SAMPLE_REGISTRY.read_text(encoding="utf-8"), default_taxonomy())
+    served = [r for r in sample if isinstance(r, Unit) and r.served_by]
+    assert [(r.code, r.served_by) for r in served] == [("QS-HWL-GDHY-G01-B08", "WC-YY-HPY")]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("served_by: WC-YY-HPY}", "served_by: WC-YY}"),
+            "line 9: QS-HWL-GDHY-G01-B08: served_by WC-YY is a street, not a community",
+        ),
+        (
+            ("served_by: WC-YY-HPY}", "served_by: WC-NOWHERE}"),
+            "line 9: QS-HWL-GDHY-G01-B08: served_by WC-NOWHERE: no such unit in the file",
+        ),
+        (
+            ("served_by: WC-YY-HPY}", "served_by: QS-HWL-GDHY}"),
+            "line 9: QS-HWL-GDHY-G01-B08: served_by QS-HWL-GDHY is its own community: "
+            "leave served_by out",
+        ),
+        (
+            ("parent: QS-HWL}", "parent: QS-HWL, served_by: WC-YY-HPY}"),
+            "line 7: QS-HWL-GDHY: served_by is for buildings and grids, not a community",
+        ),
+        (
+            ("served_by: WC-YY-HPY}", "served_by: wc yy}"),
+            "line 9: units[7].served_by: String should match pattern",
+        ),
+    ],
+)
+def test_served_by_errors(change: tuple[str, str], expected: str) -> None:
+    errs = errors_of(SERVED.replace(*change))
+    assert any(e.startswith(expected) for e in errs), errs
+
+
+def test_a_grid_may_be_served_elsewhere_and_its_own_community_is_refused() -> None:
+    grid = SERVED.replace(
+        "parent: QS-HWL-GDHY}", "parent: QS-HWL-GDHY, served_by: WC-YY-HPY}"
+    ).replace("\n     served_by: WC-YY-HPY}", "}")
+    records = parse_registry(grid, default_taxonomy())
+    assert [r.code for r in records if isinstance(r, Unit) and r.served_by] == ["QS-HWL-GDHY-G01"]
+    own = grid.replace("served_by: WC-YY-HPY}", "served_by: QS-HWL-GDHY}")
+    assert "its own community" in " ".join(errors_of(own))
