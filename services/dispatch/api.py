@@ -53,7 +53,8 @@ from shared.runtime.http import invalid_input, problems
 from shared.runtime.identity import HANDLER_ROLES, Principal, Role, in_scope, require
 from shared.runtime.logging import get_logger
 
-from . import photo_store, store
+from . import agency_store, photo_store, store
+from .agency import Agency
 from .due import (
     DUE_SOON_FRACTION,
     DeadlineKind,
@@ -142,6 +143,9 @@ class CaseSummary(BaseModel):
     )
     due: Due | None = Field(description="on_track, due_soon or overdue; null once resolved")
     next_deadline: NextDeadline | None = Field(description="The nearest running deadline")
+    my_agency: bool = Field(
+        False, description="The caller is the case's agent (三代: 代理人/代办员), not its handler"
+    )
 
 
 class DueCounts(BaseModel):
@@ -183,6 +187,22 @@ class Verification(BaseModel):
     verify_missed_at: datetime | None = Field(description="When the deadline was found missed")
 
 
+class AgencyView(BaseModel):
+    """The case's agent (三代 agency) and the resident's commission (委托), once recorded."""
+
+    agency_mode: str = Field(
+        description="proxy_petition (诉求代理), voice_advocacy (意愿代言), "
+        "errand_service (事务代办)"
+    )
+    agent_id: str
+    agent_role: str = Field(description="community_staff or party_volunteer")
+    community: str
+    assigned_at: datetime
+    commissioned_at: datetime | None = Field(description="When the resident commissioned (委托)")
+    commission_note: str | None
+    relays: int = Field(description="Progress relayed to the resident so far")
+
+
 class CaseDetail(CaseSummary):
     district: str | None
     street: str | None
@@ -212,6 +232,14 @@ class CaseDetail(CaseSummary):
     actions: list[ActionKind] = Field(
         description="What the caller may do now (the state and who may act; an action's own "
         "checks, such as a transfer's target, come when it is taken)"
+    )
+    agency: AgencyView | None = Field(
+        None, description="Its agent (三代), for a category that gets one; null otherwise"
+    )
+    agency_actions: list[Literal["commission", "relay"]] = Field(
+        default_factory=list,
+        description="What the caller may do as the case's agent: record the resident's "
+        "commission (POST /cases/{case_id}/commission), relay progress (POST .../relay)",
     )
     timeline: list[TimelineStep]
     photos: list[PhotoInfo] = Field(
@@ -369,11 +397,19 @@ def matches(cases: list[CaseSummary], which: ListFilter) -> list[CaseSummary]:
 class Views:
     """Cases as the API shows them, at one moment, for one caller."""
 
-    def __init__(self, policy: Policy, now: datetime, me: str | None, fraction: float) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        now: datetime,
+        me: str | None,
+        fraction: float,
+        agent_of: frozenset[str] = frozenset(),
+    ) -> None:
         self.policy = policy
         self.now = now
         self.me = me
         self.fraction = fraction
+        self.agent_of = agent_of  # the cases the caller is the agent of (三代)
 
     def summary_fields(self, case: Case) -> dict[str, Any]:
         deadlines = running_deadlines(case, *limits(self.policy, case))
@@ -396,6 +432,7 @@ class Views:
             "paused_until": case.paused_until,
             "due": due_status(case, deadlines, self.now, self.fraction),
             "next_deadline": None if nearest is None else {"kind": nearest.kind, "at": nearest.at},
+            "my_agency": case.case_id in self.agent_of,
         }
 
     def summary(self, case: Case) -> CaseSummary:
@@ -442,7 +479,10 @@ async def _reaches(conn: Connection, caller: Principal, case: Case) -> bool:
     if in_scope(caller, await reach_codes(conn, case.unit)):
         return True
     verifier = case.verifier_unit if case.state == "verifying" else None
-    return verifier is not None and in_scope(caller, await reach_codes(conn, verifier))
+    if verifier is not None and in_scope(caller, await reach_codes(conn, verifier)):
+        return True
+    # 三代: the case's agent follows it wherever it goes
+    return me is not None and await agency_store.is_agent(conn, me, case.case_id)
 
 
 async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Case:
@@ -456,7 +496,8 @@ async def _work(conn: Connection, caller: Principal) -> list[Case]:
     """The caller's open cases: the command centre's are every case of its area; a party
     volunteer's those they took and those they may take (接单); a handler's those assigned to
     them, those of their unit that nobody accepted yet, the extension requests their unit
-    decides (缓办/延期) and the resolutions it verifies (核查)."""
+    decides (缓办/延期) and the resolutions it verifies (核查); and, for a handler, the cases they
+    are the agent of (三代)."""
     unit = caller.unit
     assert unit is not None  # every role of this API holds one (identity.principal_of)
     if caller.role == Role.COMMAND_CENTRE:
@@ -464,8 +505,43 @@ async def _work(conn: Connection, caller: Principal) -> list[Case]:
     me = caller.handler_id
     assert me is not None  # the handler roles always have one (identity.principal_of)
     if caller.role == Role.PARTY_VOLUNTEER:
-        return await store.work_of_volunteer(conn, me, unit, await store.area_units(conn, unit))
-    return await store.work_of_handler(conn, me, unit)
+        work = await store.work_of_volunteer(conn, me, unit, await store.area_units(conn, unit))
+    else:
+        work = await store.work_of_handler(conn, me, unit)
+    known = {c.case_id for c in work}
+    return work + [c for c in await agency_store.cases_of_agent(conn, me) if c.case_id not in known]
+
+
+async def agent_cases(conn: Connection, caller: Principal, cases: list[Case]) -> frozenset[str]:
+    """Which of ``cases`` the caller is the agent of (三代)."""
+    me = acting_id(caller)
+    if me is None or not cases:
+        return frozenset()
+    found = await agency_store.agencies(conn, [c.case_id for c in cases])
+    return frozenset(cid for cid, a in found.items() if a.agent_id == me)
+
+
+def agency_view(a: Agency | None) -> AgencyView | None:
+    if a is None:
+        return None
+    return AgencyView(
+        agency_mode=a.agency_mode,
+        agent_id=a.agent_id,
+        agent_role=a.agent_role,
+        community=a.community,
+        assigned_at=a.assigned_at,
+        commissioned_at=a.commissioned_at,
+        commission_note=a.commission_note,
+        relays=a.relays,
+    )
+
+
+def agency_actions(a: Agency | None, case: Case, me: str | None) -> list[Any]:
+    """What ``me`` may do as the case's agent now (``agency``'s refusals, by state)."""
+    if a is None or me is None or a.agent_id != me:
+        return []
+    can = [] if a.commissioned_at is not None or case.state == "resolved" else ["commission"]
+    return [*can, "relay"]
 
 
 def _refused(outcome: ActionOutcome) -> Exception:
@@ -482,8 +558,8 @@ def build_router(
     router = APIRouter(tags=["handler API"])
     policy = svc.dispatch.policy
 
-    def views(caller: Principal) -> Views:
-        return Views(policy, svc.dispatch.clock(), acting_id(caller), due_soon_fraction)
+    def views(caller: Principal, agent_of: frozenset[str] = frozenset()) -> Views:
+        return Views(policy, svc.dispatch.clock(), acting_id(caller), due_soon_fraction, agent_of)
 
     @router.get("/me/cases", response_model=CaseList, responses=problems(401, 403, 422))
     async def my_cases(
@@ -498,9 +574,9 @@ def build_router(
         """The caller's open cases, nearest deadline first (a handler: assigned to them, and
         their unit's that nobody accepted yet; a party volunteer: taken, and those they may take;
         the command centre: every open case of its area)."""
-        v = views(caller)
         async with svc.pool.acquire() as conn:
             cases = await _work(conn, caller)
+            v = views(caller, await agent_cases(conn, caller, cases))
         everything = v.listing(cases)
         chosen = matches(everything, state)
         counts = DueCounts(
@@ -523,13 +599,15 @@ def build_router(
     async def get_case(case_id: CaseId, caller: Caller) -> Any:
         """A case within the caller's reach: where it is, its deadlines, what the caller may do
         now, its timeline (no personal data: dispatch holds none)."""
-        v = views(caller)
         me = acting_id(caller)
         async with svc.pool.acquire() as conn:
             case = await case_in_reach(conn, caller, case_id)
             actor = await store.actor(conn, me) if me is not None else None
             steps = await store.timeline(conn, case_id)
             photos = await photo_store.photos_of(conn, case_id)
+            agency = await agency_store.agency(conn, case_id)
+        mine = agency is not None and me is not None and agency.agent_id == me
+        v = views(caller, frozenset({case_id}) if mine else frozenset())
         return CaseDetail(
             **v.summary_fields(case),
             district=case.district,
@@ -554,6 +632,8 @@ def build_router(
             extensions=case.extensions,
             verification=verification_of(case),
             actions=allowed_actions(actor, case.view),
+            agency=agency_view(agency),
+            agency_actions=agency_actions(agency, case, me),
             timeline=[timeline_step(r) for r in steps],
             photos=[photo_info(p) for p in photos],
         )

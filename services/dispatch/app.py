@@ -26,6 +26,7 @@ from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 from shared.runtime.sweeper import Sweeper
 
+from .agency_api import register_agency_routes
 from .api import register_routes
 from .console.routes import register_console
 from .handlers import Dispatch
@@ -92,6 +93,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
     register_console(svc)
     register_triage_routes(svc)
     register_supervision_routes(svc)  # 督办 from the command centre
+    register_agency_routes(svc)  # 三代: the agent's commission and relays
     return svc
 
 

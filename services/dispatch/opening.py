@@ -18,7 +18,7 @@ from shared.runtime.consumer import Claimed, PermanentError
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 
-from . import emit, store
+from . import agency_store, emit, store
 from .assignment import Loads, Location, Route, pick_handler, route
 from .model import Case, EarlyMerge, Step, TriageEntry
 from .planning import Policy, departments_near, opened_case
@@ -102,6 +102,11 @@ class Opening:
             c.uow.emit(emit.dispatched(case, now))
         await store.insert_cases(conn, cases)
         await store.add_timeline_steps(conn, steps)
+        # 三代: an agent beside the handler, for a category that asks for one
+        agents = await agency_store.assign_agents(conn, self.policy.taxonomy, cases, now)
+        for (c, *_), agent in zip(planned, agents, strict=True):
+            if agent is not None:
+                c.uow.emit(agent)
 
     async def hold(
         self,

@@ -25,7 +25,7 @@ from shared.contract.events import CaseOpened, DecidedBy, ReclassifiedFrom
 from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, store
+from . import agency_store, emit, store
 from .assignment import Route, route
 from .model import Case, CaseChange, Step, Suggestion, TriageEntry
 from .planning import (
@@ -224,6 +224,12 @@ class Triage:
             raise Refused(refusal(case.state, "reclassify"))
         plan = await self.plan(uow.conn, case, t, d, now)
         await write(uow, [plan])
+        # 三代: an agent, when the new category asks for one and the case has none yet
+        for agent in await agency_store.assign_agents(
+            uow.conn, self.policy.taxonomy, [plan.after], now
+        ):
+            if agent is not None:
+                uow.emit(agent)
         if from_triage:
             await store.remove_triage_entry(uow.conn, case.case_id)
         return plan.after

@@ -17,6 +17,9 @@ Which rows belong to a period (``[start, end)`` in Asia/Shanghai time, see ``per
 - ``cards``: every stage warning: a ``cases.warned`` (yellow, 黄牌) whose ``warned_at`` and a
   ``cases.overdue`` (red, 红牌) whose ``overdue_at`` (else ``ce_time``) falls in the period.
 - ``facts``: per case, what is known of it at any time (start tier, escalated, reopened, opened_at).
+- ``agency``: 三代 agency, each with its agency mode: an agent assigned (``cases.agent_assigned``,
+  ``assigned_at``), a commission recorded (``cases.commissioned``, ``recorded_at``), a relay
+  (``cases.relayed``, ``relayed_at``) in the period.
 """
 
 from __future__ import annotations
@@ -75,6 +78,15 @@ class CardRow:
 
 
 @dataclass(frozen=True)
+class AgencyRow:
+    """A step of 三代 agency: ``assigned`` (an agent), ``commissioned`` (委托), ``relayed``."""
+
+    case_id: str
+    agency_mode: str  # proxy_petition, voice_advocacy, errand_service
+    step: str
+
+
+@dataclass(frozen=True)
 class RatingRow:
     resolved: bool
     satisfaction: str
@@ -105,6 +117,7 @@ class MetricInputs:
     ratings: Sequence[RatingRow] = ()
     facts: Mapping[str, CaseFacts] = field(default_factory=dict)
     cards: Sequence[CardRow] = ()
+    agency: Sequence[AgencyRow] = ()
 
 
 # --- one formula per function -------------------------------------------------------------------
@@ -239,6 +252,26 @@ def warned(cards: Iterable[CardRow]) -> dict[str, Any]:
     return out
 
 
+AGENCY_MODES = ("proxy_petition", "voice_advocacy", "errand_service")
+AGENCY_STEPS = {"assigned": "cases", "commissioned": "commissioned", "relayed": "relays"}
+
+
+def agency(rows: Iterable[AgencyRow]) -> dict[str, Any]:
+    """三代 agency in the period, in all and per agency mode (诉求代理, 意愿代言, 事务代办):
+    ``cases`` given an agent, ``commissioned`` (the residents' commissions recorded, 委托) and
+    ``relays`` (progress the agents relayed to the residents); counts."""
+
+    def zero() -> dict[str, int]:
+        return dict.fromkeys(AGENCY_STEPS.values(), 0)
+
+    total, modes = zero(), {m: zero() for m in AGENCY_MODES}
+    for r in rows:
+        key = AGENCY_STEPS[r.step]
+        total[key] += 1
+        modes.setdefault(r.agency_mode, zero())[key] += 1
+    return {**total, **modes}
+
+
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The p-th percentile with linear interpolation between closest ranks (numpy's default):
     the median is ``percentile(v, 50)``. ``None`` for no values."""
@@ -303,6 +336,7 @@ def compute(inputs: MetricInputs) -> dict[str, Any]:
             "cases": len(hours),
         },
         "warned": warned(inputs.cards),
+        "agency": agency(inputs.agency),
     }
 
 

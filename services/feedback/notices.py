@@ -10,7 +10,9 @@ A **milestone** is a step of the case a resident is told of, from one of dispatc
 - ``resolved`` (办结): ``cases.resolved``; keyed by dispatch's time of it; told: the answer (答复),
   the handler's note;
 - ``verified`` (核查结案): ``cases.verified``; keyed by dispatch's time of it; told: the resolution
-  was confirmed on site and a follow-up (回访) comes.
+  was confirmed on site and a follow-up (回访) comes;
+- ``relayed`` (三代): ``cases.relayed``, progress the case's agent relays; keyed by its number;
+  told: the agent's words (masked as an answer is).
 
 Each reporter of the case hears each milestone once: a **notice** (one ``cases.notified``), whose
 id is derived from the case, the milestone's key and the reporter, so the same notice published
@@ -37,6 +39,7 @@ from shared.contract.events import (
     CaseDispatched,
     CaseExtended,
     CaseNotified,
+    CaseRelayed,
     CaseResolved,
     CaseVerified,
     NoticeKind,
@@ -46,14 +49,20 @@ from shared.runtime.redaction import redact_numbers
 from .periods import TZ
 from .status import TIER_LABELS
 
-MilestoneEvent = CaseDispatched | CaseAccepted | CaseExtended | CaseResolved | CaseVerified
+MilestoneEvent = (
+    CaseDispatched | CaseAccepted | CaseExtended | CaseResolved | CaseVerified | CaseRelayed
+)
 MILESTONE_EVENTS: tuple[type[MilestoneEvent], ...] = (
     CaseDispatched,
     CaseAccepted,
     CaseExtended,
     CaseResolved,
     CaseVerified,
+    CaseRelayed,
 )
+# Who relays, as the resident knows them: an agent (代理人) who carries or voices their matter, an
+# errand runner (代办员) who does it for them
+AGENT_NAMES = {"proxy_petition": "代理人", "voice_advocacy": "代理人", "errand_service": "代办员"}
 ANSWER_MAX = 2000  # characters of the answer told (a handler action's note is at most this)
 
 
@@ -115,6 +124,14 @@ def milestone(ev: MilestoneEvent, *, at: datetime, unit_name: str | None) -> Mil
                 _key("verified", ev.verified_at),
                 at,
                 f"{about}已经现场核查，确认办结。稍后将请您对办理结果进行评价。",
+            )
+        case CaseRelayed():
+            return Milestone(
+                ev.case_id,
+                "relayed",
+                f"relayed:{ev.relay}",
+                at,
+                f"{about}的{AGENT_NAMES[ev.agency_mode]}告知您：{answer_text(ev.note)}",
             )
         case _:
             assert_never(ev)

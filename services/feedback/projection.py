@@ -16,9 +16,12 @@ from typing import Any
 
 from shared.contract.events import (
     CaseAccepted,
+    CaseAgentAssigned,
+    CaseCommissioned,
     CaseDispatched,
     CaseEscalated,
     CaseOverdue,
+    CaseRelayed,
     CaseResolved,
     CaseSentBack,
     CaseVerified,
@@ -37,6 +40,9 @@ FactEvent = (
     | CaseSentBack
     | CaseWarned
     | CaseOverdue
+    | CaseAgentAssigned
+    | CaseCommissioned
+    | CaseRelayed
 )
 
 
@@ -111,6 +117,28 @@ FACTS: tuple[Fact, ...] = (
         ("deadline", "tier", "unit", "due_at", "at"),
         when="at",
         renamed={"at": "overdue_at"},
+    ),
+    # 三代 agency: counted per agency mode; a relay is also a milestone the reporters hear of
+    Fact(
+        "cases.agent_assigned",
+        CaseAgentAssigned,
+        "agent_assignments",
+        ("agency_mode", "community", "tier", "unit", "assigned_at"),
+        when="assigned_at",
+    ),
+    Fact(
+        "cases.commissioned",
+        CaseCommissioned,
+        "commissions",
+        ("agency_mode", "community", "commissioned_at", "recorded_at"),
+        when="recorded_at",
+    ),
+    Fact(
+        "cases.relayed",
+        CaseRelayed,
+        "relays",
+        ("agency_mode", "relay", "tier", "unit", "relayed_at"),
+        when="relayed_at",
     ),
 )
 BY_MODEL: dict[type[FactEvent], Fact] = {f.model: f for f in FACTS}

@@ -12,6 +12,7 @@ from shared.runtime.db import Connection
 
 from .formulas import (
     AcceptRow,
+    AgencyRow,
     CardRow,
     CaseFacts,
     DispatchRow,
@@ -361,6 +362,19 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         a,
         b,
     )
+    agency = await conn.fetch(
+        f"""SELECT case_id, agency_mode, 'assigned' AS step FROM agent_assignments
+            WHERE case_id IN ({s}) AND assigned_at >= $2 AND assigned_at < $3
+            UNION ALL
+            SELECT case_id, agency_mode, 'commissioned' FROM commissions
+            WHERE case_id IN ({s}) AND recorded_at >= $2 AND recorded_at < $3
+            UNION ALL
+            SELECT case_id, agency_mode, 'relayed' FROM relays
+            WHERE case_id IN ({s}) AND relayed_at >= $2 AND relayed_at < $3""",
+        scope.code,
+        a,
+        b,
+    )
     return MetricInputs(
         opened=[CaseFacts(r["case_id"], r["category"], r["opened_at"]) for r in opened],
         dispatches=[DispatchRow(r["case_id"], r["dispatched_at"]) for r in dispatches],
@@ -372,6 +386,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         ratings=[RatingRow(r["resolved"], r["satisfaction"]) for r in ratings],
         facts={r["case_id"]: CaseFacts(**dict(r)) for r in facts},
         cards=[CardRow(r["case_id"], r["stage"], r["card"]) for r in cards],
+        agency=[AgencyRow(r["case_id"], r["agency_mode"], r["step"]) for r in agency],
     )
 
 

@@ -110,6 +110,9 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.extended",  # 缓办/延期 approved
             "cases.supervised",  # 督办 sent by the command centre
             "cases.reclassified",
+            "cases.agent_assigned",  # 三代: an agent beside the handler
+            "cases.commissioned",  # 三代: the resident's commission (委托)
+            "cases.relayed",  # 三代: progress the agent relays to the resident
             "handler.actions.rejected",
         ),
     ),
@@ -128,6 +131,9 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.sent_back",  # a withdrawn resolution counts as none
             "cases.reclassified",  # the category its figures count the case under
             "cases.extended",  # a milestone residents hear of (cases.notified)
+            "cases.agent_assigned",  # 三代 agency, counted per mode
+            "cases.commissioned",
+            "cases.relayed",  # also a milestone residents hear of
             "feedback.submitted",
         ),
         publishes=(
@@ -166,6 +172,9 @@ UPSTREAM_KINDS: dict[str, UpstreamKind] = {
             "cases.overdue",
             "cases.warned",
             "cases.supervised",  # 督办: shown to the case's handler
+            "cases.agent_assigned",  # 三代: shown to the agent
+            "cases.commissioned",
+            "cases.relayed",
             "cases.extended",
             "cases.sent_back",
             "handler.actions.rejected",

@@ -590,6 +590,64 @@ class CaseSupervised(Message):
     supervised_at: datetime  # dispatch's clock
 
 
+# --- 三代 agency (诉求代理 / 意愿代言 / 事务代办) -------------------------------------------
+
+
+class CaseAgentAssigned(Message):
+    """An agent (代理人/代办员) assigned to a case beside its handler (三代 agency), for a category
+    whose taxonomy asks for one (``agent: true``), in its ``agency_mode``: a community staff member
+    or a party volunteer (党员志愿者) of the case's community, never the case's handler. The agent
+    records the resident's commission (委托, ``cases.commissioned``), follows the case and relays
+    its progress to the resident (``cases.relayed``). Published by dispatch, once per case, at its
+    first dispatch (or when a correction puts it in such a category)."""
+
+    topic = "cases.agent_assigned"
+
+    case_id: str
+    agency_mode: AgencyMode
+    agent_id: str
+    agent_role: HandlerRole
+    community: str  # the agent's unit: the case's community
+    category: str
+    tier: Tier  # where the case is when the agent is assigned
+    unit: str
+    handler_id: str | None = None  # its handler then
+    assigned_at: datetime  # dispatch's clock
+
+
+class CaseCommissioned(Message):
+    """The resident's commission (委托) recorded by the case's agent: the resident asked the agent
+    to act for them in the case's agency mode (诉求代理: carry the demand; 意愿代言: speak for their
+    wishes; 事务代办: run the errand). Once per case. Published by dispatch."""
+
+    topic = "cases.commissioned"
+
+    case_id: str
+    agency_mode: AgencyMode
+    agent_id: str
+    community: str
+    note: str  # what the resident commissioned, in the agent's words
+    commissioned_at: datetime  # when the resident commissioned (as the agent records it)
+    recorded_at: datetime  # dispatch's clock
+
+
+class CaseRelayed(Message):
+    """Progress the case's agent relays to the resident (三代: the agent follows the case and
+    tells the resident). Feedback tells every reporter (``cases.notified``, kind ``relayed``).
+    Numbered per case (``relay``). Published by dispatch."""
+
+    topic = "cases.relayed"
+
+    case_id: str
+    agency_mode: AgencyMode
+    agent_id: str
+    relay: int  # the case's n-th relay
+    tier: Tier  # where the case is
+    unit: str
+    note: str  # what the resident is told
+    relayed_at: datetime  # dispatch's clock
+
+
 # --- handler.actions ----------------------------------------------------------------------------
 
 
@@ -714,8 +772,9 @@ class FeedbackRejected(Message):
 # The milestones of a case its residents hear of (cases.notified): assigned (派单, every
 # cases.dispatched, re-dispatches included), accepted (接单, cases.accepted), extended (缓办/延期,
 # cases.extended), resolved (办结, cases.resolved with the answer 答复), verified (核查结案,
-# cases.verified: confirmed on site; the follow-up request comes after it).
-NoticeKind = Literal["assigned", "accepted", "extended", "resolved", "verified"]
+# cases.verified: confirmed on site; the follow-up request comes after it), relayed (三代: the
+# case's agent relays its progress, cases.relayed).
+NoticeKind = Literal["assigned", "accepted", "extended", "resolved", "verified", "relayed"]
 
 
 class CaseNotified(Message):

@@ -1,4 +1,5 @@
-"""The category taxonomy (分类): codes, names, default tiers, agency modes, keywords, SLAs."""
+"""The category taxonomy (分类): codes, names, default tiers, agency modes (and whether a case
+gets an agent, 三代), keywords, SLAs."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ class Category(BaseModel):
     name: str
     tier: Tier
     agency_mode: AgencyMode
+    # 三代 agency: a case of this category gets an agent (代理人/代办员: the community's staff or
+    # a party volunteer) beside its handler, in its ``agency_mode`` (docs/dispatch.md, "Agency")
+    agent: bool = False
     keywords: dict[str, float] = Field(default_factory=dict)
     sla: SlaOverride | None = None
 

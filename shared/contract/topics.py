@@ -88,6 +88,18 @@ TOPICS: tuple[TopicSpec, ...] = (
         ev.CaseSupervised,
         "A supervision (督办) the command centre sent on an open case to the unit that has it.",
     ),
+    TopicSpec.of(
+        ev.CaseAgentAssigned,
+        "An agent (代理人/代办员, 三代) assigned to a case beside its handler.",
+    ),
+    TopicSpec.of(
+        ev.CaseCommissioned,
+        "The resident's commission (委托) recorded by the case's agent (三代).",
+    ),
+    TopicSpec.of(
+        ev.CaseRelayed,
+        "Progress the case's agent relays to the resident (三代).",
+    ),
     TopicSpec.of(ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
     TopicSpec.of(ev.CaseReopened, "The resident was not satisfied: handle again."),
     TopicSpec.of(
@@ -127,6 +139,9 @@ CONSUMED = (
     "cases.verified",
     "cases.sent_back",
     "cases.extended",
+    "cases.agent_assigned",
+    "cases.commissioned",
+    "cases.relayed",
     "cases.closed",
     "cases.reopened",
     "cases.reclassified",

@@ -38,9 +38,13 @@ OUTPUTS = (
     "cases.resolved",
     "cases.verified",
     "cases.sent_back",
+    "cases.returned",
     "cases.extended",
     "cases.supervised",
     "cases.reclassified",
+    "cases.agent_assigned",
+    "cases.commissioned",
+    "cases.relayed",
     "handler.actions.rejected",
 )
 OJY_G01 = {"district": "WC", "street": "WC-YY", "community": "WC-YY-OJY", "grid": "WC-YY-OJY-G01"}
