@@ -431,25 +431,21 @@ HELD_BY = {
 MINIO = "wangge-minio"
 
 
-def check_photos_and_sessions(b: Build) -> list[str]:
+def check_held_keys(b: Build) -> list[str]:
     """The object store's keys and the photo links' key in intake and dispatch only, the session
     key in dispatch and feedback, each from its own Secret; the photos' ConfigMap read by intake
-    and dispatch only; with MinIO in the build, the services' endpoint is its Service and their
-    keys are its root user's."""
+    and dispatch only."""
     errors = []
-    for (secret, key), holders in HELD_BY.items():
-        for svc in SERVICES:
-            dep = b.deployments.get(f"wangge-{svc}")
-            if dep is None:
-                continue
-            got = env_ref(pod_spec(dep)["containers"][0], key)
-            want = (secret, key) if svc in holders else None
-            if (got and (unhashed(got[0]), got[1])) != want:
-                errors.append(f"Deployment/wangge-{svc}: {key} from {got}, want {want}")
     for svc in SERVICES:
         dep = b.deployments.get(f"wangge-{svc}")
         if dep is None:
             continue
+        main = pod_spec(dep)["containers"][0]
+        for (secret, key), holders in HELD_BY.items():
+            got = env_ref(main, key)
+            want = (secret, key) if svc in holders else None
+            if (got and (unhashed(got[0]), got[1])) != want:
+                errors.append(f"Deployment/wangge-{svc}: {key} from {got}, want {want}")
         reads = {unhashed(name) for kind, name in references(dep) if kind == "ConfigMap"}
         want_photos = svc in ("intake", "dispatch")
         if ("wangge-photos" in reads) != want_photos:
@@ -457,24 +453,33 @@ def check_photos_and_sessions(b: Build) -> list[str]:
                 f"Deployment/wangge-{svc}: ConfigMap wangge-photos "
                 + ("not read (intake and dispatch read it)" if want_photos else "read")
             )
+    return errors
+
+
+def check_minio(b: Build) -> list[str]:
+    """With MinIO in the build: the services' endpoint is its Service, and their keys are its
+    root user's, from a Secret of the build."""
     minio = [d for d in of_kind(b.docs, "StatefulSet") if name_of(d) == MINIO]
-    if minio:
-        photos = [d for d in of_kind(b.docs, "ConfigMap") if unhashed(name_of(d)) == "wangge-photos"]
-        endpoint = photos[0].get("data", {}).get("WANGGE_S3_ENDPOINT") if photos else None
-        if endpoint != f"http://{MINIO}:9000":
-            errors.append(f"MinIO in the build, WANGGE_S3_ENDPOINT {endpoint!r}: not its Service")
-        if not any(d["kind"] == "Service" and name_of(d) == MINIO for d in b.docs):
-            errors.append(f"StatefulSet/{MINIO}: no Service {MINIO}")
-        c = pod_spec(minio[0])["containers"][0]
-        for var, key in (
-            ("MINIO_ROOT_USER", "WANGGE_S3_ACCESS_KEY"),
-            ("MINIO_ROOT_PASSWORD", "WANGGE_S3_SECRET_KEY"),
-        ):
-            got = env_ref(c, var)
-            if not got or (unhashed(got[0]), got[1]) != ("wangge-s3", key):
-                errors.append(f"StatefulSet/{MINIO}: {var} from {got}, want wangge-s3 {key}")
-            elif b.is_overlay and got[0] not in {n for (k, _), n in b.gens.items() if k == "Secret"}:
-                errors.append(f"StatefulSet/{MINIO}: Secret {got[0]} is not in the build")
+    if not minio:
+        return []
+    errors = []
+    photos = [d for d in of_kind(b.docs, "ConfigMap") if unhashed(name_of(d)) == "wangge-photos"]
+    endpoint = photos[0].get("data", {}).get("WANGGE_S3_ENDPOINT") if photos else None
+    if endpoint != f"http://{MINIO}:9000":
+        errors.append(f"MinIO in the build, WANGGE_S3_ENDPOINT {endpoint!r}: not its Service")
+    if not any(d["kind"] == "Service" and name_of(d) == MINIO for d in b.docs):
+        errors.append(f"StatefulSet/{MINIO}: no Service {MINIO}")
+    secrets = {name for (kind, _), name in b.gens.items() if kind == "Secret"}
+    c = pod_spec(minio[0])["containers"][0]
+    for var, key in (
+        ("MINIO_ROOT_USER", "WANGGE_S3_ACCESS_KEY"),
+        ("MINIO_ROOT_PASSWORD", "WANGGE_S3_SECRET_KEY"),
+    ):
+        got = env_ref(c, var)
+        if not got or (unhashed(got[0]), got[1]) != ("wangge-s3", key):
+            errors.append(f"StatefulSet/{MINIO}: {var} from {got}, want wangge-s3 {key}")
+        elif b.is_overlay and got[0] not in secrets:
+            errors.append(f"StatefulSet/{MINIO}: Secret {got[0]} is not in the build")
     return errors
 
 
@@ -504,7 +509,8 @@ JOB_CHECKS: tuple[Callable[[Build], list[str]], ...] = (
     check_tls_mounts,
     check_kafka_principals,
     check_kafka_address,
-    check_photos_and_sessions,
+    check_held_keys,
+    check_minio,
 )
 
 
