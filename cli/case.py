@@ -61,6 +61,11 @@ def render(case_id: str, case: Row | None, rows: list[Row]) -> Group:
         )
         if case["tier_reasons"]:
             parts.append(Text("tier reasons: " + "; ".join(case["tier_reasons"])))
+        admin = [case.get(f"admin_{lvl}") for lvl in ("district", "street", "community", "grid")]
+        if any(admin):
+            served = case["community"] or "-"
+            chain = " / ".join(c for c in admin if c)
+            parts.append(Text(f"插花地: served by {served}; administratively {chain}"))
     table = Table(title=f"timeline of {case_id}")
     for col in ("at", "event", "from", "to", "tier", "unit", "handler", "detail"):
         table.add_column(col)

@@ -203,10 +203,24 @@ class AgencyView(BaseModel):
     relays: int = Field(description="Progress relayed to the resident so far")
 
 
+class AdministrativePlace(BaseModel):
+    """插花地: the administrative chain of a place another community serves."""
+
+    district: str | None
+    street: str | None
+    community: str | None
+    grid: str | None
+
+
 class CaseDetail(CaseSummary):
     district: str | None
     street: str | None
     building: str | None
+    administrative: AdministrativePlace | None = Field(
+        None,
+        description="插花地: the place's own chain when another community serves it (the codes "
+        "above are the serving chain's, which handles the case); null for every other place",
+    )
     start_tier: Tier
     tier_reasons: list[str]
     attempt: int = Field(description="Dispatches so far (1: the first)")
@@ -465,6 +479,17 @@ def timeline_step(row: Any) -> TimelineStep:
 # --- the routes ----------------------------------------------------------------------------------
 
 
+def administrative_of(case: Case) -> AdministrativePlace | None:
+    if not case.administrative:
+        return None
+    return AdministrativePlace(
+        district=case.admin_district,
+        street=case.admin_street,
+        community=case.admin_community,
+        grid=case.admin_grid,
+    )
+
+
 def register_routes(svc: DispatchService, *, due_soon_fraction: float = DUE_SOON_FRACTION) -> None:
     svc.app.include_router(build_router(svc, due_soon_fraction=due_soon_fraction))
 
@@ -487,6 +512,19 @@ async def _reaches(conn: Connection, caller: Principal, case: Case) -> bool:
 
 async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Case:
     case = await store.load_case(conn, case_id)
+    if case is None or not await _reaches(conn, caller, case):
+        raise HTTPException(404, "unknown case")
+    return case
+
+
+async def case_readable(conn: Connection, caller: Principal, case_id: str) -> Case:
+    """A case the caller may read (``GET /cases/{id}``, its photos): one within reach, or one
+    whose place is served by another community (插花地) and whose administrative chain holds the
+    caller's unit: that community, grid, street and district (their command centres included)
+    see the case, and act on none of it (every acting route checks ``case_in_reach``)."""
+    case = await store.load_case(conn, case_id)
+    if case is not None and in_scope(caller, case.administrative):
+        return case
     if case is None or not await _reaches(conn, caller, case):
         raise HTTPException(404, "unknown case")
     return case
@@ -601,7 +639,7 @@ def build_router(
         now, its timeline (no personal data: dispatch holds none)."""
         me = acting_id(caller)
         async with svc.pool.acquire() as conn:
-            case = await case_in_reach(conn, caller, case_id)
+            case = await case_readable(conn, caller, case_id)
             actor = await store.actor(conn, me) if me is not None else None
             steps = await store.timeline(conn, case_id)
             photos = await photo_store.photos_of(conn, case_id)
@@ -613,6 +651,7 @@ def build_router(
             district=case.district,
             street=case.street,
             building=case.building,
+            administrative=administrative_of(case),
             start_tier=case.start_tier,
             tier_reasons=list(case.tier_reasons),
             attempt=case.attempt,

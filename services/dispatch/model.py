@@ -31,6 +31,12 @@ class Case:
     community: str | None = None
     grid: str | None = None
     building: str | None = None
+    # 插花地: the place's own (administrative) chain when another community serves it, which
+    # reads the case but does not act on it; the codes above are the serving chain. None: its own
+    admin_district: str | None = None
+    admin_street: str | None = None
+    admin_community: str | None = None
+    admin_grid: str | None = None
     urgent: bool = False
     households: int | None = None
     supporters: int = 1
@@ -78,6 +84,13 @@ class Case:
     @property
     def location(self) -> Location:
         return Location(self.district, self.street, self.community, self.grid)
+
+    @property
+    def administrative(self) -> tuple[str, ...]:
+        """插花地: the codes of the place's administrative chain (district to grid) when another
+        community serves it; empty for every other place."""
+        chain = (self.admin_district, self.admin_street, self.admin_community, self.admin_grid)
+        return tuple(c for c in chain if c)
 
     @property
     def respond_within(self) -> timedelta | None:

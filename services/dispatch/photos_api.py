@@ -33,7 +33,7 @@ from shared.runtime.logging import get_logger
 from shared.runtime.settings import ConfigurationError, Settings
 
 from . import photo_store, store
-from .api import Caller, CaseId, acting_id, case_in_reach
+from .api import Caller, CaseId, acting_id, case_in_reach, case_readable
 from .photos import PhotoInfo, photo_info
 from .states import allowed_actions
 
@@ -177,7 +177,7 @@ def build_router(svc: DispatchService, blobs: Blobs) -> APIRouter:
     async def get_photo(case_id: CaseId, photo_id: PhotoIdPath, caller: Caller) -> Response:
         """A photo of the case, to a caller who may see the case (404 otherwise)."""
         async with svc.pool.acquire() as conn:
-            await case_in_reach(conn, caller, case_id)
+            await case_readable(conn, caller, case_id)
             row = await photo_store.photo_of(conn, case_id, photo_id)
         if row is None:
             raise HTTPException(404, "unknown photo")

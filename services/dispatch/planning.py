@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.contract.events import CaseOpened, Stage, Tier
+from shared.contract.events import AdministrativeLocation, CaseOpened, Stage, Tier
 from shared.contract.taxonomy import SlaOverride, Taxonomy
 from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
@@ -250,8 +250,12 @@ def opened_case(
     resolve_by: datetime | None = None,
 ) -> Case:
     """The case a ``cases.opened`` makes (pure): at ``tier`` and ``unit``, the place, the
-    facts and the tier rules' decision; dispatched (with its deadlines) or held for triage."""
+    facts and the tier rules' decision; dispatched (with its deadlines) or held for triage.
+    The place is the chain that serves it (插花地: the serving community's, as intake located
+    it), so routing, escalation and reach follow that chain; the administrative one is kept
+    beside it (``Case.administrative``)."""
     loc = ev.location
+    admin = loc.administrative or AdministrativeLocation()
     return Case(
         case_id=ev.case_id,
         category=ev.category,
@@ -260,6 +264,10 @@ def opened_case(
         community=loc.community,
         grid=loc.grid,
         building=loc.building,
+        admin_district=admin.district,
+        admin_street=admin.street,
+        admin_community=admin.community,
+        admin_grid=admin.grid,
         urgent=facts.urgent,
         households=facts.households_affected,
         supporters=facts.supporter_count,

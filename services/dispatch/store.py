@@ -377,13 +377,17 @@ async def actor(conn: Connection, handler_id: str) -> Actor | None:
 
 async def area_units(conn: Connection, code: str) -> list[str]:
     """``code``, every unit below it, and the departments of all of them: the units whose cases
-    a holder of ``code`` reaches (the converse of ``shared.registry.store.reach_codes``)."""
+    a holder of ``code`` reaches (the converse of ``shared.registry.store.reach_codes``). A
+    building or grid served by another community (插花地) is below that community, not below
+    its administrative parent."""
     rows = await conn.fetch(
         """WITH RECURSIVE down(code, depth) AS (
                SELECT code, 0 FROM units WHERE code = $1
                UNION ALL
                SELECT u.code, down.depth + 1
-               FROM units u JOIN down ON u.parent = down.code WHERE down.depth < 8)
+               FROM units u JOIN down
+                 ON (u.parent = down.code AND u.served_by IS NULL) OR u.served_by = down.code
+               WHERE down.depth < 8)
            SELECT code FROM down
            UNION SELECT d.code FROM departments d JOIN down ON d.parent = down.code""",
         code,

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from shared.registry.store import reach_codes, unit_names
+from shared.registry.store import lineage, reach_codes, unit_names
 from shared.runtime.clock import Clock
 from shared.runtime.db import Connection
 from shared.runtime.http import invalid_input, problems
@@ -28,7 +28,7 @@ from shared.runtime.service import Service
 from . import store
 from .formulas import hot_issues, rank
 from .freezing import FreezePolicy
-from .official import figures
+from .official import figures, served_apart
 from .periods import TZ, Period, parse_period, period_of
 from .status import current_assignment, ordered, resident_state
 from .trends import MAX_MONTHS, RATES, hot_trend, months_ending, ranking_row, rankings
@@ -101,6 +101,30 @@ class Adjustment(BaseModel):
     change: Any = Field(None, description="current - frozen (a count, or a rate's parts)")
 
 
+class CommunityRef(BaseModel):
+    code: str
+    name: str | None
+
+
+class ServedElsewhere(BaseModel):
+    """插花地: figures of the cases administratively here that another community serves."""
+
+    serving: list[CommunityRef] = Field(description="The communities that serve them")
+    metrics: dict[str, Any] = Field(
+        description="The same figures as `metrics`, over these cases only; always current "
+        "(never frozen), and in no official figure, ranking or score of this unit"
+    )
+
+
+class ServedForOthers(BaseModel):
+    """插花地: the cases this unit serves (and counts) for another administrative unit."""
+
+    administrative: list[CommunityRef] = Field(description="Their administrative communities")
+    received: int
+    resolved: int
+    ratings: int
+
+
 class UnitMetrics(BaseModel):
     unit: UnitRef
     period: PeriodRef
@@ -114,6 +138,17 @@ class UnitMetrics(BaseModel):
     adjustments: list[Adjustment] = Field(
         default_factory=list,
         description="Frozen figures later events would change: never applied to them",
+    )
+    served_elsewhere: ServedElsewhere | None = Field(
+        None,
+        description="插花地: the cases administratively in this unit that a community of "
+        "another chain serves, counted in that chain's figures and shown here apart (never in "
+        "`metrics`); null when the unit has none",
+    )
+    served_for_others: ServedForOthers | None = Field(
+        None,
+        description="插花地: how many of the cases counted in `metrics` are administratively "
+        "another unit's; null when none are",
     )
 
 
@@ -191,15 +226,20 @@ async def _scope_in_reach(conn: Connection, code: str, caller: Principal) -> sto
     scope = await store.scope_of(conn, code)
     if scope is None:
         raise HTTPException(404, "unknown unit")
-    if not in_scope(caller, await reach_codes(conn, code)):
+    # the serving chain's, and (插花地, read-only here) the administrative chain's holders
+    holders = await reach_codes(conn, code) | set((await lineage(conn, code)).values())
+    if not in_scope(caller, holders):
         raise HTTPException(403, f"unit {code} is outside the caller's reach")
     return scope
 
 
 async def case_reach(conn: Connection, case: Any) -> set[str]:
     """The units whose holders reach a case: its place (building, grid, community, street,
-    district) and every unit it was dispatched to, with their ancestors."""
+    district; for 插花地 also its administrative chain) and every unit it was dispatched to, with
+    their ancestors."""
     codes = {case[c] for c in store.LEVEL_COLUMNS.values() if case[c]}
+    # 插花地: the place's administrative chain reads the case too
+    codes |= {case[f"admin_{lvl}"] for lvl in store.ADMIN_LEVELS if case[f"admin_{lvl}"]}
     for unit in await store.dispatched_units(conn, case["case_id"]):
         codes |= await reach_codes(conn, unit)
     return codes
@@ -221,7 +261,8 @@ def build_router(svc: Service, policy: FreezePolicy, clock: Clock) -> APIRouter:
         async with svc.pool.acquire() as conn:
             scope = await _scope_in_reach(conn, code, caller)
             official = await figures(conn, scope, p, clock(), policy)
-        return {"unit": _unit_json(scope), "period": _period_json(p), **official}
+            apart = await served_apart(conn, scope, p)
+        return {"unit": _unit_json(scope), "period": _period_json(p), **official, **apart}
 
     @router.get("/units/{code}/hot-issues", response_model=HotIssues)
     async def get_hot_issues(

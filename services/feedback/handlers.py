@@ -60,6 +60,7 @@ class Feedback:
 
     async def on_opened(self, uow: UnitOfWork, ev: CaseOpened, meta: Meta) -> None:
         loc = ev.location
+        admin = loc.administrative  # 插花地: the place's own chain (None: served by it)
         await store.upsert_opened(
             uow.conn,
             case_id=ev.case_id,
@@ -71,6 +72,10 @@ class Feedback:
             community=loc.community,
             grid=loc.grid,
             building=loc.building,
+            admin_district=admin.district if admin else None,
+            admin_street=admin.street if admin else None,
+            admin_community=admin.community if admin else None,
+            admin_grid=admin.grid if admin else None,
             default_tier=ev.default_tier,
             opened_at=ev.opened_at,
         )

@@ -44,6 +44,30 @@ async def figures(
     }
 
 
+async def served_apart(conn: Connection, scope: store.Scope, period: Period) -> dict[str, Any]:
+    """插花地, beside a unit's official figures and never in them, always as the events known now
+    make them (not frozen): ``served_elsewhere``, the figures of the cases administratively in
+    the unit that a unit of another chain serves (and counts), with the communities serving
+    them; ``served_for_others``, how many of the unit's own counted cases are administratively
+    another unit's, with those communities. Each is None when the unit has no such case at any
+    time (a department or a building: never)."""
+    out: dict[str, Any] = {"served_elsewhere": None, "served_for_others": None}
+    elsewhere = scope.seen_as("served_elsewhere")
+    if elsewhere is not None and await store.any_case(conn, elsewhere):
+        out["served_elsewhere"] = {
+            "serving": await store.communities_of(conn, elsewhere, "community"),
+            "metrics": await live(conn, elsewhere, period),
+        }
+    others = scope.seen_as("served_for_others")
+    if others is not None and await store.any_case(conn, others):
+        counted = await live(conn, others, period)
+        out["served_for_others"] = {
+            "administrative": await store.communities_of(conn, others, "admin_community"),
+            **{k: counted[k] for k in ("received", "resolved", "ratings")},
+        }
+    return out
+
+
 FREEZE_BATCH = 200
 
 

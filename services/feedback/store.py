@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -262,19 +262,66 @@ async def claim_unrated(conn: Connection, now: datetime, limit: int) -> list[str
 # --- units and metrics --------------------------------------------------------------------------
 
 
+# 插花地: the views of a unit's cases. ``served``: the cases it answers for, its official
+# figures (by location: the serving chain); ``served_elsewhere``: the cases administratively in
+# it that a unit of another chain serves (shown apart, never in its official figures);
+# ``served_for_others``: those of its official cases that are administratively another unit's.
+ScopeView = Literal["served", "served_elsewhere", "served_for_others"]
+# the levels a case has an administrative code of (a building is the same in both chains)
+ADMIN_LEVELS = ("district", "street", "community", "grid")
+
+
 @dataclass(frozen=True)
 class Scope:
     """The cases a unit answers for: by location (a unit of the tree, rolled up through the
-    case's district/street/community/grid codes) or, for a department, by dispatch."""
+    case's district/street/community/grid codes: the chain that serves the place) or, for a
+    department, by dispatch; ``view`` another set of them (``ScopeView``)."""
 
     code: str
     name: str
     kind: str  # unit level (district/street/community/grid/building) or "department"
+    view: ScopeView = "served"
 
     def sql(self, param: str = "$1") -> str:
         if self.kind == "department":
             return f"SELECT case_id FROM dispatches WHERE unit = {param}"
-        return f"SELECT case_id FROM cases WHERE {LEVEL_COLUMNS[self.kind]} = {param}"
+        col = LEVEL_COLUMNS[self.kind]
+        if self.view == "served_elsewhere":
+            return (
+                f"SELECT case_id FROM cases WHERE admin_{col} = {param} "
+                f"AND {col} IS DISTINCT FROM {param}"
+            )
+        if self.view == "served_for_others":
+            return (
+                f"SELECT case_id FROM cases WHERE {col} = {param} "
+                f"AND admin_{col} IS NOT NULL AND admin_{col} <> {param}"
+            )
+        return f"SELECT case_id FROM cases WHERE {col} = {param}"
+
+    def seen_as(self, view: ScopeView) -> Scope | None:
+        """The same unit's ``view`` (None: a department or a building has no other view)."""
+        if self.kind not in ADMIN_LEVELS:
+            return None
+        return replace(self, view=view)
+
+
+async def communities_of(
+    conn: Connection, scope: Scope, column: Literal["community", "admin_community"]
+) -> list[dict[str, str | None]]:
+    """The distinct communities (serving, or administrative) of the scope's cases, by code, with
+    their names (None where the registry has none)."""
+    rows = await conn.fetch(
+        f"""SELECT DISTINCT c.{column} AS code, u.name FROM cases c
+            LEFT JOIN units u ON u.code = c.{column}
+            WHERE c.case_id IN ({scope.sql()}) AND c.{column} IS NOT NULL ORDER BY 1""",
+        scope.code,
+    )
+    return [{"code": r["code"], "name": r["name"]} for r in rows]
+
+
+async def any_case(conn: Connection, scope: Scope) -> bool:
+    """Whether the scope holds any case at all (any time)."""
+    return bool(await conn.fetchval(f"SELECT EXISTS ({scope.sql()})", scope.code))
 
 
 async def dispatched_units(conn: Connection, case_id: str) -> list[str]:

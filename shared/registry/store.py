@@ -82,6 +82,32 @@ async def lineage(conn: Connection, code: str) -> dict[str, str]:
     return {r["level"]: r["code"] for r in rows}
 
 
+async def served_lineage(conn: Connection, code: str) -> dict[str, str]:
+    """``{level: code}`` of the chain that serves the unit (插花地): its lineage, except that above
+    the finest building or grid of it served by another community (``served_by``) come that
+    community, its street and district instead of its own (empty when the unit is unknown)."""
+    rows = await conn.fetch(
+        """WITH RECURSIVE up(code, level, parent, served_by, depth) AS (
+               SELECT code, level, parent, served_by, 0 FROM units WHERE code = $1
+               UNION ALL
+               SELECT u.code, u.level, u.parent, u.served_by, up.depth + 1
+               FROM units u JOIN up ON u.code = up.parent WHERE up.depth < 8)
+           SELECT up.code, up.level, up.served_by, s.level AS serving_level
+           FROM up LEFT JOIN units s ON s.code = up.served_by ORDER BY up.depth""",
+        code,
+    )
+    own = {r["level"]: r["code"] for r in rows}
+    chain: dict[str, str] = {}
+    for r in rows:
+        chain.setdefault(r["level"], r["code"])
+        if r["level"] not in ("building", "grid") or r["serving_level"] != "community":
+            continue
+        if r["served_by"] != own.get("community"):
+            return {**(await lineage(conn, r["served_by"])), **chain}
+        break  # served by its own community
+    return own
+
+
 async def unit_names(conn: Connection, codes: list[str]) -> dict[str, str]:
     rows = await conn.fetch(
         "SELECT code, name FROM units WHERE code = ANY($1::text[]) "
@@ -94,8 +120,9 @@ async def unit_names(conn: Connection, codes: list[str]) -> dict[str, str]:
 async def reach_codes(conn: Connection, code: str) -> set[str]:
     """The codes whose holders reach ``code``: the unit and its ancestors, or for a department,
     the department, its parent and the parent's ancestors (``shared.runtime.identity.in_scope``
-    checks a caller's unit against them)."""
-    codes = set((await lineage(conn, code)).values())
+    checks a caller's unit against them). For a unit served by another community (插花地) the
+    ancestors are the serving chain's (``served_lineage``): they handle its cases."""
+    codes = set((await served_lineage(conn, code)).values())
     if not codes:
         parent = await conn.fetchval("SELECT parent FROM departments WHERE code = $1", code)
         if parent is not None:
