@@ -139,6 +139,7 @@ def test_which_events_are_milestones() -> None:
         "CaseExtended",
         "CaseResolved",
         "CaseVerified",
+        "CaseRelayed",  # 三代: the agent's relays
     }
     escalated = CaseEscalated(
         case_id=CASE, from_tier="grid", to_tier="community", unit="U", reason="r"
@@ -147,7 +148,14 @@ def test_which_events_are_milestones() -> None:
         escalated, MILESTONE_EVENTS
     )
     # every kind made is in the contract; "verified" (核查结案) is reserved there, made later
-    assert set(get_args(NoticeKind)) == {"assigned", "accepted", "extended", "resolved", "verified"}
+    assert set(get_args(NoticeKind)) == {
+        "assigned",
+        "accepted",
+        "extended",
+        "resolved",
+        "verified",
+        "relayed",
+    }
 
 
 def test_a_notice_is_the_milestone_for_one_reporter_with_a_stable_id() -> None:

@@ -135,6 +135,11 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
         reach_ok={200}, reach_no=404, roles={"command_centre"}
     ),
     ("dispatch", "GET", "/me/supervisions"): bearer(reach_ok={200}, reach_no=200),
+    # 三代 agency: the case's agent only; the matrix's case (sanitation) has none, so whoever
+    # reaches it is answered 409, anyone else 404 (tests/dispatch/test_agency.py: the agent's
+    # 200 and the 403 of a caller who reaches a case with an agent and is not it)
+    ("dispatch", "POST", "/cases/{case_id}/commission"): bearer(reach_ok={409}, reach_no=404),
+    ("dispatch", "POST", "/cases/{case_id}/relay"): bearer(reach_ok={409}, reach_no=404),
     # photos (照片): an upload by a caller who may act on the case now (a form that is no image:
     # 422; no action open to them: 403), one of its photos to whoever reaches it (an unknown
     # photo: 404); a report's photo from intake only by the link dispatch signs (none: 403)
@@ -222,7 +227,7 @@ async def call(
     kwargs: dict[str, Any] = {"headers": caller.headers(stack), "params": query(path)}
     if method == "POST" and path.endswith("/actions"):
         kwargs["json"] = {"action": "accept"}
-    elif method == "POST" and path.endswith("/supervise"):
+    elif method == "POST" and path.endswith(("/supervise", "/commission", "/relay")):
         kwargs["json"] = {"note": "请尽快处置"}
     elif method == "POST" and (path.endswith("/reclassify") or path.startswith("/triage/")):
         kwargs["json"] = {"category": "sanitation"}  # the case's own: nothing changes
