@@ -65,6 +65,9 @@ NO_CARDS = {
     "resolve": {"yellow": 0, "red": 0},
     "verify": {"yellow": 0, "red": 0},
 }
+_NONE = {"cases": 0, "commissioned": 0, "relays": 0}
+# 三代 agency: tests/dispatch/test_agency.py counts them
+NO_AGENCY = {**_NONE, "proxy_petition": _NONE, "voice_advocacy": _NONE, "errand_service": _NONE}
 EXPECTED_OJY = {
     "received": 4,  # C1 C2 C3 C8
     "resolved": 3,  # C1 C2 C8
@@ -81,6 +84,7 @@ EXPECTED_OJY = {
     # hours [4, 6, 48]: median 6; p90 = 6 + (48 - 6) * 0.8
     "time_to_resolve_hours": {"median": 6.0, "p90": 39.6, "cases": 3},
     "warned": NO_CARDS,  # tests/feedback/test_warnings_counted.py counts them
+    "agency": NO_AGENCY,
 }
 EXPECTED_STREET = {
     "received": 6,
@@ -97,6 +101,7 @@ EXPECTED_STREET = {
     # hours [4, 6, 24, 48, 48]: median 24; p90 = 48
     "time_to_resolve_hours": {"median": 24.0, "p90": 48.0, "cases": 5},
     "warned": NO_CARDS,
+    "agency": NO_AGENCY,
 }
 
 
