@@ -144,9 +144,7 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
     # 422; no action open to them: 403), one of its photos to whoever reaches it (an unknown
     # photo: 404); a report's photo from intake only by the link dispatch signs (none: 403)
     ("dispatch", "POST", "/cases/{case_id}/photos"): bearer(reach_ok={403, 422}, reach_no=404),
-    ("dispatch", "GET", "/cases/{case_id}/photos/{photo_id}"): bearer(
-        reach_ok={404}, reach_no=404
-    ),
+    ("dispatch", "GET", "/cases/{case_id}/photos/{photo_id}"): bearer(reach_ok={404}, reach_no=404),
     ("intake", "GET", "/media/{photo_id}"): anyone(403),
     # the command-centre board's API (the pages and the event stream are not in the document)
     ("dispatch", "GET", "/console/api/board"): bearer(
