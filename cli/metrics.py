@@ -38,6 +38,7 @@ LABELS: dict[str, str] = {
     "escalation_rate": "上报率 escalation rate",
     "time_to_resolve_hours": "办结用时(小时) time to resolve (h)",
     "warned": "黄牌/红牌 warnings (yellow/red)",
+    "supervised": "督办 supervised",
 }
 
 
@@ -72,6 +73,8 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
                 if s in v
             )
             rows.append((label, f"{v['yellow']}/{v['red']}", f"{stages}; {v['cases']} cases"))
+        elif key == "supervised":
+            rows.append((label, str(v["supervisions"]), f"{v['cases']} cases"))
         elif isinstance(v, dict):
             rows.append((label, _pct(v["rate"]), f"{v['numerator']}/{v['denominator']}"))
         else:

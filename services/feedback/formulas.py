@@ -16,6 +16,7 @@ Which rows belong to a period (``[start, end)`` in Asia/Shanghai time, see ``per
 - ``ratings``: every valid rating (any reporter's, decisive or not) whose ``at`` is in the period.
 - ``cards``: every stage warning: a ``cases.warned`` (yellow, 黄牌) whose ``warned_at`` and a
   ``cases.overdue`` (red, 红牌) whose ``overdue_at`` (else ``ce_time``) falls in the period.
+- ``supervisions``: every ``cases.supervised`` (督办) whose ``supervised_at`` falls in the period.
 - ``facts``: per case, what is known of it at any time (start tier, escalated, reopened, opened_at).
 - ``agency``: 三代 agency, each with its agency mode: an agent assigned (``cases.agent_assigned``,
   ``assigned_at``), a commission recorded (``cases.commissioned``, ``recorded_at``), a relay
@@ -78,6 +79,14 @@ class CardRow:
 
 
 @dataclass(frozen=True)
+class SupervisionRow:
+    """A supervision (督办, ``cases.supervised``) the command centre sent on a case."""
+
+    case_id: str
+    supervision: int  # the case's n-th
+
+
+@dataclass(frozen=True)
 class AgencyRow:
     """A step of 三代 agency: ``assigned`` (an agent), ``commissioned`` (委托), ``relayed``."""
 
@@ -117,6 +126,7 @@ class MetricInputs:
     ratings: Sequence[RatingRow] = ()
     facts: Mapping[str, CaseFacts] = field(default_factory=dict)
     cards: Sequence[CardRow] = ()
+    supervisions: Sequence[SupervisionRow] = ()
     agency: Sequence[AgencyRow] = ()
 
 
@@ -272,6 +282,14 @@ def agency(rows: Iterable[AgencyRow]) -> dict[str, Any]:
     return {**total, **modes}
 
 
+def supervised(rows: Iterable[SupervisionRow]) -> dict[str, int]:
+    """Supervised (督办): ``cases`` supervised in the period (distinct cases) and
+    ``supervisions`` sent in the period (every one: a case supervised twice counts twice); counts,
+    no rate."""
+    seen = list(rows)
+    return {"cases": len({r.case_id for r in seen}), "supervisions": len(seen)}
+
+
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The p-th percentile with linear interpolation between closest ranks (numpy's default):
     the median is ``percentile(v, 50)``. ``None`` for no values."""
@@ -336,6 +354,7 @@ def compute(inputs: MetricInputs) -> dict[str, Any]:
             "cases": len(hours),
         },
         "warned": warned(inputs.cards),
+        "supervised": supervised(inputs.supervisions),
         "agency": agency(inputs.agency),
     }
 

@@ -24,6 +24,7 @@ from shared.contract.events import (
     CaseRelayed,
     CaseResolved,
     CaseSentBack,
+    CaseSupervised,
     CaseVerified,
     CaseWarned,
 )
@@ -40,6 +41,7 @@ FactEvent = (
     | CaseSentBack
     | CaseWarned
     | CaseOverdue
+    | CaseSupervised
     | CaseAgentAssigned
     | CaseCommissioned
     | CaseRelayed
@@ -117,6 +119,14 @@ FACTS: tuple[Fact, ...] = (
         ("deadline", "tier", "unit", "due_at", "at"),
         when="at",
         renamed={"at": "overdue_at"},
+    ),
+    # 督办: the command centre's supervisions, counted per unit and period
+    Fact(
+        "cases.supervised",
+        CaseSupervised,
+        "supervisions",
+        ("supervision", "tier", "unit", "attempt", "supervised_at"),
+        when="supervised_at",
     ),
     # 三代 agency: counted per agency mode; a relay is also a milestone the reporters hear of
     Fact(

@@ -19,6 +19,7 @@ from .formulas import (
     MetricInputs,
     RatingRow,
     ResolutionRow,
+    SupervisionRow,
 )
 from .notices import Milestone
 from .periods import Period
@@ -422,6 +423,13 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         a,
         b,
     )
+    supervisions = await conn.fetch(
+        f"""SELECT case_id, supervision FROM supervisions
+            WHERE case_id IN ({s}) AND supervised_at >= $2 AND supervised_at < $3""",
+        scope.code,
+        a,
+        b,
+    )
     return MetricInputs(
         opened=[CaseFacts(r["case_id"], r["category"], r["opened_at"]) for r in opened],
         dispatches=[DispatchRow(r["case_id"], r["dispatched_at"]) for r in dispatches],
@@ -433,6 +441,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         ratings=[RatingRow(r["resolved"], r["satisfaction"]) for r in ratings],
         facts={r["case_id"]: CaseFacts(**dict(r)) for r in facts},
         cards=[CardRow(r["case_id"], r["stage"], r["card"]) for r in cards],
+        supervisions=[SupervisionRow(r["case_id"], r["supervision"]) for r in supervisions],
         agency=[AgencyRow(r["case_id"], r["agency_mode"], r["step"]) for r in agency],
     )
 

@@ -131,6 +131,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.sent_back",  # a withdrawn resolution counts as none
             "cases.reclassified",  # the category its figures count the case under
             "cases.extended",  # a milestone residents hear of (cases.notified)
+            "cases.supervised",  # 督办, counted per unit and period
             "cases.agent_assigned",  # 三代 agency, counted per mode
             "cases.commissioned",
             "cases.relayed",  # also a milestone residents hear of

@@ -139,6 +139,7 @@ CONSUMED = (
     "cases.verified",
     "cases.sent_back",
     "cases.extended",
+    "cases.supervised",
     "cases.agent_assigned",
     "cases.commissioned",
     "cases.relayed",

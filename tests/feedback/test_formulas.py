@@ -211,3 +211,12 @@ def test_warnings_count_every_card_by_stage() -> None:
         "verify": {"yellow": 0, "red": 0},
     }
     assert warned([])["cases"] == 0
+
+
+def test_supervisions_count_cases_once_and_every_supervision() -> None:
+    from services.feedback.formulas import MetricInputs, SupervisionRow, compute, supervised
+
+    rows = [SupervisionRow("c-1", 1), SupervisionRow("c-1", 2), SupervisionRow("c-2", 1)]
+    assert supervised(rows) == {"cases": 2, "supervisions": 3}
+    assert supervised([]) == {"cases": 0, "supervisions": 0}
+    assert compute(MetricInputs(supervisions=rows))["supervised"] == supervised(rows)

@@ -65,6 +65,7 @@ NO_CARDS = {
     "resolve": {"yellow": 0, "red": 0},
     "verify": {"yellow": 0, "red": 0},
 }
+NO_SUPERVISIONS = {"cases": 0, "supervisions": 0}
 _NONE = {"cases": 0, "commissioned": 0, "relays": 0}
 # 三代 agency: tests/dispatch/test_agency.py counts them
 NO_AGENCY = {**_NONE, "proxy_petition": _NONE, "voice_advocacy": _NONE, "errand_service": _NONE}
@@ -84,6 +85,7 @@ EXPECTED_OJY = {
     # hours [4, 6, 48]: median 6; p90 = 6 + (48 - 6) * 0.8
     "time_to_resolve_hours": {"median": 6.0, "p90": 39.6, "cases": 3},
     "warned": NO_CARDS,  # tests/feedback/test_warnings_counted.py counts them
+    "supervised": NO_SUPERVISIONS,  # tests/feedback/test_supervisions_counted.py counts them
     "agency": NO_AGENCY,
 }
 EXPECTED_STREET = {
@@ -101,6 +103,7 @@ EXPECTED_STREET = {
     # hours [4, 6, 24, 48, 48]: median 24; p90 = 48
     "time_to_resolve_hours": {"median": 24.0, "p90": 48.0, "cases": 5},
     "warned": NO_CARDS,
+    "supervised": NO_SUPERVISIONS,
     "agency": NO_AGENCY,
 }
 
