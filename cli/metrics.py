@@ -82,6 +82,42 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def served_apart_lines(data: dict[str, Any]) -> list[str]:
+    """插花地: the lines telling, under the official table, which of the unit's cases another
+    community serves and which it counts for another (none when neither)."""
+
+    def names(refs: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{r.get('name') or r['code']} ({r['code']})" for r in refs)
+
+    lines = []
+    others = data.get("served_for_others")
+    if others:
+        lines.append(
+            f"插花地: of these, {others['received']} received, {others['resolved']} resolved, "
+            f"{others['ratings']} ratings are administratively {names(others['administrative'])}'s"
+        )
+    elsewhere = data.get("served_elsewhere")
+    if elsewhere:
+        lines.append(
+            f"插花地: served by {names(elsewhere['serving'])}, counted there and shown below "
+            "apart (not in the figures above)"
+        )
+    return lines
+
+
+def print_served_apart(data: dict[str, Any]) -> None:
+    """The 插花地 lines, and the figures of the cases served elsewhere in a table of their own."""
+    for line in served_apart_lines(data):
+        console.print(line)
+    if data.get("served_elsewhere"):
+        t = Table(title="插花地 served elsewhere (administratively here; not in the figures above)")
+        for col, justify in (("metric", "left"), ("value", "right"), ("detail", "right")):
+            t.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for row in metric_rows(data["served_elsewhere"]["metrics"]):
+            t.add_row(*row)
+        console.print(t)
+
+
 def bearer_token(unit: str, token: str | None) -> str:
     """The token to send: the one given, else a short one for UNIT signed with the secret."""
     if token:
@@ -153,6 +189,7 @@ def metrics(
             now = metric_rows({a["figure"]: a["current"]})[0]
             t.add_row(was[0], " ".join(was[1:]), " ".join(now[1:]))
         console.print(t)
+    print_served_apart(data)
     if hot_issues:
         hot = _get(base, f"/units/{code}/hot-issues", period, bearer)
         t = Table(title=f"高频问题 hot issues (vs {hot['previous_period']})")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.metrics import LABELS, metric_rows
+from cli.metrics import LABELS, metric_rows, served_apart_lines
 from services.feedback.api import RATES
 
 
@@ -32,4 +32,27 @@ def test_the_warnings_row() -> None:
     }
     assert metric_rows({"warned": warned}) == [
         ("黄牌/红牌 warnings (yellow/red)", "3/1", "respond 2/1, resolve 1/0; 2 cases"),
+    ]
+
+
+def test_served_places_are_told_under_the_table() -> None:
+    """插花地: the serving unit is told which of its cases are another's; the administrative
+    one by whom its cases are served (their figures in a table of their own)."""
+    assert served_apart_lines({"served_elsewhere": None, "served_for_others": None}) == []
+    serving = {
+        "served_for_others": {
+            "administrative": [{"code": "QS-HWL-GDHY", "name": "钢都花园社区"}],
+            "received": 1,
+            "resolved": 1,
+            "ratings": 0,
+        }
+    }
+    assert served_apart_lines(serving) == [
+        "插花地: of these, 1 received, 1 resolved, 0 ratings are administratively "
+        "钢都花园社区 (QS-HWL-GDHY)'s"
+    ]
+    admin = {"served_elsewhere": {"serving": [{"code": "WC-YY-HPY", "name": None}], "metrics": {}}}
+    assert served_apart_lines(admin) == [
+        "插花地: served by WC-YY-HPY (WC-YY-HPY), counted there and shown below apart "
+        "(not in the figures above)"
     ]
