@@ -8,12 +8,14 @@ with the dispatch limits in working time (``deploy/samples/tier_rules_working.ya
 dispatched then is to be resolved by the close of Thursday 8 October, the first working day after
 the holiday). It loads the sample registry, replays sample resident reports through intake ->
 dispatch -> feedback, plays the handlers (accept, resolve) and the residents (ratings: most
-satisfied, some not, which reopens the case), and plays two cases apart: one whose handler asks
+satisfied, some not, which reopens the case), and plays three cases apart: one whose handler asks
 for an extension (缓办/延期) that the community approves, resolved after its first deadline and on
 time by the approved one; one accepted and left, warned (黄牌) and then overdue (红牌), which
-escalates to the community. September's figures freeze half a day after the month closed (the
-grace, ``WANGGE_METRICS_FREEZE_GRACE``). It prints what happened, September's official figures
-and October's provisional ones, then the command-centre board's address (``CONSOLE_URL``) with a
+escalates to the community; one returned by its grid as not theirs (退单), which the district's
+command centre decides (its category kept) and which is dispatched past the grid. Every
+resolution is verified on site (核查结案) before its follow-up. September's figures freeze half a
+day after the month closed (the grace, ``WANGGE_METRICS_FREEZE_GRACE``). It prints what
+happened, September's official figures and October's provisional ones, then the command-centre board's address (``CONSOLE_URL``) with a
 sign-in link for the district's command centre and one for a grid worker's phone page, and keeps
 the city running (the services, on the demonstration clock) until interrupted (Ctrl-C);
 ``--exit`` stops everything at the end instead (tests and CI).
@@ -29,6 +31,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -36,6 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 import orjson
 from rich.console import Console
 from rich.table import Table
@@ -67,6 +71,8 @@ TOPICS = (
     "cases.accepted",
     "cases.resolved",
     "cases.verified",
+    "cases.returned",
+    "cases.reclassified",
     "feedback.requested",
     "cases.closed",
     "cases.reopened",
@@ -144,15 +150,24 @@ def load_reports() -> list[dict[str, Any]]:
     return out
 
 
-class Story:
-    """The two cases played apart (on the first two grid cases of ``STORY_UNIT``): one asks for
-    an extension, which the community approves, and is resolved between its first deadline and
-    the approved one; one is accepted and left, so it is warned, then overdue, and escalates."""
+Decide = Callable[[str, str], Awaitable[None]]  # (case id, category): the command centre's
 
-    def __init__(self, actors: Actors) -> None:
+
+class Story:
+    """The cases played apart (on the first three grid cases of ``STORY_UNIT``): one asks for
+    an extension, which the community approves, and is resolved between its first deadline and
+    the approved one; one is accepted and left, so it is warned, then overdue, and escalates;
+    one is returned by its grid as not theirs (退单), and the district's command centre decides
+    it (``decide``: its category kept), so that it is dispatched past the grid."""
+
+    def __init__(self, actors: Actors, decide: Decide) -> None:
         self.actors = actors
+        self.decide = decide
         self.extended: str | None = None
         self.left: str | None = None
+        self.returned: str | None = None
+        self.to_decide: tuple[str, str] | None = None  # (case, its category) once returned
+        self.decided = False
         self.steps: list[tuple[str, str, str]] = []  # (when, case, what)
         self.approved = False
         self.extended_resolved = False
@@ -168,9 +183,15 @@ class Story:
             self.extended = case_id
         elif first and self.left is None and case_id != self.extended:
             self.left = case_id
-        if case_id not in (self.extended, self.left) or ev["attempt"] != 1:
+        elif first and self.returned is None and case_id not in (self.extended, self.left):
+            self.returned = case_id
+        if case_id not in (self.extended, self.left, self.returned) or ev["attempt"] != 1:
             return False
         handler = ev["handler_id"] or STORY_UNIT
+        if case_id == self.returned:
+            note = "该问题属于物业管理范围，不属于本网格"
+            await self.actors.act(case_id, handler, "return", f"{case_id}:story:return", note=note)
+            return True
         self.note(
             ev["dispatched_at"],
             case_id,
@@ -191,8 +212,12 @@ class Story:
         return True
 
     async def tick(self, admin_dsn: str) -> None:
-        """What the story does as time passes: the community approves the request once dispatch
-        holds it; the extended case is resolved after its first deadline."""
+        """What the story does as time passes: the command centre decides the returned case; the
+        community approves the request once dispatch holds it; the extended case is resolved
+        after its first deadline."""
+        if self.to_decide is not None and not self.decided:
+            await self.decide(*self.to_decide)
+            self.decided = True
         case_id = self.extended
         if case_id is None:
             return
@@ -222,9 +247,22 @@ class Story:
     def record(self, rec: Any) -> None:
         ev = rec.json()
         case_id = ev.get("case_id")
-        if case_id not in (self.extended, self.left):
+        if case_id not in (self.extended, self.left, self.returned):
             return
-        if rec.topic == "cases.extended":
+        if rec.topic == "cases.returned":
+            self.to_decide = (case_id, ev["category"])
+            self.note(
+                ev["returned_at"], case_id, f"returned by {ev['unit']} (退单): {ev['reason']}"
+            )
+        elif rec.topic == "cases.reclassified":
+            self.note(
+                ev["reclassified_at"],
+                case_id,
+                f"the command centre decides: {ev['to_category_name']} (origin {ev['origin']})",
+            )
+        elif rec.topic == "cases.dispatched" and case_id == self.returned and ev["attempt"] > 1:
+            self.note(ev["dispatched_at"], case_id, f"dispatched again to {ev['unit']}")
+        elif rec.topic == "cases.extended":
             self.note(
                 ev["extended_at"],
                 case_id,
@@ -246,10 +284,24 @@ class Story:
 
     @property
     def done(self) -> bool:
-        return self.extended_resolved and CLOCK() >= UNTIL
+        return (
+            self.extended_resolved and CLOCK() >= UNTIL and (self.returned is None or self.decided)
+        )
 
 
-async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
+async def triage_decision(dispatch_url: str, token: str, case_id: str, category: str) -> None:
+    """The district's command centre decides a case in its queue (``POST /triage/{case_id}``)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.post(
+            f"{dispatch_url}/triage/{case_id}",
+            json={"category": category, "note": "核实后仍按原类别，派往其他承办单位"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    if resp.status_code != 200:
+        console.print(f"[yellow]the triage decision was refused: {resp.text}[/yellow]")
+
+
+async def play(settings: Settings, admin_dsn: str, feedback_url: str, dispatch_url: str) -> int:
     records = load_registry_file(SAMPLES / "registry.yaml", default_taxonomy())
     await publish_registry(settings, records)
     await wait_registry(admin_dsn)
@@ -269,7 +321,8 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str) -> int:
         TopicReader(settings, *TOPICS) as reader,
     ):
         actors = Actors(pub, partial(unit_handler, admin_dsn), rating=demo_rating, clock=CLOCK)
-        story = Story(actors)
+        centre = issue_token(settings, role="command_centre", unit="WC")
+        story = Story(actors, partial(triage_decision, dispatch_url, centre))
         for r in reports:
             await pub.send("reports.submitted", r, key=r["report_id"])
         deadline = time.monotonic() + 360
@@ -480,7 +533,9 @@ def main(argv: list[str] | None = None) -> int:
             WANGGE_NOTIFY_KEY=env["WANGGE_NOTIFY_KEY"],
             WANGGE_AUTH_JWT_SECRET=env["WANGGE_AUTH_JWT_SECRET"],  # the command centre's token
         )
-        code = asyncio.run(play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"]))
+        code = asyncio.run(
+            play(settings, env["DATABASE_URL"], env["FEEDBACK_URL"], env["DISPATCH_URL"])
+        )
         if code == 0 and not args.exit:
             stay(settings, env, run_dir)
         return code

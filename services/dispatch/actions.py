@@ -28,7 +28,7 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, pauses, photos, store, verification
+from . import emit, pauses, photos, returns, store, verification
 from .assignment import Route, transfer_refusal
 from .model import Case, CaseChange, Refusal, Step
 from .planning import (
@@ -41,7 +41,7 @@ from .planning import (
     write,
 )
 from .states import ALREADY_ACCEPTED, Transition, authorization_refusal, refusal, transition
-from .tiers import next_tier, tier_index
+from .tiers import next_tier
 
 log = get_logger(component="dispatch")
 
@@ -165,8 +165,9 @@ KEEPING: dict[str, KeepingPlanner] = {
     "resume": pauses.resume,
     "verify": lambda p, case, a, t, now: verification.verify(case, a, t, now),
     "send_back": verification.send_back,
+    "return": lambda p, case, a, t, now: returns.plan_return(case, a, t, now),
 }
-MOVING = ("escalate", "return", "transfer")  # ``Actions.plan``'s own: they read the registry
+MOVING = ("escalate", "transfer")  # ``Actions.plan``'s own: they read the registry
 assert {*KEEPING, *MOVING} == set(get_args(ActionKind)), "every action kind is planned once"
 
 
@@ -242,6 +243,9 @@ class Actions:
             await self.reject(uow, a, plan_refused(a, planned))
             return
         await write(uow, [photos.attach(planned, a)])
+        if a.action == "return":  # 退单: its entry in the queue, after its case row
+            text = await store.case_text(conn, case.case_id)
+            await store.add_triage_entries(conn, [returns.queue_entry(case, a, text, now)])
         await store.record_outcome(conn, a, None)
 
     async def plan(
@@ -250,8 +254,6 @@ class Actions:
         match a.action:
             case "escalate":
                 return await self.escalate(conn, case, a, t, now)
-            case "return":
-                return await self.return_(conn, case, a, t, now)
             case "transfer":
                 return await self.transfer(conn, case, a, t, now)
         return KEEPING[a.action](self.policy, case, a, t, now)
@@ -271,22 +273,6 @@ class Actions:
         reason = f"handler: {a.note}"
         plan = await self._move(conn, case, a, t, to, reason, now)
         return plan.publishing(emit.escalated(plan.after, from_tier=case.tier, reason=reason))
-
-    async def return_(
-        self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime
-    ) -> Planned:
-        """退单: re-routed excluding this unit (and every unit that returned it before); if the
-        tier has no other unit, one tier up (then also ``cases.escalated``, reason ``return``)."""
-        exclude = (*case.excluded_units, case.unit)
-        to = await route_case(conn, case, case.tier, exclude)
-        if to is None:
-            return "no other unit can take the case"
-        reason = f"returned by {case.unit}: {a.note}"
-        excluded = CaseChange(excluded_units=exclude)
-        plan = await self._move(conn, case, a, t, to, reason, now, excluded)
-        if tier_index(to.tier) > tier_index(case.tier):
-            plan = plan.publishing(emit.escalated(plan.after, from_tier=case.tier, reason="return"))
-        return plan
 
     async def transfer(
         self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime

@@ -14,6 +14,7 @@ from shared.contract.events import (
     CaseOverdue,
     CaseReclassified,
     CaseResolved,
+    CaseReturned,
     CaseSentBack,
     CaseVerified,
     CaseWarned,
@@ -38,6 +39,7 @@ CaseEvent = (
     | CaseReclassified
     | CaseVerified
     | CaseSentBack
+    | CaseReturned
 )
 
 
@@ -181,6 +183,21 @@ def verified(case: Case, action: HandlerAction, *, at: datetime, on_time: bool) 
         verify_by=case.verify_by,
         verified_at=at,
         on_time=on_time,
+    )
+
+
+def returned(case: Case, action: HandlerAction, *, held_by: str, at: datetime) -> CaseReturned:
+    """``cases.returned`` (退单): the case as its unit returned it."""
+    return CaseReturned(
+        case_id=case.case_id,
+        tier=case.tier,
+        unit=case.unit,
+        handler_id=action.handler_id,
+        category=case.category,
+        attempt=case.attempt,
+        reason=action.note or "",
+        held_by=held_by,
+        returned_at=at,
     )
 
 

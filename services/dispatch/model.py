@@ -334,3 +334,6 @@ class TriageEntry:
     source: str
     title: str | None
     description: str
+    # 退单: the unit that returned the case to the queue, and why (None: opened needing triage)
+    returned_by: str | None = None
+    return_note: str | None = None

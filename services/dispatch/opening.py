@@ -101,6 +101,7 @@ class Opening:
             )
             c.uow.emit(emit.dispatched(case, now))
         await store.insert_cases(conn, cases)
+        await store.add_case_texts(conn, [entry_of(c.event, now) for c, *_ in planned])
         await store.add_timeline_steps(conn, steps)
         # 三代: an agent beside the handler, for a category that asks for one
         agents = await agency_store.assign_agents(conn, self.policy.taxonomy, cases, now)
@@ -135,6 +136,7 @@ class Opening:
                 "case held for triage (人工分拨)", case_id=ev.case_id, reasons=ev.triage_reasons
             )
         await store.insert_cases(conn, cases)
+        await store.add_case_texts(conn, entries)
         await store.add_triage_entries(conn, entries)
         await store.add_timeline_steps(conn, steps)
 

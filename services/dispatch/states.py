@@ -3,8 +3,9 @@
 States (``cases.state``):
 
 - ``dispatched``: assigned to a unit (and a handler, or the unit as a whole), not yet accepted;
-- ``escalated`` / ``returned`` / ``transferred``: the same, after a move to another unit (上报/吹哨,
-  退单, 转办): the state says how the case got where it is;
+- ``escalated`` / ``transferred``: the same, after a move to another unit (上报/吹哨, 转办): the
+  state says how the case got where it is; ``returned`` is that of cases returned (退单) before
+  returns went to the command centre (they are never entered now);
 - ``accepted``: a handler took it; ``deliberating``: at the community's residents' council
   (议事会), its deadline paused until ``decide_by``; ``resolved``: done (feedback may reopen it);
 - ``extension_requested``: its handler asked for a later resolution deadline (缓办/延期); the unit
@@ -21,7 +22,9 @@ States (``cases.state``):
   resolve at once;
 - ``triage``: opened with ``needs_triage`` (人工分拨): held by the command centre of its district,
   dispatched to nobody and with no deadline running, until the command centre decides its
-  category (``reclassify``, then a first dispatch by that category's tier rules).
+  category (``reclassify``, then a first dispatch by that category's tier rules); and a case its
+  unit returned as not theirs (``return``, 退单: ``returns.py``), until the command centre
+  decides it again (its category, or the same one: routed past the units that returned it).
 
 Events are the handler actions of ``handler.actions`` and the system's own: ``respond_timeout``
 ``resolve_timeout`` and ``verify_timeout`` (the sweeper), ``verification_waived`` (the
@@ -95,28 +98,28 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     # awaiting acceptance: take it, pass it on, or let the clock run out
     ("dispatched", "accept"): "accepted",
     ("dispatched", "escalate"): "escalated",
-    ("dispatched", "return"): "returned",
+    ("dispatched", "return"): "triage",
     ("dispatched", "transfer"): "transferred",
     ("dispatched", "respond_timeout"): "dispatched",
     ("dispatched", "resolve_timeout"): "escalated",
     ("dispatched", "rules_raised"): "escalated",
     ("escalated", "accept"): "accepted",
     ("escalated", "escalate"): "escalated",
-    ("escalated", "return"): "returned",
+    ("escalated", "return"): "triage",
     ("escalated", "transfer"): "transferred",
     ("escalated", "respond_timeout"): "escalated",
     ("escalated", "resolve_timeout"): "escalated",
     ("escalated", "rules_raised"): "escalated",
     ("returned", "accept"): "accepted",
     ("returned", "escalate"): "escalated",
-    ("returned", "return"): "returned",
+    ("returned", "return"): "triage",
     ("returned", "transfer"): "transferred",
     ("returned", "respond_timeout"): "returned",
     ("returned", "resolve_timeout"): "escalated",
     ("returned", "rules_raised"): "escalated",
     ("transferred", "accept"): "accepted",
     ("transferred", "escalate"): "escalated",
-    ("transferred", "return"): "returned",
+    ("transferred", "return"): "triage",
     ("transferred", "transfer"): "transferred",
     ("transferred", "respond_timeout"): "transferred",
     ("transferred", "resolve_timeout"): "escalated",
@@ -125,7 +128,7 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("accepted", "progress"): "accepted",
     ("accepted", "resolve"): "verifying",
     ("accepted", "escalate"): "escalated",
-    ("accepted", "return"): "returned",
+    ("accepted", "return"): "triage",
     ("accepted", "transfer"): "transferred",
     ("accepted", "deliberate"): "deliberating",
     ("accepted", "request_extension"): "extension_requested",

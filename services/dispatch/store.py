@@ -248,23 +248,58 @@ async def add_triage_entries(conn: Connection, entries: Sequence[TriageEntry]) -
         return
     await conn.executemany(
         """INSERT INTO triage (case_id, since, reasons, confidence, suggestions, moderation,
-                               source, title, description)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                               source, title, description, returned_by, return_note)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
         [
             (
                 e.case_id,
                 e.since,
                 list(e.reasons),
                 e.confidence,
-                [{"category": s.category, "probability": s.probability} for s in e.suggestions],
+                _suggestions(e),
                 list(e.moderation),
                 e.source,
                 e.title,
                 e.description,
+                e.returned_by,
+                e.return_note,
             )
             for e in entries
         ],
     )
+
+
+def _suggestions(e: TriageEntry) -> list[dict[str, object]]:
+    return [{"category": s.category, "probability": s.probability} for s in e.suggestions]
+
+
+async def add_case_texts(conn: Connection, texts: Sequence[TriageEntry]) -> None:
+    """The text of each case opened (as intake published it) and its classifier's suggestions:
+    what the command centre reads if a unit returns the case (``returns.py``)."""
+    if not texts:
+        return
+    await conn.executemany(
+        """INSERT INTO case_texts (case_id, source, title, description, confidence, suggestions,
+                                   moderation)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING""",
+        [
+            (
+                e.case_id,
+                e.source,
+                e.title,
+                e.description,
+                e.confidence,
+                _suggestions(e),
+                list(e.moderation),
+            )
+            for e in texts
+        ],
+    )
+
+
+async def case_text(conn: Connection, case_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM case_texts WHERE case_id = $1", case_id)
+    return None if row is None else dict(row)
 
 
 def _triage_entry(row: asyncpg.Record) -> TriageEntry:
@@ -279,6 +314,8 @@ def _triage_entry(row: asyncpg.Record) -> TriageEntry:
         source=row["source"],
         title=row["title"],
         description=row["description"],
+        returned_by=row["returned_by"],
+        return_note=row["return_note"],
     )
 
 
@@ -292,7 +329,7 @@ async def triage_queue(
     )
     rows = await conn.fetch(
         """SELECT c.*, t.since, t.reasons, t.confidence, t.suggestions, t.moderation, t.source,
-                  t.title, t.description
+                  t.title, t.description, t.returned_by, t.return_note
            FROM cases c JOIN triage t USING (case_id)
            WHERE c.state = 'triage' AND c.unit = ANY($1::text[])
            ORDER BY t.since, t.case_id LIMIT $2 OFFSET $3""",
@@ -301,6 +338,11 @@ async def triage_queue(
         offset,
     )
     return int(total), [(case_of(r), _triage_entry(r)) for r in rows]
+
+
+async def triage_entry(conn: Connection, case_id: str) -> TriageEntry | None:
+    row = await conn.fetchrow("SELECT * FROM triage WHERE case_id = $1", case_id)
+    return None if row is None else _triage_entry(row)
 
 
 async def remove_triage_entry(conn: Connection, case_id: str) -> None:

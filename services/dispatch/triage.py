@@ -17,7 +17,7 @@ council) dispatches it again by its new category (attempt + 1). Planning is pure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ from .planning import (
     write,
 )
 from .states import Transition, refusal, transition
-from .tiers import CaseFacts, TierDecision, decide_tier
+from .tiers import CaseFacts, TierDecision, decide_tier, higher
 
 SUGGESTIONS = 3
 
@@ -148,13 +148,16 @@ def plan_reclassify(
     handler: str | None,
     d: Decision,
     now: datetime,
+    excluded: tuple[str, ...] = (),
 ) -> Plan:
     """The case in ``d.category``, dispatched to ``to`` and ``handler`` (pure): the tier the
-    new category's rules give (``decision``), fresh deadlines, no units excluded, attempt 1 out
-    of triage (its first dispatch) and attempt + 1 otherwise; its timeline step, then
-    ``cases.reclassified`` and ``cases.dispatched``."""
+    new category's rules give (``decision``), fresh deadlines, ``excluded`` the units it may not
+    go to (those that returned it, while its category stays), attempt 1 out of triage when it
+    was opened there (its first dispatch) and attempt + 1 otherwise (a correction, a decision
+    on a returned case); its timeline step, then ``cases.reclassified`` and
+    ``cases.dispatched``."""
     dl = policy.deadlines(d.category, to.tier, now, decision.respond_within)
-    first = case.state == "triage"
+    first = case.state == "triage" and d.origin != "return"
     change = CaseChange(
         category=d.category,
         tier=to.tier,
@@ -166,7 +169,7 @@ def plan_reclassify(
         respond_within_s=(
             decision.respond_within.total_seconds() if decision.respond_within else None
         ),
-        excluded_units=(),
+        excluded_units=excluded,
     ) | fresh_dispatch(dl, now)
     if first:
         change = change | CaseChange(start_tier=to.tier)
@@ -222,6 +225,10 @@ class Triage:
         t = transition(case.state, "reclassify")
         if t is None:
             raise Refused(refusal(case.state, "reclassify"))
+        if from_triage:
+            entry = await store.triage_entry(uow.conn, case.case_id)
+            if entry is not None and entry.returned_by is not None:
+                d = replace(d, origin="return")  # 退单: a labelled example of its kind
         plan = await self.plan(uow.conn, case, t, d, now)
         await write(uow, [plan])
         # 三代: an agent, when the new category asks for one and the case has none yet
@@ -240,8 +247,13 @@ class Triage:
         facts = redispatch_facts(case, d.category)
         decision = decide_tier(self.policy.default_tier(d.category), facts, self.policy.rules)
         depts = await departments_near(conn, [case.location])
-        to = route(decision.tier, case.location, d.category, depts)
+        # a returned case whose category stays keeps away from the units that returned it, at its
+        # tier or above (it does not go back down to a unit that passed it up)
+        same = d.origin == "return" and d.category == case.category
+        excluded = case.excluded_units if same else ()
+        tier = higher(decision.tier, case.tier) if same else decision.tier
+        to = route(tier, case.location, d.category, depts, excluded)
         if to is None:
             raise Refused("no unit covers the case's location for this category")
         handler = await least_busy(conn, to.unit)
-        return plan_reclassify(self.policy, case, t, decision, to, handler, d, now)
+        return plan_reclassify(self.policy, case, t, decision, to, handler, d, now, excluded)

@@ -55,8 +55,8 @@ class TriageItem(BaseModel):
     case_id: str
     since: datetime = Field(description="When it entered the queue")
     waiting_s: float = Field(description="Seconds in the queue so far")
-    reasons: list[str] = Field(description="low_confidence, moderation, ...")
-    category: str = Field(description="Intake's guess")
+    reasons: list[str] = Field(description="low_confidence, moderation, returned (退单), ...")
+    category: str = Field(description="Intake's guess (a returned case's: its category)")
     category_name: str
     confidence: float = Field(description="The classifier's probability for its guess")
     suggestions: list[SuggestedCategory] = Field(description="The best three, best first")
@@ -72,6 +72,14 @@ class TriageItem(BaseModel):
     urgent: bool
     supporters: int = Field(description="Reports on the case (附议 included)")
     households: int | None
+    returned_by: str | None = Field(
+        None, description="退单: the unit that returned the case as not theirs (null: opened here)"
+    )
+    return_note: str | None = Field(None, description="退单: why, as the unit said")
+    excluded_units: list[str] = Field(
+        default_factory=list,
+        description="Units that returned it: its category kept, it goes to none of them",
+    )
 
 
 class TriageList(BaseModel):
@@ -148,6 +156,9 @@ def build_router(svc: DispatchService) -> APIRouter:
             source=entry.source,
             title=entry.title,
             description=entry.description,
+            returned_by=entry.returned_by,
+            return_note=entry.return_note,
+            excluded_units=list(case.excluded_units),
             district=case.district,
             street=case.street,
             community=case.community,

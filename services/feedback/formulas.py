@@ -50,6 +50,15 @@ class CaseFacts:
 class DispatchRow:
     case_id: str
     dispatched_at: datetime
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class ReturnRow:
+    """A dispatch its unit returned as not theirs (退单, ``cases.returned``)."""
+
+    case_id: str
+    attempt: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,7 @@ class MetricInputs:
     cards: Sequence[CardRow] = ()
     supervisions: Sequence[SupervisionRow] = ()
     agency: Sequence[AgencyRow] = ()
+    returns: Sequence[ReturnRow] = ()
 
 
 # --- one formula per function -------------------------------------------------------------------
@@ -185,6 +195,15 @@ def latest_resolutions(resolutions: Iterable[ResolutionRow]) -> dict[str, Resolu
         if cur is None or r.resolved_at >= cur.resolved_at:
             latest[r.case_id] = r
     return latest
+
+
+def return_rate(dispatches: Sequence[DispatchRow], returns: Iterable[ReturnRow]) -> Ratio:
+    """Return rate (退单率) = dispatches in the period that their unit returned as not theirs
+    (a ``cases.returned`` of the same case and attempt, whenever) / dispatches in the period.
+    Every dispatch counts, re-dispatches included: each is an order a unit could return."""
+    dispatched = {(d.case_id, d.attempt) for d in dispatches}
+    returned = {(r.case_id, r.attempt) for r in returns} & dispatched
+    return Ratio(len(returned), len(dispatched))
 
 
 def on_time_resolution_rate(latest: Mapping[str, ResolutionRow]) -> Ratio:
@@ -348,6 +367,7 @@ def compute(inputs: MetricInputs) -> dict[str, Any]:
         "kept_in_grid_rate": kept_in_grid_rate(latest, inputs.facts).as_json(),
         "kept_in_community_rate": kept_in_community_rate(latest, inputs.facts).as_json(),
         "escalation_rate": escalation_rate(latest, inputs.facts).as_json(),
+        "return_rate": return_rate(inputs.dispatches, inputs.returns).as_json(),
         "time_to_resolve_hours": {
             "median": None if med is None else round(med, 2),
             "p90": None if p90 is None else round(p90, 2),

@@ -23,6 +23,7 @@ from shared.contract.events import (
     CaseOverdue,
     CaseRelayed,
     CaseResolved,
+    CaseReturned,
     CaseSentBack,
     CaseSupervised,
     CaseVerified,
@@ -39,6 +40,7 @@ FactEvent = (
     | CaseResolved
     | CaseVerified
     | CaseSentBack
+    | CaseReturned
     | CaseWarned
     | CaseOverdue
     | CaseSupervised
@@ -97,6 +99,13 @@ FACTS: tuple[Fact, ...] = (
         ("tier", "unit", "verifier_unit", "resolved_at", "verified_at", "on_time"),
         when="verified_at",
         input="resolution",
+    ),
+    Fact(
+        "cases.returned",
+        CaseReturned,
+        "returns",
+        ("tier", "unit", "attempt", "returned_at"),
+        when="returned_at",
     ),
     Fact(
         "cases.sent_back",

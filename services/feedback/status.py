@@ -12,6 +12,7 @@ from typing import Any
 LIFE_ORDER = {
     "opened": 0,
     "escalated": 1,
+    "returned": 1,
     "dispatched": 2,
     "accepted": 3,
     "resolved": 4,
@@ -24,6 +25,7 @@ LIFE_ORDER = {
 STATE_AFTER = {
     "opened": "received",  # 已受理
     "escalated": "escalated",  # 已上报
+    "returned": "received",  # 退单: back with the command centre, to be dispatched again
     "dispatched": "dispatched",  # 已派单
     "accepted": "in_progress",  # 办理中
     "resolved": "resolved",  # 已办结，待回访
@@ -67,6 +69,7 @@ STATE_LABELS = {
 EVENT_LABELS = {
     "opened": "诉求已受理",
     "escalated": "已上报上级（吹哨）",
+    "returned": "承办单位退回，重新分派中",
     "dispatched": "已派单",
     "accepted": "已接单，正在办理",
     "resolved": "已办结",

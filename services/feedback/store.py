@@ -19,6 +19,7 @@ from .formulas import (
     MetricInputs,
     RatingRow,
     ResolutionRow,
+    ReturnRow,
     SupervisionRow,
 )
 from .notices import Milestone
@@ -363,7 +364,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         b,
     )
     dispatches = await conn.fetch(
-        f"""SELECT case_id, dispatched_at FROM dispatches
+        f"""SELECT case_id, dispatched_at, attempt FROM dispatches
             WHERE case_id IN ({s}) AND dispatched_at >= $2 AND dispatched_at < $3""",
         scope.code,
         a,
@@ -371,6 +372,10 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
     )
     accepts = await conn.fetch(
         "SELECT case_id, accepted_at, on_time FROM accepts WHERE case_id = ANY($1::text[])",
+        list({d["case_id"] for d in dispatches}),
+    )
+    returns = await conn.fetch(  # 退单 of those dispatches, whenever
+        "SELECT case_id, attempt FROM returns WHERE case_id = ANY($1::text[])",
         list({d["case_id"] for d in dispatches}),
     )
     resolutions = await conn.fetch(
@@ -432,7 +437,9 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
     )
     return MetricInputs(
         opened=[CaseFacts(r["case_id"], r["category"], r["opened_at"]) for r in opened],
-        dispatches=[DispatchRow(r["case_id"], r["dispatched_at"]) for r in dispatches],
+        dispatches=[
+            DispatchRow(r["case_id"], r["dispatched_at"], r["attempt"]) for r in dispatches
+        ],
         accepts=[AcceptRow(r["case_id"], r["accepted_at"], r["on_time"]) for r in accepts],
         resolutions=[
             ResolutionRow(r["case_id"], r["resolved_at"], r["tier"], r["on_time"], r["withdrawn"])
@@ -442,6 +449,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         facts={r["case_id"]: CaseFacts(**dict(r)) for r in facts},
         cards=[CardRow(r["case_id"], r["stage"], r["card"]) for r in cards],
         supervisions=[SupervisionRow(r["case_id"], r["supervision"]) for r in supervisions],
+        returns=[ReturnRow(r["case_id"], r["attempt"]) for r in returns],
         agency=[AgencyRow(r["case_id"], r["agency_mode"], r["step"]) for r in agency],
     )
 
@@ -488,6 +496,8 @@ async def case_events(conn: Connection, case_id: str) -> list[dict[str, Any]]:
                FROM verifications WHERE case_id = $1
            UNION ALL SELECT sent_back_at, 'sent_back', tier, unit, NULL
                FROM send_backs WHERE case_id = $1
+           UNION ALL SELECT returned_at, 'returned', tier, unit, NULL
+               FROM returns WHERE case_id = $1
            UNION ALL SELECT at, 'reopened', NULL, NULL, reason
                FROM reopens WHERE case_id = $1
            UNION ALL SELECT closed_at, 'closed', NULL, NULL, outcome

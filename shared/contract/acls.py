@@ -107,6 +107,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.resolved",
             "cases.verified",  # 核查结案
             "cases.sent_back",  # 核查不通过: handled again
+            "cases.returned",  # 退单: to the command centre's triage queue
             "cases.extended",  # 缓办/延期 approved
             "cases.supervised",  # 督办 sent by the command centre
             "cases.reclassified",
@@ -129,6 +130,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.resolved",
             "cases.verified",  # the follow-up starts once a resolution is verified
             "cases.sent_back",  # a withdrawn resolution counts as none
+            "cases.returned",  # 退单率
             "cases.reclassified",  # the category its figures count the case under
             "cases.extended",  # a milestone residents hear of (cases.notified)
             "cases.supervised",  # 督办, counted per unit and period

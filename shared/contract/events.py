@@ -481,6 +481,26 @@ class CaseVerified(Message):
     on_time: bool  # verified before verify_by
 
 
+class CaseReturned(Message):
+    """退单: the unit a case was dispatched to says it is not theirs (``reason``); the case goes to
+    its district's command centre's triage queue (人工分拨), which decides its category and
+    dispatches it again (``cases.reclassified`` with origin ``return``, then
+    ``cases.dispatched``), never back to a unit that returned it while its category stays.
+    Published by dispatch; feedback counts it (退单率)."""
+
+    topic = "cases.returned"
+
+    case_id: str
+    tier: Tier
+    unit: str  # the unit that returned it
+    handler_id: str  # who returned it
+    category: str  # the category it had
+    attempt: int  # the dispatch attempt returned
+    reason: str
+    held_by: str  # the unit whose command centre decides now
+    returned_at: datetime  # dispatch's clock
+
+
 class CaseSentBack(Message):
     """A resolution the verifier did not confirm (核查不通过): the resolution is withdrawn and the
     case goes back to its handler to be done again, its resolution deadline moved back by the

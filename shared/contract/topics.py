@@ -77,6 +77,10 @@ TOPICS: tuple[TopicSpec, ...] = (
         "A resolution confirmed on site (核查结案): the case goes to the resident's follow-up.",
     ),
     TopicSpec.of(
+        ev.CaseReturned,
+        "A unit returned a case as not theirs (退单): to the command centre's triage queue.",
+    ),
+    TopicSpec.of(
         ev.CaseSentBack,
         "A resolution the verifier did not confirm (核查不通过): handled again.",
     ),
@@ -138,6 +142,7 @@ CONSUMED = (
     "cases.resolved",
     "cases.verified",
     "cases.sent_back",
+    "cases.returned",
     "cases.extended",
     "cases.supervised",
     "cases.agent_assigned",

@@ -10,6 +10,7 @@ from rich.console import Console
 from cli.case import render
 from devstack.testbed import Testbed
 from services.dispatch import store
+from tests.dispatch.api_client import api
 from tests.dispatch.support import (
     FakeClock,
     case_opened,
@@ -23,7 +24,7 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
     clock = FakeClock()
     svc = await start_dispatch(bed, clock)
     await load_registry(bed)
-    async with driving(bed, "test/apps") as d:
+    async with driving(bed, "test/apps") as d, api(bed, svc) as http:
         sent = await d.open(case_opened())
         cid = sent["case_id"]
         t = clock()
@@ -72,12 +73,23 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
         late = await d.act(cid, "h-0002", "progress", at=t, note="还在跟进")
         assert "assigned" in await d.rejected(late, cid)
 
-        # 退单: wrong assignment, re-routed by the rules without that unit (here: one tier up)
+        # 退单: not the community's: to the command centre, which keeps the category; dispatched
+        # past the community (here: one tier up)
         await d.act(cid, "h-0010", "accept", at=t)
         await d.one("cases.accepted", cid, handler_id="h-0010")
         await d.act(cid, "h-0010", "return", at=t, note="不属于社区职责")
+        returned = await d.one("cases.returned", cid)
+        assert (returned["unit"], returned["attempt"], returned["held_by"]) == (
+            "WC-YY-OJY",
+            2,
+            "WC",
+        )
+        status, body = await http.post(f"/triage/{cid}", http.centre(), {"category": "sanitation"})
+        assert status == 200, body
         back = await d.one("cases.dispatched", cid, attempt=3)
         assert (back["tier"], back["unit"], back["handler_id"]) == ("street", "WC-YY", "h-0020")
+        decided = await d.one("cases.reclassified", cid)
+        assert (decided["origin"], decided["to_category"]) == ("return", "sanitation")
 
         # transfer: to another unit of the same tier only
         bad = await d.act(cid, "h-0020", "transfer", at=t, target_unit="WC-YY-OJY-G02")
@@ -129,7 +141,8 @@ async def test_a_case_through_every_action(bed: Testbed) -> None:
             ("progress", "accepted"),
             ("escalate", "escalated"),
             ("accept", "accepted"),
-            ("return", "returned"),
+            ("return", "triage"),
+            ("reclassify", "dispatched"),
             ("transfer", "transferred"),
             ("accept", "accepted"),
             ("deliberate", "deliberating"),

@@ -42,7 +42,7 @@ def test_the_happy_path() -> None:
 def test_awaiting_states_behave_alike(state: State) -> None:
     assert next_state(state, "accept") == "accepted"
     assert next_state(state, "escalate") == "escalated"
-    assert next_state(state, "return") == "returned"
+    assert next_state(state, "return") == "triage"  # 退单: to the command centre
     assert next_state(state, "transfer") == "transferred"
     assert next_state(state, "respond_timeout") == state
     assert next_state(state, "resolve_timeout") == "escalated"

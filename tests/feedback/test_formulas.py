@@ -127,6 +127,25 @@ def test_escalation_rate() -> None:
     assert f.escalation_rate(_latest(), FACTS) == f.Ratio(2, 4)
 
 
+def test_return_rate_counts_each_dispatch_returned_once() -> None:
+    from services.feedback.formulas import ReturnRow
+
+    dispatches = [
+        DispatchRow("a", T0, 1),
+        DispatchRow("a", T0 + H, 2),  # a's re-dispatch after its return
+        DispatchRow("b", T0, 1),
+        DispatchRow("c", T0, 1),
+    ]
+    returns = [
+        ReturnRow("a", 1),
+        ReturnRow("a", 1),  # the same return read twice counts once
+        ReturnRow("c", 1),
+        ReturnRow("z", 1),  # a dispatch of another period
+    ]
+    assert f.return_rate(dispatches, returns) == f.Ratio(2, 4)
+    assert f.return_rate([], returns) == f.Ratio(0, 0)
+
+
 def test_time_to_resolve_median_and_p90() -> None:
     hours = sorted(f.resolve_hours(_latest(), FACTS))
     # a: T0+24h - (T0-2h) = 26h; b: 10h; c: 4h; d: no opening known

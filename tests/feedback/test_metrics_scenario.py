@@ -82,6 +82,7 @@ EXPECTED_OJY = {
     "kept_in_grid_rate": ratio(2, 3, 0.6667),  # all started at grid; C2 ended at community
     "kept_in_community_rate": ratio(3, 3, 1.0),
     "escalation_rate": ratio(1, 3, 0.3333),  # C2
+    "return_rate": ratio(0, 5, 0.0),  # dispatches C1, C2 twice, C3, C8; none returned (退单)
     # hours [4, 6, 48]: median 6; p90 = 6 + (48 - 6) * 0.8
     "time_to_resolve_hours": {"median": 6.0, "p90": 39.6, "cases": 3},
     "warned": NO_CARDS,  # tests/feedback/test_warnings_counted.py counts them
@@ -100,6 +101,7 @@ EXPECTED_STREET = {
     "kept_in_grid_rate": ratio(2, 4, 0.5),  # C9 started at street
     "kept_in_community_rate": ratio(3, 4, 0.75),  # C4 at street counts against; C9 is left out
     "escalation_rate": ratio(2, 5, 0.4),
+    "return_rate": ratio(0, 8, 0.0),  # and C4 twice, C9
     # hours [4, 6, 24, 48, 48]: median 24; p90 = 48
     "time_to_resolve_hours": {"median": 24.0, "p90": 48.0, "cases": 5},
     "warned": NO_CARDS,
