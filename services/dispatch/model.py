@@ -31,12 +31,6 @@ class Case:
     community: str | None = None
     grid: str | None = None
     building: str | None = None
-    # 插花地: the place's own (administrative) chain when another community serves it, which
-    # reads the case but does not act on it; the codes above are the serving chain. None: its own
-    admin_district: str | None = None
-    admin_street: str | None = None
-    admin_community: str | None = None
-    admin_grid: str | None = None
     urgent: bool = False
     households: int | None = None
     supporters: int = 1
@@ -80,6 +74,12 @@ class Case:
     verify_by: datetime | None = None
     verify_warn_at: datetime | None = None
     verify_missed_at: datetime | None = None
+    # 插花地: the place's own (administrative) chain when another community serves it, which
+    # reads the case but does not act on it; the location's codes are the serving chain. None: its own
+    admin_district: str | None = None
+    admin_street: str | None = None
+    admin_community: str | None = None
+    admin_grid: str | None = None
 
     @property
     def location(self) -> Location:

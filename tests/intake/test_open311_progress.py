@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 
 from cli.client import Publisher, TopicReader
@@ -107,6 +108,18 @@ async def test_the_loop_shows_in_the_extended_attributes(bed: Testbed) -> None:
         assert seen["status_notes"] == "欧景苑第一网格已办结，待评价：已清运，有事联系138****5678"
         assert seen["extended_attributes"]["rating_state"] == "awaiting"
         assert seen["service_notice"] is None
+        # the community verifies it on site (核查结案) before the resident rates it
+        await act("h-0010", "verify", note="现场已核实")
+        admin = await asyncpg.connect(bed.admin_dsn)
+        try:
+            await eventually(
+                lambda: admin.fetchval(
+                    "SELECT state = 'resolved' FROM dispatch.cases WHERE case_id = $1", case_id
+                ),
+                what="the resolution verified",
+            )
+        finally:
+            await admin.close()
 
         # the resident is not satisfied: feedback reopens, dispatch sends the case again
         async with Publisher(bed.settings(), source="wangge/feedback") as feedback:
