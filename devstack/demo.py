@@ -13,12 +13,14 @@ for an extension (缓办/延期) that the community approves, resolved after its
 time by the approved one; one accepted and left, warned (黄牌) and then overdue (红牌), which
 escalates to the community; one returned by its grid as not theirs (退单), which the district's
 command centre decides (its category kept) and which is dispatched past the grid. Every
-resolution is verified on site (核查结案) before its follow-up. September's figures freeze half a
-day after the month closed (the grace, ``WANGGE_METRICS_FREEZE_GRACE``). It prints what
-happened, September's official figures and October's provisional ones, then the command-centre board's address (``CONSOLE_URL``) with a
-sign-in link for the district's command centre and one for a grid worker's phone page, and keeps
-the city running (the services, on the demonstration clock) until interrupted (Ctrl-C);
-``--exit`` stops everything at the end instead (tests and CI).
+resolution is verified on site (核查结案) before its follow-up; the first case given an agent (三代)
+has its commission recorded and its progress relayed; a report from a building another
+community serves (插花地) goes to the serving community. September's figures freeze half a day
+after the month closed (the grace, ``WANGGE_METRICS_FREEZE_GRACE``). It prints what happened,
+September's official figures and October's provisional ones, then the command-centre board's
+address (``CONSOLE_URL``) with a sign-in link for the district's command centre and one for a
+grid worker's phone page, and keeps the city running (the services, on the demonstration clock)
+until interrupted (Ctrl-C); ``--exit`` stops everything at the end instead (tests and CI).
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ TOPICS = (
     "cases.verified",
     "cases.returned",
     "cases.reclassified",
+    "cases.agent_assigned",
+    "cases.commissioned",
+    "cases.relayed",
     "feedback.requested",
     "cases.closed",
     "cases.reopened",
@@ -150,7 +155,63 @@ def load_reports() -> list[dict[str, Any]]:
     return out
 
 
+# What the story tells of each event of its cases: (when, case, what)
+TOLD: dict[str, Callable[[dict[str, Any]], tuple[str, str, str]]] = {
+    "cases.returned": lambda ev: (
+        ev["returned_at"],
+        ev["case_id"],
+        f"returned by {ev['unit']} (退单): {ev['reason']}",
+    ),
+    "cases.reclassified": lambda ev: (
+        ev["reclassified_at"],
+        ev["case_id"],
+        f"the command centre decides: {ev['to_category_name']} (origin {ev['origin']})",
+    ),
+    "cases.extended": lambda ev: (
+        ev["extended_at"],
+        ev["case_id"],
+        f"extension approved by {ev['approved_by']}: resolve by {local(ev['resolve_by'])}"
+        f" (was {local(ev['previous_resolve_by'])})",
+    ),
+    "cases.warned": lambda ev: (
+        ev["warned_at"],
+        ev["case_id"],
+        f"yellow card (黄牌): {ev['stage']} stage",
+    ),
+    "cases.overdue": lambda ev: (
+        ev["overdue_at"],
+        ev["case_id"],
+        f"red card (红牌): {ev['deadline']} overdue",
+    ),
+    "cases.escalated": lambda ev: (
+        ev["escalated_at"],
+        ev["case_id"],
+        f"escalated to {ev['to_tier']} ({ev['reason']})",
+    ),
+    "cases.resolved": lambda ev: (
+        ev["resolved_at"],
+        ev["case_id"],
+        f"resolved at {ev['tier']} tier, {'on time' if ev['on_time'] else 'late'}",
+    ),
+    "cases.verified": lambda ev: (
+        ev["verified_at"],
+        ev["case_id"],
+        f"verified on site (核查结案) by {ev['verifier_id']} of {ev['verifier_unit']}",
+    ),
+    "cases.commissioned": lambda ev: (
+        ev["recorded_at"],
+        ev["case_id"],
+        "the resident's commission (委托) recorded",
+    ),
+    "cases.relayed": lambda ev: (
+        ev["relayed_at"],
+        ev["case_id"],
+        f"the agent relays: {ev['note']}",
+    ),
+}
 Decide = Callable[[str, str], Awaitable[None]]  # (case id, category): the command centre's
+# (path, body, role, unit, handler id): a staff member's POST to dispatch
+Post = Callable[[str, dict[str, Any], str, str, str | None], Awaitable[None]]
 
 
 class Story:
@@ -158,11 +219,19 @@ class Story:
     an extension, which the community approves, and is resolved between its first deadline and
     the approved one; one is accepted and left, so it is warned, then overdue, and escalates;
     one is returned by its grid as not theirs (退单), and the district's command centre decides
-    it (``decide``: its category kept), so that it is dispatched past the grid."""
+    it (``decide``: its category kept), so that it is dispatched past the grid. And two kinds
+    told as they come: the first case given an agent (三代 agency), whose agent records the
+    resident's commission (委托) and relays its progress (``post``); a report from 钢都花园8栋, a
+    building of 青山区 served by 和平苑社区 (插花地), which goes to the serving community's grid."""
 
-    def __init__(self, actors: Actors, decide: Decide) -> None:
+    def __init__(self, actors: Actors, decide: Decide, post: Post) -> None:
         self.actors = actors
         self.decide = decide
+        self.post = post
+        self.agency: dict[str, Any] | None = None  # the first cases.agent_assigned
+        self.commissioned = False
+        self.relayed = False
+        self.served: str | None = None  # the 插花地 case
         self.extended: str | None = None
         self.left: str | None = None
         self.returned: str | None = None
@@ -218,6 +287,17 @@ class Story:
         if self.to_decide is not None and not self.decided:
             await self.decide(*self.to_decide)
             self.decided = True
+        a = self.agency
+        if a is not None and not self.commissioned:
+            who = (a["agent_role"], a["community"], a["agent_id"])
+            body = {"note": "居民委托代为办理，材料已收齐"}
+            await self.post(f"/cases/{a['case_id']}/commission", body, *who)
+            self.commissioned = True
+        elif a is not None and not self.relayed:
+            who = (a["agent_role"], a["community"], a["agent_id"])
+            body = {"note": "已代您向承办单位提交材料，正在办理中"}
+            await self.post(f"/cases/{a['case_id']}/relay", body, *who)
+            self.relayed = True
         case_id = self.extended
         if case_id is None:
             return
@@ -247,46 +327,65 @@ class Story:
     def record(self, rec: Any) -> None:
         ev = rec.json()
         case_id = ev.get("case_id")
-        if case_id not in (self.extended, self.left, self.returned):
+        if self.meets(rec.topic, ev):
+            return
+        agency_case = self.agency["case_id"] if self.agency else None
+        if case_id not in (self.extended, self.left, self.returned, agency_case, self.served):
             return
         if rec.topic == "cases.returned":
             self.to_decide = (case_id, ev["category"])
-            self.note(
-                ev["returned_at"], case_id, f"returned by {ev['unit']} (退单): {ev['reason']}"
+        if rec.topic == "cases.dispatched":
+            again = case_id == self.returned and ev["attempt"] > 1
+            first_served = case_id == self.served and ev["attempt"] == 1
+            if again or first_served:
+                self.note(ev["dispatched_at"], case_id, f"dispatched to {ev['unit']}")
+        told = TOLD.get(rec.topic)
+        if told is not None:
+            self.note(*told(ev))
+
+    def meets(self, topic: str, ev: dict[str, Any]) -> bool:
+        """Whether ``ev`` introduces a case told as it comes: the first given an agent, the
+        first from a served building (插花地)."""
+        if topic == "cases.agent_assigned" and self.agency is None:
+            self.agency = ev
+            what = f"三代 {ev['agency_mode']}: agent {ev['agent_id']} ({ev['agent_role']}) assigned"
+            self.note(ev["assigned_at"], ev["case_id"], what)
+            return True
+        served = (ev.get("location") or {}).get("administrative")
+        if topic == "cases.opened" and served and self.served is None:
+            self.served = ev["case_id"]
+            what = (
+                f"插花地: a building of {served.get('district')} served by "
+                f"{ev['location']['community']}"
             )
-        elif rec.topic == "cases.reclassified":
-            self.note(
-                ev["reclassified_at"],
-                case_id,
-                f"the command centre decides: {ev['to_category_name']} (origin {ev['origin']})",
-            )
-        elif rec.topic == "cases.dispatched" and case_id == self.returned and ev["attempt"] > 1:
-            self.note(ev["dispatched_at"], case_id, f"dispatched again to {ev['unit']}")
-        elif rec.topic == "cases.extended":
-            self.note(
-                ev["extended_at"],
-                case_id,
-                f"extension approved by {ev['approved_by']}: resolve by {local(ev['resolve_by'])}"
-                f" (was {local(ev['previous_resolve_by'])})",
-            )
-        elif rec.topic == "cases.warned":
-            self.note(ev["warned_at"], case_id, f"yellow card (黄牌): {ev['stage']} stage")
-        elif rec.topic == "cases.overdue":
-            self.note(ev["overdue_at"], case_id, f"red card (红牌): {ev['deadline']} overdue")
-        elif rec.topic == "cases.escalated":
-            self.note(ev["escalated_at"], case_id, f"escalated to {ev['to_tier']} ({ev['reason']})")
-        elif rec.topic == "cases.resolved":
-            on_time = "on time" if ev["on_time"] else "late"
-            self.note(ev["resolved_at"], case_id, f"resolved at {ev['tier']} tier, {on_time}")
-        elif rec.topic == "cases.verified":
-            by = f"{ev['verifier_id']} of {ev['verifier_unit']}"
-            self.note(ev["verified_at"], case_id, f"verified on site (核查结案) by {by}")
+            self.note(ev["opened_at"], ev["case_id"], what)
+            return True
+        return False
 
     @property
     def done(self) -> bool:
         return (
             self.extended_resolved and CLOCK() >= UNTIL and (self.returned is None or self.decided)
         )
+
+
+async def staff_post(
+    settings: Settings,
+    dispatch_url: str,
+    path: str,
+    body: dict[str, Any],
+    role: str,
+    unit: str,
+    handler_id: str | None,
+) -> None:
+    """A staff member's POST to dispatch's API, signed in as themselves."""
+    token = issue_token(settings, role=role, unit=unit, handler_id=handler_id)
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.post(
+            f"{dispatch_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+    if resp.status_code >= 300:
+        console.print(f"[yellow]{path} was refused: {resp.text}[/yellow]")
 
 
 async def triage_decision(dispatch_url: str, token: str, case_id: str, category: str) -> None:
@@ -322,7 +421,11 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str, dispatch_u
     ):
         actors = Actors(pub, partial(unit_handler, admin_dsn), rating=demo_rating, clock=CLOCK)
         centre = issue_token(settings, role="command_centre", unit="WC")
-        story = Story(actors, partial(triage_decision, dispatch_url, centre))
+        story = Story(
+            actors,
+            partial(triage_decision, dispatch_url, centre),
+            partial(staff_post, settings, dispatch_url),
+        )
         for r in reports:
             await pub.send("reports.submitted", r, key=r["report_id"])
         deadline = time.monotonic() + 360
