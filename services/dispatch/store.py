@@ -421,14 +421,15 @@ async def area_units(conn: Connection, code: str) -> list[str]:
     """``code``, every unit below it, and the departments of all of them: the units whose cases
     a holder of ``code`` reaches (the converse of ``shared.registry.store.reach_codes``). A
     building or grid served by another community (插花地) is below that community, not below
-    its administrative parent."""
+    its administrative parent. (One equality, the unit's serving parent, so that each level is
+    a hash join: the same condition as an ``OR`` of the two was a nested loop over every pair
+    of units, 30-60 s for a district of 26,000.)"""
     rows = await conn.fetch(
         """WITH RECURSIVE down(code, depth) AS (
                SELECT code, 0 FROM units WHERE code = $1
                UNION ALL
                SELECT u.code, down.depth + 1
-               FROM units u JOIN down
-                 ON (u.parent = down.code AND u.served_by IS NULL) OR u.served_by = down.code
+               FROM units u JOIN down ON coalesce(u.served_by, u.parent) = down.code
                WHERE down.depth < 8)
            SELECT code FROM down
            UNION SELECT d.code FROM departments d JOIN down ON d.parent = down.code""",
