@@ -20,6 +20,8 @@ from shared.contract.events import (
     CaseReclassified,
     CaseReopened,
     CaseResolved,
+    CaseSentBack,
+    CaseVerified,
     ReportSubmitted,
 )
 from shared.registry.store import RegistryMessage
@@ -58,6 +60,8 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
     svc.subscribe("cases.accepted", CaseAccepted)(projection.on_accepted)
     svc.subscribe("cases.escalated", CaseEscalated)(projection.on_escalated)
     svc.subscribe("cases.resolved", CaseResolved)(projection.on_resolved)
+    svc.subscribe("cases.verified", CaseVerified)(projection.on_verified)
+    svc.subscribe("cases.sent_back", CaseSentBack)(projection.on_sent_back)
     svc.subscribe("cases.reopened", CaseReopened)(projection.on_reopened)
     svc.subscribe("cases.reclassified", CaseReclassified)(intake.on_reclassified)
     blobs = register_media(svc)  # the photos of reports (GET /media/{photo_id}, signed links)

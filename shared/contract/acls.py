@@ -84,6 +84,8 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.accepted",
             "cases.escalated",
             "cases.resolved",
+            "cases.verified",  # 核查结案: the resolution confirmed, the rating awaited
+            "cases.sent_back",  # 核查不通过: handled again
             "cases.reopened",
             # the command centre's categories: labelled examples, and intake's copy of the case
             "cases.reclassified",

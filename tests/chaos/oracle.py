@@ -24,6 +24,7 @@ from typing import Any
 from cli.client import Record
 from services.feedback.formulas import (
     AcceptRow,
+    AgencyRow,
     CardRow,
     CaseFacts,
     DispatchRow,
@@ -65,6 +66,7 @@ class EventLog:
     expired: set[tuple[str, int, str]] = field(default_factory=set)  # (case, round, reporter)
     reporters: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     cards: list[tuple[CardRow, datetime]] = field(default_factory=list)  # 黄牌/红牌, when
+    agents: list[tuple[AgencyRow, datetime]] = field(default_factory=list)  # 三代, when
 
     @classmethod
     def read(cls, of: Any) -> EventLog:
@@ -93,6 +95,10 @@ class EventLog:
             card = CardRow(ev["case_id"], ev["deadline"], "red")
             log.cards.append((card, _time(ev.get("overdue_at"), rec)))
         # opened as the notifier does: the token in clear (feedback seals it)
+        for rec in distinct(of("cases.agent_assigned")):
+            ev = rec.json()
+            agent = AgencyRow(ev["case_id"], ev["agency_mode"], "assigned")
+            log.agents.append((agent, datetime.fromisoformat(ev["assigned_at"])))
         log.requests = [
             {**r.json(), "rating_token": token_of(r.json())}
             for r in distinct(of("feedback.requested"))
@@ -142,7 +148,7 @@ class EventLog:
             if c in cases and inside(datetime.fromisoformat(ev["opened_at"]))
         ]
         dispatches = [
-            DispatchRow(ev["case_id"], at)
+            DispatchRow(ev["case_id"], at, ev["attempt"])
             for ev, at in self.dispatches
             if ev["case_id"] in cases and inside(at)
         ]
@@ -172,6 +178,7 @@ class EventLog:
             ratings=ratings,
             facts={c: self.facts(c) for c in {r.case_id for r in resolutions}},
             cards=[c for c, at in self.cards if c.case_id in cases and inside(at)],
+            agency=[a for a, at in self.agents if a.case_id in cases and inside(at)],
         )
 
     def facts(self, case_id: str) -> CaseFacts:

@@ -449,6 +449,7 @@ async def check_feedback(bed: Testbed, feedback_url: str) -> None:
         "cases.reopened",
         "cases.warned",
         "cases.overdue",
+        "cases.agent_assigned",
         "feedback.requested",
         "feedback.submitted",
         "feedback.rejected",

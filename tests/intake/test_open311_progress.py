@@ -105,11 +105,15 @@ async def test_the_loop_shows_in_the_extended_attributes(bed: Testbed) -> None:
         await act(first["handler_id"], "resolve", note="已清运，有事联系13812345678")
         seen = await until(http, case_id, key, state("resolved"))
         assert seen["status"] == "open"  # until the resident rates it (or the window ends)
-        assert seen["status_notes"] == "欧景苑第一网格已办结，待评价：已清运，有事联系138****5678"
-        assert seen["extended_attributes"]["rating_state"] == "awaiting"
+        assert seen["status_notes"] == "欧景苑第一网格已办结，待核查：已清运，有事联系138****5678"
+        assert seen["extended_attributes"]["rating_state"] == "none"
         assert seen["service_notice"] is None
         # the community verifies it on site (核查结案) before the resident rates it
         await act("h-0010", "verify", note="现场已核实")
+        seen = await until(
+            http, case_id, key, lambda r: r["extended_attributes"]["rating_state"] == "awaiting"
+        )
+        assert seen["status_notes"] == "欧景苑第一网格已办结，待评价：已清运，有事联系138****5678"
         admin = await asyncpg.connect(bed.admin_dsn)
         try:
             await eventually(

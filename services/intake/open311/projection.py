@@ -1,8 +1,9 @@
 """The case events intake keeps for Open311 (``case_progress``): what dispatch and feedback did.
 
 Intake subscribes to ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
-``cases.resolved``, ``cases.reopened`` (and ``cases.closed``, which it already reads to stop
-merging into a closed case); each handler writes one fact with its time, nothing is published.
+``cases.resolved``, ``cases.verified``, ``cases.sent_back`` (核查结案), ``cases.reopened`` (and
+``cases.closed``, which it already reads to stop merging into a closed case); each handler writes
+one fact with its time, nothing is published.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from shared.contract.events import (
     CaseEscalated,
     CaseReopened,
     CaseResolved,
+    CaseSentBack,
+    CaseVerified,
 )
 from shared.runtime.consumer import Meta
 from shared.runtime.uow import UnitOfWork
@@ -49,7 +52,15 @@ async def on_escalated(uow: UnitOfWork, e: CaseEscalated, meta: Meta) -> None:
 
 
 async def on_resolved(uow: UnitOfWork, e: CaseResolved, meta: Meta) -> None:
-    await store.resolved(uow.conn, e.case_id, e.resolved_at, redact(e.note))
+    await store.resolved(uow.conn, e.case_id, e.resolved_at, redact(e.note), e.verifier_unit)
+
+
+async def on_verified(uow: UnitOfWork, e: CaseVerified, meta: Meta) -> None:
+    await store.verified(uow.conn, e.case_id, e.resolved_at, e.verified_at)
+
+
+async def on_sent_back(uow: UnitOfWork, e: CaseSentBack, meta: Meta) -> None:
+    await store.sent_back(uow.conn, e.case_id, e.sent_back_at)
 
 
 async def on_reopened(uow: UnitOfWork, e: CaseReopened, meta: Meta) -> None:

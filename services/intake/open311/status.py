@@ -43,6 +43,18 @@ class Progress:
     closed_at: datetime | None = None
     close_outcome: str | None = None
     updated_at: datetime | None = None
+    # 核查结案: who verifies the latest resolution (None: nobody), when one was verified, and
+    # when one was sent back (handled again)
+    verifier_unit: str | None = None
+    verified_at: datetime | None = None
+    sent_back_at: datetime | None = None
+
+    @property
+    def awaiting_verification(self) -> bool:
+        """The latest resolution waits for its verifier."""
+        if self.verifier_unit is None or self.resolved_at is None:
+            return False
+        return self.verified_at is None or self.verified_at < self.resolved_at
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,8 @@ def state(p: Progress) -> State:
         facts.append((p.dispatched_at, 1, "escalated" if escalated else "dispatched"))
     if p.accepted_at is not None:
         facts.append((p.accepted_at, 2, "accepted"))
+    if p.sent_back_at is not None:  # the resolution sent back: being handled again
+        facts.append((p.sent_back_at, 3, "accepted"))
     if p.resolved_at is not None:
         facts.append((p.resolved_at, 3, "resolved"))
     if p.reopened_at is not None:
@@ -109,7 +123,7 @@ def rating_state(p: Progress, current: State) -> RatingState:
     if current == "closed":
         return "satisfied" if p.close_outcome == "satisfied" else "unrated"
     if current == "resolved":
-        return "awaiting"
+        return "none" if p.awaiting_verification else "awaiting"
     if p.reopen_count > 0:
         return "unsatisfied"
     return "none"
@@ -154,10 +168,16 @@ def status_notes(p: Progress, current: State, names: dict[str, str]) -> str:
         tier = TIER_NAMES.get(p.tier or "", p.tier or "")
         return f"已上报至{tier}层级（吹哨），由{unit}办理{redo}"
     if current == "accepted":
+        again = p.sent_back_at is not None and (
+            p.accepted_at is None or p.sent_back_at > p.accepted_at
+        )
+        if again:
+            return f"核查未通过，{unit}重新办理中{redo}"
         return f"{unit}已接单办理{redo}"
     if current == "resolved":
         note = (p.resolution_note or "").strip()
-        return f"{unit}已办结，待评价" + (f"：{note}" if note else "")
+        awaiting = "待核查" if p.awaiting_verification else "待评价"
+        return f"{unit}已办结，{awaiting}" + (f"：{note}" if note else "")
     if current == "reopened":
         return f"评价不满意，重新办理（第{p.reopen_count}次）"
     if p.close_outcome == "satisfied":

@@ -202,20 +202,57 @@ async def escalated(conn: Connection, case_id: str, at: datetime, from_tier: str
     )
 
 
-async def resolved(conn: Connection, case_id: str, at: datetime, note: str) -> None:
+async def resolved(
+    conn: Connection, case_id: str, at: datetime, note: str, verifier_unit: str | None
+) -> None:
+    """The latest resolution: its note and the unit that verifies it (None: nobody does)."""
     await conn.execute(
-        """INSERT INTO case_progress (case_id, resolved_at, resolution_note, updated_at)
-           SELECT case_id, $2, $3, $2 FROM cases WHERE case_id = $1
+        """INSERT INTO case_progress (case_id, resolved_at, resolution_note, verifier_unit,
+                                      updated_at)
+           SELECT case_id, $2, $3, $4, $2 FROM cases WHERE case_id = $1
            ON CONFLICT (case_id) DO UPDATE
            SET resolution_note = CASE WHEN case_progress.resolved_at IS NULL
                                         OR EXCLUDED.resolved_at >= case_progress.resolved_at
                                       THEN EXCLUDED.resolution_note
                                       ELSE case_progress.resolution_note END,
+               verifier_unit = CASE WHEN case_progress.resolved_at IS NULL
+                                      OR EXCLUDED.resolved_at >= case_progress.resolved_at
+                                    THEN EXCLUDED.verifier_unit
+                                    ELSE case_progress.verifier_unit END,
                resolved_at = GREATEST(case_progress.resolved_at, EXCLUDED.resolved_at),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
         case_id,
         at,
         note,
+        verifier_unit,
+    )
+
+
+async def verified(conn: Connection, case_id: str, resolved_at: datetime, at: datetime) -> None:
+    """A resolution confirmed on site (核查结案): ``resolved_at`` is the one verified."""
+    await conn.execute(
+        """INSERT INTO case_progress (case_id, resolved_at, verified_at, updated_at)
+           SELECT case_id, $2, $3, $3 FROM cases WHERE case_id = $1
+           ON CONFLICT (case_id) DO UPDATE
+           SET verified_at = GREATEST(case_progress.verified_at, EXCLUDED.verified_at),
+               resolved_at = GREATEST(case_progress.resolved_at, EXCLUDED.resolved_at),
+               updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
+        case_id,
+        resolved_at,
+        at,
+    )
+
+
+async def sent_back(conn: Connection, case_id: str, at: datetime) -> None:
+    """A resolution its verifier sent back (核查不通过): handled again."""
+    await conn.execute(
+        """INSERT INTO case_progress (case_id, sent_back_at, updated_at)
+           SELECT case_id, $2, $2 FROM cases WHERE case_id = $1
+           ON CONFLICT (case_id) DO UPDATE
+           SET sent_back_at = GREATEST(case_progress.sent_back_at, EXCLUDED.sent_back_at),
+               updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
+        case_id,
+        at,
     )
 
 
@@ -276,6 +313,9 @@ _PROGRESS = (
     "reopen_count",
     "close_outcome",
     "updated_at",
+    "verifier_unit",
+    "verified_at",
+    "sent_back_at",
 )
 
 
@@ -351,6 +391,9 @@ def _row(r: asyncpg.Record) -> RequestRow:
         closed_at=r["progress_closed_at"] or r["case_closed_at"],
         close_outcome=r["close_outcome"],
         updated_at=r["updated_at"],
+        verifier_unit=r["verifier_unit"],
+        verified_at=r["verified_at"],
+        sent_back_at=r["sent_back_at"],
     )
     return RequestRow(
         case_id=r["case_id"],
