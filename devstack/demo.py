@@ -212,6 +212,8 @@ TOLD: dict[str, Callable[[dict[str, Any]], tuple[str, str, str]]] = {
 Decide = Callable[[str, str], Awaitable[None]]  # (case id, category): the command centre's
 # (path, body, role, unit, handler id): a staff member's POST to dispatch
 Post = Callable[[str, dict[str, Any], str, str, str | None], Awaitable[None]]
+# the command centre deciding its triage queue (人工分拨): the (case, category) decided
+Triage = Callable[[], Awaitable[list[tuple[str, str]]]]
 
 
 class Story:
@@ -224,10 +226,12 @@ class Story:
     resident's commission (委托) and relays its progress (``post``); a report from 钢都花园8栋, a
     building of 青山区 served by 和平苑社区 (插花地), which goes to the serving community's grid."""
 
-    def __init__(self, actors: Actors, decide: Decide, post: Post) -> None:
+    def __init__(self, actors: Actors, decide: Decide, post: Post, triage: Triage) -> None:
         self.actors = actors
         self.decide = decide
         self.post = post
+        self.triage = triage
+        self.triaged: str | None = None  # the first case the command centre decided
         self.agency: dict[str, Any] | None = None  # the first cases.agent_assigned
         self.commissioned = False
         self.relayed = False
@@ -287,6 +291,11 @@ class Story:
         if self.to_decide is not None and not self.decided:
             await self.decide(*self.to_decide)
             self.decided = True
+        for triaged, category in await self.triage():
+            if self.triaged is None:
+                self.triaged = triaged
+                what = f"人工分拨: the classifier was not sure; the command centre says {category}"
+                self.note(now(), triaged, what)
         a = self.agency
         if a is not None and not self.commissioned:
             who = (a["agent_role"], a["community"], a["agent_id"])
@@ -388,6 +397,27 @@ async def staff_post(
         console.print(f"[yellow]{path} was refused: {resp.text}[/yellow]")
 
 
+async def decide_queue(dispatch_url: str, token: str) -> list[tuple[str, str]]:
+    """The district's command centre decides every case in its triage queue (人工分拨) that was
+    opened there (the classifier not sure: below WANGGE_TRIAGE_MIN_CONFIDENCE, or flagged words)
+    by the classifier's first suggestion; a returned case is the story's. The decisions made."""
+    auth = {"Authorization": f"Bearer {token}"}
+    decided: list[tuple[str, str]] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        resp = await client.get(f"{dispatch_url}/triage", params={"limit": 100}, headers=auth)
+        if resp.status_code != 200:
+            return decided
+        for item in resp.json()["items"]:
+            if "returned" in item["reasons"]:
+                continue
+            category = (item["suggestions"] or [{"category": item["category"]}])[0]["category"]
+            body = {"category": category, "note": "人工分拨：按分类建议派单"}
+            path = f"{dispatch_url}/triage/{item['case_id']}"
+            if (await client.post(path, json=body, headers=auth)).status_code == 200:
+                decided.append((item["case_id"], category))
+    return decided
+
+
 async def triage_decision(dispatch_url: str, token: str, case_id: str, category: str) -> None:
     """The district's command centre decides a case in its queue (``POST /triage/{case_id}``)."""
     async with httpx.AsyncClient(timeout=10) as client:
@@ -425,6 +455,7 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str, dispatch_u
             actors,
             partial(triage_decision, dispatch_url, centre),
             partial(staff_post, settings, dispatch_url),
+            partial(decide_queue, dispatch_url, centre),
         )
         for r in reports:
             await pub.send("reports.submitted", r, key=r["report_id"])

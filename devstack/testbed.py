@@ -27,6 +27,9 @@ from shared.runtime.topic_admin import ensure_topics
 
 SERVICES = ("intake", "dispatch", "feedback")
 ROLE_PASSWORD = os.environ.get("WANGGE_DB_ROLE_PASSWORD", "wangge-dev-password")
+# The suites and the bench dispatch every case on its guess (triage on confidence is tested on its
+# own, with a threshold of its own): what WANGGE_TRIAGE_MIN_CONFIDENCE is there
+NO_TRIAGE_THRESHOLD = 0.0
 
 
 def with_database(dsn: str, db: str) -> str:
@@ -84,6 +87,9 @@ class Testbed:
             # the suites replay months long closed (2026-10): their figures stay live unless a
             # test sets a grace itself (tests/feedback/test_frozen_months.py)
             "WANGGE_METRICS_FREEZE_GRACE": timedelta(days=36500),
+            # the suites dispatch on the classifier's guess unless a test sets a threshold of
+            # its own (tests/intake/test_triage.py)
+            "WANGGE_TRIAGE_MIN_CONFIDENCE": NO_TRIAGE_THRESHOLD,
             **self.overrides,
         }
         values.update({k.upper(): v for k, v in overrides.items()})
@@ -103,6 +109,7 @@ class Testbed:
             "WANGGE_MEDIA_LINK_KEY": media_link_key_for_tests(),
             "WANGGE_AUTH_JWT_SECRET": auth_secret_for_tests(),
             "WANGGE_HTTP_PORT": str(free_port()),
+            "WANGGE_TRIAGE_MIN_CONFIDENCE": str(NO_TRIAGE_THRESHOLD),
             **overrides,
         }
 

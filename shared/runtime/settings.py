@@ -114,10 +114,12 @@ class Settings(BaseSettings):
     )
     hotspot_p: float = Field(0.0001, gt=0, lt=1, validation_alias=AliasChoices("WANGGE_HOTSPOT_P"))
     # 人工分拨 (triage): a case classified with a lower confidence goes to the command centre's
-    # queue instead of being dispatched on the guess. A placeholder (0: never on confidence) until
-    # the calibrated classifier's threshold (issue #20) replaces it.
+    # queue instead of being dispatched on the guess. The default is the threshold measured for
+    # the shipped classifier (char-lr-cnb-v5: 95 % of the reports dispatched at or above it are
+    # right, bench/results/2026-12-02classify-v5.json); measure again after a retrain
+    # (``python -m bench.classify``). 0: never on confidence (only flagged words).
     triage_min_confidence: float = Field(
-        0.0, ge=0, le=1, validation_alias=AliasChoices("WANGGE_TRIAGE_MIN_CONFIDENCE")
+        0.953, ge=0, le=1, validation_alias=AliasChoices("WANGGE_TRIAGE_MIN_CONFIDENCE")
     )
     # Personal data keys, read only by intake and ``wangge pii`` (``services.intake.privacy``
     # decodes and checks them there, not here: a bad key must not stop dispatch or feedback).

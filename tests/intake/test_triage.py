@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 import asyncpg
 
@@ -15,9 +16,11 @@ from cli.client import Publisher, TopicReader
 from devstack.testbed import Testbed, pii_key_for_tests
 from devstack.wait import eventually
 from services.intake import store
+from services.intake.classify import METHOD
 from services.intake.privacy import Pii
 from services.intake.triage import LOW_CONFIDENCE, MODERATION, triage_reasons
 from shared.contract.events import CaseReclassified, Classification, DecidedBy
+from shared.runtime.settings import Settings
 from tests.dispatch.support import case_opened
 from tests.intake.conftest import start_intake
 from tests.samples import report
@@ -35,6 +38,16 @@ def test_the_rule() -> None:
     flagged = unsure.model_copy(update={"moderation": ["insult"]})
     assert triage_reasons(flagged, 0.5) == [LOW_CONFIDENCE, MODERATION]
     assert triage_reasons(flagged, 0.0) == [MODERATION]
+
+
+def test_the_default_threshold_is_the_one_measured_for_the_shipped_classifier() -> None:
+    """WANGGE_TRIAGE_MIN_CONFIDENCE by default: the bench's threshold for 95 % precision of
+    automatic dispatch with the model intake ships (and its method is that model's)."""
+    results = sorted((Path(__file__).parents[2] / "bench" / "results").glob("*classify-v*.json"))
+    measured = json.loads(results[-1].read_text("utf-8"))
+    assert measured["method"] == METHOD
+    assert measured["triage"]["precision_target"] == 0.95
+    assert Settings().triage_min_confidence == measured["triage"]["threshold"]
 
 
 async def test_unsure_cases_are_held_and_corrections_are_learnt(bed: Testbed) -> None:
