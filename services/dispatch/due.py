@@ -55,6 +55,27 @@ def limits(policy: Policy, case: Case) -> tuple[timedelta, timedelta, timedelta]
     return respond * policy.sla.scale, resolve * policy.sla.scale, verify
 
 
+def case_deadlines(policy: Policy, case: Case) -> tuple[Deadline, ...]:
+    """``running_deadlines(case, *limits(policy, case))``, computing only the limits of the
+    deadlines that can run: a verification's while it is verifying, the response's and the
+    resolution's otherwise (each a span on the working calendar, the board's main cost per case)."""
+    if case.state == "resolved":
+        return ()
+    if case.state == "verifying":
+        resolved = case.resolved_at or case.dispatched_at
+        verify = policy.sla.verify_by(case.tier, resolved) - resolved
+        return running_deadlines(case, timedelta(0), timedelta(0), verify)
+    respond, resolve = policy.sla.durations(
+        case.tier,
+        start=case.dispatched_at,
+        respond_within=case.respond_within,
+        category_sla=policy.category_sla(case.category, case.tier),
+    )
+    return running_deadlines(
+        case, respond * policy.sla.scale, resolve * policy.sla.scale, timedelta(0)
+    )
+
+
 def running_deadlines(
     case: Case, respond_limit: timedelta, resolve_limit: timedelta, verify_limit: timedelta
 ) -> tuple[Deadline, ...]:
@@ -83,10 +104,22 @@ def due_status(
     """On track, due soon or overdue at ``now`` (None for a resolved case)."""
     if case.state == "resolved":
         return None
-    missed = case.resolve_missed_at or (
-        case.verify_missed_at if case.state == "verifying" else None
+    return due_of(missed(case), deadlines, now, fraction)
+
+
+def missed(case: Case) -> bool:
+    """Missed at the top tier, or its verification missed while verifying: overdue until done."""
+    return case.resolve_missed_at is not None or (
+        case.state == "verifying" and case.verify_missed_at is not None
     )
-    if missed is not None or any(d.at <= now for d in deadlines):
+
+
+def due_of(
+    was_missed: bool, deadlines: tuple[Deadline, ...], now: datetime, fraction: float
+) -> Due:
+    """The due status of an open case that ``was_missed`` (``missed``) or not, with these
+    running deadlines, at ``now``."""
+    if was_missed or any(d.at <= now for d in deadlines):
         return "overdue"
     if any(d.at - now <= d.limit * fraction for d in deadlines):
         return "due_soon"

@@ -6,7 +6,9 @@ the consumers of cases.opened, merges, reopenings, handler actions over Kafka or
 deadline sweeps, triage), naming the districts of the changed rows. Every board of such a
 district is marked changed; its one builder task reads the board again (one query for all its
 browsers, at most once per ``min_interval_s``, so a burst of events costs one read) and wakes
-its streams, which send it. A board is also rebuilt every ``refresh_s`` without an event, for
+its streams, which send it (and waits at least as long as that build took before the next
+one, so that building a large area's board never takes more than half of the service's time
+from its consumers). A board is also rebuilt every ``refresh_s`` without an event, for
 the cases that become due soon as time passes. After the listening connection is lost (a
 failover), every board is rebuilt once it is back: notifications sent meanwhile are not kept.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -59,6 +62,7 @@ class Channel:
                 async with asyncio.timeout(refresh_s):
                     await self._dirty.wait()
             self._dirty.clear()
+            started = time.monotonic()
             try:
                 data = await self._build(self.unit)
             except TRANSIENT_ERRORS as exc:
@@ -72,7 +76,9 @@ class Channel:
             self.version += 1
             async with self._changed:
                 self._changed.notify_all()
-            await asyncio.sleep(self._min_interval_s)
+            # at least as long as the build took: a board of a large area (a district's 100,000
+            # cases take about a second) keeps at most half of the service's time
+            await asyncio.sleep(max(self._min_interval_s, time.monotonic() - started))
 
     async def after(self, seen: int) -> tuple[int, str]:
         """The first board after version ``seen`` (waits for it)."""

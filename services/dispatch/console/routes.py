@@ -23,6 +23,7 @@ them from the browser at ``WANGGE_CONSOLE_FEEDBACK_URL`` (``board_headers`` lets
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 
 from shared.registry.store import lineage
+from shared.runtime.consumer import TRANSIENT_ERRORS
 from shared.runtime.http import problems
 from shared.runtime.identity import InvalidToken, Principal, Role, authenticated, require
 from shared.runtime.logging import get_logger
@@ -55,6 +57,7 @@ log = get_logger(component="dispatch-console")
 PAGES: Final = Path(__file__).parent / "pages"
 STATIC: Final = Path(__file__).parent / "static"
 KEEPALIVE_S: Final = 15.0
+FORGET_S: Final = 60.0
 CommandCentre = Annotated[Principal, Depends(require(Role.COMMAND_CENTRE))]
 # The pages' own headers: scripts and styles from the service only, never framed, no referrer
 PAGE_HEADERS: Final = {
@@ -88,14 +91,13 @@ def register_console(svc: DispatchService) -> None:
     svc.app.state.sessions = sessions
     policy = svc.dispatch.policy
     categories = {c.code: c.name for c in policy.taxonomy.categories}
+    open_cases = queries.OpenCases(policy, DUE_SOON_FRACTION)
 
     async def board_of(unit: str) -> Board:
         now = svc.dispatch.clock()
         async with svc.pool.acquire() as conn:
             top, area = await queries.area(conn, unit)
-            cases = await queries.open_cases(
-                conn, [u.code for u in area], policy, now, DUE_SOON_FRACTION
-            )
+            cases = await open_cases.of(conn, [u.code for u in area], now)
         if top is None:  # a unit the registry does not (yet) hold: an empty board
             top = AreaUnit(unit, unit, "unknown", None)
         return build_board(top, area, cases, categories, now)
@@ -116,6 +118,20 @@ def register_console(svc: DispatchService) -> None:
     )
     svc.app.state.console_hub = hub
     svc.background(hub.run)
+
+    async def forget_closed() -> None:
+        """Drop the kept cases that are no longer open, once a minute."""
+        while True:
+            await asyncio.sleep(FORGET_S)  # a period, not synchronisation
+            if open_cases.entries:
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    async with svc.pool.acquire() as conn:
+                        rows = await conn.fetch(
+                            "SELECT case_id FROM cases WHERE state <> 'resolved'"
+                        )
+                    open_cases.forget(r["case_id"] for r in rows)
+
+    svc.background(forget_closed)
     svc.app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     svc.app.include_router(build_router(svc, sessions, hub, board_of))
 
@@ -131,10 +147,13 @@ def build_router(
     router = APIRouter(tags=["command-centre board"])
 
     @router.get("/console/api/board", response_model=Board, responses=problems(401, 403))
-    async def board(caller: CommandCentre) -> Any:
+    async def board(caller: CommandCentre) -> Response:
         """The board of the caller's area: its open cases counted by street, community, grid,
         building and department and by tier, the overdue and due-soon cases, the latest ones."""
-        return await board_of(_unit_of(caller))
+        # serialised here: FastAPI would validate the model again first (seconds for a
+        # district's 26,000 units)
+        board = await board_of(_unit_of(caller))
+        return Response(board.model_dump_json(), media_type="application/json")
 
     @router.get(
         "/console/api/map",
