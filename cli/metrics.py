@@ -39,6 +39,8 @@ LABELS: dict[str, str] = {
     "time_to_resolve_hours": "办结用时(小时) time to resolve (h)",
     "warned": "黄牌/红牌 warnings (yellow/red)",
     "supervised": "督办 supervised",
+    "orders": "协办 work orders (吹哨报到)",
+    "councils": "议事会 council decisions",
 }
 
 
@@ -75,6 +77,15 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((label, f"{v['yellow']}/{v['red']}", f"{stages}; {v['cases']} cases"))
         elif key == "supervised":
             rows.append((label, str(v["supervisions"]), f"{v['cases']} cases"))
+        elif key == "orders":
+            detail = (
+                f"reported {v['reported']} ({v['reported_on_time']} on time), "
+                f"late {v['report_missed']}, done {v['done']} ({v['done_on_time']} on time), "
+                f"returned {v['returned']}, cancelled {v['cancelled']}"
+            )
+            rows.append((label, str(v["issued"]), detail))
+        elif key == "councils":
+            rows.append((label, str(v["decisions"]), f"{v['measures']} measures"))
         elif isinstance(v, dict):
             rows.append((label, _pct(v["rate"]), f"{v['numerator']}/{v['denominator']}"))
         else:

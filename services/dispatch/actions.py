@@ -1,7 +1,8 @@
 """What handlers do in their apps (``handler.actions``): accept, progress, resolve, escalate (上报/
 吹哨), return (退单), transfer (转办), deliberate (议事会), ask for an extension (缓办/延期),
 decide one, suspend (挂起) and resume (``pauses.py``), and verify a resolution or send it back
-(核查结案, ``verification.py``).
+(核查结案, ``verification.py``). The lead's resolve waits for every required assisting work
+order (协办, ``orders.py``): refused (a conflict) while one is open.
 
 Each action is checked (the case and the handler known, the handler allowed to act, the pair in
 the transition table: ``states``), its transition decided once, then planned by the action's own
@@ -28,7 +29,7 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, pauses, photos, returns, store, verification
+from . import emit, orders, orders_store, pauses, photos, returns, store, verification
 from .assignment import Route, transfer_refusal
 from .model import Case, CaseChange, Refusal, Step
 from .planning import (
@@ -234,6 +235,11 @@ class Actions:
         if t is None:
             await self.reject(uow, a, Refusal(refusal(case.state, a.action)))
             return
+        if a.action == "resolve":  # 协办: every required assisting order done first
+            waiting = orders.resolve_refusal(await orders_store.orders_of(conn, case.case_id))
+            if waiting is not None:
+                await self.reject(uow, a, Refusal(waiting))
+                return
         unattached = await photos.refusal(conn, a)
         if unattached is not None:
             await self.reject(uow, a, unattached)

@@ -7,6 +7,9 @@
 - ``POST /cases/{case_id}/actions``: an action (accept, progress, resolve, escalate, return,
   transfer, deliberate).
 
+A unit a case has a work order for (协办, ``orders_api.py``) reads the case (its orders shown)
+and acts only on its order.
+
 Every route needs a bearer token of a handler role (``HANDLER_ROLES``) or of the command centre
 (who reaches every case of its area and may transfer them: 改派). Who acts is the token's
 ``handler_id`` (the command centre acts as ``command_centre.<unit>``), when is the server's clock:
@@ -53,7 +56,7 @@ from shared.runtime.http import invalid_input, problems
 from shared.runtime.identity import HANDLER_ROLES, Principal, Role, in_scope, require
 from shared.runtime.logging import get_logger
 
-from . import agency_store, photo_store, store
+from . import agency_store, orders_store, photo_store, store
 from .agency import Agency
 from .due import (
     DUE_SOON_FRACTION,
@@ -65,9 +68,10 @@ from .due import (
     running_deadlines,
 )
 from .model import ActionOutcome, Case, RefusalKind
+from .orders import Order, allowed_order_actions
 from .photos import PhotoInfo, photo_info
 from .planning import Policy
-from .states import State, allowed_actions, command_centre_actor
+from .states import Actor, State, allowed_actions, command_centre_actor
 
 if TYPE_CHECKING:
     from .app import DispatchService
@@ -212,6 +216,61 @@ class AdministrativePlace(BaseModel):
     grid: str | None
 
 
+class OrderView(BaseModel):
+    """An assisting work order (协办, 吹哨报到) of a case: its unit, handler, deadlines, state."""
+
+    order_id: str
+    case_id: str
+    unit: str = Field(description="The unit ordered (a department, 物业, a utility, a unit)")
+    handler_id: str | None = Field(description="Its handler (null: the unit as a whole)")
+    required: bool = Field(description="The lead's resolve waits for it")
+    origin: Literal["whistle", "council"] = Field(
+        description="whistle (吹哨报到) or council (a measure of a council's decision)"
+    )
+    state: Literal["issued", "reported", "done", "returned", "cancelled"]
+    report_by: datetime = Field(description="Report (报到, accept) by")
+    resolve_by: datetime = Field(description="Done by")
+    report_missed_at: datetime | None = Field(description="When its report was found late")
+    issued_by: str
+    issued_by_unit: str | None
+    note: str | None = Field(description="What the issuer asked (a measure's text)")
+    council_id: str | None
+    issued_at: datetime
+    reported_at: datetime | None
+    done_at: datetime | None
+    closed_at: datetime | None = Field(description="Returned or cancelled at")
+    last_note: str | None = Field(description="The note of its latest step")
+    actions: list[Literal["report", "progress", "done", "return", "cancel"]] = Field(
+        default_factory=list,
+        description="What the caller may do on it now (POST /orders/{order_id}/actions)",
+    )
+
+
+def order_view(o: Order, actor: Actor | None) -> OrderView:
+    return OrderView(
+        order_id=o.order_id,
+        case_id=o.case_id,
+        unit=o.unit,
+        handler_id=o.handler_id,
+        required=o.required,
+        origin=o.origin,
+        state=o.state,
+        report_by=o.report_by,
+        resolve_by=o.resolve_by,
+        report_missed_at=o.report_missed_at,
+        issued_by=o.issued_by,
+        issued_by_unit=o.issued_by_unit,
+        note=o.note,
+        council_id=o.council_id,
+        issued_at=o.issued_at,
+        reported_at=o.reported_at,
+        done_at=o.done_at,
+        closed_at=o.closed_at,
+        last_note=o.last_note,
+        actions=allowed_order_actions(actor, o),
+    )
+
+
 class CaseDetail(CaseSummary):
     district: str | None
     street: str | None
@@ -254,6 +313,10 @@ class CaseDetail(CaseSummary):
         default_factory=list,
         description="What the caller may do as the case's agent: record the resident's "
         "commission (POST /cases/{case_id}/commission), relay progress (POST .../relay)",
+    )
+    orders: list[OrderView] = Field(
+        default_factory=list,
+        description="Its assisting work orders (协办, 吹哨报到; the lead is the case itself)",
     )
     timeline: list[TimelineStep]
     photos: list[PhotoInfo] = Field(
@@ -517,6 +580,15 @@ async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Ca
     return case
 
 
+async def _reaches_an_order(conn: Connection, caller: Principal, case_id: str) -> bool:
+    """Whether the caller's unit reaches a unit the case has a work order for (协办: the
+    ordered unit reads the case it assists)."""
+    for unit in await orders_store.order_units(conn, case_id):
+        if in_scope(caller, await reach_codes(conn, unit)):
+            return True
+    return False
+
+
 async def case_readable(conn: Connection, caller: Principal, case_id: str) -> Case:
     """A case the caller may read (``GET /cases/{id}``, its photos): one within reach, or one
     whose place is served by another community (插花地) and whose administrative chain holds the
@@ -524,6 +596,8 @@ async def case_readable(conn: Connection, caller: Principal, case_id: str) -> Ca
     see the case, and act on none of it (every acting route checks ``case_in_reach``)."""
     case = await store.load_case(conn, case_id)
     if case is not None and in_scope(caller, case.administrative):
+        return case
+    if case is not None and await _reaches_an_order(conn, caller, case_id):
         return case
     if case is None or not await _reaches(conn, caller, case):
         raise HTTPException(404, "unknown case")
@@ -644,6 +718,7 @@ def build_router(
             steps = await store.timeline(conn, case_id)
             photos = await photo_store.photos_of(conn, case_id)
             agency = await agency_store.agency(conn, case_id)
+            work_orders = await orders_store.orders_of(conn, case_id)
         mine = agency is not None and me is not None and agency.agent_id == me
         v = views(caller, frozenset({case_id}) if mine else frozenset())
         return CaseDetail(
@@ -673,6 +748,7 @@ def build_router(
             actions=allowed_actions(actor, case.view),
             agency=agency_view(agency),
             agency_actions=agency_actions(agency, case, me),
+            orders=[order_view(o, actor) for o in work_orders],
             timeline=[timeline_step(r) for r in steps],
             photos=[photo_info(p) for p in photos],
         )

@@ -4,13 +4,15 @@ Consumes ``registry.units``, ``cases.opened``, ``cases.merged``, ``cases.reopene
 ``handler.actions``; publishes ``cases.dispatched``, ``cases.accepted``, ``cases.escalated``,
 ``cases.overdue``, ``cases.warned``, ``cases.resolved``, ``cases.verified``,
 ``cases.sent_back``, ``cases.extended``, ``cases.reclassified`` and
-``handler.actions.rejected`` through its outbox. Seven sweepers keep the deadlines (response,
+``handler.actions.rejected`` through its outbox. Seven sweepers keep the cases' deadlines (response,
 resolution, verification, the end of a pause: a council's, a suspension, an extension request)
 and the stages' warnings (黄牌: respond, resolve, verify). The handler
 API (``api.py``: a handler's cases, a case, actions over HTTP) applies actions through the
 ``handler.actions`` subscription; the command centre's triage queue (``triage_api.py``, 人工分拨)
 decides categories over HTTP, and it sends supervisions (督办, ``supervision_api.py``:
-``cases.supervised``).
+``cases.supervised``); work orders (派单/协办: 吹哨报到, ``orders_api.py``) and councils'
+decisions (议事会/联席会) publish ``cases.order_issued``, ``cases.order_updated`` and
+``cases.council_decided``, and an eighth sweeper finds the orders left unreported.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .agency_api import register_agency_routes
 from .api import register_routes
 from .console.routes import register_console
 from .handlers import Dispatch
+from .orders_api import register_order_routes
 from .photos import recording
 from .photos_api import register_photo_routes
 from .supervision_api import register_supervision_routes
@@ -83,6 +86,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
         ("resolve-warnings", dispatch.sweep_resolve_warnings),
         ("verification-deadlines", dispatch.sweep_verification),
         ("verify-warnings", dispatch.sweep_verify_warnings),
+        ("order-reports", dispatch.sweep_order_reports),  # 吹哨报到: work orders unreported
     ):
         sw = svc.sweeper(name, fn)
         sw.clock = clock
@@ -94,6 +98,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
     register_triage_routes(svc)
     register_supervision_routes(svc)  # 督办 from the command centre
     register_agency_routes(svc)  # 三代: the agent's commission and relays
+    register_order_routes(svc)  # 派单/协办, 吹哨报到, and councils (议事会/联席会)
     return svc
 
 

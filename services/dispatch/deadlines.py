@@ -26,7 +26,7 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
-from . import emit, pauses, store, verification
+from . import emit, orders, orders_store, pauses, store, verification
 from .assignment import Loads, Route, next_handler, pick_handler, route
 from .model import Case, CaseChange, Step
 from .planning import Plan, Policy, departments_near, plan_redispatch, write
@@ -87,6 +87,23 @@ class Deadlines:
     async def sweep_resolve_warnings(self, uow: UnitOfWork, now: datetime) -> int:
         rows = await store.due_for_warning(uow.conn, "resolve", now, SWEEP_BATCH)
         return await self._sweep(uow, rows, now, self.resolve_warnings, "resolve-warning")
+
+    async def sweep_order_reports(self, uow: UnitOfWork, now: datetime) -> int:
+        """吹哨报到: assisting work orders unreported past ``report_by`` (``orders_store.
+        claim_unreported``: claimed with ``SKIP LOCKED`` and marked missed in one statement, so
+        each fires once): a ``cases.overdue`` {deadline respond, the order's unit and
+        ``order_id``} and an ``order_report_timeout`` step each."""
+        missed = await orders_store.claim_unreported(uow.conn, now, SWEEP_BATCH)
+        if not missed:
+            return 0
+        read = await orders_store.cases_read(uow.conn, {o.case_id for o in missed})
+        cases = {c.case_id: c for c in read}
+        planned = [orders.report_missed(cases[o.case_id], o, now) for o in missed]
+        await store.add_timeline_steps(uow.conn, [step for step, _ in planned])
+        for o, (_, event) in zip(missed, planned, strict=True):
+            uow.emit(event, time=now)
+            self.on_breach("order_report", o.tier or "unknown")
+        return len(missed)
 
     async def _sweep(
         self, uow: UnitOfWork, cases: list[Case], now: datetime, plan: Planner, name: str

@@ -64,6 +64,7 @@ class Dispatch:
         self.sweep_resolve_warnings = self.deadlines.sweep_resolve_warnings
         self.sweep_verification = self.deadlines.sweep_verification
         self.sweep_verify_warnings = self.deadlines.sweep_verify_warnings
+        self.sweep_order_reports = self.deadlines.sweep_order_reports  # 吹哨报到
 
     @property
     def sweep_fallbacks(self) -> int:

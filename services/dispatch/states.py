@@ -30,9 +30,10 @@ Events are the handler actions of ``handler.actions`` and the system's own: ``re
 ``resolve_timeout`` and ``verify_timeout`` (the sweeper), ``verification_waived`` (the
 district does not verify), ``deliberation_ended`` (the sweeper, at ``decide_by``),
 ``suspension_ended`` and ``extension_lapsed`` (the sweeper, at ``paused_until``),
-``rules_raised`` (merged reports raised the tier) and ``reopen`` (``cases.reopened``); and the
-command centre's ``reclassify`` (its triage decision, or its correction of a dispatched case's
-category, which dispatches the case afresh: ``triage.py``).
+``rules_raised`` (merged reports raised the tier) and ``reopen`` (``cases.reopened``); a
+council's decision (``council_decision``: the deliberation ends, its measures become work orders,
+``councils.py``); and the command centre's ``reclassify`` (its triage decision, or its correction
+of a dispatched case's category, which dispatches the case afresh: ``triage.py``).
 A pair missing from the table is not allowed; the action is rejected and nothing changes.
 """
 
@@ -67,8 +68,9 @@ SystemEvent = Literal[
     "rules_raised",
     "reopen",
 ]
-# What the command centre decides over HTTP (not a handler action: ``triage.py``)
-CommandEvent = Literal["reclassify"]
+# What the command centre decides over HTTP (not a handler action: ``triage.py``), and a
+# council's decision recorded over HTTP (议事会/联席会: ``councils.py``), ending a deliberation
+CommandEvent = Literal["reclassify", "council_decision"]
 CaseEvent = ActionKind | SystemEvent | CommandEvent
 
 STATES: tuple[State, ...] = get_args(State)
@@ -140,6 +142,7 @@ TRANSITIONS: dict[tuple[State, CaseEvent], State] = {
     ("deliberating", "resolve"): "verifying",
     ("deliberating", "escalate"): "escalated",
     ("deliberating", "deliberation_ended"): "accepted",
+    ("deliberating", "council_decision"): "accepted",
     ("deliberating", "rules_raised"): "escalated",
     # an extension (缓办/延期) awaiting the unit one tier up: work goes on meanwhile
     ("extension_requested", "approve_extension"): "accepted",

@@ -140,6 +140,16 @@ class VerificationRules(BaseModel):
     required: bool = True
 
 
+class OrderRules(BaseModel):
+    """吹哨报到 (assisting work orders, ``orders.py``) issued on a case at a tier: the ordered unit
+    reports (报到, accepts) within ``report_within`` and finishes within ``resolve_within``, both
+    from the issue (scaled by ``WANGGE_SLA_SCALE``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    report_within: Limit = Field(default_factory=lambda: Limit.model_validate("2wh"))
+    resolve_within: Limit = Field(default_factory=lambda: Limit.model_validate("5wd"))
+
+
 class DispatchRules(BaseModel):
     """The whole rules file: tier rules, per-tier deadlines and warning thresholds, extensions
     and suspensions, verification."""
@@ -151,6 +161,12 @@ class DispatchRules(BaseModel):
     warnings: dict[Tier, TierWarnings] = Field(default_factory=dict)
     extensions: dict[Tier, TierExtensions] = Field(default_factory=dict)
     verification: VerificationRules = Field(default_factory=VerificationRules)
+    # 吹哨报到: per tier of the case when the whistle is blown; a tier not listed: the defaults
+    orders: dict[Tier, OrderRules] = Field(default_factory=dict)
+
+    def orders_of(self, tier: Tier) -> OrderRules:
+        """The work-order limits of a whistle blown on a case at ``tier``."""
+        return self.orders.get(tier) or _DEFAULT_ORDERS
 
     def extensions_of(self, tier: Tier) -> TierExtensions:
         """A tier's extension rules (the defaults when the file does not list it)."""
@@ -165,6 +181,7 @@ class DispatchRules(BaseModel):
 
 
 _DEFAULT_EXTENSIONS = TierExtensions()
+_DEFAULT_ORDERS = OrderRules()
 
 
 def load_rules(path: str | Path | None = None) -> DispatchRules:

@@ -17,6 +17,13 @@ Which rows belong to a period (``[start, end)`` in Asia/Shanghai time, see ``per
 - ``cards``: every stage warning: a ``cases.warned`` (yellow, 黄牌) whose ``warned_at`` and a
   ``cases.overdue`` (red, 红牌) whose ``overdue_at`` (else ``ce_time``) falls in the period.
 - ``supervisions``: every ``cases.supervised`` (督办) whose ``supervised_at`` falls in the period.
+- ``orders``: 派单/协办 (吹哨报到), by the unit the order was issued to (the scope's units and their
+  departments), each a step in the period: issued (``cases.order_issued``, ``issued_at``), its
+  report, done, return or cancel (``cases.order_updated``, ``at``), its report missed (a
+  ``cases.overdue`` naming the order, ``overdue_at``); those red cards are the order's unit's, not
+  among the case's ``cards``.
+- ``councils``: every ``cases.council_decided`` (议事会/联席会) on the scope's cases whose
+  ``decided_at`` falls in the period, with its number of measures.
 - ``facts``: per case, what is known of it at any time (start tier, escalated, reopened, opened_at).
 - ``agency``: 三代 agency, each with its agency mode: an agent assigned (``cases.agent_assigned``,
   ``assigned_at``), a commission recorded (``cases.commissioned``, ``recorded_at``), a relay
@@ -96,6 +103,25 @@ class SupervisionRow:
 
 
 @dataclass(frozen=True)
+class OrderStepRow:
+    """A step of a work order (派单/协办): ``issued``, ``reported``, ``done``, ``returned``,
+    ``cancelled`` or ``report_missed`` (its report deadline missed, 红牌); ``on_time`` for a
+    report and a done."""
+
+    order_id: str
+    step: str
+    on_time: bool | None = None
+
+
+@dataclass(frozen=True)
+class CouncilRow:
+    """A council's decision (议事会/联席会, ``cases.council_decided``) and its measures."""
+
+    council_id: str
+    measures: int
+
+
+@dataclass(frozen=True)
 class AgencyRow:
     """A step of 三代 agency: ``assigned`` (an agent), ``commissioned`` (委托), ``relayed``."""
 
@@ -138,6 +164,8 @@ class MetricInputs:
     supervisions: Sequence[SupervisionRow] = ()
     agency: Sequence[AgencyRow] = ()
     returns: Sequence[ReturnRow] = ()
+    orders: Sequence[OrderStepRow] = ()
+    councils: Sequence[CouncilRow] = ()
 
 
 # --- one formula per function -------------------------------------------------------------------
@@ -309,6 +337,28 @@ def supervised(rows: Iterable[SupervisionRow]) -> dict[str, int]:
     return {"cases": len({r.case_id for r in seen}), "supervisions": len(seen)}
 
 
+ORDER_STEPS = ("issued", "reported", "done", "returned", "cancelled", "report_missed")
+
+
+def orders(rows: Iterable[OrderStepRow]) -> dict[str, int]:
+    """Work orders (派单/协办, 吹哨报到) of the unit's in the period: ``issued`` to it,
+    ``reported`` (报到) and ``reported_on_time`` (by ``report_by``), ``report_missed`` (red cards:
+    unreported at ``report_by``), ``done`` and ``done_on_time`` (by ``resolve_by``), ``returned``
+    (not theirs) and ``cancelled`` (withdrawn by the issuer); counts of steps, no rate."""
+    seen = list(rows)
+    out = {step: sum(1 for r in seen if r.step == step) for step in ORDER_STEPS}
+    out["reported_on_time"] = sum(1 for r in seen if r.step == "reported" and r.on_time)
+    out["done_on_time"] = sum(1 for r in seen if r.step == "done" and r.on_time)
+    return out
+
+
+def councils(rows: Iterable[CouncilRow]) -> dict[str, int]:
+    """Councils (议事会/联席会): ``decisions`` recorded on the unit's cases in the period and
+    their ``measures`` (each became a work order); counts."""
+    seen = list(rows)
+    return {"decisions": len(seen), "measures": sum(r.measures for r in seen)}
+
+
 def percentile(values: Sequence[float], p: float) -> float | None:
     """The p-th percentile with linear interpolation between closest ranks (numpy's default):
     the median is ``percentile(v, 50)``. ``None`` for no values."""
@@ -376,6 +426,8 @@ def compute(inputs: MetricInputs) -> dict[str, Any]:
         "warned": warned(inputs.cards),
         "supervised": supervised(inputs.supervisions),
         "agency": agency(inputs.agency),
+        "orders": orders(inputs.orders),
+        "councils": councils(inputs.councils),
     }
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from shared.contract.events import (
     CaseAccepted,
     CaseAgentAssigned,
@@ -28,6 +30,9 @@ from shared.contract.events import (
     CaseSupervised,
     CaseVerified,
     CaseWarned,
+    CouncilDecided,
+    OrderIssued,
+    OrderUpdated,
 )
 from shared.runtime.consumer import Meta
 
@@ -47,6 +52,9 @@ FactEvent = (
     | CaseAgentAssigned
     | CaseCommissioned
     | CaseRelayed
+    | OrderIssued
+    | OrderUpdated
+    | CouncilDecided
 )
 
 
@@ -125,7 +133,7 @@ FACTS: tuple[Fact, ...] = (
         "cases.overdue",
         CaseOverdue,
         "overdues",
-        ("deadline", "tier", "unit", "due_at", "at"),
+        ("deadline", "tier", "unit", "due_at", "at", "order_id"),
         when="at",
         renamed={"at": "overdue_at"},
     ),
@@ -159,6 +167,38 @@ FACTS: tuple[Fact, ...] = (
         ("agency_mode", "relay", "tier", "unit", "relayed_at"),
         when="relayed_at",
     ),
+    # 派单/协办 (吹哨报到): the orders each unit was issued and what it did with them; councils
+    Fact(
+        "cases.order_issued",
+        OrderIssued,
+        "work_orders",
+        ("order_id", "unit", "required", "origin", "report_by", "resolve_by", "issued_at"),
+        when="issued_at",
+    ),
+    Fact(
+        "cases.order_updated",
+        OrderUpdated,
+        "order_updates",
+        ("order_id", "unit", "state", "on_time", "at"),
+        when="at",
+    ),
+    Fact(
+        "cases.council_decided",
+        CouncilDecided,
+        "council_decisions",
+        (
+            "council_id",
+            "body",
+            "votes_for",
+            "votes_against",
+            "votes_abstain",
+            "measures",
+            "tier",
+            "unit",
+            "decided_at",
+        ),
+        when="decided_at",
+    ),
 )
 BY_MODEL: dict[type[FactEvent], Fact] = {f.model: f for f in FACTS}
 
@@ -181,6 +221,8 @@ def fact_row(fact: Fact, ev: FactEvent, meta: Meta) -> dict[str, Any]:
     row: dict[str, Any] = {"case_id": ev.case_id}
     for column in fact.columns:
         value = getattr(ev, fact.renamed.get(column, column))
+        if isinstance(value, list):  # a list of records (a council's measures): a jsonb column
+            value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
         row[column] = event_time(meta) if value is None and column == fact.when else value
     return row
 

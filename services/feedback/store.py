@@ -15,8 +15,10 @@ from .formulas import (
     AgencyRow,
     CardRow,
     CaseFacts,
+    CouncilRow,
     DispatchRow,
     MetricInputs,
+    OrderStepRow,
     RatingRow,
     ResolutionRow,
     ReturnRow,
@@ -300,6 +302,19 @@ class Scope:
             )
         return f"SELECT case_id FROM cases WHERE {col} = {param}"
 
+    def order_units_sql(self, param: str = "$1") -> str:
+        """The units whose work orders (派单/协办) the scope counts: a department its own; a unit
+        of the tree itself, every unit below it (by the registry's parents) and their
+        departments (物业 and utilities included: departments of a community or district)."""
+        if self.kind == "department":
+            return f"SELECT {param}::text"
+        return (
+            f"WITH RECURSIVE below(code) AS (SELECT {param}::text UNION "
+            "SELECT u.code FROM units u JOIN below ON u.parent = below.code) "
+            "SELECT code FROM below UNION "
+            "SELECT d.code FROM departments d JOIN below ON d.parent = below.code"
+        )
+
     def seen_as(self, view: ScopeView) -> Scope | None:
         """The same unit's ``view`` (None: a department or a building has no other view)."""
         if self.kind not in ADMIN_LEVELS:
@@ -410,7 +425,7 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
             WHERE case_id IN ({s}) AND warned_at >= $2 AND warned_at < $3
             UNION ALL
             SELECT case_id, deadline, 'red' FROM overdues
-            WHERE case_id IN ({s}) AND at >= $2 AND at < $3""",
+            WHERE case_id IN ({s}) AND at >= $2 AND at < $3 AND order_id IS NULL""",
         scope.code,
         a,
         b,
@@ -435,6 +450,27 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         a,
         b,
     )
+    order_units = scope.order_units_sql()
+    order_steps = await conn.fetch(
+        f"""SELECT order_id, 'issued' AS step, NULL::boolean AS on_time FROM work_orders
+            WHERE unit IN ({order_units}) AND issued_at >= $2 AND issued_at < $3
+            UNION ALL
+            SELECT order_id, state, on_time FROM order_updates
+            WHERE unit IN ({order_units}) AND at >= $2 AND at < $3
+            UNION ALL
+            SELECT order_id, 'report_missed', NULL FROM overdues
+            WHERE order_id IS NOT NULL AND unit IN ({order_units}) AND at >= $2 AND at < $3""",
+        scope.code,
+        a,
+        b,
+    )
+    council_rows = await conn.fetch(
+        f"""SELECT council_id, jsonb_array_length(measures) AS measures FROM council_decisions
+            WHERE case_id IN ({s}) AND decided_at >= $2 AND decided_at < $3""",
+        scope.code,
+        a,
+        b,
+    )
     return MetricInputs(
         opened=[CaseFacts(r["case_id"], r["category"], r["opened_at"]) for r in opened],
         dispatches=[
@@ -451,6 +487,8 @@ async def metric_inputs(conn: Connection, scope: Scope, period: Period) -> Metri
         supervisions=[SupervisionRow(r["case_id"], r["supervision"]) for r in supervisions],
         returns=[ReturnRow(r["case_id"], r["attempt"]) for r in returns],
         agency=[AgencyRow(r["case_id"], r["agency_mode"], r["step"]) for r in agency],
+        orders=[OrderStepRow(r["order_id"], r["step"], r["on_time"]) for r in order_steps],
+        councils=[CouncilRow(r["council_id"], r["measures"]) for r in council_rows],
     )
 
 

@@ -116,6 +116,9 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.agent_assigned",  # 三代: an agent beside the handler
             "cases.commissioned",  # 三代: the resident's commission (委托)
             "cases.relayed",  # 三代: progress the agent relays to the resident
+            "cases.order_issued",  # 吹哨报到: an assisting work order (协办)
+            "cases.order_updated",  # a work order reported (报到), done, returned, cancelled
+            "cases.council_decided",  # 议事会/联席会: a decision, its measures work orders
             "handler.actions.rejected",
         ),
     ),
@@ -139,6 +142,9 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
             "cases.agent_assigned",  # 三代 agency, counted per mode
             "cases.commissioned",
             "cases.relayed",  # also a milestone residents hear of
+            "cases.order_issued",  # work orders (协办), counted per unit they were issued to
+            "cases.order_updated",
+            "cases.council_decided",  # council decisions, counted per unit
             "feedback.submitted",
         ),
         publishes=(
@@ -182,6 +188,9 @@ UPSTREAM_KINDS: dict[str, UpstreamKind] = {
             "cases.relayed",
             "cases.extended",
             "cases.sent_back",
+            "cases.order_issued",  # 吹哨报到: the ordered unit's work
+            "cases.order_updated",
+            "cases.council_decided",
             "handler.actions.rejected",
         ),
     ),

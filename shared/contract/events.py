@@ -8,7 +8,7 @@ Every published message also carries CloudEvents binary-mode headers (see
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -407,6 +407,9 @@ class CaseOverdue(Message):
     tier: Tier | None = None
     due_at: datetime | None = None  # the deadline missed
     overdue_at: datetime | None = None  # when dispatch found it missed
+    # 吹哨报到: an assisting work order's report (accept) limit missed; ``deadline`` is then
+    # ``respond`` and ``unit`` the order's (absent: the case's own deadline)
+    order_id: str | None = None
 
 
 class CaseWarned(Message):
@@ -608,6 +611,84 @@ class CaseSupervised(Message):
     report_by: datetime | None = None  # when the unit is to report back
     by: DecidedBy
     supervised_at: datetime  # dispatch's clock
+
+
+# --- work orders (派单/协办, 吹哨报到) and councils (议事会/联席会) ---------------------------
+
+OrderState = Literal["issued", "reported", "done", "returned", "cancelled"]
+OrderOrigin = Literal["whistle", "council"]
+
+
+class OrderIssued(Message):
+    """An assisting work order (协办) issued on a case beside its lead (the case's own dispatch):
+    吹哨报到, a community or street blowing the whistle for the named units (``origin``
+    "whistle"), or a measure of a council's decision (议事会/联席会, "council"). The unit must
+    report (报到, accept) by ``report_by``; a ``required`` order must be done before the lead may
+    resolve the case. Published by dispatch, one per order."""
+
+    topic = "cases.order_issued"
+
+    order_id: str
+    case_id: str
+    unit: str  # the unit ordered: a department, 物业 or a utility (a department record), a unit
+    handler_id: str | None = None  # the unit's least busy handler (null: the unit as a whole)
+    required: bool
+    origin: OrderOrigin = "whistle"
+    report_by: datetime
+    resolve_by: datetime
+    issued_by: str  # the handler who blew the whistle (or recorded the council's decision)
+    issued_by_unit: str | None = None
+    note: str | None = None
+    council_id: str | None = None  # the council decision whose measure it is
+    issued_at: datetime  # dispatch's clock
+
+
+class OrderUpdated(Message):
+    """An assisting work order's step: reported (报到: the unit took it), done, returned (not the
+    unit's), cancelled (by the unit that issued it). ``on_time``: a report by ``report_by``, a
+    done by ``resolve_by``. Published by dispatch."""
+
+    topic = "cases.order_updated"
+
+    order_id: str
+    case_id: str
+    unit: str
+    handler_id: str | None = None  # who acted
+    state: OrderState  # the order's state after the step
+    note: str | None = None
+    on_time: bool | None = None  # reported and done; null for the others
+    at: datetime  # dispatch's clock
+
+
+class CouncilMeasure(Event):
+    """A measure of a council's decision and who carries it; it became a work order."""
+
+    text: str
+    unit: str
+    order_id: str
+
+
+class CouncilDecided(Message):
+    """A council's decision on a case at deliberation (议事会, 联席会 ...): the body, the meeting
+    date, the decision's text, the votes, the measures and who carries them (each became a
+    required assisting work order, ``cases.order_issued`` origin "council"). The deliberation
+    ends with it (the case is ``accepted`` again). Published by dispatch."""
+
+    topic = "cases.council_decided"
+
+    council_id: str
+    case_id: str
+    body: Annotated[str, Field(min_length=1, max_length=100)]  # 居民议事会, 联席会议 ...
+    meeting_date: date
+    decision: str
+    votes_for: Annotated[int, Field(ge=0)]
+    votes_against: Annotated[int, Field(ge=0)]
+    votes_abstain: Annotated[int, Field(ge=0)]
+    measures: list[CouncilMeasure] = Field(default_factory=list)
+    tier: Tier
+    unit: str  # the case's unit (the lead's)
+    decided_by: str  # the handler who recorded it
+    decided_at: datetime  # dispatch's clock
 
 
 # --- 三代 agency (诉求代理 / 意愿代言 / 事务代办) -------------------------------------------

@@ -104,6 +104,18 @@ TOPICS: tuple[TopicSpec, ...] = (
         ev.CaseRelayed,
         "Progress the case's agent relays to the resident (三代).",
     ),
+    TopicSpec.of(
+        ev.OrderIssued,
+        "An assisting work order (协办, 吹哨报到) issued on a case to a unit that must report.",
+    ),
+    TopicSpec.of(
+        ev.OrderUpdated,
+        "A work order's step: reported (报到), done, returned or cancelled.",
+    ),
+    TopicSpec.of(
+        ev.CouncilDecided,
+        "A council's decision (议事会/联席会): votes and measures, each a work order.",
+    ),
     TopicSpec.of(ev.CaseClosed, "The loop is closed: rated satisfied, or unrated."),
     TopicSpec.of(ev.CaseReopened, "The resident was not satisfied: handle again."),
     TopicSpec.of(
@@ -148,6 +160,9 @@ CONSUMED = (
     "cases.agent_assigned",
     "cases.commissioned",
     "cases.relayed",
+    "cases.order_issued",
+    "cases.order_updated",
+    "cases.council_decided",
     "cases.closed",
     "cases.reopened",
     "cases.reclassified",

@@ -45,6 +45,9 @@ OUTPUTS = (
     "cases.agent_assigned",
     "cases.commissioned",
     "cases.relayed",
+    "cases.order_issued",
+    "cases.order_updated",
+    "cases.council_decided",
     "handler.actions.rejected",
 )
 OJY_G01 = {"district": "WC", "street": "WC-YY", "community": "WC-YY-OJY", "grid": "WC-YY-OJY-G01"}

@@ -94,6 +94,7 @@ def test_events_are_built_from_the_case() -> None:
             "tier": "grid",
             "due_at": case.respond_by,
             "overdue_at": T0 + timedelta(hours=3),
+            "order_id": None,  # the case's own deadline, not a work order's
         },
     )
 

@@ -66,6 +66,18 @@ NO_CARDS = {
     "verify": {"yellow": 0, "red": 0},
 }
 NO_SUPERVISIONS = {"cases": 0, "supervisions": 0}
+# 派单/协办 and councils: tests/feedback/test_orders_counted.py counts them
+NO_ORDERS = {
+    "issued": 0,
+    "reported": 0,
+    "reported_on_time": 0,
+    "report_missed": 0,
+    "done": 0,
+    "done_on_time": 0,
+    "returned": 0,
+    "cancelled": 0,
+}
+NO_COUNCILS = {"decisions": 0, "measures": 0}
 _NONE = {"cases": 0, "commissioned": 0, "relays": 0}
 # 三代 agency: tests/dispatch/test_agency.py counts them
 NO_AGENCY = {**_NONE, "proxy_petition": _NONE, "voice_advocacy": _NONE, "errand_service": _NONE}
@@ -88,6 +100,8 @@ EXPECTED_OJY = {
     "warned": NO_CARDS,  # tests/feedback/test_warnings_counted.py counts them
     "supervised": NO_SUPERVISIONS,  # tests/feedback/test_supervisions_counted.py counts them
     "agency": NO_AGENCY,
+    "orders": NO_ORDERS,
+    "councils": NO_COUNCILS,
 }
 EXPECTED_STREET = {
     "received": 6,
@@ -107,6 +121,8 @@ EXPECTED_STREET = {
     "warned": NO_CARDS,
     "supervised": NO_SUPERVISIONS,
     "agency": NO_AGENCY,
+    "orders": NO_ORDERS,
+    "councils": NO_COUNCILS,
 }
 
 

@@ -135,6 +135,14 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
         reach_ok={200}, reach_no=404, roles={"command_centre"}
     ),
     ("dispatch", "GET", "/me/supervisions"): bearer(reach_ok={200}, reach_no=200),
+    # 吹哨报到 (work orders): the matrix's case is with a grid, which does not whistle (its worker
+    # and the command centre: 409), others within reach may not (403); a council's decision
+    # needs a case at deliberation (the grid's and the community's staff: 409; others 403); an
+    # unknown order is a 404 to every role of the API; a unit's open orders (none: 200)
+    ("dispatch", "POST", "/cases/{case_id}/orders"): bearer(reach_ok={403, 409}, reach_no=404),
+    ("dispatch", "POST", "/cases/{case_id}/council"): bearer(reach_ok={403, 409}, reach_no=404),
+    ("dispatch", "POST", "/orders/{order_id}/actions"): bearer(reach_ok={404}, reach_no=404),
+    ("dispatch", "GET", "/me/orders"): bearer(reach_ok={200}, reach_no=200),
     # 三代 agency: the case's agent only; the matrix's case (sanitation) has none, so whoever
     # reaches it is answered 409, anyone else 404 (tests/dispatch/test_agency.py: the agent's
     # 200 and the 403 of a caller who reaches a case with an agent and is not it)
@@ -212,6 +220,7 @@ def fill(path: str, case_id: str) -> str:
         .replace("{fmt}", "json")
         .replace("{service_code}", "sanitation")
         .replace("{photo_id}", "0" * 64)
+        .replace("{order_id}", f"{case_id}.o999")
     )
 
 
@@ -223,8 +232,19 @@ async def call(
     client: httpx.AsyncClient, method: str, url: str, caller: Caller, stack: Stack, path: str
 ) -> int:
     kwargs: dict[str, Any] = {"headers": caller.headers(stack), "params": query(path)}
-    if method == "POST" and path.endswith("/actions"):
+    if method == "POST" and path.startswith("/orders/"):
+        kwargs["json"] = {"action": "report"}
+    elif method == "POST" and path.endswith("/actions"):
         kwargs["json"] = {"action": "accept"}
+    elif method == "POST" and path.endswith("/orders"):
+        kwargs["json"] = {"units": ["WC-YY-SZ"], "note": "请到场"}
+    elif method == "POST" and path.endswith("/council"):
+        kwargs["json"] = {
+            "body": "居民议事会",
+            "meeting_date": "2026-01-01",
+            "decision": "同意",
+            "votes": {"for": 1, "against": 0, "abstain": 0},
+        }
     elif method == "POST" and path.endswith(("/supervise", "/commission", "/relay")):
         kwargs["json"] = {"note": "请尽快处置"}
     elif method == "POST" and (path.endswith("/reclassify") or path.startswith("/triage/")):
