@@ -100,7 +100,8 @@ chaos: $(STAMP) $(TOXIPROXY)
 		WANGGE_TEST_TIMEOUT=$${WANGGE_TEST_TIMEOUT:-3600} $(BIN)/python -m pytest -q tests/chaos
 
 # The benchmark (not part of make test): bench/results/<date>.json and .png (docs/performance.md).
-# Options: make bench BENCH_ARGS="--backlog 20000 --latency-s 30" (python -m bench --help).
+# Options: make bench BENCH_ARGS="--backlog 20000 --latency-s 30" (python -m bench --help);
+# the board's: BENCH_BOARD_ARGS (python -m bench.board --help).
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
@@ -122,6 +123,7 @@ bench: $(BENCH_STAMP) $(VEGETA)
 	@if [ -x $(VEGETA) ]; then \
 		$(BIN)/python -m bench.http --out bench/results/$$(date -u +%F)http.json $(BENCH_HTTP_ARGS); \
 	fi
+	$(BIN)/python -m bench.board --out bench/results/$$(date -u +%F)board.json $(BENCH_BOARD_ARGS)
 
 # make up KAFKA_AUTH=scram (or WANGGE_KAFKA_AUTH=scram make up): the local Kafka with SASL/SCRAM
 # and ACLs, each service and upstream system its own principal (docs/operations.md, Kafka identity)
