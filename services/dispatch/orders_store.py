@@ -143,18 +143,17 @@ async def claim_unreported(conn: Connection, now: datetime, limit: int) -> list[
     """Issued orders past ``report_by`` not yet found missed, claimed (``SKIP LOCKED``: another
     replica's are skipped) and marked missed in the same statement, so each fires once. The
     predicate is the partial index ``work_orders_report_due``'s."""
-    rows = await conn.fetch(
-        """WITH due AS (
-               SELECT order_id FROM work_orders
-               WHERE state = 'issued' AND report_missed_at IS NULL AND report_by <= $1
-               ORDER BY report_by LIMIT $2 FOR UPDATE SKIP LOCKED)
-           UPDATE work_orders o SET report_missed_at = $1, updated_at = now()
-           FROM due WHERE o.order_id = due.order_id
-           RETURNING o.*""",
-        now,
-        limit,
-    )
+    rows = await conn.fetch(UNREPORTED_SQL, now, limit)
     return [order_of(r) for r in rows]
+
+
+UNREPORTED_SQL = """WITH due AS (
+        SELECT order_id FROM work_orders
+        WHERE state = 'issued' AND report_missed_at IS NULL AND report_by <= $1
+        ORDER BY report_by LIMIT $2 FOR UPDATE SKIP LOCKED)
+    UPDATE work_orders o SET report_missed_at = $1, updated_at = now()
+    FROM due WHERE o.order_id = due.order_id
+    RETURNING o.*"""
 
 
 # --- councils -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from devstack.testbed import Testbed
 from devstack.wait import eventually
-from services.dispatch import store
+from services.dispatch import orders_store, store
 from shared.contract.events import Department, Handler
 from tests.dispatch.api_client import Api, api
 from tests.dispatch.support import (
@@ -297,3 +297,38 @@ async def test_a_councils_decision_with_votes_and_measures(bed: Testbed) -> None
         council = next(s for s in case["timeline"] if s["event"] == "council_decision")
         assert council["detail"]["votes"] == {"for": 11, "against": 2, "abstain": 1}
         assert council["to_state"] == "accepted"
+
+
+async def test_two_replicas_give_each_late_order_one_red_card(bed: Testbed) -> None:
+    clock = FakeClock(MONDAY)
+    svc = await start_dispatch(bed, clock, **FAST)
+    other = await start_dispatch(bed, clock, **FAST)
+    await load_registry(bed)
+    units = [SZ, CGJ, "WC-FWJ", "WC-YY-SFS"]
+    async with driving(bed, "test/apps") as d, api(bed, svc) as http:
+        lead = http.auth("street_staff", STREET, "h-0020")
+        cases = [
+            (await d.open(case_opened(households=100, opened_at=MONDAY)))["case_id"]
+            for _ in range(5)
+        ]
+        for cid in cases:
+            status, body = await http.post(f"/cases/{cid}/orders", lead, {"units": units})
+            assert status == 200, body
+        clock.now = REPORT_BY + HOUR
+        await d.reader.wait_for(
+            lambda _: [r for r in d.reader.of("cases.overdue") if r.json().get("order_id")][19:],
+            what="20 red cards",
+        )
+        await sweeps_pass(svc)
+        await sweeps_pass(other)
+        late = [r.json()["order_id"] for r in d.reader.of("cases.overdue")]
+        assert len(late) == len(set(late)) == 20  # once each, whichever replica found it
+
+
+async def test_the_order_sweep_uses_its_index(bed: Testbed) -> None:
+    svc = await start_dispatch(bed)
+    async with svc.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        rows = await conn.fetch("EXPLAIN " + orders_store.UNREPORTED_SQL, MONDAY, 500)
+        plan = "\n".join(r[0] for r in rows)
+        assert "work_orders_report_due" in plan, plan
