@@ -17,15 +17,22 @@ app = typer.Typer(help="Cases.", no_args_is_help=True)
 Row = dict[str, Any]
 
 
-async def _load(case_id: str) -> tuple[Row | None, list[Row]]:
+async def _load(case_id: str) -> tuple[Row | None, list[Row], list[Row]]:
+    from services.dispatch.orders_store import orders_of
     from services.dispatch.store import get_case, timeline
 
     conn = await schema_connection("dispatch")
     try:
         case = await get_case(conn, case_id)
-        return (dict(case) if case else None), [dict(r) for r in await timeline(conn, case_id)]
+        steps = [dict(r) for r in await timeline(conn, case_id)]
+        orders = [vars_of(o) for o in await orders_of(conn, case_id)]
+        return (dict(case) if case else None), steps, orders
     finally:
         await conn.close()
+
+
+def vars_of(order: Any) -> Row:
+    return {k: getattr(order, k) for k in order.__slots__}
 
 
 def _when(value: Any) -> str:
@@ -40,8 +47,11 @@ def _detail(detail: Any) -> str:
     return json.dumps(detail, ensure_ascii=False, sort_keys=True)
 
 
-def render(case_id: str, case: Row | None, rows: list[Row]) -> Group:
-    """The case's current place and deadlines, then every state change in order."""
+def render(
+    case_id: str, case: Row | None, rows: list[Row], orders: list[Row] | None = None
+) -> Group:
+    """The case's current place and deadlines, its assisting work orders (协办, 吹哨报到), then
+    every state change in order."""
     parts: list[Any] = []
     if case is not None:
         handler = case["handler_id"] or "(the unit as a whole)"
@@ -66,6 +76,22 @@ def render(case_id: str, case: Row | None, rows: list[Row]) -> Group:
             served = case["community"] or "-"
             chain = " / ".join(c for c in admin if c)
             parts.append(Text(f"插花地: served by {served}; administratively {chain}"))
+    if orders:
+        work = Table(title="work orders (协办)")
+        for col in ("order", "unit", "handler", "required", "state", "report by", "resolve by"):
+            work.add_column(col)
+        for o in orders:
+            late = "  (late)" if o["report_missed_at"] is not None else ""
+            work.add_row(
+                str(o["order_id"]),
+                str(o["unit"]),
+                str(o["handler_id"] or "(the unit)"),
+                "yes" if o["required"] else "no",
+                str(o["state"]),
+                _when(o["report_by"]) + late,
+                _when(o["resolve_by"]),
+            )
+        parts.append(work)
     table = Table(title=f"timeline of {case_id}")
     for col in ("at", "event", "from", "to", "tier", "unit", "handler", "detail"):
         table.add_column(col)
@@ -87,8 +113,8 @@ def render(case_id: str, case: Row | None, rows: list[Row]) -> Group:
 @app.command("show")
 def show(case_id: str) -> None:
     """Where the case is (state, tier, unit, handler, deadlines) and its timeline."""
-    case, rows = run(_load(case_id))
+    case, rows, orders = run(_load(case_id))
     if case is None and not rows:
         console.print(f"no case {case_id!r} in dispatch")
         raise typer.Exit(1)
-    console.print(render(case_id, case, rows))
+    console.print(render(case_id, case, rows, orders))

@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rich.console import Console
+
+from cli.case import render, vars_of
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from services.dispatch import orders_store, store
@@ -159,9 +162,16 @@ async def test_a_street_whistles_two_departments(bed: Testbed) -> None:
         assert mine["items"] == []
 
     async with svc.pool.acquire() as conn:
-        events = [r["event"] for r in await store.timeline(conn, cid)]
+        steps = [dict(r) for r in await store.timeline(conn, cid)]
+        case_row = dict(await store.get_case(conn, cid) or {})
+        work = [vars_of(o) for o in await orders_store.orders_of(conn, cid)]
+    events = [s["event"] for s in steps]
     assert events.count("order_issued") == 2 and "order_report_timeout" in events
     assert events[-1] == "resolve" and events.index("order_done") < events.index("resolve")
+    out = Console(width=220, record=True)  # wangge case show
+    out.print(render(cid, case_row, steps, work))
+    text = out.export_text()
+    assert "work orders (协办)" in text and f"{cgj_id}" in text and "(late)" in text
 
 
 async def test_a_grid_does_not_whistle_and_an_optional_order_does_not_hold(bed: Testbed) -> None:
