@@ -75,7 +75,8 @@ class Case:
     verify_warn_at: datetime | None = None
     verify_missed_at: datetime | None = None
     # 插花地: the place's own (administrative) chain when another community serves it, which
-    # reads the case but does not act on it; the location's codes are the serving chain. None: its own
+    # reads the case but does not act on it; the location's codes are the serving chain. None:
+    # its own
     admin_district: str | None = None
     admin_street: str | None = None
     admin_community: str | None = None

@@ -166,6 +166,7 @@ async def test_a_served_building_is_handled_and_counted_by_its_serving_community
             return body if body["metrics"]["ratings"] == 1 else None
 
         hpy = await eventually(rated, timeout=30, what="the rating in 和平苑社区's figures")
+        assert hpy is not None
         assert hpy["metrics"]["received"] == 1 and hpy["metrics"]["resolved"] == 1
         satisfied = hpy["metrics"]["satisfaction_rate"]
         assert satisfied == {"rate": 1.0, "numerator": 1, "denominator": 1}
@@ -218,7 +219,7 @@ async def test_a_served_grid_is_reached_and_listed_by_its_serving_chain(bed: Tes
     dispatch = await bed.start("dispatch")
     settings = bed.settings()
     grid = "QS-HWL-GDHY-G02"
-    extra = [
+    extra: list[Any] = [
         Unit(
             code=grid,
             name="钢都花园第二网格",

@@ -3,6 +3,7 @@ the filters of GET requests, a case's status from its progress, the XML."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree as ET
 
@@ -317,20 +318,19 @@ def test_the_state_is_the_latest_fact() -> None:
 
 
 def test_a_resolution_awaiting_its_verification_is_not_yet_rated() -> None:
-    base = {"opened_at": OPENED, "dispatched_at": OPENED + T, "unit": "G1"}
-    waiting = Progress(**base, resolved_at=OPENED + 4 * T, verifier_unit="C1", resolution_note="好")
+    base = Progress(opened_at=OPENED, dispatched_at=OPENED + T, unit="G1")
+    waiting = replace(base, resolved_at=OPENED + 4 * T, verifier_unit="C1", resolution_note="好")
     assert status.state(waiting) == "resolved"
     assert status.rating_state(waiting, "resolved") == "none"  # no follow-up before 核查
-    assert (
-        status.status_notes(waiting, "resolved", {"G1": "第一网格"}) == "第一网格已办结，待核查：好"
-    )
-    verified = Progress(
-        **base, resolved_at=OPENED + 4 * T, verifier_unit="C1", verified_at=OPENED + 5 * T
+    notes = status.status_notes(waiting, "resolved", {"G1": "第一网格"})
+    assert notes == "第一网格已办结，待核查：好"
+    verified = replace(
+        base, resolved_at=OPENED + 4 * T, verifier_unit="C1", verified_at=OPENED + 5 * T
     )
     assert status.rating_state(verified, "resolved") == "awaiting"
     assert status.status_notes(verified, "resolved", {}) == "G1已办结，待评价"
-    back = Progress(
-        **base,
+    back = replace(
+        base,
         accepted_at=OPENED + 2 * T,
         resolved_at=OPENED + 4 * T,
         verifier_unit="C1",
@@ -339,7 +339,7 @@ def test_a_resolution_awaiting_its_verification_is_not_yet_rated() -> None:
     assert status.state(back) == "accepted"
     assert status.status_notes(back, "accepted", {}) == "核查未通过，G1重新办理中"
     # resolved again after the send-back: it waits for its verification again
-    again = Progress(**{**back.__dict__, "resolved_at": OPENED + 6 * T})
+    again = replace(back, resolved_at=OPENED + 6 * T)
     assert status.state(again) == "resolved" and again.awaiting_verification
 
 

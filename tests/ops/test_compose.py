@@ -183,14 +183,14 @@ def test_the_demo_on_compose_has_its_short_windows_and_a_fresh_volume(
 ) -> None:
     played: list[str] = []
 
-    async def play(settings: Settings, dsn: str, feedback_url: str) -> int:
-        played.append(feedback_url)
+    async def play(settings: Settings, dsn: str, feedback_url: str, dispatch_url: str) -> int:
+        played.extend((feedback_url, dispatch_url))
         return 0
 
     monkeypatch.setattr(demo, "play", play)
     monkeypatch.setattr(demo, "RUN", tmp_path)
     assert demo.main(["--exit"]) == 0  # without it the demo keeps the city running
-    assert played == ["http://127.0.0.1:8083"]
+    assert played == ["http://127.0.0.1:8083", "http://127.0.0.1:8082"]
     argv = [c["argv"][5:] for c in calls(fake_docker)]
     assert [c["argv"][4] for c in calls(fake_docker)] == ["wangge-demo"] * 3  # never make up's
     assert argv == [["down", "--volumes"], ["up", "-d", "--wait"], ["down", "--volumes"]]

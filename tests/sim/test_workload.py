@@ -129,6 +129,7 @@ def test_a_resolution_is_verified_by_the_verifier_units_staff_not_its_resolver()
     model = HandlerModel(TERRITORY, seed=5)
     grid = TERRITORY.grids()[0]
     community = grid.parent
+    assert community is not None
     staff = [h.id for h in TERRITORY.handlers_by_unit[community] if h.role != "party_volunteer"]
     resolved = {"case_id": "C1", "resolved_at": "2026-01-01T00:00:00+00:00", "handler_id": staff[0]}
     (plan,) = model.verify({**resolved, "verifier_unit": community})
