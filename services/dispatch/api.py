@@ -68,7 +68,7 @@ from .due import (
     running_deadlines,
 )
 from .model import ActionOutcome, Case, RefusalKind
-from .orders import Order, allowed_order_actions
+from .orders import Order, allowed_order_actions, blocking
 from .photos import PhotoInfo, photo_info
 from .planning import Policy
 from .states import Actor, State, allowed_actions, command_centre_actor
@@ -317,6 +317,11 @@ class CaseDetail(CaseSummary):
     orders: list[OrderView] = Field(
         default_factory=list,
         description="Its assisting work orders (协办, 吹哨报到; the lead is the case itself)",
+    )
+    resolve_waits_for: list[str] = Field(
+        default_factory=list,
+        description="The required work orders still open (their ids): until they are done the "
+        "lead may not resolve (resolve is then not among actions)",
     )
     timeline: list[TimelineStep]
     photos: list[PhotoInfo] = Field(
@@ -719,6 +724,7 @@ def build_router(
             photos = await photo_store.photos_of(conn, case_id)
             agency = await agency_store.agency(conn, case_id)
             work_orders = await orders_store.orders_of(conn, case_id)
+        waiting = blocking(work_orders)  # the lead's resolve waits for these (协办)
         mine = agency is not None and me is not None and agency.agent_id == me
         v = views(caller, frozenset({case_id}) if mine else frozenset())
         return CaseDetail(
@@ -745,10 +751,11 @@ def build_router(
             extension=extension_of(case),
             extensions=case.extensions,
             verification=verification_of(case),
-            actions=allowed_actions(actor, case.view),
+            actions=[a for a in allowed_actions(actor, case.view) if a != "resolve" or not waiting],
             agency=agency_view(agency),
             agency_actions=agency_actions(agency, case, me),
             orders=[order_view(o, actor) for o in work_orders],
+            resolve_waits_for=[o.order_id for o in waiting],
             timeline=[timeline_step(r) for r in steps],
             photos=[photo_info(p) for p in photos],
         )

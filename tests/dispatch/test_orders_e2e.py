@@ -143,6 +143,9 @@ async def test_a_street_whistles_two_departments(bed: Testbed) -> None:
         assert late_ev["on_time"] is False
 
         # the lead may not resolve while a required order is open
+        status, case = await http.get(f"/cases/{cid}", lead)
+        assert "resolve" not in case["actions"] and "progress" in case["actions"], case
+        assert sorted(case["resolve_waits_for"]) == sorted([sz_id, cgj_id])
         status, problem = await http.act(cid, lead, {"action": "resolve", "note": "已修复"})
         assert status == 409 and "work order" in problem["detail"], problem
         assert CGJ in problem["detail"] and SZ in problem["detail"]
@@ -155,6 +158,8 @@ async def test_a_street_whistles_two_departments(bed: Testbed) -> None:
         status, done = await step(http, cgj_id, cgj, {"action": "done", "note": "占道已清理"})
         assert status == 200, done
         await d.one("cases.order_updated", cid, order_id=cgj_id, state="done")
+        status, case = await http.get(f"/cases/{cid}", lead)
+        assert "resolve" in case["actions"] and case["resolve_waits_for"] == []
         status, body = await http.act(cid, lead, {"action": "resolve", "note": "已修复"})
         assert status == 200, body
         await state_is(svc, cid, "verifying")
