@@ -34,7 +34,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,9 @@ TOPICS = (
     "cases.agent_assigned",
     "cases.commissioned",
     "cases.relayed",
+    "cases.order_issued",
+    "cases.order_updated",
+    "cases.council_decided",
     "feedback.requested",
     "cases.closed",
     "cases.reopened",
@@ -211,7 +214,7 @@ TOLD: dict[str, Callable[[dict[str, Any]], tuple[str, str, str]]] = {
 }
 Decide = Callable[[str, str], Awaitable[None]]  # (case id, category): the command centre's
 # (path, body, role, unit, handler id): a staff member's POST to dispatch
-Post = Callable[[str, dict[str, Any], str, str, str | None], Awaitable[None]]
+Post = Callable[[str, dict[str, Any], str, str, str | None], Awaitable[bool]]
 # the command centre deciding its triage queue (人工分拨): the (case, category) decided
 Triage = Callable[[], Awaitable[list[tuple[str, str]]]]
 
@@ -386,8 +389,8 @@ async def staff_post(
     role: str,
     unit: str,
     handler_id: str | None,
-) -> None:
-    """A staff member's POST to dispatch's API, signed in as themselves."""
+) -> bool:
+    """A staff member's POST to dispatch's API, signed in as themselves: whether it was taken."""
     token = issue_token(settings, role=role, unit=unit, handler_id=handler_id)
     async with httpx.AsyncClient(timeout=10) as client:
         resp = await client.post(
@@ -395,6 +398,124 @@ async def staff_post(
         )
     if resp.status_code >= 300:
         console.print(f"[yellow]{path} was refused: {resp.text}[/yellow]")
+    return resp.status_code < 300
+
+
+COMMUNITY_STAFF = ("community_staff", "WC-YY-OJY", "h-0010")  # 欧景苑社区's 刘洋
+
+
+class OrderStory:
+    """Two community cases of 欧景苑社区 played apart: on one the community blows the whistle
+    (吹哨报到) and the street's municipal office reports and does its work order (协办) before the
+    community resolves it; the other goes to the residents' council (议事会), whose decision
+    (votes, a measure) becomes a work order to the grid, done before the community resolves it."""
+
+    def __init__(self, actors: Actors, post: Post, admin_dsn: str) -> None:
+        self.actors = actors
+        self.post = post
+        self.admin_dsn = admin_dsn
+        self.whistled: str | None = None
+        self.councilled: str | None = None
+        self.issued = False
+        self.decided = False
+        # order id -> (case, unit, handler, state: issued, reported or done)
+        self.orders: dict[str, list[str]] = {}
+        self.resolved: set[str] = set()
+
+    def plays(self, ev: dict[str, Any]) -> bool:
+        """Whether this dispatch is one of its cases (the first two community-tier ones)."""
+        case_id = ev["case_id"]
+        first = ev["attempt"] == 1 and ev["tier"] == "community" and ev["unit"] == "WC-YY-OJY"
+        if first and self.whistled is None:
+            self.whistled = case_id
+        elif first and self.councilled is None and case_id != self.whistled:
+            self.councilled = case_id
+        return case_id in (self.whistled, self.councilled)
+
+    async def on_dispatched(self, ev: dict[str, Any], note: Callable[..., None]) -> None:
+        case_id = ev["case_id"]
+        handler = COMMUNITY_STAFF[2]
+        if ev["attempt"] != 1:
+            return
+        await self.actors.act(case_id, handler, "accept", f"{case_id}:orders:accept")
+        if case_id == self.councilled:
+            decide_by = (CLOCK() + timedelta(days=7)).isoformat()
+            await self.actors.act(
+                case_id,
+                handler,
+                "deliberate",
+                f"{case_id}:orders:deliberate",
+                note="提交居民议事会讨论",
+                decide_by=decide_by,
+            )
+            note(now(), case_id, "to the residents' council (议事会)")
+
+    async def tick(self) -> None:
+        if self.whistled is not None and not self.issued:
+            body = {"units": ["WC-YY-SZ"], "required": True, "note": "请市政所到场处置"}
+            self.issued = await self.post(f"/cases/{self.whistled}/orders", body, *COMMUNITY_STAFF)
+        if self.councilled is not None and not self.decided:
+            body = {
+                "body": "欧景苑社区居民议事会",
+                "meeting_date": CLOCK().date().isoformat(),
+                "decision": "同意由网格员组织清理楼道堆物",
+                "votes": {"for": 9, "against": 1, "abstain": 2},
+                "measures": [{"text": "组织清理楼道堆物", "unit": "WC-YY-OJY-G01"}],
+            }
+            self.decided = await self.post(
+                f"/cases/{self.councilled}/council", body, *COMMUNITY_STAFF
+            )
+        for order_id, (_case, unit, handler, state) in list(self.orders.items()):
+            step = {"issued": ("report", None), "reported": ("done", "已完成协办事项")}.get(state)
+            if step is None or not handler:
+                continue
+            role = await handler_role(self.admin_dsn, handler)
+            body = {"action": step[0], **({"note": step[1]} if step[1] else {})}
+            if await self.post(f"/orders/{order_id}/actions", body, role, unit, handler):
+                self.orders[order_id][3] = "sent"  # until its cases.order_updated comes
+        for played in (self.whistled, self.councilled):
+            mine = [o for o in self.orders.values() if o[0] == played]
+            ready = mine and all(o[3] == "done" for o in mine)
+            if played is not None and ready and played not in self.resolved:
+                self.resolved.add(played)
+                await self.actors.act(
+                    played,
+                    COMMUNITY_STAFF[2],
+                    "resolve",
+                    f"{played}:orders:resolve",
+                    note="协办单位已完成，问题已解决",
+                )
+
+    def record(self, topic: str, ev: dict[str, Any], note: Callable[..., None]) -> None:
+        case_id = str(ev.get("case_id"))
+        if case_id not in (self.whistled, self.councilled):
+            return
+        if topic == "cases.order_issued":
+            self.orders[ev["order_id"]] = [case_id, ev["unit"], ev["handler_id"] or "", "issued"]
+            what = "吹哨报到" if ev["origin"] == "whistle" else "the council's measure"
+            note(ev["issued_at"], case_id, f"{what}: a work order (协办) to {ev['unit']}")
+        elif topic == "cases.order_updated" and ev["order_id"] in self.orders:
+            self.orders[ev["order_id"]][3] = ev["state"]
+            note(ev["at"], case_id, f"work order of {ev['unit']}: {ev['state']}")
+        elif topic == "cases.council_decided":
+            votes = f"{ev['votes_for']} for, {ev['votes_against']} against"
+            note(ev["decided_at"], case_id, f"{ev['body']} decides ({votes}): {ev['decision']}")
+        elif topic in ("cases.resolved", "cases.verified"):
+            note(*TOLD[topic](ev))
+
+    @property
+    def done(self) -> bool:
+        return all(c is None or c in self.resolved for c in (self.whistled, self.councilled))
+
+
+async def handler_role(admin_dsn: str, handler_id: str) -> str:
+    """A handler's role in dispatch's copy of the registry (read with an admin connection)."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        role = await conn.fetchval("SELECT role FROM dispatch.handlers WHERE id = $1", handler_id)
+    finally:
+        await conn.close()
+    return str(role or "department_staff")
 
 
 async def decide_queue(dispatch_url: str, token: str) -> list[tuple[str, str]]:
@@ -451,10 +572,12 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str, dispatch_u
     ):
         actors = Actors(pub, partial(unit_handler, admin_dsn), rating=demo_rating, clock=CLOCK)
         centre = issue_token(settings, role="command_centre", unit="WC")
+        post = partial(staff_post, settings, dispatch_url)
+        orders = OrderStory(actors, post, admin_dsn)
         story = Story(
             actors,
             partial(triage_decision, dispatch_url, centre),
-            partial(staff_post, settings, dispatch_url),
+            post,
             partial(decide_queue, dispatch_url, centre),
         )
         for r in reports:
@@ -465,10 +588,15 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str, dispatch_u
         while time.monotonic() < deadline:
             for rec in await reader.poll(200):
                 story.record(rec)
+                orders.record(rec.topic, rec.json(), story.note)
+                if rec.topic == "cases.dispatched" and orders.plays(rec.json()):
+                    await orders.on_dispatched(rec.json(), story.note)
+                    continue
                 if rec.topic == "cases.dispatched" and await story.on_dispatched(rec.json()):
                     continue
                 await actors.react(rec)
             await story.tick(admin_dsn)
+            await orders.tick()
             if frozen_seen is None:
                 frozen_seen = frozen_september(feedback_url, token)
                 if frozen_seen is not None:
@@ -482,7 +610,8 @@ async def play(settings: Settings, admin_dsn: str, feedback_url: str, dispatch_u
             )
             # done when every report is answered, every case closed (rated satisfied, or unrated
             # once the rating window, a day here, has passed) and the story told
-            if answered >= len(reports) and opened and opened <= closed and story.done:
+            done = story.done and orders.done
+            if answered >= len(reports) and opened and opened <= closed and done:
                 break
         else:
             console.print("[yellow]not every case closed within 6 minutes[/yellow]")
