@@ -36,6 +36,7 @@ from .planning import (
     NO_EXTENSION_REQUEST,
     Plan,
     Policy,
+    acted,
     least_busy,
     plan_redispatch,
     route_case,
@@ -86,7 +87,7 @@ def step(
     change and its step (the app's own time in its detail, ``reported_at``)."""
     change = CaseChange(state=t.to_state) | change
     after = case.apply(change)
-    detail = {"action_id": a.action_id, "note": a.note, "reported_at": a.at.isoformat(), **detail}
+    detail = {**acted(a), **detail}
     return Plan(case, change, after, (Step.of(t, after, now, detail, actor=a.handler_id),))
 
 

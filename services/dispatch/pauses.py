@@ -29,7 +29,7 @@ from shared.contract.events import HandlerAction
 
 from . import emit
 from .model import Case, CaseChange, Step
-from .planning import NO_EXTENSION_REQUEST, Plan, Policy
+from .planning import NO_EXTENSION_REQUEST, Plan, Policy, acted
 from .stages import warn_at
 from .states import OPEN_ENDED, Transition
 
@@ -55,10 +55,6 @@ def _step(
     change = CaseChange(state=t.to_state) | change
     after = case.apply(change)
     return Plan(case, change, after, (Step.of(t, after, at, dict(detail), actor=actor),))
-
-
-def _acted(a: HandlerAction) -> dict[str, object]:
-    return {"action_id": a.action_id, "note": a.note, "reported_at": a.at.isoformat()}
 
 
 def request_extension(
@@ -98,7 +94,7 @@ def request_extension(
         change,
         now,
         a.handler_id,
-        **_acted(a),
+        **acted(a),
         extend_to=a.extend_to.isoformat(),
         resolve_by=case.resolve_by.isoformat(),
         approver=approver,
@@ -117,7 +113,7 @@ def decide_extension(
     change = running_again(policy, case, now) | NO_EXTENSION_REQUEST
     base = case.apply(change)
     assert base.resolve_by is not None
-    detail = {**_acted(a), "extend_to": case.extension_to.isoformat()}
+    detail = {**acted(a), "extend_to": case.extension_to.isoformat()}
     if a.action == "refuse_extension":
         detail["resolve_by"] = base.resolve_by.isoformat()
         return _step(case, t, change, now, a.handler_id, **detail)
@@ -151,12 +147,12 @@ def suspend(
     if a.resume_by - now > longest:
         return f"resume_by must be within {longest.days} days of the action's time"
     change = CaseChange(paused_at=now, paused_until=a.resume_by)
-    return _step(case, t, change, now, a.handler_id, **_acted(a), resume_by=a.resume_by.isoformat())
+    return _step(case, t, change, now, a.handler_id, **acted(a), resume_by=a.resume_by.isoformat())
 
 
 def resume(policy: Policy, case: Case, a: HandlerAction, t: Transition, now: datetime) -> Plan:
     """The handler resumes a suspended case: its clock runs again, the pause added."""
-    return _ended(policy, case, t, now, now, a.handler_id, **_acted(a))
+    return _ended(policy, case, t, now, now, a.handler_id, **acted(a))
 
 
 def pause_ended(policy: Policy, case: Case, t: Transition, now: datetime) -> Plan:

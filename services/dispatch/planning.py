@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.contract.events import AdministrativeLocation, CaseOpened, Stage, Tier
+from shared.contract.events import AdministrativeLocation, CaseOpened, HandlerAction, Stage, Tier
 from shared.contract.taxonomy import SlaOverride, Taxonomy
 from shared.runtime.db import Connection
 from shared.runtime.uow import UnitOfWork
@@ -96,6 +96,12 @@ class Policy:
         the natural time otherwise (``SlaPolicy.extend``)."""
         _, resolve = self.sla.limits(case.tier, self.category_sla(case.category, case.tier))
         return self.sla.extend(deadline, paused_from, paused_until, resolve)
+
+
+def acted(a: HandlerAction) -> dict[str, object]:
+    """What the timeline step of a handler action records of it: its id, its note and the app's
+    own time (``reported_at``; the server's time is the step's)."""
+    return {"action_id": a.action_id, "note": a.note, "reported_at": a.at.isoformat()}
 
 
 # A move or a decision ends any extension request (缓办/延期) the case had

@@ -24,7 +24,7 @@ from shared.contract.events import HandlerAction
 
 from . import emit
 from .model import Case, CaseChange, Step, Suggestion, TriageEntry
-from .planning import NO_EXTENSION_REQUEST, NO_VERIFICATION, Plan
+from .planning import NO_EXTENSION_REQUEST, NO_VERIFICATION, Plan, acted
 from .states import Transition
 
 RETURNED = "returned"  # the queue entry's reason
@@ -60,9 +60,7 @@ def plan_return(case: Case, a: HandlerAction, t: Transition, now: datetime) -> P
     )
     after = case.apply(change)
     detail = {
-        "action_id": a.action_id,
-        "note": a.note,
-        "reported_at": a.at.isoformat(),
+        **acted(a),
         "returned_by": case.unit,
         "held_by": held,
         "attempt": case.attempt,
@@ -76,8 +74,8 @@ def queue_entry(
     case: Case, a: HandlerAction, text: Mapping[str, Any] | None, now: datetime
 ) -> TriageEntry:
     """The returned case's entry in the queue: who returned it and why, with its text and
-    suggestions (``text``: its ``case_texts`` row; None for a case opened before dispatch kept
-    them: then its category is the one suggestion and the text says so)."""
+    suggestions (``text``: its ``case_texts`` row, ``store.case_text``; None for a case opened
+    before dispatch kept them: then its category is the one suggestion and the text says so)."""
     if text is None:
         return TriageEntry(
             case_id=case.case_id,
@@ -92,13 +90,12 @@ def queue_entry(
             returned_by=case.unit,
             return_note=a.note,
         )
-    raw = text["suggestions"] if isinstance(text["suggestions"], list) else []
     return TriageEntry(
         case_id=case.case_id,
         since=now,
         reasons=(RETURNED,),
         confidence=text["confidence"],
-        suggestions=tuple(Suggestion(s["category"], s["probability"]) for s in raw),
+        suggestions=tuple(text["suggestions"]),
         moderation=tuple(text["moderation"]),
         source=text["source"],
         title=text["title"],

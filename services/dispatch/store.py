@@ -298,18 +298,26 @@ async def add_case_texts(conn: Connection, texts: Sequence[TriageEntry]) -> None
 
 
 async def case_text(conn: Connection, case_id: str) -> dict[str, Any] | None:
+    """A case's text as its opening kept it (its suggestions as ``Suggestion``s)."""
     row = await conn.fetchrow("SELECT * FROM case_texts WHERE case_id = $1", case_id)
-    return None if row is None else dict(row)
+    if row is None:
+        return None
+    return {**dict(row), "suggestions": _suggestions_of(row["suggestions"])}
+
+
+def _suggestions_of(raw: object) -> tuple[Suggestion, ...]:
+    """Suggestions as stored (jsonb ``[{"category", "probability"}]``), best first."""
+    rows = raw if isinstance(raw, list) else []
+    return tuple(Suggestion(s["category"], s["probability"]) for s in rows)
 
 
 def _triage_entry(row: asyncpg.Record) -> TriageEntry:
-    suggestions = row["suggestions"] if isinstance(row["suggestions"], list) else []
     return TriageEntry(
         case_id=row["case_id"],
         since=row["since"],
         reasons=tuple(row["reasons"]),
         confidence=row["confidence"],
-        suggestions=tuple(Suggestion(s["category"], s["probability"]) for s in suggestions),
+        suggestions=_suggestions_of(row["suggestions"]),
         moderation=tuple(row["moderation"]),
         source=row["source"],
         title=row["title"],

@@ -28,7 +28,7 @@ from shared.contract.events import HandlerAction
 from . import emit
 from .model import Case, CaseChange, Step
 from .pauses import running_again
-from .planning import NO_VERIFICATION, Plan, Policy
+from .planning import NO_VERIFICATION, Plan, Policy, acted
 from .stages import warn_at
 from .states import Transition, transition, verifier_of
 
@@ -67,16 +67,12 @@ def waived(resolving: Plan, reason: str, now: datetime) -> Plan:
     return resolving.then(Plan(resolving.after, change, after, (step,)))
 
 
-def _acted(a: HandlerAction) -> dict[str, object]:
-    return {"action_id": a.action_id, "note": a.note, "reported_at": a.at.isoformat()}
-
-
 def verify(case: Case, a: HandlerAction, t: Transition, now: datetime) -> Plan:
     """Confirmed on site: resolved, and ``cases.verified`` (on time when by ``verify_by``)."""
     on_time = case.verify_missed_at is None and (case.verify_by is None or now <= case.verify_by)
     change = CaseChange(state=t.to_state) | NO_VERIFICATION | CaseChange(paused_at=None)
     after = case.apply(change)
-    detail = {**_acted(a), "verifier_unit": case.verifier_unit, "on_time": on_time}
+    detail = {**acted(a), "verifier_unit": case.verifier_unit, "on_time": on_time}
     step = Step.of(t, after, now, detail, actor=a.handler_id)
     event = emit.verified(case, a, at=now, on_time=on_time)
     return Plan(case, change, after, (step,), (event,))
@@ -93,7 +89,7 @@ def send_back(policy: Policy, case: Case, a: HandlerAction, t: Transition, now: 
     )
     after = case.apply(change)
     detail = {
-        **_acted(a),
+        **acted(a),
         "verifier_unit": case.verifier_unit,
         "resolved_at": case.resolved_at.isoformat() if case.resolved_at else None,
         "resolve_by": after.resolve_by.isoformat() if after.resolve_by else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.dispatch.model import Case
+from services.dispatch.model import Case, Suggestion
 from services.dispatch.returns import RETURNED, holder_of, plan_return, queue_entry
 from services.dispatch.states import transition
 from shared.contract.events import CaseReturned, HandlerAction
@@ -57,10 +57,7 @@ def test_the_queue_entry_says_who_returned_it_and_why_with_its_text() -> None:
         "title": "楼道堆物",
         "description": "3栋楼道堆满杂物",
         "confidence": 0.62,
-        "suggestions": [
-            {"category": "sanitation", "probability": 0.62},
-            {"category": "fire_safety", "probability": 0.3},
-        ],
+        "suggestions": (Suggestion("sanitation", 0.62), Suggestion("fire_safety", 0.3)),
         "moderation": [],
     }
     entry = queue_entry(case, returning(case), text, T0 + HOUR)
