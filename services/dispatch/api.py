@@ -62,10 +62,9 @@ from .due import (
     DUE_SOON_FRACTION,
     DeadlineKind,
     Due,
+    case_deadlines,
     due_status,
-    limits,
     nearest_first,
-    running_deadlines,
 )
 from .model import ActionOutcome, Case, RefusalKind
 from .orders import Order, allowed_order_actions, blocking
@@ -494,7 +493,7 @@ class Views:
         self.agent_of = agent_of  # the cases the caller is the agent of (三代)
 
     def summary_fields(self, case: Case) -> dict[str, Any]:
-        deadlines = running_deadlines(case, *limits(self.policy, case))
+        deadlines = case_deadlines(self.policy, case)
         nearest = deadlines[0] if deadlines else None
         return {
             "case_id": case.case_id,
@@ -524,7 +523,7 @@ class Views:
         """Nearest deadline first."""
         keyed = []
         for case in cases:
-            deadlines = running_deadlines(case, *limits(self.policy, case))
+            deadlines = case_deadlines(self.policy, case)
             keyed.append((nearest_first(case, deadlines), case))
         keyed.sort(key=lambda kc: kc[0])
         return [self.summary(case) for _, case in keyed]
