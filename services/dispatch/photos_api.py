@@ -23,14 +23,12 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from shared.contract.keys import KeyFormatError, parse_key
 from shared.media import images
-from shared.media.blobs import Blobs, BlobsUnavailable, blobs_from_settings
+from shared.media.blobs import Blobs, BlobsUnavailable, blobs_from_settings, media_link_key
 from shared.media.images import PhotoRejected
 from shared.media.links import media_link
 from shared.runtime.http import invalid_input, problems
 from shared.runtime.logging import get_logger
-from shared.runtime.settings import ConfigurationError, Settings
 
 from . import photo_store, store
 from .api import Caller, CaseId, acting_id, case_in_reach, case_readable
@@ -49,16 +47,6 @@ SERVED_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'",
 }
-
-
-def media_link_key(settings: Settings) -> bytes | None:
-    """``WANGGE_MEDIA_LINK_KEY`` when set (a malformed one stops the start)."""
-    if settings.media_link_key is None:
-        return None
-    try:
-        return parse_key(settings.media_link_key.get_secret_value(), "WANGGE_MEDIA_LINK_KEY")
-    except KeyFormatError as exc:
-        raise ConfigurationError(str(exc)) from None
 
 
 def rejected(exc: PhotoRejected) -> Exception:

@@ -12,14 +12,12 @@ from typing import Annotated, Final
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
-from shared.contract.keys import KeyFormatError, parse_key
 from shared.media import images
-from shared.media.blobs import Blobs, BlobsUnavailable, blobs_from_settings
+from shared.media.blobs import Blobs, BlobsUnavailable, blobs_from_settings, media_link_key
 from shared.media.links import link_valid
 from shared.runtime.http import problems
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
-from shared.runtime.settings import ConfigurationError, Settings
 
 from . import photo_store
 
@@ -31,15 +29,6 @@ SERVED_HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'",
     "Referrer-Policy": "no-referrer",
 }
-
-
-def media_link_key(settings: Settings) -> bytes | None:
-    if settings.media_link_key is None:
-        return None
-    try:
-        return parse_key(settings.media_link_key.get_secret_value(), "WANGGE_MEDIA_LINK_KEY")
-    except KeyFormatError as exc:
-        raise ConfigurationError(str(exc)) from None
 
 
 def register_media(svc: Service) -> Blobs:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from shared.contract.keys import KeyFormatError, parse_key
 from shared.runtime.logging import get_logger
 from shared.runtime.retry import Backoff
 from shared.runtime.settings import ConfigurationError, Settings
@@ -200,3 +201,14 @@ def blobs_from_settings(
         secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
         max_backoff_s=settings.retry_max_backoff_s,
     )
+
+
+def media_link_key(settings: Settings) -> bytes | None:
+    """``WANGGE_MEDIA_LINK_KEY`` when set, the key of the photo links dispatch signs and intake
+    checks (``shared.media.links``); a malformed one stops the start."""
+    if settings.media_link_key is None:
+        return None
+    try:
+        return parse_key(settings.media_link_key.get_secret_value(), "WANGGE_MEDIA_LINK_KEY")
+    except KeyFormatError as exc:
+        raise ConfigurationError(str(exc)) from None
