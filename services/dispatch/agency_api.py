@@ -35,7 +35,7 @@ from .agency import (
     plan_relay,
     relay_refusal,
 )
-from .api import Caller, CaseId, IdempotencyKey, acting_id, case_in_reach
+from .api import Caller, CaseId, IdempotencyKey, acting_id, case_in_reach, replay_on
 
 if TYPE_CHECKING:
     from .app import DispatchService
@@ -142,8 +142,7 @@ def build_router(svc: DispatchService) -> APIRouter:
             if request_key is not None:
                 earlier = await agency_store.by_commission_key(conn, request_key)
                 if earlier is not None:
-                    if earlier["case_id"] != case_id:
-                        raise HTTPException(409, "this Idempotency-Key was used on another case")
+                    replay_on(earlier["case_id"], case_id)
                     return {
                         "case_id": case_id,
                         "agency_mode": earlier["agency_mode"],
@@ -189,8 +188,7 @@ def build_router(svc: DispatchService) -> APIRouter:
             if request_key is not None:
                 earlier = await agency_store.relay_by_key(conn, request_key)
                 if earlier is not None:
-                    if earlier["case_id"] != case_id:
-                        raise HTTPException(409, "this Idempotency-Key was used on another case")
+                    replay_on(earlier["case_id"], case_id)
                     return {"case_id": case_id, **agency_store.relay_view(earlier)}
             case = await store.load_case(conn, case_id, lock=True)
             assert case is not None

@@ -577,6 +577,13 @@ async def _reaches(conn: Connection, caller: Principal, case: Case) -> bool:
     return me is not None and await agency_store.is_agent(conn, me, case.case_id)
 
 
+def replay_on(used_on: str, case_id: str) -> None:
+    """An Idempotency-Key replays its request only on the case it was first used on (409
+    otherwise): the routes that record something of a case keep their keys per request."""
+    if used_on != case_id:
+        raise HTTPException(409, "this Idempotency-Key was used on another case")
+
+
 async def case_in_reach(conn: Connection, caller: Principal, case_id: str) -> Case:
     case = await store.load_case(conn, case_id)
     if case is None or not await _reaches(conn, caller, case):

@@ -46,6 +46,7 @@ from .api import (
     acting_id,
     case_in_reach,
     order_view,
+    replay_on,
 )
 from .councils import SHANGHAI, Decide, Measure, decision_refusal, plan_decision, recorder_refusal
 from .model import Case
@@ -302,8 +303,7 @@ def _whistle_route(router: APIRouter, svc: DispatchService) -> None:
             if request_key is not None:
                 earlier = await orders_store.by_request(conn, request_key)
                 if earlier:
-                    if earlier[0].case_id != case_id:
-                        raise HTTPException(409, "this Idempotency-Key was used on another case")
+                    replay_on(earlier[0].case_id, case_id)
                     return {"case_id": case_id, "orders": [order_view(o, actor) for o in earlier]}
             case = await store.load_case(conn, case_id, lock=True)
             assert case is not None  # in reach a moment ago; cases are never deleted
@@ -416,8 +416,7 @@ def _council_routes(router: APIRouter, svc: DispatchService) -> None:
             if request_key is not None:
                 earlier = await orders_store.council_by_request(conn, request_key)
                 if earlier is not None:
-                    if earlier["case_id"] != case_id:
-                        raise HTTPException(409, "this Idempotency-Key was used on another case")
+                    replay_on(earlier["case_id"], case_id)
                     made = [
                         o
                         for o in await orders_store.orders_of(conn, case_id)

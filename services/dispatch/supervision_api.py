@@ -27,7 +27,7 @@ from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
 from . import store, supervision_store
-from .api import CaseId, IdempotencyKey, _work, case_in_reach
+from .api import CaseId, IdempotencyKey, _work, case_in_reach, replay_on
 from .supervision import MAX_NOTE, Supervise, plan, refusal
 
 if TYPE_CHECKING:
@@ -139,8 +139,7 @@ def build_router(svc: DispatchService) -> APIRouter:
             if request_key is not None:
                 earlier = await supervision_store.by_request(conn, request_key)
                 if earlier is not None:
-                    if earlier["case_id"] != case_id:
-                        raise HTTPException(409, "this Idempotency-Key was used on another case")
+                    replay_on(earlier["case_id"], case_id)
                     return view(earlier)
             case = await store.load_case(conn, case_id, lock=True)
             assert case is not None  # in reach a moment ago, and cases are never deleted
