@@ -331,7 +331,9 @@ async def run_workload(
         try:
             await asyncio.gather(tasks[0], tasks[2])
             (tmp_path / "chaos.log").write_text("\n".join(chaos.log))
-            await settled(bed, len(reports), timeout=max(240.0, REPORTS / 20))
+            # within the watchdog's limit (tests/watchdog.py), so that a case that never closes
+            # fails with what it is stuck on instead of ending the run as a hang
+            await settled(bed, len(reports), timeout=max(150.0, REPORTS / 20))
         finally:
             for t in tasks:
                 t.cancel()
@@ -359,20 +361,55 @@ async def wait_for_sql(dsn: str, sql: str, timeout: float = 60) -> Any:
 
 async def settled(bed: Testbed, n_reports: int, timeout: float) -> None:
     """Every report answered, every case closed, every outbox empty, every lag 0."""
-    await wait_for_sql(
-        bed.admin_dsn,
-        f"""SELECT (SELECT count(*) FROM intake.reports) = {n_reports}
-             AND (SELECT count(*) FROM feedback.cases WHERE state = 'closed')
-                 = (SELECT count(*) FROM intake.cases)
-             AND (SELECT count(*) FROM intake.outbox) + (SELECT count(*) FROM dispatch.outbox)
-                 + (SELECT count(*) FROM feedback.outbox) = 0""",
-        timeout=timeout,
-    )
+    try:
+        await wait_for_sql(
+            bed.admin_dsn,
+            f"""SELECT (SELECT count(*) FROM intake.reports) = {n_reports}
+                 AND (SELECT count(*) FROM feedback.cases WHERE state = 'closed')
+                     = (SELECT count(*) FROM intake.cases)
+                 AND (SELECT count(*) FROM intake.outbox) + (SELECT count(*) FROM dispatch.outbox)
+                     + (SELECT count(*) FROM feedback.outbox) = 0""",
+            timeout=timeout,
+        )
+    except TimeoutError as exc:
+        raise AssertionError(f"not settled in {timeout:.0f} s: {await unsettled(bed)}") from exc
     deadline = time.monotonic() + 60
     while any((lags := await consumer_lags(bed)).values()):
         if time.monotonic() > deadline:
             raise AssertionError(f"consumer lags did not drain: {lags}")
         await asyncio.sleep(0.5)
+
+
+async def unsettled(bed: Testbed) -> dict[str, Any]:
+    """What keeps the run from settling: the counts, and the first cases not closed with their
+    state in dispatch and feedback and their last timeline steps."""
+    conn = await asyncpg.connect(bed.admin_dsn)
+    try:
+        counts = {
+            name: await conn.fetchval(sql)
+            for name, sql in {
+                "reports": "SELECT count(*) FROM intake.reports",
+                "cases": "SELECT count(*) FROM intake.cases",
+                "closed": "SELECT count(*) FROM feedback.cases WHERE state = 'closed'",
+                "outboxes": "SELECT (SELECT count(*) FROM intake.outbox)"
+                " + (SELECT count(*) FROM dispatch.outbox)"
+                " + (SELECT count(*) FROM feedback.outbox)",
+            }.items()
+        }
+        stuck = await conn.fetch(
+            """SELECT i.case_id, d.state AS dispatch, d.unit, d.handler_id, f.state AS feedback,
+                      (SELECT array_agg(t.event ORDER BY t.id DESC) FROM
+                         (SELECT id, event FROM dispatch.timeline WHERE case_id = i.case_id
+                          ORDER BY id DESC LIMIT 6) t) AS last_steps
+                 FROM intake.cases i
+                 LEFT JOIN dispatch.cases d USING (case_id)
+                 LEFT JOIN feedback.cases f USING (case_id)
+                WHERE f.state IS DISTINCT FROM 'closed'
+                ORDER BY i.case_id LIMIT 5"""
+        )
+    finally:
+        await conn.close()
+    return {**counts, "not_closed": [dict(r) for r in stuck]}
 
 
 async def topic_records(bed: Testbed, *topics: str) -> TopicReader:
