@@ -46,6 +46,26 @@ class Watchdog:
             out.write("(the event loop did not run the dump within 10 s: it is blocked)\n")
         return out.getvalue()
 
+    def _task_summary(self) -> str:
+        """One line per asyncio task: its name and the innermost frame it waits in."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return "(no event loop)\n"
+        lines = []
+        try:  # from this thread, while the loop may still run: best effort
+            tasks = list(asyncio.all_tasks(loop))
+        except RuntimeError as exc:
+            return f"  (the tasks could not be listed: {exc})\n"
+        for task in tasks:
+            frames = task.get_stack()
+            where = (
+                f"{frames[-1].f_code.co_filename}:{frames[-1].f_lineno} {frames[-1].f_code.co_name}"
+                if frames
+                else "(no frame)"
+            )
+            lines.append(f"  {task.get_name()}: {where}\n")
+        return "".join(sorted(lines)) or "  (no task)\n"
+
     def fire(self, nodeid: str) -> None:
         # pytest captures file descriptors 1 and 2 while a test runs, and the capture is lost at
         # os._exit: give them back to the terminal (or CI's log) first
@@ -58,6 +78,10 @@ class Watchdog:
         err.write("--- threads ---\n")
         err.flush()
         faulthandler.dump_traceback(file=err, all_threads=True)
+        # CI may keep only the tail of the log: say again which test it was, and the coroutine
+        # each asyncio task was in, after the long thread dump
+        err.write(f"=== watchdog: {nodeid} ran over {self.timeout_s:.0f} s; its tasks were in:\n")
+        err.write(self._task_summary())
         err.write(f"=== watchdog: ending the test run (exit code {EXIT_CODE}) ===\n")
         err.flush()
         os._exit(EXIT_CODE)
