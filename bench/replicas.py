@@ -9,9 +9,10 @@ For each layout (``I`` intake and ``D`` dispatch processes on ``P`` partitions, 
 1. starts the processes, writes the territory's registry into intake's and dispatch's schemas and
    waits until every consumer group of the pipeline has all its members and all its partitions
    assigned (Kafka's own view of the groups: the partitions each member owns);
-2. publishes ``reports`` simulated reports as fast as the producer goes and reads the outcome
-   topics until every report is done (dispatched for the first time, merged or rejected), then
-   a few seconds more, to catch anything sent twice;
+2. has ``warmup`` reports done first (intake loads its classifier and builds its location index
+   on its first reports), then publishes ``reports`` simulated reports as fast as the producer
+   goes and reads the outcome topics until every report is done (its case dispatched for the
+   first time, merged or rejected), then a few seconds more, to catch anything sent twice;
 3. records the sustained rate (completions after the last report was published, between the
    10 % and 90 % quantiles), the CPU each process used per report, how many messages each
    replica consumed per topic (its own ``/metrics``), and checks that nothing was doubled:
@@ -40,6 +41,7 @@ or from ``bench/run.py``::
         env={"WANGGE_LOG_LEVEL": "INFO"},    # the services' environment overrides
         timeout_s=300,                       # per layout, for the backlog to drain
         settle_s=3,                          # read on after the last outcome (late doubles)
+        warmup=200,                          # reports done before the measured window
     )
 
 ``bootstrap`` and ``admin_dsn`` are Kafka's address and an admin DSN of PostgreSQL (as
@@ -62,6 +64,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +239,7 @@ def split_of(
 
 EVENTS_PER_REPORT = 10  # a report's life: submitted, opened, dispatched, accepted, resolved, ...
 CONSUMERS_PER_EVENT = 2  # most case events are read by two services (feedback and one other)
+BUSIEST_TOPIC_PER_REPORT = 3  # handler.actions: accept, resolve, verify
 
 
 def size_for(
@@ -245,10 +249,10 @@ def size_for(
     *,
     events_per_report: int = EVENTS_PER_REPORT,
     consumers_per_event: int = CONSUMERS_PER_EVENT,
+    busiest_topic_per_report: int = BUSIEST_TOPIC_PER_REPORT,
     utilisation: float = 0.5,
     min_replicas: int = 2,
-    min_partitions: int = 6,
-    services: int = 3,
+    partition_step: int = 6,
 ) -> dict[str, Any]:
     """Partitions and replicas for ``reports_per_s``, each report causing ``events_per_report``
     events, each event read by ``consumers_per_event`` services, each read costing
@@ -257,30 +261,35 @@ def size_for(
     status event), a replica being one process on one core kept at ``utilisation`` at the peak
     (the rest is headroom).
 
-    - cores: the services' CPU at the peak, ``reports/s * events * consumers * µs``;
-    - replicas per service: that CPU spread over ``services``, at ``utilisation`` per core,
-      and at least ``min_replicas`` (one can fail or be restarted without a pause);
-    - partitions per topic: the busiest topic's rate (reports.submitted carries one message per
-      report) over what one partition carries, one process reading it at ``utilisation``
-      (``1e6 / µs per report`` of the dearest hop), and at least the replicas (a replica without a
-      partition idles) and ``min_partitions`` (partitions can be added, not removed, and adding
-      moves keys: start with room)."""
-    consumed_per_s = reports_per_s * events_per_report * consumers_per_event
+    - service cores: ``reports/s * events * consumers * µs``, all services together;
+    - replicas per service: as if each service read every event (an upper bound: feedback
+      reads nearly all, intake and dispatch about half), at ``utilisation`` of a core each, and
+      at least ``min_replicas`` (one can fail or be restarted without a pause);
+    - partitions per topic: the busiest topic (``busiest_topic_per_report`` messages a report:
+      handler.actions, accept, resolve and verify) over what one partition carries, one process
+      reading it at ``utilisation`` (``1e6 / µs`` of the dearest hop per message); at least the
+      replicas (a replica without a partition idles), rounded up to a multiple of
+      ``partition_step`` (6 today: partitions can be added, never removed, and adding moves keys,
+      so start with room, in a count that splits evenly over 2, 3 or 6 replicas)."""
+    events_per_s = reports_per_s * events_per_report
+    consumed_per_s = events_per_s * consumers_per_event
     cores = consumed_per_s * cpu_us_per_consumed / 1e6
-    per_service_cores = cores / services
+    per_service_cores = events_per_s * cpu_us_per_consumed / 1e6
     replicas = max(min_replicas, math.ceil(per_service_cores / utilisation))
-    dearest = max(cpu_us_per_report_hop.values())
-    per_partition = 1e6 / dearest  # reports/s one process reads from its partition, one core
-    partitions_for_rate = math.ceil(reports_per_s / (per_partition * utilisation))
-    partitions = max(min_partitions, replicas, partitions_for_rate)
+    per_partition = 1e6 / max(cpu_us_per_report_hop.values())  # messages/s, one process, 1 core
+    topic_per_s = reports_per_s * busiest_topic_per_report
+    partitions_for_rate = math.ceil(topic_per_s / (per_partition * utilisation))
+    needed = max(replicas, partitions_for_rate)
+    partitions = partition_step * math.ceil(needed / partition_step)
     return {
         "reports_per_s": reports_per_s,
-        "events_per_s": reports_per_s * events_per_report,
+        "events_per_s": events_per_s,
         "consumed_per_s": consumed_per_s,
         "service_cores": round(cores, 3),
-        "cores_per_service": round(per_service_cores, 3),
+        "cores_per_service_at_most": round(per_service_cores, 3),
         "replicas_per_service": replicas,
-        "per_partition_reports_per_s": round(per_partition),
+        "busiest_topic_per_s": topic_per_s,
+        "per_partition_messages_per_s": round(per_partition),
         "partitions_for_rate": partitions_for_rate,
         "partitions_per_topic": partitions,
         "utilisation": utilisation,
@@ -351,26 +360,39 @@ async def wait_split(settings: Settings, layout: Layout, timeout: float = 90) ->
 
 @dataclass
 class Reader:
-    """The outcome topics from their beginning (a fresh testbed), every record kept."""
+    """The outcome topics from their beginning (a fresh testbed), every record kept, and when
+    each report was done: merged, rejected, or its case dispatched (the proactive cases intake
+    opens itself, 未诉先办, are no report's)."""
 
     settings: Settings
     records: list[Record] = field(default_factory=list)
-    done_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    done: dict[str, float] = field(default_factory=dict)  # report id -> read time
+    intake_done: dict[str, float] = field(default_factory=dict)  # report id -> its outcome read
     all_done: asyncio.Event = field(default_factory=asyncio.Event)  # set when ``until`` holds
-    _first_dispatch: set[str] = field(default_factory=set)
+    _report_of: dict[str, str] = field(default_factory=dict)  # case id -> its first report
+    _dispatched: set[str] = field(default_factory=set)  # cases dispatched (first attempt)
 
     def reports_done(self) -> int:
-        d = self.done_at
-        return len(d["dispatched"]) + len(d["cases.merged"]) + len(d["reports.rejected"])
+        return len(self.done)
 
     def _add(self, rec: Record, at: float) -> None:
         self.records.append(rec)
+        case = rec.case_id
         if rec.topic == "cases.dispatched":
-            if rec.attempt == 1 and rec.case_id and rec.case_id not in self._first_dispatch:
-                self._first_dispatch.add(rec.case_id)
-                self.done_at["dispatched"].append(at)
+            if rec.attempt == 1 and case:
+                self._dispatched.add(case)
+                if case in self._report_of:
+                    self.done.setdefault(self._report_of[case], at)
+        elif rec.topic == "cases.opened":
+            if case and rec.report_ids:
+                self._report_of[case] = rec.report_ids[0]
+                self.intake_done.setdefault(rec.report_ids[0], at)
+                if case in self._dispatched:
+                    self.done.setdefault(rec.report_ids[0], at)
         else:
-            self.done_at[rec.topic].append(at)
+            for rid in rec.report_ids:
+                self.intake_done.setdefault(rid, at)
+                self.done.setdefault(rid, at)
 
     async def run(
         self, until: Any, *, timeout: float, settle: float, started: asyncio.Event
@@ -424,14 +446,14 @@ async def table_facts(bed: Testbed, tag: str) -> dict[str, int]:
         rows = await conn.fetch(
             "SELECT outcome, count(*) AS n, count(DISTINCT report_id) AS d FROM intake.reports"
             " WHERE report_id LIKE $1 GROUP BY outcome",
-            f"{tag}-%",
+            f"{tag}%",
         )
         by = {r["outcome"]: r["n"] for r in rows}
         doubled = sum(r["n"] - r["d"] for r in rows)
         per_report = await conn.fetchval(
             "SELECT count(*) FROM (SELECT report_id FROM intake.reports WHERE report_id LIKE $1"
             " GROUP BY report_id HAVING count(*) > 1) d",
-            f"{tag}-%",
+            f"{tag}%",
         )
         twice = await conn.fetchval(
             """SELECT count(*) FROM (SELECT case_id FROM dispatch.timeline
@@ -447,6 +469,10 @@ async def table_facts(bed: Testbed, tag: str) -> dict[str, int]:
         }
     finally:
         await conn.close()
+
+
+async def _at_least(reader: Reader, n: int) -> bool:
+    return reader.reports_done() >= n
 
 
 async def consumed_by_replica(
@@ -525,6 +551,7 @@ async def run_layout(
     timeout_s: float,
     settle_s: float,
     name: str,
+    warmup: int = 200,
 ) -> dict[str, Any]:
     bed = await create_testbed(bootstrap, admin_dsn, partitions=layout.partitions, name=name)
     procs: list[ServiceProcess] = []
@@ -551,16 +578,23 @@ async def run_layout(
         started = asyncio.Event()
         reading = asyncio.create_task(
             reader.run(
-                lambda r: r.reports_done() >= reports,
+                lambda r: r.reports_done() >= warmup + reports,
                 timeout=timeout_s,
                 settle=settle_s,
                 started=started,
             )
         )
         await started.wait()
+        tag = f"r{layout.intake}{layout.dispatch}p{layout.partitions}"
+        if warmup:
+            # intake loads its classifier and builds its location index on its first reports:
+            # done before the measured window
+            await preload_backlog(settings, territory, warmup, seed=seed + 1000, tag=f"{tag}w")
+            await eventually(
+                partial(_at_least, reader, warmup), timeout=timeout_s, what="the warm-up"
+            )
         load_start = os.getloadavg()
         cpu0, t_pub = _cpu(ordered), time.monotonic()
-        tag = f"r{layout.intake}{layout.dispatch}p{layout.partitions}"
         publish_rate = await preload_backlog(settings, territory, reports, seed=seed, tag=tag)
         t_published = time.monotonic()
         # CPU until the last report is done (or the reader gave up)
@@ -570,27 +604,22 @@ async def run_layout(
         cpu1, t_done = _cpu(ordered), time.monotonic()
         finished = await reading
 
-        done = sorted(
-            reader.done_at["dispatched"]
-            + reader.done_at["cases.merged"]
-            + reader.done_at["reports.rejected"]
-        )
-        intake_done = sorted(
-            reader.done_at["cases.opened"]
-            + reader.done_at["cases.merged"]
-            + reader.done_at["reports.rejected"]
-        )
+        mine = f"{tag}-"
+        done = sorted(t for rid, t in reader.done.items() if rid.startswith(mine))
+        intake_done = sorted(t for rid, t in reader.intake_done.items() if rid.startswith(mine))
         after_publish = [t for t in done if t >= t_published]
         topic_counts = Counter(r.topic for r in reader.records)
         totals = {
-            "reports.submitted": reports,
+            "reports.submitted": warmup + reports,
             "cases.opened": topic_counts["cases.opened"],
             "cases.merged": topic_counts["cases.merged"],
             "cases.dispatched": topic_counts["cases.dispatched"],
         }
         consumed = await consumed_by_replica(ordered, totals)
         ids = [f"{tag}-{n:08d}" for n in range(1, reports + 1)]
+        ids += [f"{tag}w-{n:08d}" for n in range(1, warmup + 1)]
         checks = {**doubled_on_topics(ids, reader.records), **await table_facts(bed, tag)}
+        checks["warmup_reports"] = warmup
         consumed_total = sum(sum(c.values()) for c in consumed.values())
         cpu = cpu_use(cpu0, cpu1, reports, t_done - t_pub)
         service_us = sum(cpu["us_per_report"][s] for s in ("intake", "dispatch"))
@@ -600,6 +629,7 @@ async def run_layout(
             "dispatch_replicas": layout.dispatch,
             "partitions": layout.partitions,
             "reports": reports,
+            "warmup_reports": warmup,
             "finished": finished,
             "registry_seed_s": round(seed_s, 1),
             "publish_per_s": round(publish_rate, 1),
@@ -628,7 +658,9 @@ async def run_layout(
 
 def derive(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The comparison 2x2 vs 1x1 on the same partitions, what one partition carries (from the
-    single-replica layouts) and the sizing for the national peak and a tenfold surge."""
+    single-replica layouts) and the sizing for the national peak and a tenfold surge (layouts
+    that failed are left out)."""
+    results = [r for r in results if "error" not in r]
     by = {r["layout"]: r for r in results}
     out: dict[str, Any] = {}
     singles = [r for r in results if r["intake_replicas"] == r["dispatch_replicas"] == 1]
@@ -660,6 +692,8 @@ def derive(results: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_us_per_consumed": per_consumed,
         "events_per_report": EVENTS_PER_REPORT,
         "consumers_per_event": CONSUMERS_PER_EVENT,
+        "busiest_topic_per_report": BUSIEST_TOPIC_PER_REPORT,
+        "utilisation": 0.5,
     }
     return out
 
@@ -676,25 +710,32 @@ async def measure_replicas(
     env: dict[str, str] | None = None,
     timeout_s: float = 300,
     settle_s: float = 3,
+    warmup: int = 200,
 ) -> dict[str, Any]:
     """Each layout on its own testbed, one after the other (see the module's docstring)."""
     stamp = datetime.now(UTC).strftime("%H%M%S")
     results = []
     for i, layout in enumerate(layouts):
         print(f"replicas: {layout.label}, {reports} reports")
-        r = await run_layout(
-            bootstrap,
-            admin_dsn,
-            territory,
-            layout,
-            reports=reports,
-            seed=seed + i,
-            logs=logs,
-            env=env or {},
-            timeout_s=timeout_s,
-            settle_s=settle_s,
-            name=f"rep{stamp}{i}",
-        )
+        try:
+            r = await run_layout(
+                bootstrap,
+                admin_dsn,
+                territory,
+                layout,
+                reports=reports,
+                seed=seed + i,
+                logs=logs,
+                env=env or {},
+                timeout_s=timeout_s,
+                settle_s=settle_s,
+                name=f"rep{stamp}{i}",
+                warmup=warmup,
+            )
+        except Exception as exc:  # one layout failing (a service that would not start) is recorded
+            print(f"  failed: {exc!r}")
+            results.append({"layout": layout.label, "error": repr(exc)})
+            continue
         print(
             f"  {r['sustained_reports_per_s']} reports/s, nothing doubled: {r['nothing_doubled']}"
         )
@@ -705,6 +746,11 @@ async def measure_replicas(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.replicas", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    p.add_argument(
+        "--derive-only",
+        action="store_true",
+        help="no run: derive the comparison, per-partition figures and sizing of --out again",
+    )
     p.add_argument("--reports", type=int, default=10_000, help="reports per layout")
     p.add_argument(
         "--layouts",
@@ -714,6 +760,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--small-city", action="store_true", help="a small territory (quick runs)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout-s", type=float, default=300)
+    p.add_argument("--warmup", type=int, default=200, help="reports done before the measure")
     p.add_argument("--log-level", default="INFO", help="the services' WANGGE_LOG_LEVEL")
     return p.parse_args(argv)
 
@@ -743,6 +790,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 seed=args.seed,
                 env={"WANGGE_LOG_LEVEL": args.log_level},
                 timeout_s=args.timeout_s,
+                warmup=args.warmup,
             )
         )
         out["load_avg_at_end"] = list(os.getloadavg())
@@ -757,11 +805,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     configure_logging("bench", "WARNING")
-    out = asyncio.run(amain(args))
     path: Path = args.out if args.out.is_absolute() else ROOT / args.out
+    if args.derive_only:
+        out = json.loads(path.read_text())
+        out.update(derive(out["layouts"]))
+    else:
+        out = asyncio.run(amain(args))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     for r in out["layouts"]:
+        if "error" in r:
+            print(f"{r['layout']}: failed: {r['error']}")
+            continue
         print(
             f"{r['layout']}: {r['sustained_reports_per_s']} reports/s, cpu µs/report "
             f"{r['cpu']['us_per_report']}, nothing doubled: {r['nothing_doubled']}"

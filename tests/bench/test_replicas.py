@@ -3,10 +3,13 @@ of a topic's messages over replicas, and the sizing arithmetic of docs/scaling.m
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from bench.replicas import (
     Layout,
+    Reader,
     Record,
     doubled_on_topics,
     nothing_doubled,
@@ -14,6 +17,7 @@ from bench.replicas import (
     size_for,
     split_of,
 )
+from shared.runtime.settings import Settings
 
 
 def opened(ce: str, case: str, *reports: str) -> Record:
@@ -100,17 +104,31 @@ def test_split_of() -> None:
 
 
 def test_size_for_the_arithmetic() -> None:
-    # 70 reports/s * 10 events * 2 readers = 1,400 reads/s at 200 µs: 0.28 cores in all
+    # 70 reports/s * 10 events = 700 events/s, read twice: 1,400 reads/s at 200 µs = 0.28 cores
     s = size_for(70, 200, {"intake": 400, "dispatch": 250})
-    assert s["events_per_s"] == 700 and s["consumed_per_s"] == 1400
+    assert (s["events_per_s"], s["consumed_per_s"]) == (700, 1400)
     assert s["service_cores"] == pytest.approx(0.28)
+    assert s["cores_per_service_at_most"] == pytest.approx(0.14)  # 700 reads/s each at most
     assert s["replicas_per_service"] == 2  # the minimum: availability, not load
-    assert s["per_partition_reports_per_s"] == 2500  # 1e6 / 400 µs, the dearest hop
-    assert s["partitions_for_rate"] == 1
-    assert s["partitions_per_topic"] == 6  # the minimum
-    # 7,000 reports/s: 28 cores, 9.33 a service -> 19 replicas at half a core each;
-    # the reports need 7,000 / (2,500 * 0.5) = 5.6 -> 6 partitions, the replicas 19
+    assert s["per_partition_messages_per_s"] == 2500  # 1e6 / 400 µs, the dearest hop
+    assert s["busiest_topic_per_s"] == 210 and s["partitions_for_rate"] == 1
+    assert s["partitions_per_topic"] == 6  # a multiple of 6
+    # 7,000 reports/s: 70,000 events/s at 200 µs = 14 cores a service -> 28 replicas at half a
+    # core; the busiest topic 21,000/s over 1,250/s a partition -> 17; 28 -> 30 partitions
     big = size_for(7000, 200, {"intake": 400, "dispatch": 250})
-    assert big["replicas_per_service"] == 19
-    assert big["partitions_for_rate"] == 6
-    assert big["partitions_per_topic"] == 19
+    assert big["replicas_per_service"] == 28
+    assert big["partitions_for_rate"] == 17
+    assert big["partitions_per_topic"] == 30
+
+
+def test_reader_counts_a_report_done_when_its_case_is_dispatched() -> None:
+    r = Reader(cast(Settings, None))
+    r._add(dispatched("d1", "C1"), 2.0)  # read before its cases.opened (another partition)
+    r._add(opened("o1", "C1", "r1"), 1.0)
+    r._add(opened("o2", "C9"), 1.0)  # a proactive case: no report's
+    r._add(dispatched("d2", "C9"), 3.0)
+    r._add(opened("o3", "C2", "r2"), 4.0)  # opened, not yet dispatched: not done
+    r._add(Record("cases.merged", "m1", "C1", ("r3",)), 5.0)
+    assert r.done == {"r1": 1.0, "r3": 5.0}
+    assert set(r.intake_done) == {"r1", "r2", "r3"}
+    assert r.reports_done() == 2
