@@ -114,16 +114,42 @@ def missed(case: Case) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DueTimes:
+    """When an open case is due soon and overdue, whatever the time: what ``due_at`` decides
+    from, and what the board keeps per case (``board_due``, migration 022) so that PostgreSQL
+    decides the same at ``now`` (``console.queries.DUE_SQL``)."""
+
+    missed: bool  # ``missed``: overdue whatever the time
+    soon_at: datetime | None  # due soon from: the earliest running deadline less its fraction
+    late_at: datetime | None  # overdue from: the earliest running deadline
+
+
+def due_times(was_missed: bool, deadlines: tuple[Deadline, ...], fraction: float) -> DueTimes:
+    """The due times of an open case that ``was_missed`` (``missed``) or not, with these running
+    deadlines (a deadline is due soon once at most ``fraction`` of its limit is left)."""
+    return DueTimes(
+        was_missed,
+        min((d.at - d.limit * fraction for d in deadlines), default=None),
+        min((d.at for d in deadlines), default=None),
+    )
+
+
+def due_at(times: DueTimes, now: datetime) -> Due:
+    """The due status at ``now``: the one rule (``console.queries.DUE_SQL`` is its SQL)."""
+    if times.missed or (times.late_at is not None and times.late_at <= now):
+        return "overdue"
+    if times.soon_at is not None and times.soon_at <= now:
+        return "due_soon"
+    return "on_track"
+
+
 def due_of(
     was_missed: bool, deadlines: tuple[Deadline, ...], now: datetime, fraction: float
 ) -> Due:
     """The due status of an open case that ``was_missed`` (``missed``) or not, with these
     running deadlines, at ``now``."""
-    if was_missed or any(d.at <= now for d in deadlines):
-        return "overdue"
-    if any(d.at - now <= d.limit * fraction for d in deadlines):
-        return "due_soon"
-    return "on_track"
+    return due_at(due_times(was_missed, deadlines, fraction), now)
 
 
 _NEVER = datetime.max.replace(tzinfo=UTC)

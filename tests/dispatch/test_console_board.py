@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.dispatch.console.board import AreaUnit, BoardCase, build_board, places
+from services.dispatch.console.board import (
+    AreaUnit,
+    BoardCase,
+    build_board,
+    count_cases,
+    list_cases,
+    places,
+    snapshot,
+)
 
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 AREA = [
@@ -91,3 +99,23 @@ def test_units_come_parents_first_and_the_top_unit_is_not_a_row() -> None:
         if u.parent and u.parent != "WC":
             assert order.index(u.parent) < order.index(u.code)
     assert order[-1] == "WC-CGJ"  # departments after the places
+
+
+def test_a_delta_names_the_units_whose_counts_moved_buildings_too() -> None:
+    before = [case(1, building="WC-YY-OJY-G01-B03")]
+    after = [*before, case(2, grid="WC-YY-OJY-G02", tier="community", due="due_soon")]
+    first = snapshot(AREA[0], AREA, count_cases(AREA, before), list_cases(before), {}, NOW)
+    then = snapshot(AREA[0], AREA, count_cases(AREA, after), list_cases(after), {}, NOW)
+    delta = then.changed(first.counts)
+    assert {u.code: (u.open, u.due_soon) for u in delta.units} == {
+        "WC-YY": (2, 1),
+        "WC-YY-OJY": (2, 1),
+        "WC-YY-OJY-G02": (1, 1),
+    }
+    assert delta.totals.open == 2 and delta.totals.by_tier.community == 1
+    assert [c.case_id for c in delta.warnings.due_soon] == ["C002"]
+    assert then.changed(then.counts).units == []
+    # without the buildings: every other row as the whole board has it
+    whole, alone = first.board(), first.board(buildings=False)
+    assert [u for u in whole.units if u.level != "building"] == alone.units
+    assert "WC-YY-OJY-G01-B03" in {u.code for u in whole.units}

@@ -3,8 +3,11 @@
 // a case's drill-down with its timeline, reassigning it (改派) and sending a supervision (督办,
 // POST /cases/{id}/supervise); the figures per unit and
 // month, the ranking and the hot issues (figures.js, from feedback). Data: the board arrives over
-// server-sent events (/console/api/events: the whole board on connect and after every change),
-// the map's GeoJSON from /console/api/map, a case from dispatch's own /cases/{id}. The session
+// server-sent events (/console/api/events?deltas=true: the board without its buildings on
+// connect, then what changed: the totals, the lists and the units whose counts moved, buildings
+// too), the map's GeoJSON with each grid's and building's counts from /console/api/map?counts=true
+// (read after the first board, so that the deltas after it are newer), a case from dispatch's
+// own /cases/{id}. The session
 // cookie authenticates every call; unsafe calls add the X-Requested-With header the service
 // requires of cookie sessions.
 import "leaflet/dist/leaflet.css";
@@ -32,8 +35,9 @@ import { startFigures } from "./figures.js";
 
 echarts.use([BarChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
-let board = null; // the last board pushed
-let units = new Map(); // code -> unit row of the board
+let board = null; // the last board pushed, its unit rows kept up to date by the deltas
+let units = new Map(); // code -> unit row of the board (buildings: from the map, then deltas)
+let touched = new Set(); // codes a delta has set since the last whole board
 let openCase = null; // the case id in the drill-down
 
 // --- the summary --------------------------------------------------------------------------------
@@ -171,10 +175,23 @@ function countIcon(code, kind, u) {
   });
 }
 
-async function loadMap() {
-  const resp = await fetch("/console/api/map", { credentials: "same-origin" });
+// the map's counts of the units no delta has set since the board (a delta is newer)
+function takeCounts(geo) {
+  for (const f of geo.features) {
+    const p = f.properties;
+    if (p.open !== undefined && !touched.has(p.code)) units.set(p.code, p);
+  }
+}
+
+async function fetchMap() {
+  const resp = await fetch("/console/api/map?counts=true", { credentials: "same-origin" });
   if (!resp.ok) throw new Error(`map: ${resp.status}`);
-  const geo = await resp.json();
+  return resp.json();
+}
+
+async function loadMap() {
+  const geo = await fetchMap();
+  takeCounts(geo);
   map = L.map("map", { attributionControl: false, zoomSnap: 0.25 });
   const layer = L.geoJSON(geo, {
     style: () => ({ color: "#1d4ed8", weight: 1.5, fillColor: "#93c5fd", fillOpacity: 0.25 }),
@@ -367,7 +384,6 @@ async function transfer(event) {
 
 function render(b) {
   board = b;
-  units = new Map(b.units.map((u) => [u.code, u]));
   renderTotals(b);
   renderList("overdue", b.warnings.overdue, "暂无超时案件");
   renderList("due-soon", b.warnings.due_soon, "暂无即将超时案件");
@@ -379,14 +395,46 @@ function render(b) {
   document.body.dataset.boardAt = b.now;
 }
 
+let mapAsked = false;
+
 function connect() {
   const live = $("live");
-  const source = new EventSource("/console/api/events");
+  const source = new EventSource("/console/api/events?deltas=true");
   source.addEventListener("open", () => {
     live.textContent = "实时更新中";
     live.className = "live on";
   });
-  source.addEventListener("board", (e) => render(JSON.parse(e.data)));
+  source.addEventListener("board", (e) => {
+    const b = JSON.parse(e.data);
+    touched = new Set();
+    for (const u of b.units) units.set(u.code, u);
+    render(b);
+    // the buildings' counts: with the map (first board), or again after a reconnect
+    if (!mapAsked) {
+      mapAsked = true;
+      loadMap().catch((err) => {
+        $("map").replaceChildren(el("p", { role: "alert" }, `地图加载失败：${err.message}`));
+      });
+    } else if (map) {
+      fetchMap()
+        .then((geo) => {
+          takeCounts(geo);
+          renderMap(board);
+        })
+        .catch(() => {});
+    }
+  });
+  source.addEventListener("delta", (e) => {
+    if (!board) return;
+    const d = JSON.parse(e.data);
+    const rows = new Map(board.units.map((u, i) => [u.code, i]));
+    for (const u of d.units) {
+      units.set(u.code, u);
+      touched.add(u.code);
+      if (rows.has(u.code)) board.units[rows.get(u.code)] = u;
+    }
+    render({ ...board, now: d.now, totals: d.totals, warnings: d.warnings, recent: d.recent });
+  });
   source.addEventListener("error", () => {
     live.textContent = "连接中断，正在重连…";
     live.className = "live off";
@@ -402,7 +450,4 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("resize", () => chart && chart.resize());
   connect();
-  loadMap().catch((err) => {
-    $("map").replaceChildren(el("p", { role: "alert" }, `地图加载失败：${err.message}`));
-  });
 });

@@ -135,10 +135,17 @@ class Board(BaseModel):
 _TIERS: Final = ("grid", "community", "street", "district")
 _TIER_SLOT: Final = {t: 3 + i for i, t in enumerate(_TIERS)}
 _DUE_SLOT: Final[dict[Due | None, int]] = {"due_soon": 1, "overdue": 2}
-_WIDTH: Final = 3 + len(_TIERS)
+WIDTH: Final = 3 + len(_TIERS)
+Tally = tuple[int, ...]  # open, due soon, overdue, then one per tier (grid .. district)
+ZERO: Final[Tally] = (0,) * WIDTH
 
 
-def _counts(row: list[int]) -> dict[str, Any]:
+def tally_row(open_: int, due_soon: int, overdue: int, by_tier: dict[str, int]) -> Tally:
+    """A tally from its counts (what the SQL of ``queries.count_open`` answers)."""
+    return (open_, due_soon, overdue, *(by_tier.get(t, 0) for t in _TIERS))
+
+
+def counts_fields(row: Sequence[int]) -> dict[str, Any]:
     """The fields of ``Counts`` from a tally row."""
     return {
         "open": row[0],
@@ -156,47 +163,113 @@ def places(case: BoardCase, departments: set[str]) -> set[str]:
     return codes
 
 
-def build_board(
-    top: AreaUnit,
-    area: Sequence[AreaUnit],
-    cases: Iterable[BoardCase],
-    categories: dict[str, str],
-    now: datetime,
-) -> Board:
-    index = {u.code: u for u in area}
-    ordered = _parents_first(top.code, area)
-    # counted as plain lists (open, due soon, overdue, then one per tier), the models made once
-    # at the end: a case counts at four or five units, 100,000 cases in a district
-    tally: dict[str, list[int]] = {u.code: [0] * _WIDTH for u in ordered}
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """An area's open cases counted: a tally per unit code that has any, and the totals."""
+
+    units: dict[str, Tally]
+    total: Tally
+
+
+def count_cases(area: Sequence[AreaUnit], cases: Iterable[BoardCase]) -> Counted:
+    """The counts by unit in Python (the definition ``queries.count_open``'s SQL is tested
+    against): a case counts once at each unit of ``places``, the totals once."""
     departments = {u.code for u in area if u.level == "department"}
-    total = [0] * _WIDTH
-    overdue: list[BoardCase] = []
-    due_soon: list[BoardCase] = []
-    every: list[BoardCase] = []
+    tally: dict[str, list[int]] = {}
+    total = [0] * WIDTH
     for case in cases:
         due = _DUE_SLOT.get(case.due)
         tier = _TIER_SLOT[case.tier]
-        every.append(case)
-        for row in (total, *(tally[c] for c in places(case, departments) if c in tally)):
+        for row in (total, *(tally.setdefault(c, [0] * WIDTH) for c in places(case, departments))):
             row[0] += 1
             row[tier] += 1
             if due is not None:
                 row[due] += 1
-        if case.due == "overdue":
-            overdue.append(case)
-        elif case.due == "due_soon":
-            due_soon.append(case)
-    units = [
-        {
-            "code": u.code,
-            "name": u.name,
-            "level": u.level,
-            "parent": u.parent,
-            **_counts(tally[u.code]),
-        }
-        for u in ordered
-        if u.code != top.code
-    ]
+    return Counted({c: tuple(r) for c, r in tally.items()}, tuple(total))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A board as built once for every reader: the whole board (``board``), the board without
+    the buildings, and the units whose counts changed since another snapshot (``changed``)."""
+
+    top: AreaUnit
+    units: list[AreaUnit]  # parents first, the top unit left out
+    counts: dict[str, Tally]  # every unit of ``units``: zero counts included
+    total: Tally
+    warnings: Warnings
+    recent: list[BoardItem]
+    categories: dict[str, str]
+    now: datetime
+
+    def rows(self, units: Iterable[AreaUnit]) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": u.code,
+                "name": u.name,
+                "level": u.level,
+                "parent": u.parent,
+                **counts_fields(self.counts[u.code]),
+            }
+            for u in units
+        ]
+
+    def board(self, *, buildings: bool = True) -> Board:
+        """The board; without the buildings' rows when not ``buildings`` (a district has 25,000:
+        the map carries their counts, ``GET /console/api/map?counts=true``)."""
+        units = self.units if buildings else [u for u in self.units if u.level != "building"]
+        # validated in one call (pydantic's core, not a model's __init__ per unit: a district
+        # has 26,000 units)
+        return Board.model_validate(
+            {
+                "unit": BoardUnit(code=self.top.code, name=self.top.name, level=self.top.level),
+                "now": self.now,
+                "totals": counts_fields(self.total),
+                "units": self.rows(units),
+                "warnings": self.warnings,
+                "recent": self.recent,
+                "categories": self.categories,
+            }
+        )
+
+    def changed(self, since: dict[str, Tally]) -> BoardDelta:
+        """What changed since a board whose counts were ``since``: the totals, the lists, and
+        the units (buildings included) whose counts differ."""
+        moved = [u for u in self.units if since.get(u.code) != self.counts[u.code]]
+        return BoardDelta.model_validate(
+            {
+                "now": self.now,
+                "totals": counts_fields(self.total),
+                "units": self.rows(moved),
+                "warnings": self.warnings,
+                "recent": self.recent,
+            }
+        )
+
+
+class BoardDelta(BaseModel):
+    """What changed on a board since the last one sent on the same stream (``event: delta`` of
+    ``GET /console/api/events?deltas=true``): replaces the totals, the lists and the rows of the
+    units it names (every other unit's counts are as they were)."""
+
+    now: datetime
+    totals: Counts
+    units: list[UnitCounts] = Field(description="The units whose counts changed, buildings too")
+    warnings: Warnings
+    recent: list[BoardItem]
+
+
+def snapshot(
+    top: AreaUnit,
+    area: Sequence[AreaUnit],
+    counted: Counted,
+    listed: Listed,
+    categories: dict[str, str],
+    now: datetime,
+) -> Snapshot:
+    """The board of ``top`` from its area, its counts and its listed cases."""
+    index = {u.code: u for u in area}
+    ordered = [u for u in _parents_first(top.code, area) if u.code != top.code]
 
     def item(c: BoardCase) -> BoardItem:
         def name(code: str | None) -> str | None:
@@ -223,25 +296,54 @@ def build_board(
             supervised=c.supervised,
         )
 
+    return Snapshot(
+        top=top,
+        units=ordered,
+        counts={u.code: counted.units.get(u.code, ZERO) for u in ordered},
+        total=counted.total,
+        warnings=Warnings(
+            overdue=[item(c) for c in listed.overdue[:WARNINGS]],
+            due_soon=[item(c) for c in listed.due_soon[:WARNINGS]],
+        ),
+        recent=[item(c) for c in listed.recent[:RECENT]],
+        categories=categories,
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """The cases a board lists: the overdue (most overdue first), the due soon (nearest deadline
+    first), each at most ``WARNINGS``, and the ``RECENT`` latest dispatched or changed."""
+
+    overdue: list[BoardCase]
+    due_soon: list[BoardCase]
+    recent: list[BoardCase]
+
+
+def list_cases(cases: Iterable[BoardCase]) -> Listed:
+    """The listed cases in Python (the order ``queries.list_open``'s SQL is tested against)."""
+    every = list(cases)
+    overdue = [c for c in every if c.due == "overdue"]
+    due_soon = [c for c in every if c.due == "due_soon"]
     by_deadline = sorted(overdue, key=lambda c: (c.deadline or _NEVER, c.case_id))
     nearest = sorted(due_soon, key=lambda c: (c.deadline or _NEVER, c.case_id))
     latest = heapq.nlargest(RECENT, every, key=lambda c: (c.changed_at, c.case_id))
-    # validated in one call (pydantic's core, not a model's __init__ per unit: a district has
-    # 26,000 units)
-    return Board.model_validate(
-        {
-            "unit": BoardUnit(code=top.code, name=top.name, level=top.level),
-            "now": now,
-            "totals": _counts(total),
-            "units": units,
-            "warnings": Warnings(
-                overdue=[item(c) for c in by_deadline[:WARNINGS]],
-                due_soon=[item(c) for c in nearest[:WARNINGS]],
-            ),
-            "recent": [item(c) for c in latest[:RECENT]],
-            "categories": categories,
-        }
-    )
+    return Listed(by_deadline[:WARNINGS], nearest[:WARNINGS], latest)
+
+
+def build_board(
+    top: AreaUnit,
+    area: Sequence[AreaUnit],
+    cases: Iterable[BoardCase],
+    categories: dict[str, str],
+    now: datetime,
+) -> Board:
+    """The board of ``top`` counted in Python from its open cases (what the SQL is tested
+    against)."""
+    every = list(cases)
+    counted = count_cases(area, every)
+    return snapshot(top, area, counted, list_cases(every), categories, now).board()
 
 
 def _parents_first(top: str, area: Sequence[AreaUnit]) -> list[AreaUnit]:

@@ -6,11 +6,13 @@ the consumers of cases.opened, merges, reopenings, handler actions over Kafka or
 deadline sweeps, triage), naming the districts of the changed rows. Every board of such a
 district is marked changed; its one builder task reads the board again (one query for all its
 browsers, at most once per ``min_interval_s``, so a burst of events costs one read) and wakes
-its streams, which send it (and waits at least as long as that build took before the next
-one, so that building a large area's board never takes more than half of the service's time
-from its consumers). A board is also rebuilt every ``refresh_s`` without an event, for
-the cases that become due soon as time passes. After the listening connection is lost (a
-failover), every board is rebuilt once it is back: notifications sent meanwhile are not kept.
+its streams, which send it, each as its client asked (the whole board, or what changed since
+the last it sent: ``routes``; the whole board serialised once per build) (and waits at least as
+long as that build took before the next one, so that building a large area's board never
+takes more than half of the service's time from its consumers). A board is also rebuilt every
+``refresh_s`` without an event, for the cases that become due soon as time passes. After the
+listening connection is lost (a failover), every board is rebuilt once it is back:
+notifications sent meanwhile are not kept.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from shared.runtime.db import Connection, connect
 from shared.runtime.logging import get_logger
 from shared.runtime.retry import Backoff
 
+from .board import Snapshot
+
 log = get_logger(component="dispatch-console")
 
-Build = Callable[[str], Awaitable[str]]  # a board's unit -> the board as JSON
+Build = Callable[[str], Awaitable[Snapshot]]  # a board's unit -> the board built
 Locate = Callable[[str], Awaitable[str | None]]  # a board's unit -> its district (None: any)
 
 
@@ -38,14 +42,15 @@ def _set(event: asyncio.Event, _conn: Any) -> None:
 
 
 class Channel:
-    """One board (a unit's), its latest JSON and the streams waiting for the next."""
+    """One board (a unit's), its latest snapshot and the streams waiting for the next."""
 
     def __init__(self, unit: str, district: str | None, build: Build, min_interval_s: float):
         self.unit = unit
         self.district = district
         self.watchers = 0
         self.version = 0
-        self.latest = ""
+        self.latest: Snapshot | None = None
+        self._rendered: dict[bool, str] = {}  # the latest as JSON, with and without buildings
         self._build = build
         self._min_interval_s = min_interval_s
         self._dirty = asyncio.Event()
@@ -73,6 +78,7 @@ class Channel:
                 await asyncio.sleep(1.0)
                 continue
             self.latest = data
+            self._rendered = {}
             self.version += 1
             async with self._changed:
                 self._changed.notify_all()
@@ -80,11 +86,21 @@ class Channel:
             # cases take about a second) keeps at most half of the service's time
             await asyncio.sleep(max(self._min_interval_s, time.monotonic() - started))
 
-    async def after(self, seen: int) -> tuple[int, str]:
+    async def after(self, seen: int) -> tuple[int, Snapshot]:
         """The first board after version ``seen`` (waits for it)."""
         async with self._changed:
             await self._changed.wait_for(lambda: self.version > seen)
+            assert self.latest is not None
             return self.version, self.latest
+
+    def board_json(self, version: int, snap: Snapshot, *, buildings: bool) -> str:
+        """The board of ``version`` as JSON, serialised once for every stream sending it (while
+        it is the latest)."""
+        if version != self.version:
+            return snap.board(buildings=buildings).model_dump_json()
+        if (text := self._rendered.get(buildings)) is None:
+            text = self._rendered[buildings] = snap.board(buildings=buildings).model_dump_json()
+        return text
 
 
 class BoardHub:

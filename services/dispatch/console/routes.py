@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from html import escape
@@ -45,7 +46,7 @@ from shared.runtime.signin import SIGNIN_PURPOSE, Sessions
 
 from ..due import DUE_SOON_FRACTION
 from . import queries
-from .board import AreaUnit, Board, build_board
+from .board import ZERO, AreaUnit, Board, BoardDelta, Snapshot, Tally, counts_fields, snapshot
 from .handler import landing, register_handler_page
 from .hub import BoardHub
 
@@ -59,6 +60,16 @@ STATIC: Final = Path(__file__).parent / "static"
 KEEPALIVE_S: Final = 15.0
 FORGET_S: Final = 60.0
 CommandCentre = Annotated[Principal, Depends(require(Role.COMMAND_CENTRE))]
+Buildings = Annotated[
+    bool,
+    Query(
+        description="false: the board without the buildings' rows (a district has 25,000; the "
+        "map carries their counts: GET /console/api/map?counts=true)"
+    ),
+]
+MapCounts = Annotated[
+    bool, Query(description="true: each feature with its open cases' counts, as on the board")
+]
 # The pages' own headers: scripts and styles from the service only, never framed, no referrer
 PAGE_HEADERS: Final = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -91,19 +102,18 @@ def register_console(svc: DispatchService) -> None:
     svc.app.state.sessions = sessions
     policy = svc.dispatch.policy
     categories = {c.code: c.name for c in policy.taxonomy.categories}
-    open_cases = queries.OpenCases(policy, DUE_SOON_FRACTION)
+    keeper = queries.BoardDue(policy, DUE_SOON_FRACTION)
+    svc.app.state.board_due = keeper
 
-    async def board_of(unit: str) -> Board:
+    async def board_of(unit: str, buildings: bool = True) -> Snapshot:
         now = svc.dispatch.clock()
         async with svc.pool.acquire() as conn:
-            top, area = await queries.area(conn, unit)
-            cases = await open_cases.of(conn, [u.code for u in area], now)
+            top, area, counted, listed = await queries.read_board(
+                conn, keeper, unit, now, buildings=buildings
+            )
         if top is None:  # a unit the registry does not (yet) hold: an empty board
             top = AreaUnit(unit, unit, "unknown", None)
-        return build_board(top, area, cases, categories, now)
-
-    async def board_json(unit: str) -> str:
-        return (await board_of(unit)).model_dump_json()
+        return snapshot(top, area, counted, listed, categories, now)
 
     async def district_of(unit: str) -> str | None:
         async with svc.pool.acquire() as conn:
@@ -112,28 +122,36 @@ def register_console(svc: DispatchService) -> None:
     hub = BoardHub(
         svc.dsn,
         svc.schema,
-        board_json,
+        board_of,
         district_of,
         max_backoff_s=svc.settings.retry_max_backoff_s,
     )
     svc.app.state.console_hub = hub
     svc.background(hub.run)
 
-    async def forget_closed() -> None:
-        """Drop the kept cases that are no longer open, once a minute."""
+    async def keep_warm() -> None:
+        """Every open case's due times kept: at start (so that the first board after a restart
+        finds them), then once a minute, with the kept times of closed cases deleted."""
         while True:
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                t0 = time.monotonic()
+                async with svc.pool.acquire() as conn:
+                    worked = await keeper.sync(conn)
+                    await keeper.forget(conn)
+                if worked:
+                    log.info(
+                        "board due times kept", cases=worked, s=round(time.monotonic() - t0, 2)
+                    )
             await asyncio.sleep(FORGET_S)  # a period, not synchronisation
-            if open_cases.entries:
-                with contextlib.suppress(*TRANSIENT_ERRORS):
-                    async with svc.pool.acquire() as conn:
-                        rows = await conn.fetch(
-                            "SELECT case_id FROM cases WHERE state <> 'resolved'"
-                        )
-                    open_cases.forget(r["case_id"] for r in rows)
 
-    svc.background(forget_closed)
+    svc.background(keep_warm)
     svc.app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     svc.app.include_router(build_router(svc, sessions, hub, board_of))
+
+
+def counts_of(tally: Tally | None) -> dict[str, Any]:
+    """A unit's counts as the board's rows give them (zero without any open case)."""
+    return counts_fields(tally or ZERO)
 
 
 def _unit_of(caller: Principal) -> str:
@@ -145,15 +163,18 @@ def build_router(
     svc: DispatchService, sessions: Sessions, hub: BoardHub, board_of: Any
 ) -> APIRouter:
     router = APIRouter(tags=["command-centre board"])
+    keeper: queries.BoardDue = svc.app.state.board_due
 
     @router.get("/console/api/board", response_model=Board, responses=problems(401, 403))
-    async def board(caller: CommandCentre) -> Response:
+    async def board(caller: CommandCentre, buildings: Buildings = True) -> Response:
         """The board of the caller's area: its open cases counted by street, community, grid,
         building and department and by tier, the overdue and due-soon cases, the latest ones."""
         # serialised here: FastAPI would validate the model again first (seconds for a
         # district's 26,000 units)
-        board = await board_of(_unit_of(caller))
-        return Response(board.model_dump_json(), media_type="application/json")
+        snap: Snapshot = await board_of(_unit_of(caller), buildings)
+        return Response(
+            snap.board(buildings=buildings).model_dump_json(), media_type="application/json"
+        )
 
     @router.get(
         "/console/api/map",
@@ -165,30 +186,62 @@ def build_router(
             **problems(401, 403),
         },
     )
-    async def area_map(caller: CommandCentre) -> Response:
+    async def area_map(caller: CommandCentre, counts: MapCounts = False) -> Response:
         """The caller's area as the registry draws it: each grid's polygon (``area``) and each
-        building's point (``lon``/``lat``), with code, name, level and parent."""
+        building's point (``lon``/``lat``), with code, name, level and parent; with
+        ``counts=true`` also each one's open cases as the board counts them (``open``,
+        ``due_soon``, ``overdue``, ``by_tier``) and the time they were counted at (``now``)."""
+        now = svc.dispatch.clock()
         async with svc.pool.acquire() as conn:
             _, area = await queries.area(conn, _unit_of(caller))
-            doc = await queries.geometry(conn, [u.code for u in area])
+            codes = [u.code for u in area]
+            doc = await queries.geometry(conn, codes)
+            if counts:
+                depts = [u.code for u in area if u.level == "department"]
+                await keeper.sync(conn, codes)
+                counted = await queries.count_open(conn, codes, depts, now)
+                for f in doc["features"]:
+                    f["properties"].update(counts_of(counted.units.get(f["properties"]["code"])))
+                doc["now"] = now.isoformat()
         return Response(json.dumps(doc, ensure_ascii=False), media_type="application/geo+json")
 
     @router.get("/console/api/events", include_in_schema=False)
-    async def events(caller: CommandCentre, request: Request) -> StreamingResponse:
+    async def events(
+        caller: CommandCentre,
+        request: Request,
+        deltas: Annotated[
+            bool,
+            Query(
+                description="The whole board without its buildings on connect, then only what "
+                "changed (event: delta)"
+            ),
+        ] = False,
+    ) -> StreamingResponse:
         unit = _unit_of(caller)
 
         async def stream() -> AsyncIterator[str]:
             yield "retry: 1000\n\n"
             async with hub.watch(unit) as channel:
                 seen = 0
+                sent: dict[str, Tally] | None = None  # the counts the client has (deltas)
                 while not await request.is_disconnected():
                     try:
                         async with asyncio.timeout(KEEPALIVE_S):
-                            seen, data = await channel.after(seen)
+                            seen, snap = await channel.after(seen)
                     except TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
-                    yield f"event: board\nid: {seen}\ndata: {data}\n\n"
+                    if not deltas:
+                        data = channel.board_json(seen, snap, buildings=True)
+                        yield f"event: board\nid: {seen}\ndata: {data}\n\n"
+                    elif sent is None or sent.keys() != snap.counts.keys():  # the area changed
+                        data = channel.board_json(seen, snap, buildings=False)
+                        sent = snap.counts
+                        yield f"event: board\nid: {seen}\ndata: {data}\n\n"
+                    else:
+                        delta: BoardDelta = snap.changed(sent)
+                        sent = snap.counts
+                        yield f"event: delta\nid: {seen}\ndata: {delta.model_dump_json()}\n\n"
 
         return StreamingResponse(
             stream(),
