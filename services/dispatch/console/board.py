@@ -122,7 +122,8 @@ class Board(BaseModel):
     now: datetime = Field(description="The server's time the due status is computed at")
     totals: Counts = Field(description="Every open case of the area, once")
     units: list[UnitCounts] = Field(
-        description="Every unit of the area (zero counts included), parents before children"
+        description="Every unit of the area (zero counts included), parents before children; "
+        "without the buildings when asked (buildings=false)"
     )
     warnings: Warnings
     recent: list[BoardItem] = Field(description=f"The {RECENT} latest dispatched or changed")

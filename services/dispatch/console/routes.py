@@ -9,15 +9,19 @@ Pages (not in the OpenAPI document: a browser's, not an API client's):
   command centre) or to the handler page ``/console/handler/`` (``handler``);
 - ``GET /console/api/events``: server-sent events, ``event: board`` with the whole board (as
   ``GET /console/api/board``) on connect and after every change of the caller's area
-  (``hub.BoardHub``), a comment every ``KEEPALIVE_S`` otherwise;
+  (``hub.BoardHub``), a comment every ``KEEPALIVE_S`` otherwise; with ``deltas=true`` the board
+  without its buildings on connect, then ``event: delta`` (``board.BoardDelta``: the totals,
+  the lists and only the units whose counts changed, buildings too) after every change;
 - ``/console/static/``: the bundle built from ``web/`` (ECharts, Leaflet), served from the package.
 
 API (in the OpenAPI document, bearer token or the page's session, role ``command_centre``):
-``GET /console/api/board`` (the board of the caller's area) and ``GET /console/api/map`` (the
-area's grids and buildings as GeoJSON, from the registry). The page reads a case and transfers
-it through the handler API (``/cases/{case_id}``, ``/cases/{case_id}/actions``) with its session.
-The figures (rates per unit and month, the ranking, hot issues) are feedback's: the page reads
-them from the browser at ``WANGGE_CONSOLE_FEEDBACK_URL`` (``board_headers`` lets it connect there).
+``GET /console/api/board`` (the board of the caller's area; ``buildings=false`` without the
+buildings' rows) and ``GET /console/api/map`` (the area's grids and buildings as GeoJSON, from the
+registry; ``counts=true`` with each one's counts, the buildings' counts the page shows). The
+page reads a case and transfers it through the handler API (``/cases/{case_id}``,
+``/cases/{case_id}/actions``) with its session. The figures (rates per unit and month, the
+ranking, hot issues) are feedback's: the page reads them from the browser at
+``WANGGE_CONSOLE_FEEDBACK_URL`` (``board_headers`` lets it connect there).
 """
 
 from __future__ import annotations
