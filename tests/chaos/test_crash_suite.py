@@ -54,6 +54,8 @@ from tests.chaos.oracle import LEVELS, EventLog
 from tests.samples import now_iso, sample_registry
 
 T = TypeVar("T")
+# it starts its own Kafka and PostgreSQL and restarts them: 110-150 s here, at any load
+pytestmark = pytest.mark.watchdog(600)
 REPORTS = int(os.environ.get("WANGGE_CHAOS_REPORTS", "300"))
 KILLS = int(os.environ.get("WANGGE_CHAOS_KILLS", "2"))
 REOPEN_SHARE = 0.1

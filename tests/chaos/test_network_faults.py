@@ -51,9 +51,14 @@ KINDS = ("latency", "reset", "partition")
 DEPENDENCIES = ("kafka", "postgres")
 HOLD_S = {"latency": 10.0, "reset": 5.0, "partition": 20.0}
 
-pytestmark = pytest.mark.skipif(
-    toxiproxy.binary() is None, reason="Toxiproxy is not built: install Go, run `make toxiproxy`"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        toxiproxy.binary() is None,
+        reason="Toxiproxy is not built: install Go, run `make toxiproxy`",
+    ),
+    # its own Kafka, PostgreSQL and Toxiproxy start in the first test: 230 s at load 12 here
+    pytest.mark.watchdog(600),
+]
 
 
 @dataclass(frozen=True)
