@@ -4,7 +4,8 @@ follow-up requested (feedback) -> rated by simulated residents -> closed, throug
 services, each its own process (``python -m services.<name>``, as ``make up`` runs them).
 
 Alone: ``python -m bench.loop --out bench/results/<date>loop.json [--reports N] [--rate R]
-[--warmup N] [--small-city] [--profile DIR]`` (a testbed of its own on the infrastructure ``devstack.infra`` resolves).
+[--warmup N] [--small-city] [--profile DIR]`` (a testbed of its own on the infrastructure
+``devstack.infra`` resolves).
 
 From ``bench.run``::
 
