@@ -41,8 +41,15 @@ class Outcomes:
     dispatched_at: dict[str, float] = field(default_factory=dict)  # case_id -> read time
     # (topic, case_id) -> the record's Kafka timestamp (ms; when the outbox relay produced it)
     produced_ms: dict[tuple[str, str], int] = field(default_factory=dict)
+    # cases intake opened itself (未诉先办 hotspots, no report's): not counted as reports done
+    proactive: set[str] = field(default_factory=set)
 
     def add(self, topic: str, body: dict[str, Any], at: float, produced_ms: int = 0) -> None:
+        if topic == "cases.opened" and not body.get("report_ids"):
+            self.proactive.add(body.get("case_id", ""))
+            return
+        if topic == "cases.dispatched" and body.get("case_id") in self.proactive:
+            return
         if topic in ("cases.opened", "cases.dispatched") and "case_id" in body:
             self.produced_ms.setdefault((topic, body["case_id"]), produced_ms)
         if topic == "cases.dispatched":
