@@ -13,10 +13,13 @@ from shared.runtime.uow import UnitOfWork
 
 
 def _messages() -> list[type[ev.Message]]:
+    """The contract's message classes (the benchmark's plumbing hops, bench/plumbing.py, define
+    messages of their own that are no part of it)."""
     found, todo = [], list(ev.Message.__subclasses__())
     while todo:
         cls = todo.pop()
-        found.append(cls)
+        if cls.__module__.startswith("shared.contract."):
+            found.append(cls)
         todo.extend(cls.__subclasses__())
     return found
 
