@@ -676,7 +676,7 @@ def verdicts(r: dict[str, Any]) -> dict[str, bool | None]:
     memory = r.get("memory") or {}
     full_sweep = r.get("options", {}).get("sweep_cases", 0) >= 1_000_000
     sweep = r.get("sweep_ms_1m_open") if full_sweep else None
-    # filled by bench.loop once the lead wires it into the run (#21 part 2)
+    # filled by the whole-loop step (bench.loop, #21 part 2; None when --loop-reports 0)
     loop = r.get("loop_closed_per_s")
     return {
         "pipeline >= 6000/s": at_least(r.get("pipeline_reports_per_s"), 6000),
