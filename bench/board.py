@@ -37,7 +37,7 @@ import httpx
 
 from bench.pipeline import percentile
 from bench.procs import ServiceProcess, cpu_seconds, machine, start_service, wait_ready
-from bench.run import seed_registry
+from bench.seed import seed_registry
 from bench.sweep import load_cases
 from cli.client import Publisher
 from devstack.infra import resolve

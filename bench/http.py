@@ -41,7 +41,7 @@ from bench.procs import (
     start_service,
     wait_ready,
 )
-from bench.run import seed_registry
+from bench.seed import seed_registry
 from devstack.infra import resolve
 from devstack.paths import RUN, free_port
 from devstack.testbed import Testbed, create_testbed, destroy_testbed

@@ -15,7 +15,7 @@ import time
 import httpx
 
 from bench.http import PATH, issue_key, targets
-from bench.run import seed_registry
+from bench.seed import seed_registry
 from bench.vegeta import Target
 from devstack.infra import resolve
 from devstack.paths import RUN

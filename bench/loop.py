@@ -45,7 +45,7 @@ rate satisfied), until every case opened is closed. Results:
   bench's share of the two handler stages (``bench_*``);
 - ``cpu_us_per_closed``: CPU per closed case by process (intake, dispatch, feedback, Kafka's JVM,
   PostgreSQL, the bench process: its driver and publisher), from the first report to the last
-  closure (``bench.run.cpu_per_report``);
+  closure (``bench.procs.cpu_per_report``);
 - ``lag``: each consumer group's lag on the loop's topics and each outbox's rows, every
   ``sample_every_s``, and the services' mean batch sizes: which one falls behind;
 - ``doubled``: cases closed by more than one distinct ``ce_id`` (must be 0), and what was refused
@@ -76,7 +76,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.pipeline import percentile, sustained_rate
-from bench.procs import ServiceProcess, machine, start_service, wait_ready
+from bench.procs import (
+    ServiceProcess,
+    cpu_per_report,
+    cpu_snapshot,
+    machine,
+    start_service,
+    wait_ready,
+)
+from bench.seed import seed_registry
 from cli.client import Publisher
 from devstack.paths import ROOT, RUN
 from devstack.testbed import SERVICES, Testbed
@@ -631,10 +639,6 @@ async def measure_loop(
     warmup: int = 200,
 ) -> dict[str, Any]:
     """The whole loop over ``reports`` reports (module docstring); returns the results."""
-    # cpu_snapshot, cpu_per_report and seed_registry are bench.run's; imported here, since
-    # bench.run imports this module
-    from bench.run import cpu_per_report, cpu_snapshot, seed_registry
-
     # no 未诉先办 task: a burst of reports would open proactive cases nobody reported, which
     # nobody rates (they close unrated after the window) and no report accounts for
     service_env = {"WANGGE_HOTSPOT_MIN_REPORTS": "1000000", **(env or {})}

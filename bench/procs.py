@@ -179,3 +179,40 @@ def wait_ready(*procs: ServiceProcess, timeout: float = 90) -> None:
     for p in procs:
         wait_until(p.ready, timeout=timeout, interval=0.2, what=f"{p.name} /readyz ({p.log})")
         p.rss_start_mb = p.rss()
+
+
+REST_PROGRAMS = {"java": "kafka", "postgres": "postgresql"}
+
+
+def cpu_snapshot(*procs: ServiceProcess) -> dict[str, float]:
+    busy, stolen, total = machine_cpu_seconds()
+    by_program = cpu_seconds_by_program(*REST_PROGRAMS)
+    return {
+        "machine": busy,
+        "stolen": stolen,
+        "wall": total,
+        **{p.name: cpu_seconds(p.proc.pid) for p in procs},
+        **{f"rest:{name}": by_program[comm] for comm, name in REST_PROGRAMS.items()},
+        "rest:bench": cpu_seconds(os.getpid()),
+    }
+
+
+def cpu_per_report(
+    start: dict[str, float], end: dict[str, float], reports: int
+) -> dict[str, float]:
+    used = {k: end[k] - start[k] for k in start}
+    machine = ("machine", "stolen", "wall")
+    services = {k: v for k, v in used.items() if k not in machine and ":" not in k}
+    per = max(1, reports)
+    out: dict[str, float] = {k: round(v / per * 1e6) for k, v in services.items()}
+    rest = used["machine"] - sum(services.values())
+    out["rest_of_machine"] = round(rest / per * 1e6)
+    # the rest split: Kafka's JVM, PostgreSQL's processes, the benchmark's own process (its
+    # reader), and what is left (other processes, the kernel's own work)
+    parts = {k.split(":", 1)[1]: v for k, v in used.items() if k.startswith("rest:")}
+    out.update({f"rest_{k}": round(v / per * 1e6) for k, v in parts.items()})
+    out["rest_other"] = round((rest - sum(parts.values())) / per * 1e6)
+    wall = used["wall"] or 1
+    out["machine_busy_pct"] = round(100 * used["machine"] / wall)
+    out["machine_stolen_pct"] = round(100 * used["stolen"] / wall)
+    return out

@@ -83,11 +83,10 @@ from bench.procs import (
     start_service,
     wait_ready,
 )
+from bench.seed import seed_registry
 from devstack.paths import ROOT, RUN
 from devstack.testbed import Testbed, create_testbed, destroy_testbed
 from devstack.wait import WaitTimeout, eventually
-from shared.registry.store import upsert_record
-from shared.runtime.db import connect
 from shared.runtime.kafka import client_security_kwargs
 from shared.runtime.settings import Settings
 from shared.runtime.topic_admin import admin_client
@@ -297,24 +296,6 @@ def size_for(
 
 
 # --- the run ------------------------------------------------------------------------------------
-
-
-async def seed_registry(bed: Testbed, territory: Territory) -> None:
-    """The territory's registry straight into intake's and dispatch's schemas (as
-    ``bench.run.seed_registry``), intake's registry version bumped so that it rebuilds its
-    location index on its next report."""
-    from services.intake.store import bump_registry_version
-
-    for schema in ("intake", "dispatch"):
-        conn = await connect(bed.service_dsns[schema], schema)
-        try:
-            async with conn.transaction():
-                for r in territory.records():
-                    await upsert_record(conn, r)
-                if schema == "intake":
-                    await bump_registry_version(conn)
-        finally:
-            await conn.close()
 
 
 async def group_assignments(settings: Settings, group: str) -> list[list[int]]:

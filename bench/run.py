@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -49,22 +48,20 @@ from bench.pipeline import (
 from bench.plumbing import measure_plumbing_limit
 from bench.procs import (
     ServiceProcess,
-    cpu_seconds,
-    cpu_seconds_by_program,
+    cpu_per_report,
+    cpu_snapshot,
     machine,
-    machine_cpu_seconds,
     start_service,
     wait_ready,
 )
 from bench.replicas import Layout, measure_replicas
+from bench.seed import seed_registry
 from bench.sweep import load_cases, time_sweeps, utcnow
 from cli.registry import publish_registry
 from devstack.infra import Infra, resolve
 from devstack.paths import ROOT, RUN
 from devstack.testbed import SERVICES, Testbed, create_testbed, destroy_testbed
 from devstack.wait import eventually
-from shared.registry.store import upsert_record
-from shared.runtime.db import connect
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import Settings
 from sim.territory import Territory, TerritorySize, generate_territory
@@ -166,64 +163,6 @@ async def wait_registry(bed: Testbed, territory: Territory, schemas: tuple[str, 
             )
     finally:
         await conn.close()
-
-
-async def seed_registry(
-    bed: Testbed, territory: Territory, schemas: tuple[str, ...] = ("intake", "dispatch")
-) -> None:
-    """Write the registry straight into the copies of ``schemas`` (intake's and dispatch's)
-    with the function the registry consumer applies (``shared.registry_store.upsert_record``),
-    in one transaction each; intake's location index is rebuilt on its next report, as after a
-    registry message."""
-    from services.intake.store import bump_registry_version
-
-    for schema in schemas:
-        conn = await connect(bed.service_dsns[schema], schema)
-        try:
-            async with conn.transaction():
-                for r in territory.records():
-                    await upsert_record(conn, r)
-                if schema == "intake":
-                    await bump_registry_version(conn)
-        finally:
-            await conn.close()
-
-
-REST_PROGRAMS = {"java": "kafka", "postgres": "postgresql"}
-
-
-def cpu_snapshot(*procs: ServiceProcess) -> dict[str, float]:
-    busy, stolen, total = machine_cpu_seconds()
-    by_program = cpu_seconds_by_program(*REST_PROGRAMS)
-    return {
-        "machine": busy,
-        "stolen": stolen,
-        "wall": total,
-        **{p.name: cpu_seconds(p.proc.pid) for p in procs},
-        **{f"rest:{name}": by_program[comm] for comm, name in REST_PROGRAMS.items()},
-        "rest:bench": cpu_seconds(os.getpid()),
-    }
-
-
-def cpu_per_report(
-    start: dict[str, float], end: dict[str, float], reports: int
-) -> dict[str, float]:
-    used = {k: end[k] - start[k] for k in start}
-    machine = ("machine", "stolen", "wall")
-    services = {k: v for k, v in used.items() if k not in machine and ":" not in k}
-    per = max(1, reports)
-    out: dict[str, float] = {k: round(v / per * 1e6) for k, v in services.items()}
-    rest = used["machine"] - sum(services.values())
-    out["rest_of_machine"] = round(rest / per * 1e6)
-    # the rest split: Kafka's JVM, PostgreSQL's processes, the benchmark's own process (its
-    # reader), and what is left (other processes, the kernel's own work)
-    parts = {k.split(":", 1)[1]: v for k, v in used.items() if k.startswith("rest:")}
-    out.update({f"rest_{k}": round(v / per * 1e6) for k, v in parts.items()})
-    out["rest_other"] = round((rest - sum(parts.values())) / per * 1e6)
-    wall = used["wall"] or 1
-    out["machine_busy_pct"] = round(100 * used["machine"] / wall)
-    out["machine_stolen_pct"] = round(100 * used["stolen"] / wall)
-    return out
 
 
 def stop(p: ServiceProcess, profiled: bool) -> None:
