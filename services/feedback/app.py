@@ -37,7 +37,7 @@ from shared.runtime.signin import Sessions
 
 from .api import register_routes
 from .freezing import FreezePolicy
-from .handlers import SWEEP_BATCH, Feedback
+from .handlers import SWEEP_BATCH, Feedback, case_ordered
 from .keys import FeedbackKeys
 from .official import FREEZE_BATCH, FreezeSweep
 from .projection import FACTS
@@ -60,14 +60,16 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Service
         window=settings.feedback_window * settings.sla_scale, requests=requests, clock=clock
     )
     svc.subscribe("registry.units", RegistryMessage, allow_tombstone=True)(apply_registry_message)
-    svc.subscribe("cases.opened", CaseOpened)(fb.on_opened)
-    svc.subscribe("cases.merged", CaseMerged)(fb.on_merged)
-    svc.subscribe("cases.reclassified", CaseReclassified)(fb.on_reclassified)
+    # each batch of case events locks its cases in case_id order first (``case_ordered``)
+    svc.subscribe_batch("cases.opened", CaseOpened)(case_ordered(fb.on_opened))
+    svc.subscribe_batch("cases.merged", CaseMerged)(case_ordered(fb.on_merged))
+    svc.subscribe_batch("cases.reclassified", CaseReclassified)(case_ordered(fb.on_reclassified))
     for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved, .verified, ...
-        svc.subscribe(fact.topic, fact.model)(fb.record)
-    svc.subscribe("cases.extended", CaseExtended)(fb.on_extended)
-    svc.subscribe("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
-        fb.on_submitted
+        svc.subscribe_batch(fact.topic, fact.model)(case_ordered(fb.record))
+    svc.subscribe_batch("cases.extended", CaseExtended)(case_ordered(fb.on_extended))
+    # a rating of an unknown case is rejected: no placeholder for it
+    svc.subscribe_batch("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
+        case_ordered(fb.on_submitted, create=False)
     )
     svc.sweeper("close-unrated", fb.close_unrated, batch=SWEEP_BATCH).clock = clock
     freezing = FreezePolicy(settings.metrics_freeze_grace)

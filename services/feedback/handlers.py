@@ -32,7 +32,8 @@ from shared.contract.events import (
 )
 from shared.registry.store import unit_names
 from shared.runtime.clock import Clock, utcnow
-from shared.runtime.consumer import Meta
+from shared.runtime.consumer import BatchHandler, Claimed, Handler, Meta, one_by_one
+from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
@@ -46,6 +47,23 @@ log = get_logger(component="feedback")
 SWEEP_BATCH = 500
 # a row of ``cases``, or the columns of it that a step reads
 CaseRow: TypeAlias = asyncpg.Record | Mapping[str, Any]
+
+
+def case_ordered(handler: Handler[Any], *, create: bool = True) -> BatchHandler[Any]:
+    """A per-message handler of case events as a batch handler that first locks the batch's
+    cases in case_id order (``store.lock_cases``; ``create``: placeholders for cases not known
+    yet), then applies each message in order. Each topic is its own consumer and transaction,
+    and a case's events follow each other within milliseconds: without the ordered locks, two
+    batches locking the same cases in their own orders deadlock, and PostgreSQL finds it only
+    after its ``deadlock_timeout`` (both batches held until then, one of them retried)."""
+    each = one_by_one(handler)
+
+    async def handle(conn: Connection, claimed: list[Claimed[Any]]) -> None:
+        await store.lock_cases(conn, (c.event.case_id for c in claimed), create=create)
+        await each(conn, claimed)
+
+    handle.__name__ = getattr(handler, "__name__", "handle")
+    return handle
 
 
 class Feedback:

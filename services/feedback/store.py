@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -43,6 +44,25 @@ async def ensure_case(conn: Connection, case_id: str) -> None:
     """A placeholder row for a case whose cases.opened has not been applied yet."""
     await conn.execute(
         "INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING", case_id
+    )
+
+
+async def lock_cases(conn: Connection, case_ids: Iterable[str], *, create: bool) -> None:
+    """Lock the rows of ``case_ids`` for the transaction, in case_id order (``create``: a
+    placeholder first for each case not known yet, inserted in that order too), so that two
+    subscriptions whose batches share cases cannot deadlock: each takes its cases' locks in
+    the same order before it touches anything of them."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return
+    if create:
+        await conn.execute(
+            "INSERT INTO cases (case_id) SELECT k FROM unnest($1::text[]) k ORDER BY k "
+            "ON CONFLICT (case_id) DO NOTHING",
+            ids,
+        )
+    await conn.execute(
+        "SELECT 1 FROM cases WHERE case_id = ANY($1::text[]) ORDER BY case_id FOR UPDATE", ids
     )
 
 
