@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
+
+from pydantic import BaseModel
 
 from devstack.testbed import Testbed
 from devstack.wait import eventually
@@ -18,12 +19,16 @@ from shared.runtime.uow import UnitOfWork
 from tests.feedback.helpers import new_case_id
 
 
-def batch(conn: Any, case_ids: list[str]) -> list[Claimed[Any]]:
+class CaseEvent(BaseModel):
+    case_id: str
+
+
+def batch(conn: Any, case_ids: list[str]) -> list[Claimed[CaseEvent]]:
     out = []
     for offset, case_id in enumerate(case_ids):
         meta = Meta("cases.test", 0, offset, case_id, {}, datetime.now(UTC))
         uow = UnitOfWork(conn, source="test")
-        out.append(Claimed(SimpleNamespace(case_id=case_id), meta, uow, f"k-{offset}"))
+        out.append(Claimed(CaseEvent(case_id=case_id), meta, uow, f"k-{offset}"))
     return out
 
 
