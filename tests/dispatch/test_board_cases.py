@@ -46,7 +46,8 @@ async def both(
     """(SQL's counts and lists, Python's) of ``unit``'s board at ``now``, and its area."""
     policy = svc.dispatch.policy
     async with svc.pool.acquire() as conn:
-        _, area, counted, listed = await queries.read_board(conn, keeper, unit, now)
+        where, counted, listed = await queries.read_board(conn, keeper, queries.Areas(), unit, now)
+        area = where.units
         cases = await queries.open_cases(
             conn, [u.code for u in area], policy, now, DUE_SOON_FRACTION
         )

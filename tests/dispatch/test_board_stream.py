@@ -4,7 +4,8 @@ connect, then after a new case only the units whose counts moved (its street, co
 and building), with the totals and lists; the stream without ``deltas`` still sends the whole
 board, buildings included; ``GET /console/api/map?counts=true`` gives each grid and building
 the counts the whole board gives it; ``GET /console/api/board?buildings=false`` leaves out the
-buildings and nothing else."""
+buildings and nothing else; ``GET /console/api/counts`` gives the same counts without the
+geometry, and the map is answered 304 for its ETag until the registry changes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from typing import Any
 import httpx
 
 from cli.client import Publisher
+from cli.registry import publish_registry
 from devstack.testbed import Testbed
+from devstack.wait import eventually
+from shared.contract.events import Unit
 from tests.dispatch.process import dispatch_process
 from tests.dispatch.support import OJY_G01, case_opened
 
@@ -99,3 +103,56 @@ async def test_deltas_name_what_moved_and_the_map_counts_the_buildings(
             assert {u["code"]: u["open"] for u in old["units"]}[BUILDING] == moved[BUILDING]
         await stream.aclose()
         await legacy.aclose()
+
+
+async def test_the_counts_alone_and_the_map_kept_until_the_registry_changes(
+    bed: Testbed, tmp_path: Path
+) -> None:
+    """``GET /console/api/counts`` gives every unit the whole board's counts (buildings too) in
+    the order of its ``fields``; the map carries an ETag, a 304 for it, and another map with
+    another ETag once the registry has a new building, which the board lists too."""
+    headers = {"Authorization": f"Bearer {bed.token('command_centre', 'WC')}"}
+    async with (
+        dispatch_process(bed, tmp_path, cases=2) as dispatch,
+        httpx.AsyncClient(base_url=dispatch.url, headers=headers, timeout=TIMEOUT) as client,
+    ):
+        whole = (await client.get("/console/api/board")).json()
+        tallies = (await client.get("/console/api/counts")).json()
+        fields = tallies["fields"]
+        assert fields == ["open", "due_soon", "overdue", "grid", "community", "street", "district"]
+
+        def row(counts: dict[str, Any]) -> list[int]:
+            return [counts[f] for f in fields[:3]] + [counts["by_tier"][t] for t in fields[3:]]
+
+        assert tallies["totals"] == row(whole["totals"])
+        having = {u["code"]: row(u) for u in whole["units"] if u["open"]}
+        assert tallies["units"] == having and BUILDING not in having  # zero: not named
+
+        first = await client.get("/console/api/map")
+        etag = first.headers["etag"]
+        assert first.headers["cache-control"] == "private, no-cache"
+        again = await client.get("/console/api/map", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        assert (await client.get("/console/api/map", headers={"If-None-Match": '"x"'})).content
+
+        new = Unit(
+            code="WC-YY-OJY-G01-B99",
+            name="新楼99栋",
+            level="building",
+            parent="WC-YY-OJY-G01",
+            lon=114.3,
+            lat=30.58,
+        )
+        await publish_registry(bed.settings(), [new], prune=False)
+
+        async def redrawn() -> list[httpx.Response]:
+            resp = await client.get("/console/api/map", headers={"If-None-Match": etag})
+            return [resp] if resp.status_code == 200 else []
+
+        [changed] = await eventually(redrawn, timeout=TIMEOUT, interval=0.2, what="a new map")
+        assert changed.headers["etag"] != etag
+        codes = {f["properties"]["code"] for f in changed.json()["features"]}
+        before = {f["properties"]["code"] for f in first.json()["features"]}
+        assert codes == before | {new.code}
+        board = (await client.get("/console/api/board")).json()
+        assert new.code in {u["code"] for u in board["units"]}

@@ -161,6 +161,9 @@ MATRIX: dict[tuple[str, str, str], Callable[[Caller], set[int]]] = {
     ("dispatch", "GET", "/console/api/map"): bearer(
         reach_ok={200}, reach_no=200, roles={"command_centre"}
     ),
+    ("dispatch", "GET", "/console/api/counts"): bearer(
+        reach_ok={200}, reach_no=200, roles={"command_centre"}
+    ),
     # the handler page's names (its unit, ancestors and units below; the categories): any staff
     ("dispatch", "GET", "/console/api/names"): bearer(reach_ok={200}, reach_no=200),
     ("feedback", "GET", "/units/{code}/metrics"): bearer(reach_ok={200}, reach_no=403),

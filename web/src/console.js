@@ -5,8 +5,9 @@
 // month, the ranking and the hot issues (figures.js, from feedback). Data: the board arrives over
 // server-sent events (/console/api/events?deltas=true: the board without its buildings on
 // connect, then what changed: the totals, the lists and the units whose counts moved, buildings
-// too), the map's GeoJSON with each grid's and building's counts from /console/api/map?counts=true
-// (read after the first board, so that the deltas after it are newer), a case from dispatch's
+// too), the map's GeoJSON from /console/api/map (revalidated by its ETag) and each grid's and
+// building's counts from /console/api/counts (read after the first board, so that the deltas
+// after it are newer), a case from dispatch's
 // own /cases/{id}. The session
 // cookie authenticates every call; unsafe calls add the X-Requested-With header the service
 // requires of cookie sessions.
@@ -175,23 +176,40 @@ function countIcon(code, kind, u) {
   });
 }
 
-// the map's counts of the units no delta has set since the board (a delta is newer)
-function takeCounts(geo) {
-  for (const f of geo.features) {
-    const p = f.properties;
-    if (p.open !== undefined && !touched.has(p.code)) units.set(p.code, p);
+let places = new Map(); // code -> the map's properties of a grid or building
+
+// a unit's row as the board gives it, from its map properties and its counts (fields' order)
+function countsRow(props, tally, fields) {
+  const row = { ...props, open: 0, due_soon: 0, overdue: 0, by_tier: {} };
+  fields.forEach((f, i) => {
+    const n = tally ? tally[i] : 0;
+    if (TIERS.includes(f)) row.by_tier[f] = n;
+    else row[f] = n;
+  });
+  return row;
+}
+
+// the counts of the map's units no delta has set since the board (a delta is newer)
+function takeCounts(tallies) {
+  for (const [code, props] of places) {
+    if (!touched.has(code)) units.set(code, countsRow(props, tallies.units[code], tallies.fields));
   }
 }
 
-async function fetchMap() {
-  const resp = await fetch("/console/api/map?counts=true", { credentials: "same-origin" });
-  if (!resp.ok) throw new Error(`map: ${resp.status}`);
+async function getJSON(path) {
+  const resp = await fetch(path, { credentials: "same-origin" });
+  if (!resp.ok) throw new Error(`${path}: ${resp.status}`);
   return resp.json();
 }
 
+// the geometry (the browser revalidates it with its ETag: a 304 until the registry changes)
+const fetchMap = () => getJSON("/console/api/map");
+const fetchCounts = () => getJSON("/console/api/counts");
+
 async function loadMap() {
-  const geo = await fetchMap();
-  takeCounts(geo);
+  const [geo, tallies] = await Promise.all([fetchMap(), fetchCounts()]);
+  for (const f of geo.features) places.set(f.properties.code, f.properties);
+  takeCounts(tallies);
   map = L.map("map", { attributionControl: false, zoomSnap: 0.25 });
   const layer = L.geoJSON(geo, {
     style: () => ({ color: "#1d4ed8", weight: 1.5, fillColor: "#93c5fd", fillOpacity: 0.25 }),
@@ -416,9 +434,9 @@ function connect() {
         $("map").replaceChildren(el("p", { role: "alert" }, `地图加载失败：${err.message}`));
       });
     } else if (map) {
-      fetchMap()
-        .then((geo) => {
-          takeCounts(geo);
+      fetchCounts()
+        .then((tallies) => {
+          takeCounts(tallies);
           renderMap(board);
         })
         .catch(() => {});

@@ -138,6 +138,7 @@ _TIER_SLOT: Final = {t: 3 + i for i, t in enumerate(_TIERS)}
 _DUE_SLOT: Final[dict[Due | None, int]] = {"due_soon": 1, "overdue": 2}
 WIDTH: Final = 3 + len(_TIERS)
 Tally = tuple[int, ...]  # open, due soon, overdue, then one per tier (grid .. district)
+TALLY_FIELDS: Final = ("open", "due_soon", "overdue", *_TIERS)  # a tally's, in order
 ZERO: Final[Tally] = (0,) * WIDTH
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+import orjson
 
 from shared.runtime.db import Connection
 
@@ -40,6 +43,84 @@ async def area(conn: Connection, code: str) -> tuple[AreaUnit | None, list[AreaU
     units = [AreaUnit(r["code"], r["name"], r["level"], r["parent"]) for r in rows]
     top = next((u for u in units if u.code == code), None)
     return top, units
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A board's area as the registry's copy had it at ``version``: its top unit (None when the
+    registry lacks it), every unit it reaches, their codes and the departments' codes."""
+
+    version: int
+    top: AreaUnit | None
+    units: list[AreaUnit]
+    codes: list[str]
+    departments: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AreaMap:
+    """An area's map (``geometry``) at a registry version: the document, its JSON and ETag."""
+
+    version: int
+    doc: dict[str, Any]
+    body: bytes
+    etag: str
+
+
+async def registry_version(conn: Connection) -> int:
+    """The version of the registry's copy: bumped by every transaction that writes its units
+    or departments (migration 023)."""
+    version: int = await conn.fetchval("SELECT version FROM registry_version")
+    return version
+
+
+class Areas:
+    """Areas and their maps kept per version of the registry's copy (the registry changes
+    seldom; a district's area is 26,000 units, a quarter to half a second to read, its map
+    8 MB): read again only when the version moved. The version is read before the units, so
+    that what was read with a newer registry is at worst read once more."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._areas: OrderedDict[str, Area] = OrderedDict()
+        self._maps: OrderedDict[str, AreaMap] = OrderedDict()
+
+    @staticmethod
+    def _keep(cache: OrderedDict[str, Any], key: str, value: Any, size: int) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+    async def area(self, conn: Connection, code: str) -> Area:
+        version = await registry_version(conn)
+        kept = self._areas.get(code)
+        if kept is not None and kept.version == version:
+            self._areas.move_to_end(code)
+            return kept
+        top, units = await area(conn, code)
+        fresh = Area(
+            version,
+            top,
+            units,
+            [u.code for u in units],
+            [u.code for u in units if u.level == "department"],
+        )
+        self._keep(self._areas, code, fresh, self.size)
+        return fresh
+
+    async def map(self, conn: Connection, code: str) -> AreaMap:
+        where = await self.area(conn, code)
+        kept = self._maps.get(code)
+        if kept is not None and kept.version == where.version:
+            self._maps.move_to_end(code)
+            return kept
+        doc = await geometry(conn, where.codes)
+        body = orjson.dumps(doc)
+        tag = hashlib.sha1(body, usedforsecurity=False).hexdigest()[:20]
+        fresh = AreaMap(where.version, doc, body, f'"{tag}"')
+        self._keep(self._maps, code, fresh, self.size)
+        return fresh
 
 
 def policy_key(policy: Policy, fraction: float) -> str:
@@ -125,11 +206,13 @@ class BoardDue:
         """Work out the due times of the open cases (of those assigned to ``units``, else all)
         whose row changed since they were kept; returns how many."""
         async with self._lock:
-            if units is None:
-                stale = await conn.fetch(_STALE_SQL.format(area=""), self.key)
-            else:
-                area = "AND c.unit IN (SELECT unnest($2::text[]))"
-                stale = await conn.fetch(_STALE_SQL.format(area=area), self.key, units)
+            async with conn.transaction():
+                await conn.execute(CUSTOM_PLANS)
+                if units is None:
+                    stale = await conn.fetch(_STALE_SQL.format(area=""), self.key)
+                else:
+                    area = "AND c.unit IN (SELECT unnest($2::text[]))"
+                    stale = await conn.fetch(_STALE_SQL.format(area=area), self.key, units)
             ids = [r["case_id"] for r in stale]
             for lo in range(0, len(ids), self.CHUNK):
                 if lo:
@@ -170,22 +253,80 @@ _TIER_COUNTS: Final = ",\n       ".join(
 _PLACES: Final = ("street", "community", "grid", "building", "dept")
 
 
-def count_sql(*, buildings: bool = True) -> str:
-    """The counts of an area's open cases per unit (one row per grouping: the totals, then per
-    street, community, grid, building unless not ``buildings``, and department that has it)."""
-    sets = [p for p in _PLACES if buildings or p != "building"]
-    return f"""WITH o AS (
-    SELECT c.street, c.community, c.grid, c.building, c.tier,
-           CASE WHEN c.unit = ANY($2::text[]) THEN c.unit END AS dept,
-           {DUE_SQL.format(now="$3")} AS due
-    {_OPEN_OF}
-)
-SELECT GROUPING({", ".join(sets)}) AS grouping, coalesce({", ".join(sets)}) AS code,
+def _sets(buildings: bool) -> list[str]:
+    return [p for p in _PLACES if buildings or p != "building"]
+
+
+def _grouped(sets: list[str]) -> str:
+    """The counts of ``o`` (the area's open cases) per grouping of ``sets``: the totals, then per
+    street, community, grid, building (when in ``sets``) and department."""
+    return f"""SELECT GROUPING({", ".join(sets)}) AS grouping, coalesce({", ".join(sets)}) AS code,
        count(*) AS open,
        count(*) FILTER (WHERE due = 'due_soon') AS due_soon,
        count(*) FILTER (WHERE due = 'overdue') AS overdue,
        {_TIER_COUNTS}
 FROM o GROUP BY GROUPING SETS ((), {", ".join(f"({p})" for p in sets)})"""
+
+
+_OPEN_COLS: Final = """c.case_id, c.category, c.state, c.tier, c.unit, c.street, c.community,
+           c.grid, c.building, c.urgent, c.supervised,
+           greatest(c.updated_at, c.dispatched_at) AS changed_at, d.deadline,
+           CASE WHEN c.unit = ANY($2::text[]) THEN c.unit END AS dept,
+           {due} AS due"""
+
+
+def count_sql(*, buildings: bool = True) -> str:
+    """The counts of an area's open cases per unit (one row per grouping: the totals, then per
+    street, community, grid, building unless not ``buildings``, and department that has it)."""
+    return f"""WITH o AS (
+    SELECT {_OPEN_COLS.format(due=DUE_SQL.format(now="$3"))}
+    {_OPEN_OF}
+)
+{_grouped(_sets(buildings))}"""
+
+
+_LISTED_COLS: Final = """case_id, category, state, tier, unit, street, community, grid,
+           building, urgent, supervised, changed_at, deadline, due"""
+_BY_DEADLINE: Final = '{x}deadline NULLS LAST, {x}case_id COLLATE "C"'
+_LATEST: Final = '{x}changed_at DESC, {x}case_id COLLATE "C" DESC'
+
+
+def _list(where: str, order: str, limit: int) -> str:
+    """The first ``limit`` of ``o`` in ``order`` (a template of ``x``, the alias) as a JSON
+    array in that order."""
+    return f"""(SELECT json_agg(x ORDER BY {order.format(x="x.")})
+     FROM (SELECT {_LISTED_COLS} FROM o {where} ORDER BY {order.format(x="")} LIMIT {limit}) x)"""
+
+
+def board_sql(*, buildings: bool = True) -> str:
+    """A board in one statement: the area's open cases (``$1``: the area's unit codes, ``$2``:
+    its departments', ``$3``: now) with their due status, computed once (materialised), then
+    counted per unit (``counts``, as ``count_sql``) and listed (``overdue``, ``due_soon``,
+    ``recent``), each a JSON array."""
+    return f"""WITH o AS MATERIALIZED (
+    SELECT {_OPEN_COLS.format(due=DUE_SQL.format(now="$3"))}
+    {_OPEN_OF}
+), g AS (
+{_grouped(_sets(buildings))}
+)
+SELECT (SELECT json_agg(g) FROM g) AS counts,
+  {_list("WHERE due = 'overdue'", _BY_DEADLINE, WARNINGS)} AS overdue,
+  {_list("WHERE due = 'due_soon'", _BY_DEADLINE, WARNINGS)} AS due_soon,
+  {_list("", _LATEST, RECENT)} AS recent"""
+
+
+def _counted(rows: list[Any], buildings: bool) -> Counted:
+    """The rows of a grouping (``_grouped``) as counts per unit and the totals."""
+    counts: dict[str, Tally] = {}
+    total = ZERO
+    everything = (1 << len(_sets(buildings))) - 1
+    for r in rows:
+        tally = tally_row(r["open"], r["due_soon"], r["overdue"], dict(r.items()))
+        if r["grouping"] == everything:  # the empty grouping set: every column rolled up
+            total = tally
+        elif r["code"] is not None:  # not the cases without that level (a NULL group)
+            counts[r["code"]] = tally
+    return Counted(counts, total)
 
 
 async def count_open(
@@ -199,39 +340,23 @@ async def count_open(
     """The open cases assigned to ``units`` counted by PostgreSQL at each unit of their place
     and at the department of ``departments`` that has them (``board.count_cases`` in SQL: a
     registry's codes are unique across levels, so a case counts once at each)."""
-    rows = await conn.fetch(count_sql(buildings=buildings), units, departments, now)
-    counts: dict[str, Tally] = {}
-    total = ZERO
-    everything = (1 << (len(_PLACES) - (0 if buildings else 1))) - 1
-    for r in rows:
-        tally = tally_row(r["open"], r["due_soon"], r["overdue"], dict(r.items()))
-        if r["grouping"] == everything:  # the empty grouping set: every column rolled up
-            total = tally
-        elif r["code"] is not None:  # not the cases without that level (a NULL group)
-            counts[r["code"]] = tally
-    return Counted(counts, total)
+    async with conn.transaction():
+        await conn.execute(CUSTOM_PLANS)
+        rows = await conn.fetch(count_sql(buildings=buildings), units, departments, now)
+    return _counted(rows, buildings)
 
 
-_LISTED_SQL: Final = f"""SELECT c.case_id, c.category, c.state, c.tier, c.unit, c.street,
-       c.community, c.grid, c.building, c.urgent, c.supervised,
-       greatest(c.updated_at, c.dispatched_at) AS changed_at, d.deadline,
-       {DUE_SQL.format(now="$2")} AS due
-    {_OPEN_OF}"""
-_OVERDUE_SQL: Final = (
-    f"SELECT * FROM ({_LISTED_SQL}) o WHERE due = 'overdue' "
-    f'ORDER BY deadline NULLS LAST, case_id COLLATE "C" LIMIT {WARNINGS}'
-)
-_DUE_SOON_SQL: Final = (
-    f"SELECT * FROM ({_LISTED_SQL}) o WHERE due = 'due_soon' "
-    f'ORDER BY deadline NULLS LAST, case_id COLLATE "C" LIMIT {WARNINGS}'
-)
-_RECENT_SQL: Final = (
-    f'SELECT * FROM ({_LISTED_SQL}) o ORDER BY changed_at DESC, case_id COLLATE "C" DESC '
-    f"LIMIT {RECENT}"
-)
+# An area's codes and ``now`` decide the plan (a grid's 30 units or a district's 26,000; the due
+# status at this instant): a prepared statement's generic plan, which PostgreSQL switches to
+# after five executions, took three to five times as long as the custom one for a district.
+CUSTOM_PLANS: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
-def _listed(r: asyncpg.Record) -> BoardCase:
+def _time(v: str | None) -> datetime | None:
+    return None if v is None else datetime.fromisoformat(v)
+
+
+def _listed(r: dict[str, Any]) -> BoardCase:
     return BoardCase(
         r["case_id"],
         r["category"],
@@ -243,34 +368,36 @@ def _listed(r: asyncpg.Record) -> BoardCase:
         r["grid"],
         r["building"],
         r["due"],
-        r["deadline"],
-        r["changed_at"],
+        _time(r["deadline"]),
+        datetime.fromisoformat(r["changed_at"]),
         r["urgent"],
         r["supervised"],
     )
 
 
-async def list_open(conn: Connection, units: list[str], now: datetime) -> Listed:
-    """The cases the board lists (``board.list_cases`` in SQL; ids in code point order)."""
-    out = []
-    for sql in (_OVERDUE_SQL, _DUE_SOON_SQL, _RECENT_SQL):
-        out.append([_listed(r) for r in await conn.fetch(sql, units, now)])
-    return Listed(*out)
-
-
 async def read_board(
-    conn: Connection, keeper: BoardDue, unit: str, now: datetime, *, buildings: bool = True
-) -> tuple[AreaUnit | None, list[AreaUnit], Counted, Listed]:
-    """An area's units, its open cases counted and listed at ``now`` (their due times kept
-    first), the counts and lists read in one snapshot."""
-    top, units = await area(conn, unit)
-    codes = [u.code for u in units]
-    departments = [u.code for u in units if u.level == "department"]
-    await keeper.sync(conn, codes)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        counted = await count_open(conn, codes, departments, now, buildings=buildings)
-        listed = await list_open(conn, codes, now)
-    return top, units, counted, listed
+    conn: Connection,
+    keeper: BoardDue,
+    areas: Areas,
+    unit: str,
+    now: datetime,
+    *,
+    buildings: bool = True,
+) -> tuple[Area, Counted, Listed]:
+    """An area (kept per registry version), its open cases counted and listed at ``now``
+    (their due times kept first), in one statement (``board_sql``)."""
+    where = await areas.area(conn, unit)
+    await keeper.sync(conn, where.codes)
+    async with conn.transaction(readonly=True):
+        await conn.execute(CUSTOM_PLANS)
+        row = await conn.fetchrow(
+            board_sql(buildings=buildings), where.codes, where.departments, now
+        )
+    assert row is not None  # an aggregate's one row
+    listed = Listed(
+        *([_listed(r) for r in row[k] or ()] for k in ("overdue", "due_soon", "recent"))
+    )
+    return where, _counted(row["counts"] or [], buildings), listed
 
 
 async def open_cases(
