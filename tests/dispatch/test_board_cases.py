@@ -13,8 +13,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from devstack.testbed import Testbed
+from devstack.wait import eventually
 from services.dispatch import store
 from services.dispatch.app import DispatchService
 from services.dispatch.console import queries
@@ -65,8 +67,10 @@ async def test_the_sql_counts_what_python_counts_as_cases_change(bed: Testbed) -
     keeper = queries.BoardDue(svc.dispatch.policy, DUE_SOON_FRACTION)
 
     async def stale() -> int:
+        """The open cases whose kept row is not their row's version (none after a board: it
+        works out the cases marked changed first, whichever keeper takes the marks)."""
         async with svc.pool.acquire() as conn:
-            return await keeper.sync(conn)
+            return await keeper.check(conn)
 
     async with driving(bed, "test/intake") as d:
         first = await d.open(case_opened(opened_at=clock()))
@@ -80,8 +84,8 @@ async def test_the_sql_counts_what_python_counts_as_cases_change(bed: Testbed) -
         # a row changed: only that case is worked out again
         await d.act(first["case_id"], first["handler_id"], "accept", at=clock())
         await d.one("cases.accepted", first["case_id"])
-        assert await stale() == 1
         got, want, _ = await both(svc, keeper, "WC", clock())
+        assert await stale() == 0
         assert got == want
 
         # time passes, no row changes: the second case's response is due soon, then overdue
@@ -224,4 +228,46 @@ async def test_the_sql_counts_what_python_counts_over_every_kind_of_case(
     other = queries.BoardDue(policy, 0.5)
     async with svc.pool.acquire() as conn:
         assert await keeper.sync(conn) == 0
-        assert await other.sync(conn) == sum(c.state != "resolved" for c in cases)
+        assert await other.check(conn) == sum(c.state != "resolved" for c in cases)
+
+
+async def test_a_write_of_cases_marks_what_it_wrote_for_the_keeper(bed: Testbed) -> None:
+    """Migration 024's trigger: each statement writing ``cases`` marks the cases it wrote in
+    ``board_stale``, in the writer's transaction; a keeper's ``sync`` takes the marks and keeps
+    those cases (and drops the row of one no longer open)."""
+    svc = await start_dispatch(bed, FakeClock(), WANGGE_SWEEP_INTERVAL_S=QUIET)
+    await load_registry(bed)
+    keeper = queries.BoardDue(svc.dispatch.policy, DUE_SOON_FRACTION)
+    ids = ["m-1", "m-2", "m-3"]
+
+    async def marked(conn: Any) -> set[str]:
+        rows = await conn.fetch(
+            "SELECT case_id FROM board_stale WHERE case_id = ANY($1::text[])", ids
+        )
+        return {r["case_id"] for r in rows}
+
+    async with svc.pool.acquire() as conn:
+        await store.insert_cases(conn, [a_case(case_id=i, unit="WC-YY-OJY-G01") for i in ids])
+
+        async def all_kept() -> bool:
+            await keeper.sync(conn)  # this keeper's, or the service's own (every 2 s)
+            return not await marked(conn)
+
+        await eventually(all_kept, timeout=20, what="the marks taken")
+        kept = await conn.fetch("SELECT case_id, unit, state FROM board_due ORDER BY 1")
+        assert [tuple(r) for r in kept if r[0] in ids] == [
+            (i, "WC-YY-OJY-G01", "dispatched") for i in ids
+        ]
+        undone = conn.transaction()  # uncommitted: no keeper sees the mark; rolled back
+        await undone.start()
+        await conn.execute("UPDATE cases SET urgent = true WHERE case_id = 'm-2'")
+        assert await marked(conn) == {"m-2"}
+        await undone.rollback()
+        assert await marked(conn) == set()
+        async with conn.transaction():
+            await conn.execute("UPDATE cases SET state = 'resolved' WHERE case_id = 'm-3'")
+            await conn.execute("UPDATE cases SET supervised = true WHERE case_id = 'm-1'")
+            assert await marked(conn) == {"m-1", "m-3"}
+        await eventually(all_kept, timeout=20, what="the marks taken")
+        kept = await conn.fetch("SELECT case_id, supervised FROM board_due ORDER BY 1")
+        assert [tuple(r) for r in kept if r[0] in ids] == [("m-1", True), ("m-2", False)]

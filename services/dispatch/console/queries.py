@@ -165,33 +165,84 @@ def board_case(policy: Policy, fraction: float, row: asyncpg.Record, now: dateti
     )
 
 
-# due.due_at in SQL, over board_due as d at the parameter {now}; a case not (yet) kept, opened
-# while a board was read, is on track until the next board (its insert notifies one)
-DUE_SQL: Final = """CASE WHEN coalesce(d.missed, false) OR d.late_at <= {now} THEN 'overdue'
+# due.due_at in SQL, over board_due as d at the parameter {now}
+DUE_SQL: Final = """CASE WHEN d.missed OR d.late_at <= {now} THEN 'overdue'
      WHEN d.soon_at <= {now} THEN 'due_soon' ELSE 'on_track' END"""
-_OPEN_OF: Final = """FROM cases c LEFT JOIN board_due d ON d.case_id = c.case_id
-    WHERE c.state <> 'resolved' AND c.unit IN (SELECT unnest($1::text[]))"""
+# an area's open cases as the board keeps them ($1: the area's unit codes)
+_OPEN_OF: Final = """FROM board_due d WHERE d.unit IN (SELECT unnest($1::text[]))"""
 _STALE_SQL: Final = """SELECT c.case_id FROM cases c LEFT JOIN board_due d ON d.case_id = c.case_id
-    WHERE c.state <> 'resolved' AND d.version IS DISTINCT FROM c.xmin::text || '/' || $1 {area}
+    WHERE c.state <> 'resolved' AND d.version IS DISTINCT FROM c.xmin::text || '/' || $1
     ORDER BY c.case_id"""
-_KEEP_SQL: Final = """INSERT INTO board_due (case_id, version, missed, soon_at, late_at, deadline)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::timestamptz[],
-                         $5::timestamptz[], $6::timestamptz[])
-    ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, missed = excluded.missed,
-        soon_at = excluded.soon_at, late_at = excluded.late_at, deadline = excluded.deadline"""
+# the cases marked changed (migration 024's trigger), taken by one keeper (another skips them)
+_TAKE_SQL: Final = """DELETE FROM board_stale WHERE case_id IN
+    (SELECT case_id FROM board_stale ORDER BY case_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING case_id"""
+_KEPT: Final = (
+    ("case_id", "text"),
+    ("version", "text"),
+    ("missed", "boolean"),
+    ("soon_at", "timestamptz"),
+    ("late_at", "timestamptz"),
+    ("deadline", "timestamptz"),
+    ("unit", "text"),
+    ("street", "text"),
+    ("community", "text"),
+    ("grid", "text"),
+    ("building", "text"),
+    ("tier", "text"),
+    ("category", "text"),
+    ("state", "text"),
+    ("urgent", "boolean"),
+    ("supervised", "boolean"),
+    ("changed_at", "timestamptz"),
+)
+_KEEP_SQL: Final = f"""INSERT INTO board_due ({", ".join(c for c, _ in _KEPT)})
+    SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_KEPT, 1))})
+    ON CONFLICT (case_id) DO UPDATE SET
+        {", ".join(f"{c} = excluded.{c}" for c, _ in _KEPT[1:])}"""
 _FORGET_SQL: Final = """DELETE FROM board_due d WHERE NOT EXISTS
     (SELECT 1 FROM cases c WHERE c.case_id = d.case_id AND c.state <> 'resolved')"""
 
 
+def kept_row(policy: Policy, fraction: float, row: asyncpg.Record, key: str) -> tuple[Any, ...]:
+    """What ``board_due`` keeps of an open case's row (``_KEPT``'s columns, in order)."""
+    case = store.case_of(row)
+    times, deadline = due_row(policy, fraction, row)
+    return (
+        case.case_id,
+        f"{row['version']}/{key}",
+        times.missed,
+        times.soon_at,
+        times.late_at,
+        deadline,
+        case.unit,
+        case.street,
+        case.community,
+        case.grid,
+        case.building,
+        case.tier,
+        case.category,
+        case.state,
+        case.urgent,
+        case.supervised,
+        max(row["updated_at"], case.dispatched_at),
+    )
+
+
 class BoardDue:
-    """Each open case's due times in ``board_due`` (migration 022), worked out once per version
-    of its row (``xmin``) and of the policy (``policy_key``), so that PostgreSQL counts a board.
+    """The board's read model (``board_due``, migrations 022 and 024): each open case's due
+    times, worked out once per version of its row (``xmin``) and of the policy
+    (``policy_key``), with what the board counts and lists of it, so that PostgreSQL counts a
+    board from this one table.
 
     Working out a case's deadlines on the working calendar is most of what a board cost when
-    Python counted it (100,000 open cases in a district: seconds); now only the cases changed
-    since are worked out (``sync``, before each board; at start and once a minute for every
-    open case, so that the first board after a restart finds them kept). The table outlives the
-    process and is shared by the replicas (each writes the same times for the same version).
+    Python counted it (100,000 open cases in a district: seconds). A trigger on ``cases``
+    (migration 024) marks every case a statement writes in ``board_stale``, in the writer's
+    transaction; ``sync`` (before each board) works out the marked cases only and deletes the
+    rows of those no longer open. ``check`` (at start and once a minute) compares every open
+    case's row version with the kept one, for what no mark says (another policy after a
+    restart, rows written before migration 024). The tables outlive the process and are shared
+    by the replicas (each keeper takes the marks others have not, ``SKIP LOCKED``).
     """
 
     CHUNK: Final = 2000
@@ -200,49 +251,65 @@ class BoardDue:
         self.policy = policy
         self.fraction = fraction
         self.key = policy_key(policy, fraction)
-        self._lock = asyncio.Lock()  # one sync at a time per process: no case worked out twice
+        self._lock = asyncio.Lock()  # one keeper at a time per process
 
-    async def sync(self, conn: Connection, units: list[str] | None = None) -> int:
-        """Work out the due times of the open cases (of those assigned to ``units``, else all)
-        whose row changed since they were kept; returns how many."""
+    async def sync(self, conn: Connection) -> int:
+        """Work out the cases marked changed (each chunk with its marks in one transaction: a
+        mark is gone only with its case kept); returns how many."""
+        done = 0
+        async with self._lock:
+            while True:
+                async with conn.transaction():
+                    ids = [r["case_id"] for r in await conn.fetch(_TAKE_SQL, self.CHUNK)]
+                    await self._keep(conn, ids)
+                done += len(ids)
+                if len(ids) < self.CHUNK:
+                    return done
+                await asyncio.sleep(0)  # let the consumers run: a district has 100,000
+
+    async def check(self, conn: Connection) -> int:
+        """Work out every open case whose row or policy changed since it was kept, marked or
+        not; returns how many."""
         async with self._lock:
             async with conn.transaction():
                 await conn.execute(CUSTOM_PLANS)
-                if units is None:
-                    stale = await conn.fetch(_STALE_SQL.format(area=""), self.key)
-                else:
-                    area = "AND c.unit IN (SELECT unnest($2::text[]))"
-                    stale = await conn.fetch(_STALE_SQL.format(area=area), self.key, units)
-            ids = [r["case_id"] for r in stale]
+                ids = [r["case_id"] for r in await conn.fetch(_STALE_SQL, self.key)]
             for lo in range(0, len(ids), self.CHUNK):
                 if lo:
-                    await asyncio.sleep(0)  # let the consumers run: a district has 100,000
-                rows = await conn.fetch(
-                    "SELECT *, xmin::text AS version FROM cases "
-                    "WHERE case_id = ANY($1::text[]) ORDER BY case_id",
-                    ids[lo : lo + self.CHUNK],
-                )
-                cols: tuple[list[Any], ...] = ([], [], [], [], [], [])
-                for row in rows:
-                    times, deadline = due_row(self.policy, self.fraction, row)
-                    for col, v in zip(
-                        cols,
-                        (
-                            row["case_id"],
-                            f"{row['version']}/{self.key}",
-                            times.missed,
-                            times.soon_at,
-                            times.late_at,
-                            deadline,
-                        ),
-                        strict=True,
-                    ):
-                        col.append(v)
-                await conn.execute(_KEEP_SQL, *cols)
+                    await asyncio.sleep(0)
+                chunk = ids[lo : lo + self.CHUNK]
+                async with conn.transaction():
+                    # their marks first, as sync takes them: a change committed after this
+                    # transaction's snapshot marks its case again
+                    await conn.execute(
+                        "DELETE FROM board_stale WHERE case_id = ANY($1::text[])", chunk
+                    )
+                    await self._keep(conn, chunk)
             return len(ids)
 
+    async def _keep(self, conn: Connection, ids: list[str]) -> None:
+        if not ids:
+            return
+        rows = await conn.fetch(
+            "SELECT *, xmin::text AS version FROM cases "
+            "WHERE case_id = ANY($1::text[]) ORDER BY case_id",
+            ids,
+        )
+        open_ = [r for r in rows if r["state"] != "resolved"]
+        cols: list[list[Any]] = [[] for _ in _KEPT]
+        for row in open_:
+            for col, v in zip(
+                cols, kept_row(self.policy, self.fraction, row, self.key), strict=True
+            ):
+                col.append(v)
+        if open_:
+            await conn.execute(_KEEP_SQL, *cols)
+        kept = {r["case_id"] for r in open_}
+        if gone := [i for i in ids if i not in kept]:  # closed (or deleted) since
+            await conn.execute("DELETE FROM board_due WHERE case_id = ANY($1::text[])", gone)
+
     async def forget(self, conn: Connection) -> str:
-        """Delete the kept times of the cases no longer open."""
+        """Delete the kept rows of the cases no longer open."""
         return await conn.execute(_FORGET_SQL)
 
 
@@ -268,10 +335,9 @@ def _grouped(sets: list[str]) -> str:
 FROM o GROUP BY GROUPING SETS ((), {", ".join(f"({p})" for p in sets)})"""
 
 
-_OPEN_COLS: Final = """c.case_id, c.category, c.state, c.tier, c.unit, c.street, c.community,
-           c.grid, c.building, c.urgent, c.supervised,
-           greatest(c.updated_at, c.dispatched_at) AS changed_at, d.deadline,
-           CASE WHEN c.unit = ANY($2::text[]) THEN c.unit END AS dept,
+_OPEN_COLS: Final = """d.case_id, d.category, d.state, d.tier, d.unit, d.street, d.community,
+           d.grid, d.building, d.urgent, d.supervised, d.changed_at, d.deadline,
+           CASE WHEN d.unit = ANY($2::text[]) THEN d.unit END AS dept,
            {due} AS due"""
 
 
@@ -387,7 +453,7 @@ async def read_board(
     """An area (kept per registry version), its open cases counted and listed at ``now``
     (their due times kept first), in one statement (``board_sql``)."""
     where = await areas.area(conn, unit)
-    await keeper.sync(conn, where.codes)
+    await keeper.sync(conn)
     async with conn.transaction(readonly=True):
         await conn.execute(CUSTOM_PLANS)
         row = await conn.fetchrow(

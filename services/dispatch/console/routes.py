@@ -74,6 +74,7 @@ PAGES: Final = Path(__file__).parent / "pages"
 STATIC: Final = Path(__file__).parent / "static"
 KEEPALIVE_S: Final = 15.0
 FORGET_S: Final = 60.0
+SYNC_S: Final = 2.0
 CommandCentre = Annotated[Principal, Depends(require(Role.COMMAND_CENTRE))]
 Buildings = Annotated[
     bool,
@@ -147,19 +148,27 @@ def register_console(svc: DispatchService) -> None:
     svc.background(hub.run)
 
     async def keep_warm() -> None:
-        """Every open case's due times kept: at start (so that the first board after a restart
-        finds them), then once a minute, with the kept times of closed cases deleted."""
+        """The board's read model kept: every open case checked at start (so that the first
+        board after a restart finds them kept) and once a minute, with the rows of closed cases
+        deleted; the cases marked changed worked out every ``SYNC_S`` (and before each board),
+        so that no board opened after a quiet hour has the hour's changes to work out."""
+        checked = -FORGET_S
         while True:
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 t0 = time.monotonic()
                 async with svc.pool.acquire() as conn:
-                    worked = await keeper.sync(conn)
-                    await keeper.forget(conn)
-                if worked:
-                    log.info(
-                        "board due times kept", cases=worked, s=round(time.monotonic() - t0, 2)
-                    )
-            await asyncio.sleep(FORGET_S)  # a period, not synchronisation
+                    if t0 - checked >= FORGET_S:
+                        worked = await keeper.check(conn)
+                        await keeper.forget(conn)
+                        checked = t0
+                        if worked:
+                            log.info(
+                                "board due times kept",
+                                cases=worked,
+                                s=round(time.monotonic() - t0, 2),
+                            )
+                    await keeper.sync(conn)
+            await asyncio.sleep(SYNC_S)  # a period, not synchronisation
 
     svc.background(keep_warm)
     svc.app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
@@ -247,7 +256,7 @@ def build_router(
                 return Response(drawn.body, media_type="application/geo+json", headers=cache)
             now = svc.dispatch.clock()
             where = await areas.area(conn, unit)
-            await keeper.sync(conn, where.codes)
+            await keeper.sync(conn)
             counted = await queries.count_open(conn, where.codes, where.departments, now)
         doc = {
             "type": "FeatureCollection",
@@ -274,7 +283,7 @@ def build_router(
         now = svc.dispatch.clock()
         async with svc.pool.acquire() as conn:
             where = await areas.area(conn, unit)
-            await keeper.sync(conn, where.codes)
+            await keeper.sync(conn)
             counted = await queries.count_open(conn, where.codes, where.departments, now)
         body = {
             "now": now,
