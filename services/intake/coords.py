@@ -68,7 +68,10 @@ def cell(lon: float, lat: float, size_m: float) -> tuple[int, int]:
     """The cell holding the point: ``size_m`` metres of latitude high, twice as many degrees of
     longitude wide (one width everywhere), so that below 60° of latitude two points within
     ``size_m`` of each other are in the same or adjacent cells (the merge locks use it)."""
-    dlat = size_m / 111_320.0
+    # the latitude ``size_m`` spans on the sphere ``distance_m`` measures on (111,195 m a
+    # degree): with a smaller metre per degree a pair just under ``size_m`` apart spanned more
+    # than a cell's height and could be two cells apart
+    dlat = math.degrees(size_m / EARTH_RADIUS_M)
     return math.floor(lon / (2 * dlat)), math.floor(lat / dlat)
 
 

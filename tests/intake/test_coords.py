@@ -4,7 +4,7 @@ trips, points outside China, distances and lock cells."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from services.intake.coords import cell, distance_m, from_wgs84, in_china, neighbourhood, to_wgs84
@@ -74,6 +74,7 @@ def test_distance_of_one_degree_of_latitude():
     assert distance_m(114.0, 30.0, 114.0, 31.0) == pytest.approx(111_195, rel=1e-3)
 
 
+@example(point=(0.0, -1.401298464324817e-45), bearing=0.0, frac=1.0)  # found by hypothesis
 @given(
     st.tuples(st.floats(-179, 179), st.floats(-60, 60)),
     st.floats(0, 359.9),
