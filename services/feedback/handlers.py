@@ -32,7 +32,7 @@ from shared.contract.events import (
 )
 from shared.registry.store import unit_names
 from shared.runtime.clock import Clock, utcnow
-from shared.runtime.consumer import BatchHandler, Claimed, Handler, Meta, one_by_one
+from shared.runtime.consumer import BatchHandler, Handler, Meta, locked_first
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -52,18 +52,12 @@ CaseRow: TypeAlias = asyncpg.Record | Mapping[str, Any]
 def case_ordered(handler: Handler[Any], *, create: bool = True) -> BatchHandler[Any]:
     """A per-message handler of case events as a batch handler that first locks the batch's
     cases in case_id order (``store.lock_cases``; ``create``: placeholders for cases not known
-    yet), then applies each message in order. Each topic is its own consumer and transaction,
-    and a case's events follow each other within milliseconds: without the ordered locks, two
-    batches locking the same cases in their own orders deadlock, and PostgreSQL finds it only
-    after its ``deadlock_timeout`` (both batches held until then, one of them retried)."""
-    each = one_by_one(handler)
+    yet), then applies each message in order (``locked_first``)."""
 
-    async def handle(conn: Connection, claimed: list[Claimed[Any]]) -> None:
-        await store.lock_cases(conn, (c.event.case_id for c in claimed), create=create)
-        await each(conn, claimed)
+    async def lock(conn: Connection, case_ids: list[str]) -> None:
+        await store.lock_cases(conn, case_ids, create=create)
 
-    handle.__name__ = getattr(handler, "__name__", "handle")
-    return handle
+    return locked_first(lock, lambda e: e.case_id, handler)
 
 
 class Feedback:

@@ -11,6 +11,7 @@ categories: labelled examples for the classifier); publishes ``cases.opened``, `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from shared.contract.events import (
     CaseAccepted,
@@ -25,7 +26,7 @@ from shared.contract.events import (
     ReportSubmitted,
 )
 from shared.registry.store import RegistryMessage
-from shared.runtime.consumer import Meta
+from shared.runtime.consumer import BatchHandler, Handler, Meta, locked_first
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 from shared.runtime.uow import UnitOfWork
@@ -34,6 +35,7 @@ from . import hotspots_api
 from .handlers import Intake
 from .media_api import register_media
 from .open311 import projection
+from .open311 import store as open311_store
 from .open311.api import Open311, recording
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -55,14 +57,18 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
         await intake.on_case_closed(uow, event, meta)
         await projection.on_closed(uow, event, meta)
 
-    svc.subscribe("cases.closed", CaseClosed)(on_case_closed)
-    svc.subscribe("cases.dispatched", CaseDispatched)(projection.on_dispatched)
-    svc.subscribe("cases.accepted", CaseAccepted)(projection.on_accepted)
-    svc.subscribe("cases.escalated", CaseEscalated)(projection.on_escalated)
-    svc.subscribe("cases.resolved", CaseResolved)(projection.on_resolved)
-    svc.subscribe("cases.verified", CaseVerified)(projection.on_verified)
-    svc.subscribe("cases.sent_back", CaseSentBack)(projection.on_sent_back)
-    svc.subscribe("cases.reopened", CaseReopened)(projection.on_reopened)
+    # each batch of case events takes its cases' progress locks first, in one order
+    def ordered(handler: Handler[Any]) -> BatchHandler[Any]:
+        return locked_first(open311_store.lock_progress, lambda e: e.case_id, handler)
+
+    svc.subscribe_batch("cases.closed", CaseClosed)(ordered(on_case_closed))
+    svc.subscribe_batch("cases.dispatched", CaseDispatched)(ordered(projection.on_dispatched))
+    svc.subscribe_batch("cases.accepted", CaseAccepted)(ordered(projection.on_accepted))
+    svc.subscribe_batch("cases.escalated", CaseEscalated)(ordered(projection.on_escalated))
+    svc.subscribe_batch("cases.resolved", CaseResolved)(ordered(projection.on_resolved))
+    svc.subscribe_batch("cases.verified", CaseVerified)(ordered(projection.on_verified))
+    svc.subscribe_batch("cases.sent_back", CaseSentBack)(ordered(projection.on_sent_back))
+    svc.subscribe_batch("cases.reopened", CaseReopened)(ordered(projection.on_reopened))
     svc.subscribe("cases.reclassified", CaseReclassified)(intake.on_reclassified)
     blobs = register_media(svc)  # the photos of reports (GET /media/{photo_id}, signed links)
     Open311(svc, intake.taxonomy, intake.known_unit, blobs).install()

@@ -135,6 +135,29 @@ def one_by_one(handler: Handler[M]) -> BatchHandler[M]:
     return handle
 
 
+def locked_first(
+    lock: Callable[[Connection, list[str]], Awaitable[None]],
+    key: Callable[[M], str],
+    handler: Handler[M],
+) -> BatchHandler[M]:
+    """A per-message handler as a batch handler that first takes the batch's row locks: ``lock``
+    gets the sorted distinct ``key`` of its messages (a case id) and locks their rows in that
+    order, then each message is applied in order. Each topic is its own consumer and
+    transaction; where one entity's events on several topics follow each other within
+    milliseconds, batches that lock the same rows in their own orders deadlock, and PostgreSQL
+    finds it only after its ``deadlock_timeout`` (both batches held until then, one retried)."""
+    each = one_by_one(handler)
+
+    async def handle(conn: Connection, claimed: list[Claimed[M]]) -> None:
+        keys = sorted({key(c.event) for c in claimed if c.event is not None})
+        if keys:
+            await lock(conn, keys)
+        await each(conn, claimed)
+
+    handle.__name__ = getattr(handler, "__name__", "handle")
+    return handle
+
+
 def field_errors(exc: ValidationError) -> list[FieldError]:
     out = []
     for err in exc.errors(include_url=False, include_input=False):

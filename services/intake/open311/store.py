@@ -143,6 +143,18 @@ async def recorded(conn: Connection, source: str, report_id: str) -> Recorded | 
 # ignored (the INSERT selects from cases).
 
 
+async def lock_progress(conn: Connection, case_ids: list[str]) -> None:
+    """Take each case's progress lock for the transaction, in one order for every batch (an
+    advisory lock per case id, by its key): intake's status subscriptions (one consumer and
+    transaction per topic) upsert the same ``case_progress`` rows within milliseconds of each
+    other, and without the ordered locks their batches deadlock (``locked_first``)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('intake.case_progress'), k) "
+        "FROM (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) id ORDER BY 1) s",
+        case_ids,
+    )
+
+
 async def dispatched(
     conn: Connection,
     case_id: str,
