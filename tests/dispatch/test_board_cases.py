@@ -114,8 +114,10 @@ async def test_the_sql_counts_what_python_counts_as_cases_change(bed: Testbed) -
                 "UPDATE cases SET state = 'resolved' WHERE case_id = $1", second["case_id"]
             )
             await keeper.forget(conn)
-            kept = {r["case_id"] for r in await conn.fetch("SELECT case_id FROM board_due")}
-        assert kept == {first["case_id"]}
+            kept = {
+                r["case_id"] for r in await conn.fetch("SELECT case_id FROM board_due WHERE open")
+            }
+        assert kept == {first["case_id"]}  # the other's row a tombstone (for live boards)
 
 
 PLACES = [
@@ -269,5 +271,57 @@ async def test_a_write_of_cases_marks_what_it_wrote_for_the_keeper(bed: Testbed)
             await conn.execute("UPDATE cases SET supervised = true WHERE case_id = 'm-1'")
             assert await marked(conn) == {"m-1", "m-3"}
         await eventually(all_kept, timeout=20, what="the marks taken")
-        kept = await conn.fetch("SELECT case_id, supervised FROM board_due ORDER BY 1")
+        kept = await conn.fetch("SELECT case_id, supervised FROM board_due WHERE open ORDER BY 1")
         assert [tuple(r) for r in kept if r[0] in ids] == [("m-1", True), ("m-2", False)]
+
+
+async def test_a_live_board_changed_by_what_was_kept_since_equals_a_recount(bed: Testbed) -> None:
+    """``queries.LiveArea`` (a watched board): read whole once, then only the rows kept since
+    (cases opened, accepted, moved out of the area, closed), its counts and lists equal a
+    board read whole (``read_board``) at each time, without reading the area again."""
+    clock = FakeClock()
+    svc = await start_dispatch(bed, clock, WANGGE_SWEEP_INTERVAL_S=QUIET)
+    await load_registry(bed)
+    keeper = queries.BoardDue(svc.dispatch.policy, DUE_SOON_FRACTION)
+    areas = queries.Areas()
+    live = queries.LiveArea("WC", keeper, areas, reload_s=3600)
+    rng = random.Random(5)
+    units = ["WC-YY-OJY-G01", "WC-YY-OJY-G02", "WC-CGJ", "QS-HWL-GDHY-G01"]
+
+    async def same(at: datetime) -> None:
+        async with svc.pool.acquire() as conn:
+            _, counted, listed = await live.read(conn, at)
+            _, whole, whole_listed = await queries.read_board(conn, keeper, areas, "WC", at)
+        assert counted == whole
+        assert listed == whole_listed
+
+    async with svc.pool.acquire() as conn:
+        await store.insert_cases(
+            conn,
+            [
+                a_case(case_id=f"l-{i:03d}", unit=rng.choice(units), dispatched_at=clock())
+                for i in range(60)
+            ],
+        )
+    await same(clock())
+    for step in range(6):
+        clock.advance(timedelta(minutes=40))
+        async with svc.pool.acquire() as conn:
+            picked = rng.sample(range(60), 12)
+            for i in picked[:4]:
+                await conn.execute(
+                    "UPDATE cases SET unit = $2 WHERE case_id = $1", f"l-{i:03d}", rng.choice(units)
+                )
+            for i in picked[4:7]:
+                await conn.execute(
+                    "UPDATE cases SET state = 'resolved' WHERE case_id = $1", f"l-{i:03d}"
+                )
+            for i in picked[7:]:
+                await conn.execute(
+                    "UPDATE cases SET state = 'accepted', updated_at = $2 WHERE case_id = $1",
+                    f"l-{i:03d}",
+                    clock(),
+                )
+            await store.insert_cases(conn, [a_case(case_id=f"n-{step}", dispatched_at=clock())])
+        await same(clock())
+    assert live.reloads == 1

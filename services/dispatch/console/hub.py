@@ -4,8 +4,9 @@ Each replica holds one PostgreSQL connection that LISTENs on ``<schema>.cases``:
 migration 010 notifies it at the commit of every statement that writes ``cases`` (any replica's:
 the consumers of cases.opened, merges, reopenings, handler actions over Kafka or HTTP, the
 deadline sweeps, triage), naming the districts of the changed rows. Every board of such a
-district is marked changed; its one builder task reads the board again (one query for all its
-browsers, at most once per ``min_interval_s``, so a burst of events costs one read) and wakes
+district is marked changed; its one builder task reads the board again (for all its browsers,
+at most once per ``min_interval_s``, so a burst of events costs one read: the rows kept since
+its last read, applied to the area's live board, ``queries.LiveArea``) and wakes
 its streams, which send it, each as its client asked (the whole board, or what changed since
 the last it sent: ``routes``; the whole board serialised once per build) (and waits at least as
 long as that build took before the next one, so that building a large area's board never
@@ -33,7 +34,8 @@ from .board import Snapshot
 
 log = get_logger(component="dispatch-console")
 
-Build = Callable[[str], Awaitable[Snapshot]]  # a board's unit -> the board built
+Build = Callable[[], Awaitable[Snapshot]]  # one board's next build
+Builder = Callable[[str], Build]  # a board's unit -> its builds (``queries.LiveArea``)
 Locate = Callable[[str], Awaitable[str | None]]  # a board's unit -> its district (None: any)
 
 
@@ -69,7 +71,7 @@ class Channel:
             self._dirty.clear()
             started = time.monotonic()
             try:
-                data = await self._build(self.unit)
+                data = await self._build()
             except TRANSIENT_ERRORS as exc:
                 log.warning(
                     "board not built: the database is away", unit=self.unit, error=repr(exc)
@@ -108,7 +110,7 @@ class BoardHub:
         self,
         dsn: str,
         schema: str,
-        build: Build,
+        builder: Builder,
         locate: Locate,
         *,
         min_interval_s: float = 0.25,
@@ -117,7 +119,7 @@ class BoardHub:
     ) -> None:
         self.dsn = dsn
         self.channel_name = f"{schema}.cases"
-        self.build = build
+        self.builder = builder
         self.locate = locate
         self.min_interval_s = min_interval_s
         self.refresh_s = refresh_s
@@ -172,7 +174,7 @@ class BoardHub:
         """The board of ``unit``, kept live while the caller watches it."""
         ch = self.channels.get(unit)
         if ch is None:
-            ch = Channel(unit, await self.locate(unit), self.build, self.min_interval_s)
+            ch = Channel(unit, await self.locate(unit), self.builder(unit), self.min_interval_s)
             ch = self.channels.setdefault(unit, ch)
         if ch.task is None or ch.task.done():
             ch.task = asyncio.create_task(ch.run(self.refresh_s), name=f"board:{unit}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from .board import (
     Tally,
     tally_row,
 )
+from .live import Kept, LiveBoard
 
 
 async def area(conn: Connection, code: str) -> tuple[AreaUnit | None, list[AreaUnit]]:
@@ -169,9 +171,10 @@ def board_case(policy: Policy, fraction: float, row: asyncpg.Record, now: dateti
 DUE_SQL: Final = """CASE WHEN d.missed OR d.late_at <= {now} THEN 'overdue'
      WHEN d.soon_at <= {now} THEN 'due_soon' ELSE 'on_track' END"""
 # an area's open cases as the board keeps them ($1: the area's unit codes)
-_OPEN_OF: Final = """FROM board_due d WHERE d.unit IN (SELECT unnest($1::text[]))"""
+_OPEN_OF: Final = """FROM board_due d WHERE d.open AND d.unit IN (SELECT unnest($1::text[]))"""
 _STALE_SQL: Final = """SELECT c.case_id FROM cases c LEFT JOIN board_due d ON d.case_id = c.case_id
-    WHERE c.state <> 'resolved' AND d.version IS DISTINCT FROM c.xmin::text || '/' || $1
+    WHERE c.state <> 'resolved'
+      AND (d.version IS DISTINCT FROM c.xmin::text || '/' || $1 OR NOT d.open)
     ORDER BY c.case_id"""
 # the cases marked changed (migration 024's trigger), taken by one keeper (another skips them)
 _TAKE_SQL: Final = """DELETE FROM board_stale WHERE case_id IN
@@ -196,12 +199,22 @@ _KEPT: Final = (
     ("supervised", "boolean"),
     ("changed_at", "timestamptz"),
 )
-_KEEP_SQL: Final = f"""INSERT INTO board_due ({", ".join(c for c, _ in _KEPT)})
-    SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_KEPT, 1))})
+_KEEP_SQL: Final = f"""INSERT INTO board_due ({", ".join(c for c, _ in _KEPT)}, open, kept_xid,
+                       kept_at)
+    SELECT *, true, pg_current_xact_id(), now() FROM unnest(
+        {", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_KEPT, 1))})
     ON CONFLICT (case_id) DO UPDATE SET
-        {", ".join(f"{c} = excluded.{c}" for c, _ in _KEPT[1:])}"""
-_FORGET_SQL: Final = """DELETE FROM board_due d WHERE NOT EXISTS
+        {", ".join(f"{c} = excluded.{c}" for c, _ in _KEPT[1:])}, open = true,
+        kept_xid = excluded.kept_xid, kept_at = excluded.kept_at"""
+# a case no longer open: its row a tombstone, which a live board reads as the case gone
+_GONE_SQL: Final = """UPDATE board_due SET open = false, kept_xid = pg_current_xact_id(),
+    kept_at = now() WHERE case_id = ANY($1::text[]) AND open"""
+_FORGET_SQL: Final = """UPDATE board_due d SET open = false, kept_xid = pg_current_xact_id(),
+    kept_at = now() WHERE d.open AND NOT EXISTS
     (SELECT 1 FROM cases c WHERE c.case_id = d.case_id AND c.state <> 'resolved')"""
+TOMBSTONE_S: Final = 600  # a live board older than half of it reads its area again
+_BURY_SQL: Final = f"""DELETE FROM board_due
+    WHERE NOT open AND kept_at < now() - interval '{TOMBSTONE_S} seconds'"""
 
 
 def kept_row(policy: Policy, fraction: float, row: asyncpg.Record, key: str) -> tuple[Any, ...]:
@@ -306,11 +319,13 @@ class BoardDue:
             await conn.execute(_KEEP_SQL, *cols)
         kept = {r["case_id"] for r in open_}
         if gone := [i for i in ids if i not in kept]:  # closed (or deleted) since
-            await conn.execute("DELETE FROM board_due WHERE case_id = ANY($1::text[])", gone)
+            await conn.execute(_GONE_SQL, gone)
 
-    async def forget(self, conn: Connection) -> str:
-        """Delete the kept rows of the cases no longer open."""
-        return await conn.execute(_FORGET_SQL)
+    async def forget(self, conn: Connection) -> None:
+        """The kept rows of the cases no longer open as tombstones; tombstones older than
+        ``TOMBSTONE_S`` deleted."""
+        await conn.execute(_FORGET_SQL)
+        await conn.execute(_BURY_SQL)
 
 
 _TIER_COUNTS: Final = ",\n       ".join(
@@ -466,6 +481,35 @@ async def read_board(
     return where, _counted(row["counts"] or [], buildings), listed
 
 
+_KEPT_COLS: Final = """case_id, open, unit, street, community, grid, building, tier, category,
+    state, urgent, supervised, changed_at, deadline, missed, soon_at, late_at"""
+
+
+async def kept_rows(conn: Connection, codes: list[str]) -> tuple[str, list[Kept]]:
+    """The kept rows of the open cases assigned to ``codes``, and the snapshot they were read
+    in (``pg_snapshot`` as text, for ``kept_since``)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(CUSTOM_PLANS)
+        snap: str = await conn.fetchval("SELECT pg_current_snapshot()::text")
+        rows = await conn.fetch(f"SELECT {_KEPT_COLS} {_OPEN_OF}", codes)
+    return snap, [Kept(*r) for r in rows]
+
+
+async def kept_since(conn: Connection, since: str) -> tuple[str, list[Kept]]:
+    """The rows kept (or made tombstones) by the transactions not visible in the snapshot
+    ``since``, of any unit, in the order they were kept; and the snapshot of this read."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        snap: str = await conn.fetchval("SELECT pg_current_snapshot()::text")
+        rows = await conn.fetch(
+            f"""SELECT {_KEPT_COLS} FROM board_due
+                WHERE kept_xid >= pg_snapshot_xmin($1::text::pg_snapshot)
+                  AND NOT pg_visible_in_snapshot(kept_xid, $1::text::pg_snapshot)
+                ORDER BY kept_xid""",
+            since,
+        )
+    return snap, [Kept(*r) for r in rows]
+
+
 async def open_cases(
     conn: Connection, units: list[str], policy: Policy, now: datetime, fraction: float
 ) -> list[BoardCase]:
@@ -499,3 +543,44 @@ async def geometry(conn: Connection, codes: list[str]) -> dict[str, Any]:
             geom = {"type": "Point", "coordinates": [r["lon"], r["lat"]]}
         features.append({"type": "Feature", "geometry": geom, "properties": props})
     return {"type": "FeatureCollection", "features": features}
+
+
+class LiveArea:
+    """A watched area's live board: its kept rows read once into a ``LiveBoard``, then only the
+    rows kept since each read (``kept_since``); read whole again every ``reload_s``, when the
+    registry changed, and after half a tombstone's life (so that no case's going is missed)."""
+
+    def __init__(
+        self,
+        unit: str,
+        keeper: BoardDue,
+        areas: Areas,
+        *,
+        reload_s: float = 30.0,
+    ) -> None:
+        self.unit = unit
+        self.keeper = keeper
+        self.areas = areas
+        self.reload_s = min(reload_s, TOMBSTONE_S / 2)
+        self.board: LiveBoard | None = None
+        self._version = -1
+        self._since = ""
+        self._loaded_at = 0.0
+        self.reloads = 0
+
+    async def read(self, conn: Connection, now: datetime) -> tuple[Area, Counted, Listed]:
+        """The area, its counts and its lists at ``now`` (its marked cases kept first)."""
+        where = await self.areas.area(conn, self.unit)
+        await self.keeper.sync(conn)
+        stale = time.monotonic() - self._loaded_at >= self.reload_s
+        if self.board is None or where.version != self._version or stale:
+            self._since, rows = await kept_rows(conn, where.codes)
+            self.board = LiveBoard(where.units)
+            self.board.load(rows, now)
+            self._version = where.version
+            self._loaded_at = time.monotonic()
+            self.reloads += 1
+        else:
+            self._since, rows = await kept_since(conn, self._since)
+            self.board.apply(rows, now)
+        return where, self.board.counted(), self.board.listed()

@@ -57,13 +57,15 @@ from .board import (
     AreaUnit,
     Board,
     BoardDelta,
+    Counted,
+    Listed,
     Snapshot,
     Tally,
     counts_fields,
     snapshot,
 )
 from .handler import landing, register_handler_page
-from .hub import BoardHub
+from .hub import BoardHub, Build
 
 if TYPE_CHECKING:
     from ..app import DispatchService
@@ -123,15 +125,32 @@ def register_console(svc: DispatchService) -> None:
     areas = queries.Areas()
     svc.app.state.board_areas = areas
 
+    def snap_of(
+        unit: str, where: queries.Area, counted: Counted, listed: Listed, now: datetime
+    ) -> Snapshot:
+        # a unit the registry does not (yet) hold: an empty board
+        top = where.top or AreaUnit(unit, unit, "unknown", None)
+        return snapshot(top, where.units, counted, listed, categories, now)
+
     async def board_of(unit: str, buildings: bool = True) -> Snapshot:
         now = svc.dispatch.clock()
         async with svc.pool.acquire() as conn:
             where, counted, listed = await queries.read_board(
                 conn, keeper, areas, unit, now, buildings=buildings
             )
-        # a unit the registry does not (yet) hold: an empty board
-        top = where.top or AreaUnit(unit, unit, "unknown", None)
-        return snapshot(top, where.units, counted, listed, categories, now)
+        return snap_of(unit, where, counted, listed, now)
+
+    def live_of(unit: str) -> Build:
+        """A watched board's builds: its live board, changed by what was kept since."""
+        live = queries.LiveArea(unit, keeper, areas)
+
+        async def build() -> Snapshot:
+            now = svc.dispatch.clock()
+            async with svc.pool.acquire() as conn:
+                where, counted, listed = await live.read(conn, now)
+            return snap_of(unit, where, counted, listed, now)
+
+        return build
 
     async def district_of(unit: str) -> str | None:
         async with svc.pool.acquire() as conn:
@@ -140,7 +159,7 @@ def register_console(svc: DispatchService) -> None:
     hub = BoardHub(
         svc.dsn,
         svc.schema,
-        board_of,
+        live_of,
         district_of,
         max_backoff_s=svc.settings.retry_max_backoff_s,
     )
