@@ -77,8 +77,10 @@ def test_the_live_board_counts_and_lists_what_a_recount_does() -> None:
         assert (live.counted(), live.listed()) == expected(rows, now), step
         moved_with_time += live.counted().total != before
         changed = []
+        latest = [c.case_id for c in live.listed().recent]
         for _ in range(rng.randrange(0, 25)):
-            case_id = f"c-{rng.randrange(0, 460):04d}"  # some new
+            # some new, some of the latest (changed again, older, closed)
+            case_id = rng.choice(latest) if rng.random() < 0.2 else f"c-{rng.randrange(460):04d}"
             changed.append(a_row(rng, case_id, now))
             rows[case_id] = changed[-1]
         live.apply(changed, now)

@@ -22,6 +22,7 @@ from typing import Final
 from ..due import Due, DueTimes, due_at
 from .board import (
     _DUE_SLOT,
+    _NEVER,
     _TIER_SLOT,
     RECENT,
     WARNINGS,
@@ -30,7 +31,6 @@ from .board import (
     BoardCase,
     Counted,
     Listed,
-    list_cases,
 )
 
 
@@ -107,6 +107,7 @@ class LiveBoard:
         self._due: dict[str, set[str]] = {"overdue": set(), "due_soon": set()}
         self._heap: list[tuple[datetime, int, str]] = []  # (next due change, seq, case id)
         self._seq = itertools.count()
+        self._recent: list[Kept] | None = None  # the RECENT latest (None: to be found again)
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -121,9 +122,23 @@ class LiveBoard:
     def apply(self, rows: Iterable[Kept], now: datetime) -> None:
         """Rows kept since (of any unit), in the order they were kept; then ``advance``."""
         self.advance(now)
+        rows = list(rows)
+        changed = {r.case_id for r in rows}
         for row in rows:
             self._remove(row.case_id)
             self._add(row, now)
+        if self._recent is not None:
+            kept = [r for r in self._recent if r.case_id not in changed]
+            if any(self._fell(r) for r in self._recent if r.case_id in changed):
+                self._recent = None  # one of the latest closed, left or older: found again
+            else:  # the latest so far, with the changed rows still held
+                held = [self._cases[i][0] for i in changed if i in self._cases]
+                self._recent = heapq.nlargest(RECENT, kept + held, key=_latest)
+
+    def _fell(self, row: Kept) -> bool:
+        """Whether a case of the latest is no longer held, or no longer as late."""
+        held = self._cases.get(row.case_id)
+        return held is None or _latest(held[0]) < _latest(row)
 
     def advance(self, now: datetime) -> None:
         """The cases whose due status changed with time between the last time and ``now``."""
@@ -144,18 +159,21 @@ class LiveBoard:
         return Counted({c: tuple(t) for c, t in self._tally.items() if t[0]}, tuple(self._total))
 
     def listed(self) -> Listed:
-        """The overdue and due-soon cases (each at most ``WARNINGS``) and the ``RECENT`` latest."""
+        """The overdue and due-soon cases (each at most ``WARNINGS``) and the ``RECENT`` latest,
+        in ``board.list_cases``'s orders."""
         assert self.now is not None
         now = self.now
-        warned = [self._cases[i][0].case(now) for s in self._due.values() for i in s]
-        warnings = list_cases(warned)
-        latest = heapq.nlargest(
-            RECENT, (r for r, _ in self._cases.values()), key=lambda r: (r.changed_at, r.case_id)
-        )
+
+        def first(ids: set[str]) -> list[BoardCase]:
+            rows = heapq.nsmallest(WARNINGS, (self._cases[i][0] for i in ids), key=_by_deadline)
+            return [r.case(now) for r in rows]
+
+        if self._recent is None:  # a case of the latest left: all of them again
+            self._recent = heapq.nlargest(RECENT, (r for r, _ in self._cases.values()), key=_latest)
         return Listed(
-            warnings.overdue[:WARNINGS],
-            warnings.due_soon[:WARNINGS],
-            [r.case(now) for r in latest],
+            first(self._due["overdue"]),
+            first(self._due["due_soon"]),
+            [r.case(now) for r in self._recent],
         )
 
     # --- the counts ---------------------------------------------------------------------------
@@ -194,6 +212,14 @@ class LiveBoard:
         self._count(row, slot, -1)
         for ids in self._due.values():
             ids.discard(case_id)
+
+
+def _by_deadline(row: Kept) -> tuple[datetime, str]:
+    return (row.deadline or _NEVER, row.case_id)
+
+
+def _latest(row: Kept) -> tuple[datetime, str]:
+    return (row.changed_at, row.case_id)
 
 
 def _slot(due: Due) -> int:
