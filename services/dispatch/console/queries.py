@@ -27,6 +27,7 @@ from .board import (
     Counted,
     Listed,
     Tally,
+    rows_in_order,
     tally_row,
 )
 from .live import Kept, LiveBoard
@@ -57,6 +58,7 @@ class Area:
     units: list[AreaUnit]
     codes: list[str]
     departments: list[str]
+    ordered: list[AreaUnit]  # the board's rows (``board.rows_in_order``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class Areas:
             units,
             [u.code for u in units],
             [u.code for u in units if u.level == "department"],
+            rows_in_order(code, units),
         )
         self._keep(self._areas, code, fresh, self.size)
         return fresh

@@ -130,7 +130,7 @@ def register_console(svc: DispatchService) -> None:
     ) -> Snapshot:
         # a unit the registry does not (yet) hold: an empty board
         top = where.top or AreaUnit(unit, unit, "unknown", None)
-        return snapshot(top, where.units, counted, listed, categories, now)
+        return snapshot(top, where.units, counted, listed, categories, now, where.ordered)
 
     async def board_of(unit: str, buildings: bool = True) -> Snapshot:
         now = svc.dispatch.clock()
