@@ -103,6 +103,8 @@ class LiveBoard:
         self.now: datetime | None = None
         self._cases: dict[str, tuple[Kept, int]] = {}  # case id -> (row, its due slot)
         self._tally: dict[str, list[int]] = {}
+        self._tuples: dict[str, tuple[int, ...]] = {}  # the tallies with open cases, as tuples
+        self._dirty: set[str] = set()  # the units whose tally changed since ``counted``
         self._total = [0] * WIDTH
         self._due: dict[str, set[str]] = {"overdue": set(), "due_soon": set()}
         self._heap: list[tuple[datetime, int, str]] = []  # (next due change, seq, case id)
@@ -156,7 +158,16 @@ class LiveBoard:
                 heapq.heappush(self._heap, (at, next(self._seq), case_id))
 
     def counted(self) -> Counted:
-        return Counted({c: tuple(t) for c, t in self._tally.items() if t[0]}, tuple(self._total))
+        """The counts per unit with any open case, and the totals (the units' tuples made again
+        only for the units a change touched since)."""
+        for code in self._dirty:
+            t = self._tally[code]
+            if t[0]:
+                self._tuples[code] = tuple(t)
+            else:
+                self._tuples.pop(code, None)
+        self._dirty.clear()
+        return Counted(dict(self._tuples), tuple(self._total))
 
     def listed(self) -> Listed:
         """The overdue and due-soon cases (each at most ``WARNINGS``) and the ``RECENT`` latest,
@@ -178,15 +189,17 @@ class LiveBoard:
 
     # --- the counts ---------------------------------------------------------------------------
 
-    def _rows_of(self, row: Kept) -> list[list[int]]:
+    def _codes_of(self, row: Kept) -> set[str]:
         codes = {c for c in (row.street, row.community, row.grid, row.building) if c}
         if row.unit in self.departments:
             codes.add(row.unit)
-        return [self._total, *(self._tally.setdefault(c, [0] * WIDTH) for c in codes)]
+        return codes
 
     def _count(self, row: Kept, slot: int, by: int) -> None:
         tier = _TIER_SLOT[row.tier]
-        for counts in self._rows_of(row):
+        codes = self._codes_of(row)
+        self._dirty |= codes
+        for counts in (self._total, *(self._tally.setdefault(c, [0] * WIDTH) for c in codes)):
             counts[0] += by
             counts[tier] += by
             if slot != _NO_DUE:
