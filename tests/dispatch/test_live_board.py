@@ -9,19 +9,11 @@ import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 
-from services.dispatch.console.board import AreaUnit, count_cases, list_cases
+from services.dispatch.console.board import count_cases, list_cases
 from services.dispatch.console.live import Kept, LiveBoard
+from tests.dispatch.test_console_board import AREA  # the same district, street, ... and department
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
-AREA = [
-    AreaUnit("WC", "武昌区", "district", None),
-    AreaUnit("WC-YY", "杨园街道", "street", "WC"),
-    AreaUnit("WC-YY-OJY", "欧家垸社区", "community", "WC-YY"),
-    AreaUnit("WC-YY-OJY-G01", "一网格", "grid", "WC-YY-OJY"),
-    AreaUnit("WC-YY-OJY-G02", "二网格", "grid", "WC-YY-OJY"),
-    AreaUnit("WC-YY-OJY-G01-B03", "3栋", "building", "WC-YY-OJY-G01"),
-    AreaUnit("WC-CGJ", "城管局", "department", "WC"),
-]
 PLACES = [
     ("WC-YY", "WC-YY-OJY", "WC-YY-OJY-G01", "WC-YY-OJY-G01-B03"),
     ("WC-YY", "WC-YY-OJY", "WC-YY-OJY-G02", None),

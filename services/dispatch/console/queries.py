@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 from collections import OrderedDict
@@ -459,6 +460,16 @@ def _listed(r: dict[str, Any]) -> BoardCase:
     )
 
 
+async def read_counts(
+    conn: Connection, keeper: BoardDue, areas: Areas, unit: str, now: datetime
+) -> tuple[Area, Counted]:
+    """An area (kept per registry version) and its open cases counted at ``now``, buildings
+    included (their due times kept first)."""
+    where = await areas.area(conn, unit)
+    await keeper.sync(conn)
+    return where, await count_open(conn, where.codes, where.departments, now)
+
+
 async def read_board(
     conn: Connection,
     keeper: BoardDue,
@@ -484,8 +495,7 @@ async def read_board(
     return where, _counted(row["counts"] or [], buildings), listed
 
 
-_KEPT_COLS: Final = """case_id, open, unit, street, community, grid, building, tier, category,
-    state, urgent, supervised, changed_at, deadline, missed, soon_at, late_at"""
+_KEPT_COLS: Final = ", ".join(f.name for f in dataclasses.fields(Kept))  # Kept(*row)
 
 
 async def kept_rows(conn: Connection, codes: list[str]) -> tuple[str, list[Kept]]:

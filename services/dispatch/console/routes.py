@@ -274,9 +274,7 @@ def build_router(
                     return Response(status_code=304, headers=cache)
                 return Response(drawn.body, media_type="application/geo+json", headers=cache)
             now = svc.dispatch.clock()
-            where = await areas.area(conn, unit)
-            await keeper.sync(conn)
-            counted = await queries.count_open(conn, where.codes, where.departments, now)
+            _, counted = await queries.read_counts(conn, keeper, areas, unit, now)
         doc = {
             "type": "FeatureCollection",
             "features": [
@@ -301,9 +299,7 @@ def build_router(
         unit = _unit_of(caller)
         now = svc.dispatch.clock()
         async with svc.pool.acquire() as conn:
-            where = await areas.area(conn, unit)
-            await keeper.sync(conn)
-            counted = await queries.count_open(conn, where.codes, where.departments, now)
+            _, counted = await queries.read_counts(conn, keeper, areas, unit, now)
         body = {
             "now": now,
             "fields": list(TALLY_FIELDS),
