@@ -11,10 +11,10 @@ totals'. Due status as ``due.py`` defines it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -134,7 +134,7 @@ class Board(BaseModel):
 
 
 _TIERS: Final = ("grid", "community", "street", "district")
-_TIER_SLOT: Final = {t: 3 + i for i, t in enumerate(_TIERS)}
+_TIER_SLOT: Final[dict[str, int]] = {t: 3 + i for i, t in enumerate(_TIERS)}
 _DUE_SLOT: Final[dict[Due | None, int]] = {"due_soon": 1, "overdue": 2}
 WIDTH: Final = 3 + len(_TIERS)
 Tally = tuple[int, ...]  # open, due soon, overdue, then one per tier (grid .. district)
@@ -157,12 +157,39 @@ def counts_fields(row: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def places(case: BoardCase, departments: set[str]) -> set[str]:
+class Placed(Protocol):
+    """What a case's counting needs of it (a ``BoardCase``, a live board's ``Kept`` row)."""
+
+    @property
+    def unit(self) -> str: ...
+    @property
+    def street(self) -> str | None: ...
+    @property
+    def community(self) -> str | None: ...
+    @property
+    def grid(self) -> str | None: ...
+    @property
+    def building(self) -> str | None: ...
+
+
+def places(case: Placed, departments: Collection[str]) -> set[str]:
     """The units a case counts at: its place, and the department that has it."""
     codes = {c for c in (case.street, case.community, case.grid, case.building) if c}
     if case.unit in departments:
         codes.add(case.unit)
     return codes
+
+
+def add_case(rows: Iterable[list[int]], tier: str, due: Due | None, by: int = 1) -> None:
+    """One case added to each of the tallies ``rows`` (``by`` -1: taken away): open, its tier,
+    its due status."""
+    tier_slot = _TIER_SLOT[tier]
+    due_slot = _DUE_SLOT.get(due)
+    for row in rows:
+        row[0] += by
+        row[tier_slot] += by
+        if due_slot is not None:
+            row[due_slot] += by
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,13 +207,8 @@ def count_cases(area: Sequence[AreaUnit], cases: Iterable[BoardCase]) -> Counted
     tally: dict[str, list[int]] = {}
     total = [0] * WIDTH
     for case in cases:
-        due = _DUE_SLOT.get(case.due)
-        tier = _TIER_SLOT[case.tier]
-        for row in (total, *(tally.setdefault(c, [0] * WIDTH) for c in places(case, departments))):
-            row[0] += 1
-            row[tier] += 1
-            if due is not None:
-                row[due] += 1
+        codes = places(case, departments)
+        add_case((total, *(tally.setdefault(c, [0] * WIDTH) for c in codes)), case.tier, case.due)
     return Counted({c: tuple(r) for c, r in tally.items()}, tuple(total))
 
 

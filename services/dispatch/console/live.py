@@ -17,13 +17,10 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from ..due import Due, DueTimes, due_at
 from .board import (
-    _DUE_SLOT,
     _NEVER,
-    _TIER_SLOT,
     RECENT,
     WARNINGS,
     WIDTH,
@@ -31,6 +28,8 @@ from .board import (
     BoardCase,
     Counted,
     Listed,
+    add_case,
+    places,
 )
 
 
@@ -87,9 +86,6 @@ class Kept:
         )
 
 
-_NO_DUE: Final = -1
-
-
 class LiveBoard:
     """The open cases of an area (its units' codes: a case is in it when its unit is), their
     counts per unit and in total, kept up to date by ``apply`` and ``advance``."""
@@ -101,7 +97,7 @@ class LiveBoard:
 
     def _reset(self) -> None:
         self.now: datetime | None = None
-        self._cases: dict[str, tuple[Kept, int]] = {}  # case id -> (row, its due slot)
+        self._cases: dict[str, tuple[Kept, Due]] = {}  # case id -> (row, its due status)
         self._tally: dict[str, list[int]] = {}
         self._tuples: dict[str, tuple[int, ...]] = {}  # the tallies with open cases, as tuples
         self._dirty: set[str] = set()  # the units whose tally changed since ``counted``
@@ -150,8 +146,8 @@ class LiveBoard:
             held = self._cases.get(case_id)
             if held is None:
                 continue  # closed or left since (its entry stays until it comes up)
-            row, slot = held
-            if _slot(row.due(now)) != slot:
+            row, due = held
+            if row.due(now) != due:
                 self._remove(case_id)
                 self._add(row, now)
             elif (at := row.next_change(now)) is not None:
@@ -189,29 +185,22 @@ class LiveBoard:
 
     # --- the counts ---------------------------------------------------------------------------
 
-    def _codes_of(self, row: Kept) -> set[str]:
-        codes = {c for c in (row.street, row.community, row.grid, row.building) if c}
-        if row.unit in self.departments:
-            codes.add(row.unit)
-        return codes
-
-    def _count(self, row: Kept, slot: int, by: int) -> None:
-        tier = _TIER_SLOT[row.tier]
-        codes = self._codes_of(row)
+    def _count(self, row: Kept, due: Due, by: int) -> None:
+        codes = places(row, self.departments)
         self._dirty |= codes
-        for counts in (self._total, *(self._tally.setdefault(c, [0] * WIDTH) for c in codes)):
-            counts[0] += by
-            counts[tier] += by
-            if slot != _NO_DUE:
-                counts[slot] += by
+        add_case(
+            (self._total, *(self._tally.setdefault(c, [0] * WIDTH) for c in codes)),
+            row.tier,
+            due,
+            by,
+        )
 
     def _add(self, row: Kept, now: datetime) -> None:
         if not row.open or row.unit not in self.codes:
             return
         due = row.due(now)
-        slot = _slot(due)
-        self._cases[row.case_id] = (row, slot)
-        self._count(row, slot, 1)
+        self._cases[row.case_id] = (row, due)
+        self._count(row, due, 1)
         if due in self._due:
             self._due[due].add(row.case_id)
         if (at := row.next_change(now)) is not None:
@@ -221,8 +210,8 @@ class LiveBoard:
         held = self._cases.pop(case_id, None)
         if held is None:
             return
-        row, slot = held
-        self._count(row, slot, -1)
+        row, due = held
+        self._count(row, due, -1)
         for ids in self._due.values():
             ids.discard(case_id)
 
@@ -233,7 +222,3 @@ def _by_deadline(row: Kept) -> tuple[datetime, str]:
 
 def _latest(row: Kept) -> tuple[datetime, str]:
     return (row.changed_at, row.case_id)
-
-
-def _slot(due: Due) -> int:
-    return _DUE_SLOT.get(due, _NO_DUE)
