@@ -38,8 +38,16 @@ from typing import Any
 
 import httpx
 
-from bench.pipeline import percentile
-from bench.procs import ServiceProcess, cpu_seconds, machine, start_service, wait_ready
+from bench.pipeline import _reader, percentile
+from bench.procs import (
+    ServiceProcess,
+    cpu_per_report,
+    cpu_seconds,
+    cpu_snapshot,
+    machine,
+    start_service,
+    wait_ready,
+)
 from bench.seed import seed_registry
 from bench.sweep import load_cases
 from cli.client import Publisher
@@ -170,7 +178,12 @@ def probe_territory(territory: Territory, n: int) -> tuple[Territory, Territory]
 
 
 async def event_to_board(
-    bed: Testbed, territory: Territory, url: str, token: str, args: argparse.Namespace
+    bed: Testbed,
+    territory: Territory,
+    procs: list[ServiceProcess],
+    url: str,
+    token: str,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     n_probes = int(args.duration_s / args.probe_every_s)
     background, probes = probe_territory(territory, n_probes)
@@ -204,23 +217,45 @@ async def event_to_board(
         duration_s=args.duration_s,
         progress=False,
     )
+    stages = await ProbeStages.start(settings)
+    cpu_start = cpu_snapshot(*procs)
+    batches_start = batch_counts(procs)
     t0 = time.monotonic()
     first_board = len(stream.boards)
     flowing = asyncio.create_task(load.run())
     await publish_probes(bed, probe_reports, args.probe_every_s, on_probe)
     stats = await flowing
+    cpu_end = cpu_snapshot(*procs)
+    batches_end = batch_counts(procs)
     await asyncio.sleep(5)  # a sampling window for the last probes, not synchronisation
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
         await reader
+    await stages.read(set(published))
     lat, missed = [], []
+    timeline: list[list[float]] = []  # per seen probe: s after the start, ms in all, its way
+    split: dict[str, list[float]] = {
+        "submitted_opened": [],
+        "opened_dispatched": [],
+        "dispatched_board": [],
+    }
     for rid, at in published.items():
         b = buildings[rid]
         seen = stream.seen_at(b, at, baseline.get(b, 0))
         if seen is None:
             missed.append(rid)
-        else:
-            lat.append((seen - at) * 1000)
+            continue
+        lat.append((seen - at) * 1000)
+        opened, dispatched = stages.points(rid)
+        if opened is not None and dispatched is not None:
+            way = (
+                opened - (at + stages.to_wall) * 1000,
+                dispatched - opened,
+                (seen + stages.to_wall) * 1000 - dispatched,
+            )
+            for name, ms in zip(split, way, strict=True):
+                split[name].append(ms)
+            timeline.append([round(at - t0, 1), round(lat[-1]), *(round(ms) for ms in way)])
     boards = stream.boards[first_board:]
     gaps = [(b[0] - a[0]) * 1000 for a, b in itertools.pairwise(boards)]
     elapsed = time.monotonic() - t0
@@ -231,11 +266,96 @@ async def event_to_board(
         "probes_missed": missed[:10],
         **{f"p{q}_ms": _r(percentile(lat, q)) for q in (50, 90, 99)},
         "max_ms": _r(max(lat)) if lat else None,
+        # each seen probe's way, from the Kafka timestamps of its cases.opened and
+        # cases.dispatched (when dispatch's and intake's relays produced them)
+        "stages_ms": {
+            name: {f"p{q}": _r(percentile(v, q)) for q in (50, 90, 99)} for name, v in split.items()
+        },
+        # CPU per offered report by process while the reports and probes were offered
+        "cpu_us_per_report": cpu_per_report(cpu_start, cpu_end, stats.offered + len(published)),
+        # the batches the services applied meanwhile: how many, and their mean size
+        "batches": {
+            key: {
+                "batches": batches_end[key][0] - batches_start[key][0],
+                "mean_messages": round(
+                    (batches_end[key][1] - batches_start[key][1])
+                    / max(1, batches_end[key][0] - batches_start[key][0]),
+                    1,
+                ),
+            }
+            for key in batches_end
+        },
+        "probes_timeline": timeline,
         "boards_sent": len(boards),
         "boards_per_s": round(len(boards) / elapsed, 2),
         "board_interval_ms_median": _r(statistics.median(gaps)) if gaps else None,
         "board_bytes_median": int(statistics.median(stream.bytes)) if stream.bytes else None,
     }
+
+
+# the subscriptions on the probes' way: (process, topic)
+PROBE_WAY = (("intake", "reports.submitted"), ("dispatch", "cases.opened"))
+
+
+def batch_counts(procs: list[ServiceProcess]) -> dict[str, tuple[float, float]]:
+    """(batches, messages) applied so far, per subscription on the probes' way."""
+    by_name = {p.name: p for p in procs}
+    out = {}
+    for name, topic in PROBE_WAY:
+        p = by_name[name]
+        out[f"{name}:{topic}"] = (
+            p.metric("wangge_consumed_batch_messages_count", topic),
+            p.metric("wangge_consumed_batch_messages_sum", topic),
+        )
+    return out
+
+
+@dataclasses.dataclass
+class ProbeStages:
+    """The probes' cases.opened and cases.dispatched records, read after the run from the
+    offsets at its start (their reading kept out of the measured run)."""
+
+    consumer: Any
+    start_offsets: dict[Any, int]
+    to_wall: float = dataclasses.field(default_factory=lambda: time.time() - time.monotonic())
+    opened_ms: dict[str, int] = dataclasses.field(default_factory=dict)  # report id -> ms
+    case_of: dict[str, str] = dataclasses.field(default_factory=dict)  # report id -> case id
+    dispatched_ms: dict[str, int] = dataclasses.field(default_factory=dict)  # case id -> ms
+
+    @classmethod
+    async def start(cls, settings: Any) -> ProbeStages:
+        consumer = await _reader(settings, ("cases.opened", "cases.dispatched"))
+        parts = list(consumer.assignment())
+        return cls(consumer, {tp: await consumer.position(tp) for tp in parts})
+
+    async def read(self, report_ids: set[str]) -> None:
+        c = self.consumer
+        try:
+            for tp, offset in self.start_offsets.items():
+                c.seek(tp, offset)
+            ends = await c.end_offsets(list(self.start_offsets))
+            while [tp for tp in self.start_offsets if await c.position(tp) < ends[tp]]:
+                batch = await c.getmany(timeout_ms=200, max_records=10_000)
+                for tp, records in batch.items():
+                    opened = tp.topic.endswith("cases.opened")
+                    for r in records:
+                        if r.value is None:
+                            continue
+                        if opened:
+                            body = json.loads(r.value)
+                            for rid in body.get("report_ids") or ():
+                                if rid in report_ids:
+                                    self.opened_ms.setdefault(rid, r.timestamp)
+                                    self.case_of.setdefault(rid, body["case_id"])
+                        elif r.key is not None:
+                            self.dispatched_ms.setdefault(r.key.decode(), r.timestamp)
+        finally:
+            await c.stop()
+
+    def points(self, report_id: str) -> tuple[int | None, int | None]:
+        """(cases.opened, cases.dispatched) Kafka timestamps of a probe's case, wall ms."""
+        case = self.case_of.get(report_id)
+        return self.opened_ms.get(report_id), self.dispatched_ms.get(case) if case else None
 
 
 async def publish_probes(
@@ -332,7 +452,9 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         procs.append(intake)
         wait_ready(intake, timeout=180)
         await seed_registry(bed, territory, ("intake",))
-        results["event_to_board"] = await event_to_board(bed, territory, dispatch.url, token, args)
+        results["event_to_board"] = await event_to_board(
+            bed, territory, [intake, dispatch], dispatch.url, token, args
+        )
     finally:
         for p in procs:
             p.stop()

@@ -73,4 +73,5 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
     blobs = register_media(svc)  # the photos of reports (GET /media/{photo_id}, signed links)
     Open311(svc, intake.taxonomy, intake.known_unit, blobs).install()
     hotspots_api.install(svc, intake.taxonomy)
+    svc.background(lambda: intake.keep_warm(svc.pool))
     return svc

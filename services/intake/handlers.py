@@ -7,11 +7,14 @@ report's row, the case and the outgoing events commit together or not at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import asyncpg
 
 from shared.contract.events import (
     AdministrativeLocation,
@@ -30,7 +33,7 @@ from shared.contract.events import (
 from shared.contract.taxonomy import Category, Taxonomy, load_taxonomy
 from shared.registry.store import RegistryMessage, apply_registry_message
 from shared.runtime.clock import Clock, clock_of, utcnow
-from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.consumer import TRANSIENT_ERRORS, Claimed, Meta
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.settings import Settings
@@ -114,9 +117,10 @@ class Intake:
         self.clock = clock  # when cases open and merge windows end
         self.taxonomy = taxonomy
         self.pii = pii
-        # None until the first batch: then the latest installed model (wangge classifier
+        # None until chosen at start: then the latest installed model (wangge classifier
         # retrain), else the one trained from the labelled reports shipped with intake
         self.classifier = classifier
+        self._choosing = asyncio.Lock()
         self.taxonomy_file: str | None = None
         self.merge_window = merge_window
         self.nearby = nearby or NearbyRule()
@@ -141,18 +145,22 @@ class Intake:
         return intake
 
     async def _current_classifier(self, conn: Connection) -> LinearClassifier:
-        """The classifier, chosen at the first batch: the model installed last, else the one
-        trained from the shipped labelled reports (in a thread: about a second)."""
-        if self.classifier is None:
-            installed = await classifier_store.latest_model(conn)
-            if installed is not None:
-                self.classifier = LinearClassifier(installed.parameters, self.taxonomy)
-                origin = "installed"
-            else:
-                self.classifier = await asyncio.to_thread(trained_classifier, self.taxonomy_file)
-                origin = "shipped data"
-            log.info("classifier ready", model=self.classifier.version, origin=origin)
-        return self.classifier
+        """The classifier, chosen at start (``keep_warm``) or at the first batch, whichever
+        asks first: the model installed last, else the one trained from the shipped labelled
+        reports (in a thread: about a second)."""
+        async with self._choosing:  # once, whether keep_warm or a batch asks first
+            if self.classifier is None:
+                installed = await classifier_store.latest_model(conn)
+                if installed is not None:
+                    self.classifier = LinearClassifier(installed.parameters, self.taxonomy)
+                    origin = "installed"
+                else:
+                    self.classifier = await asyncio.to_thread(
+                        trained_classifier, self.taxonomy_file
+                    )
+                    origin = "shipped data"
+                log.info("classifier ready", model=self.classifier.version, origin=origin)
+            return self.classifier
 
     # --- registry.units -------------------------------------------------------------------------
 
@@ -167,11 +175,32 @@ class Intake:
         return self.index.units.get(code)
 
     async def _current_index(self, conn: Connection, version: int) -> RegistryIndex:
-        if version != self.index_version:
-            self.index = RegistryIndex.build(await store.load_units(conn))
-            self.index_version = version
-            log.info("location index rebuilt", version=version, units=len(self.index.units))
+        """The location index of registry ``version`` or later (built here only when
+        ``keep_warm`` has not built it yet)."""
+        if version > self.index_version:
+            await self._build_index(conn, version)
         return self.index
+
+    async def _build_index(self, conn: Connection, version: int) -> None:
+        # in a thread: a district's 26,000 units take a while, the other consumers go on
+        index = await asyncio.to_thread(RegistryIndex.build, await store.load_units(conn))
+        if version > self.index_version:  # not one built meanwhile of a later version
+            self.index, self.index_version = index, version
+            log.info("location index rebuilt", version=version, units=len(index.units))
+
+    async def keep_warm(self, pool: asyncpg.Pool, period_s: float = 1.0) -> None:
+        """The classifier chosen and the location index built at start, and the index built
+        again soon after every registry change (its version polled every ``period_s``), so
+        that no batch of reports waits for them (a batch still builds the index itself when
+        it finds a later version than the one built)."""
+        while True:
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                async with pool.acquire() as conn:
+                    await self._current_classifier(conn)
+                    version = await store.registry_version(conn)
+                    if version > self.index_version:
+                        await self._build_index(conn, version)
+            await asyncio.sleep(period_s)  # a period, not synchronisation
 
     # --- cases.closed ---------------------------------------------------------------------------
 

@@ -21,6 +21,11 @@ async def bump_registry_version(conn: Connection) -> None:
     await conn.execute("UPDATE registry_state SET version = version + 1")
 
 
+async def registry_version(conn: Connection) -> int:
+    version: int = await conn.fetchval("SELECT version FROM registry_state")
+    return version
+
+
 async def load_units(conn: Connection) -> list[UnitInfo]:
     rows = await conn.fetch(
         "SELECT code, name, level, parent, aliases, area, lon, lat, served_by FROM units"

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from services.dispatch import store
@@ -275,10 +277,13 @@ async def test_a_write_of_cases_marks_what_it_wrote_for_the_keeper(bed: Testbed)
         assert [tuple(r) for r in kept if r[0] in ids] == [("m-1", True), ("m-2", False)]
 
 
-async def test_a_live_board_changed_by_what_was_kept_since_equals_a_recount(bed: Testbed) -> None:
+async def test_a_live_board_changed_by_what_was_kept_since_equals_a_recount(
+    bed: Testbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``queries.LiveArea`` (a watched board): read whole once, then only the rows kept since
     (cases opened, accepted, moved out of the area, closed), its counts and lists equal a
-    board read whole (``read_board``) at each time, without reading the area again."""
+    board read whole (``read_board``) at each time, without reading the area again; read
+    whole again (its safeguard, in parts of 7 rows), the same."""
     clock = FakeClock()
     svc = await start_dispatch(bed, clock, WANGGE_SWEEP_INTERVAL_S=QUIET)
     await load_registry(bed)
@@ -325,3 +330,8 @@ async def test_a_live_board_changed_by_what_was_kept_since_equals_a_recount(bed:
             await store.insert_cases(conn, [a_case(case_id=f"n-{step}", dispatched_at=clock())])
         await same(clock())
     assert live.reloads == 1
+    monkeypatch.setattr(queries.LiveArea, "CHUNK", 7)
+    live.reload_s = 0
+    clock.advance(timedelta(minutes=5))
+    await same(clock())
+    assert live.reloads == 2

@@ -80,6 +80,30 @@ async def test_a_report_becomes_a_located_classified_case(bed: Testbed) -> None:
     assert "王阿姨".encode() not in (opened[0].value or b"")
 
 
+async def test_the_classifier_and_the_location_index_are_ready_before_any_report(
+    bed: Testbed,
+) -> None:
+    """Intake chooses its classifier and builds its location index at start, and again after
+    a registry change, without a report to wait for them (``Intake.keep_warm``)."""
+    run = await start_intake(bed)  # starts, then the sample registry is published
+    async with run.svc.pool.acquire() as conn:
+        version = await conn.fetchval("SELECT version FROM registry_state")
+
+    async def warm() -> bool:
+        return run.intake.classifier is not None and run.intake.index_version >= version
+
+    await eventually(warm, timeout=30, what="the classifier and the index of the registry")
+    assert "WC-YY-OJY-G01-B03" in run.intake.index.units
+    # then a registry change: the index of the new version, built without a report either
+    async with run.svc.pool.acquire() as conn:
+        await conn.execute("UPDATE registry_state SET version = version + 1")
+
+    async def rebuilt() -> bool:
+        return run.intake.index_version > version
+
+    await eventually(rebuilt, timeout=30, what="the index built again")
+
+
 async def test_a_given_category_is_kept(bed: Testbed) -> None:
     await start_intake(bed)
     rep = report(category="civility", location={"grid_code": "WC-YY-HPY-G01"})

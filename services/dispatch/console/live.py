@@ -3,11 +3,13 @@ them (``board_due``), counted once when loaded and then changed case by case, so
 board costs what changed instead of a recount of the area (a district's 100,000 cases: a second
 of PostgreSQL per build).
 
-``LiveBoard.load`` takes every kept row of the area; ``apply`` the rows kept since (of any
+``LiveBoard.load`` takes every kept row of the area (``extend``: in parts, so that a caller
+can let its event loop run between them); ``apply`` the rows kept since (of any
 unit: a case may have left the area, or closed: ``open`` false); ``advance`` moves the cases
 whose due status changed with time alone (each case's next due time in a heap). ``counted`` and
 ``listed`` then answer what ``board.count_cases`` and ``board.list_cases`` answer over the same
-cases at that time (``tests/dispatch/test_live_board.py``).
+cases at that time (``tests/dispatch/test_live_board.py``); the overdue and due-soon cases are
+kept in deadline order (``sortedcontainers``), so that a board's warnings cost their length.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from sortedcontainers import SortedKeyList
 
 from ..due import Due, DueTimes, due_at
 from .board import (
@@ -102,7 +106,10 @@ class LiveBoard:
         self._tuples: dict[str, tuple[int, ...]] = {}  # the tallies with open cases, as tuples
         self._dirty: set[str] = set()  # the units whose tally changed since ``counted``
         self._total = [0] * WIDTH
-        self._due: dict[str, set[str]] = {"overdue": set(), "due_soon": set()}
+        # the overdue and the due-soon cases, in the warnings' order
+        self._due: dict[str, SortedKeyList] = {
+            due: SortedKeyList(key=_by_deadline) for due in ("overdue", "due_soon")
+        }
         self._heap: list[tuple[datetime, int, str]] = []  # (next due change, seq, case id)
         self._seq = itertools.count()
         self._recent: list[Kept] | None = None  # the RECENT latest (None: to be found again)
@@ -113,6 +120,10 @@ class LiveBoard:
     def load(self, rows: Iterable[Kept], now: datetime) -> None:
         """Every kept row of the area (what was there before is forgotten)."""
         self._reset()
+        self.extend(rows, now)
+
+    def extend(self, rows: Iterable[Kept], now: datetime) -> None:
+        """More of the area's kept rows, while loading it (after ``load`` of the first part)."""
         self.now = now
         for row in rows:
             self._add(row, now)
@@ -171,9 +182,8 @@ class LiveBoard:
         assert self.now is not None
         now = self.now
 
-        def first(ids: set[str]) -> list[BoardCase]:
-            rows = heapq.nsmallest(WARNINGS, (self._cases[i][0] for i in ids), key=_by_deadline)
-            return [r.case(now) for r in rows]
+        def first(rows: SortedKeyList) -> list[BoardCase]:
+            return [r.case(now) for r in rows.islice(0, WARNINGS)]
 
         if self._recent is None:  # a case of the latest left: all of them again
             self._recent = heapq.nlargest(RECENT, (r for r, _ in self._cases.values()), key=_latest)
@@ -202,7 +212,7 @@ class LiveBoard:
         self._cases[row.case_id] = (row, due)
         self._count(row, due, 1)
         if due in self._due:
-            self._due[due].add(row.case_id)
+            self._due[due].add(row)
         if (at := row.next_change(now)) is not None:
             heapq.heappush(self._heap, (at, next(self._seq), row.case_id))
 
@@ -212,8 +222,8 @@ class LiveBoard:
             return
         row, due = held
         self._count(row, due, -1)
-        for ids in self._due.values():
-            ids.discard(case_id)
+        if due in self._due:
+            self._due[due].discard(row)
 
 
 def _by_deadline(row: Kept) -> tuple[datetime, str]:

@@ -498,14 +498,14 @@ async def read_board(
 _KEPT_COLS: Final = ", ".join(f.name for f in dataclasses.fields(Kept))  # Kept(*row)
 
 
-async def kept_rows(conn: Connection, codes: list[str]) -> tuple[str, list[Kept]]:
-    """The kept rows of the open cases assigned to ``codes``, and the snapshot they were read
-    in (``pg_snapshot`` as text, for ``kept_since``)."""
+async def kept_rows(conn: Connection, codes: list[str]) -> tuple[str, list[asyncpg.Record]]:
+    """The kept rows of the open cases assigned to ``codes`` (each ``Kept(*row)``), and the
+    snapshot they were read in (``pg_snapshot`` as text, for ``kept_since``)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(CUSTOM_PLANS)
         snap: str = await conn.fetchval("SELECT pg_current_snapshot()::text")
         rows = await conn.fetch(f"SELECT {_KEPT_COLS} {_OPEN_OF}", codes)
-    return snap, [Kept(*r) for r in rows]
+    return snap, rows
 
 
 async def kept_since(conn: Connection, since: str) -> tuple[str, list[Kept]]:
@@ -560,8 +560,13 @@ async def geometry(conn: Connection, codes: list[str]) -> dict[str, Any]:
 
 class LiveArea:
     """A watched area's live board: its kept rows read once into a ``LiveBoard``, then only the
-    rows kept since each read (``kept_since``); read whole again every ``reload_s``, when the
-    registry changed, and after half a tombstone's life (so that no case's going is missed)."""
+    rows kept since each read (``kept_since``); read whole again when the registry changed,
+    when its last read is older than half a tombstone's life (a closed case's tombstone could
+    be gone before it was read) and, as a safeguard, every ``reload_s``. A whole read is
+    loaded ``CHUNK`` rows at a time, the event loop let run between them (a district's 100,000
+    rows take about a second of Python: the consumers must not wait that long)."""
+
+    CHUNK: Final = 2000
 
     def __init__(
         self,
@@ -569,31 +574,39 @@ class LiveArea:
         keeper: BoardDue,
         areas: Areas,
         *,
-        reload_s: float = 30.0,
+        reload_s: float = TOMBSTONE_S / 2,
     ) -> None:
         self.unit = unit
         self.keeper = keeper
         self.areas = areas
-        self.reload_s = min(reload_s, TOMBSTONE_S / 2)
+        self.reload_s = reload_s
         self.board: LiveBoard | None = None
         self._version = -1
         self._since = ""
         self._loaded_at = 0.0
+        self._read_at = 0.0
         self.reloads = 0
 
     async def read(self, conn: Connection, now: datetime) -> tuple[Area, Counted, Listed]:
         """The area, its counts and its lists at ``now`` (its marked cases kept first)."""
         where = await self.areas.area(conn, self.unit)
         await self.keeper.sync(conn)
-        stale = time.monotonic() - self._loaded_at >= self.reload_s
+        at = time.monotonic()
+        stale = at - self._loaded_at >= self.reload_s or at - self._read_at >= TOMBSTONE_S / 2
         if self.board is None or where.version != self._version or stale:
-            self._since, rows = await kept_rows(conn, where.codes)
-            self.board = LiveBoard(where.units)
-            self.board.load(rows, now)
+            self._since, records = await kept_rows(conn, where.codes)
+            board = LiveBoard(where.units)
+            board.load((), now)
+            for lo in range(0, len(records), self.CHUNK):
+                if lo:
+                    await asyncio.sleep(0)  # let the consumers run
+                board.extend([Kept(*r) for r in records[lo : lo + self.CHUNK]], now)
+            self.board = board
             self._version = where.version
-            self._loaded_at = time.monotonic()
+            self._loaded_at = at
             self.reloads += 1
         else:
             self._since, rows = await kept_since(conn, self._since)
             self.board.apply(rows, now)
+        self._read_at = at
         return where, self.board.counted(), self.board.listed()
