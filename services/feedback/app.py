@@ -37,7 +37,7 @@ from shared.runtime.signin import Sessions
 
 from .api import register_routes
 from .freezing import FreezePolicy
-from .handlers import SWEEP_BATCH, Feedback, case_ordered
+from .handlers import SWEEP_BATCH, Feedback, case_locked, case_ordered
 from .keys import FeedbackKeys
 from .official import FREEZE_BATCH, FreezeSweep
 from .projection import FACTS
@@ -65,7 +65,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Service
     svc.subscribe_batch("cases.merged", CaseMerged)(case_ordered(fb.on_merged))
     svc.subscribe_batch("cases.reclassified", CaseReclassified)(case_ordered(fb.on_reclassified))
     for fact in FACTS:  # cases.dispatched, .accepted, .escalated, .resolved, .verified, ...
-        svc.subscribe_batch(fact.topic, fact.model)(case_ordered(fb.record))
+        svc.subscribe_batch(fact.topic, fact.model)(case_locked(fb.record))
     svc.subscribe_batch("cases.extended", CaseExtended)(case_ordered(fb.on_extended))
     # a rating of an unknown case is rejected: no placeholder for it
     svc.subscribe_batch("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(

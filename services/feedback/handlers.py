@@ -2,8 +2,10 @@
 reopening, and the unrated-closing timer.
 
 Case events arrive on different topics through different consumers, so their order across
-topics is not guaranteed. Every handler first makes sure the case row exists (a placeholder
-when cases.opened is late) and records its fact (``projection``); what happens to the case then
+topics is not guaranteed. Every batch of case events first locks its cases' rows in case_id
+order, placeholders made for cases not known yet (cases.opened late: ``case_ordered``,
+``case_locked``); each event then records its fact (``projection``: a batch of facts
+set-based, ``Feedback.record``); what happens to the case then
 is the step of ``lifecycle``'s table for its state and the input, consulted once per input:
 follow-up requests go to the reporters known when the case is resolved, and to each reporter
 learnt later (a late cases.opened, a cases.merged) while the round's rating window is open.
@@ -13,7 +15,7 @@ reporter once (``cases.notified``), and a reporter learnt later is told the mile
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias, assert_never
 
@@ -32,7 +34,14 @@ from shared.contract.events import (
 )
 from shared.registry.store import unit_names
 from shared.runtime.clock import Clock, utcnow
-from shared.runtime.consumer import BatchHandler, Handler, Meta, locked_first
+from shared.runtime.consumer import (
+    BatchHandler,
+    Claimed,
+    Handler,
+    Meta,
+    locked_batch,
+    locked_first,
+)
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -53,11 +62,20 @@ def case_ordered(handler: Handler[Any], *, create: bool = True) -> BatchHandler[
     """A per-message handler of case events as a batch handler that first locks the batch's
     cases in case_id order (``store.lock_cases``; ``create``: placeholders for cases not known
     yet), then applies each message in order (``locked_first``)."""
+    return locked_first(_case_lock(create), lambda e: e.case_id, handler)
 
+
+def case_locked(handler: BatchHandler[Any]) -> BatchHandler[Any]:
+    """A batch handler of case events that gets its batch with the batch's cases locked in
+    case_id order first, placeholders made for cases not known yet (``locked_batch``)."""
+    return locked_batch(_case_lock(True), lambda e: e.case_id, handler)
+
+
+def _case_lock(create: bool) -> Callable[[Connection, list[str]], Awaitable[None]]:
     async def lock(conn: Connection, case_ids: list[str]) -> None:
         await store.lock_cases(conn, case_ids, create=create)
 
-    return locked_first(lock, lambda e: e.case_id, handler)
+    return lock
 
 
 class Feedback:
@@ -96,14 +114,13 @@ class Feedback:
 
     async def on_merged(self, uow: UnitOfWork, ev: CaseMerged, meta: Meta) -> None:
         """A supporter (附议) of the case: followed up like the first reporter, unless
-        anonymous."""
-        await store.ensure_case(uow.conn, ev.case_id)
+        anonymous (its case row made and locked by ``case_ordered``)."""
         if not ev.anonymous:
             await self.learn_reporter(uow, ev.case_id, ev.reporter_ref, ev.source)
 
     async def on_reclassified(self, uow: UnitOfWork, ev: CaseReclassified, meta: Meta) -> None:
-        """The command centre's category (人工分拨): the figures count the case under it."""
-        await store.ensure_case(uow.conn, ev.case_id)
+        """The command centre's category (人工分拨): the figures count the case under it (its
+        case row made and locked by ``case_ordered``)."""
         await store.reclassify(
             uow.conn,
             ev.case_id,
@@ -125,31 +142,36 @@ class Feedback:
         await self.notify(uow, case_id)  # the milestones reached so far
         await self.advance(uow, case, "reporter")
 
-    async def record(self, uow: UnitOfWork, ev: FactEvent, meta: Meta) -> None:
-        """Every event of ``projection.FACTS``: its fact row, and its step of the lifecycle if it
-        is an input of it (``cases.verified``, or ``cases.resolved`` where nobody verifies it: a
-        new rating round, unless the case already awaits its rating or is closed); a milestone
-        (``notices``) is told to the reporters."""
-        conn = uow.conn
-        fact = projection.fact_of(ev)
-        await store.ensure_case(conn, ev.case_id)
-        # an input, or a milestone (its notices), locks the case row before the fact row's
-        # foreign key shares it
-        given = projection.input_of(fact, ev)
-        lock = given is not None or isinstance(ev, notices.MILESTONE_EVENTS)
-        case = await store.get_case(conn, ev.case_id, lock=True) if lock else None
-        row = projection.fact_row(fact, ev, meta)
-        await store.insert_fact(conn, fact.table, **row)
-        if isinstance(ev, notices.MILESTONE_EVENTS):  # told before the follow-up it may start
-            await self.reached(uow, ev, row[fact.when])
-        if given is not None:
-            assert case is not None
-            await self.advance(uow, case, given)
+    async def record(self, conn: Connection, claimed: list[Claimed[FactEvent]]) -> None:
+        """A batch of events of ``projection.FACTS`` (one topic's; its cases locked first:
+        ``case_locked``), set-based: their fact rows; the milestones among them (``notices``)
+        kept and told to the reporters; then, message by message in order, the step of the
+        lifecycle of each that is an input of it (``cases.verified``, or ``cases.resolved``
+        where nobody verifies it: a new rating round, unless the case already awaits its
+        rating or is closed): a milestone is told before the follow-up it may start."""
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        reached: list[tuple[UnitOfWork, notices.MilestoneEvent, datetime]] = []
+        for c in claimed:
+            ev = c.event
+            fact = projection.fact_of(ev)
+            row = projection.fact_row(fact, ev, c.meta)
+            by_table.setdefault(fact.table, []).append(row)
+            if isinstance(ev, notices.MILESTONE_EVENTS):
+                reached.append((c.uow, ev, row[fact.when]))
+        for table, rows in by_table.items():
+            await store.insert_facts(conn, table, rows)
+        if reached:
+            await self.reached_many(conn, reached)
+        for c in claimed:
+            given = projection.input_of(projection.fact_of(c.event), c.event)
+            if given is not None:
+                case = await store.get_case(conn, c.event.case_id, lock=True)
+                assert case is not None  # locked (made if need be) by case_locked
+                await self.advance(c.uow, case, given)
 
     async def on_extended(self, uow: UnitOfWork, ev: CaseExtended, meta: Meta) -> None:
-        """An extension approved (缓办/延期): a milestone the reporters hear of."""
-        await store.ensure_case(uow.conn, ev.case_id)
-        await store.get_case(uow.conn, ev.case_id, lock=True)
+        """An extension approved (缓办/延期): a milestone the reporters hear of (its case row
+        made and locked by ``case_ordered``)."""
         await self.reached(uow, ev, ev.extended_at)
 
     # --- what residents hear (cases.notified) -------------------------------------------------
@@ -157,22 +179,38 @@ class Feedback:
     async def reached(self, uow: UnitOfWork, ev: notices.MilestoneEvent, at: datetime) -> None:
         """The case reached a milestone (``at``: when): kept once, and told to each reporter
         (the case row is locked)."""
-        names = await unit_names(uow.conn, [ev.unit])
-        await store.add_milestone(
-            uow.conn, notices.milestone(ev, at=at, unit_name=names.get(ev.unit))
+        await self.reached_many(uow.conn, [(uow, ev, at)])
+
+    async def reached_many(
+        self, conn: Connection, reached: list[tuple[UnitOfWork, notices.MilestoneEvent, datetime]]
+    ) -> None:
+        """Milestones reached (each with its message's unit of work and when), kept once each,
+        then told to each reporter of their cases (the cases' rows locked), each case's notices
+        emitted by the unit of work of its last milestone here."""
+        names = await unit_names(conn, sorted({ev.unit for _, ev, _ in reached}))
+        await store.add_milestones(
+            conn,
+            [notices.milestone(ev, at=at, unit_name=names.get(ev.unit)) for _, ev, at in reached],
         )
-        await self.notify(uow, ev.case_id)
+        await self.notify_many(conn, {ev.case_id: uow for uow, ev, _ in reached})
 
     async def notify(self, uow: UnitOfWork, case_id: str) -> None:
         """A ``cases.notified`` for each milestone of the case to each reporter not told of it
         yet (anonymous reporters are not reporters here: they hear nothing)."""
-        now = self.clock()
-        for row in await store.notices_due(uow.conn, case_id):
-            notice = notices.notice(case_id, dict(row))
-            if await store.add_notice(
-                uow.conn, notice.notice_id, case_id, row["key"], row["reporter_ref"], now
-            ):
-                uow.emit(notice)
+        await self.notify_many(uow.conn, {case_id: uow})
+
+    async def notify_many(self, conn: Connection, uows: dict[str, UnitOfWork]) -> None:
+        """``notify`` for each case of ``uows``, emitting by its unit of work."""
+        made = [
+            (row["case_id"], notices.notice(row["case_id"], dict(row)), row["key"])
+            for row in await store.notices_due(conn, list(uows))
+        ]
+        new = await store.add_notices(
+            conn, [(n.notice_id, case, key, n.reporter_ref) for case, n, key in made], self.clock()
+        )
+        for case, notice, _ in made:
+            if notice.notice_id in new:
+                uows[case].emit(notice)
 
     # --- the lifecycle ------------------------------------------------------------------------
 

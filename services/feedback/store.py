@@ -40,13 +40,6 @@ LEVEL_COLUMNS = {
 # --- the case row -------------------------------------------------------------------------------
 
 
-async def ensure_case(conn: Connection, case_id: str) -> None:
-    """A placeholder row for a case whose cases.opened has not been applied yet."""
-    await conn.execute(
-        "INSERT INTO cases (case_id) VALUES ($1) ON CONFLICT (case_id) DO NOTHING", case_id
-    )
-
-
 async def lock_cases(conn: Connection, case_ids: Iterable[str], *, create: bool) -> None:
     """Lock the rows of ``case_ids`` for the transaction, in case_id order (``create``: a
     placeholder first for each case not known yet, inserted in that order too), so that two
@@ -100,7 +93,7 @@ async def reclassify(
 ) -> bool:
     """The command centre's category (``cases.reclassified``) and its default tier (kept when
     the event has none), unless a later one came first; False: it did not apply. The case row
-    exists (``ensure_case``)."""
+    exists (``lock_cases``)."""
     done = await conn.fetchval(
         """UPDATE cases SET category = $2, category_name = $3,
                   default_tier = COALESCE($4, default_tier), reclassified_at = $5
@@ -195,57 +188,60 @@ async def use_request(conn: Connection, token_hash: str, at: datetime) -> None:
 
 
 async def insert_rating(conn: Connection, **row: Any) -> None:
-    await _insert(conn, "ratings", row)
+    await _insert(conn, "ratings", [row])
 
 
 # --- milestones and notices (cases.notified) ----------------------------------------------------
 
 
-async def add_milestone(conn: Connection, m: Milestone) -> None:
-    """The milestone, unless the case has it already (the same key: a redelivered event)."""
-    await conn.execute(
+async def add_milestones(conn: Connection, ms: list[Milestone]) -> None:
+    """The milestones, each unless its case has it already (the same key: a redelivered
+    event)."""
+    await conn.executemany(
         """INSERT INTO milestones (case_id, key, kind, at, text, deadline)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id, key) DO NOTHING""",
-        m.case_id,
-        m.key,
-        m.kind,
-        m.at,
-        m.text,
-        m.deadline,
+        [(m.case_id, m.key, m.kind, m.at, m.text, m.deadline) for m in ms],
     )
 
 
-async def notices_due(conn: Connection, case_id: str) -> list[asyncpg.Record]:
-    """Each milestone of the case with each of its reporters not told of it yet, in the order
-    the milestones happened."""
+async def notices_due(conn: Connection, case_ids: list[str]) -> list[asyncpg.Record]:
+    """Each milestone of the cases with each of its reporters not told of it yet, case by case
+    in the order the milestones happened."""
     return list(
         await conn.fetch(
-            """SELECT m.key, m.kind, m.at, m.text, m.deadline, r.reporter_ref, r.channel
+            """SELECT m.case_id, m.key, m.kind, m.at, m.text, m.deadline, r.reporter_ref,
+                      r.channel
                FROM milestones m JOIN reporters r ON r.case_id = m.case_id
-               WHERE m.case_id = $1 AND NOT EXISTS (
+               WHERE m.case_id = ANY($1::text[]) AND NOT EXISTS (
                    SELECT 1 FROM notices n
                    WHERE n.case_id = m.case_id AND n.milestone = m.key
                      AND n.reporter_ref = r.reporter_ref)
-               ORDER BY m.at, m.key, r.reporter_ref""",
-            case_id,
+               ORDER BY m.case_id, m.at, m.key, r.reporter_ref""",
+            case_ids,
         )
     )
 
 
-async def add_notice(
-    conn: Connection, notice_id: str, case_id: str, milestone: str, reporter_ref: str, at: datetime
-) -> bool:
-    """Record the notice; False: it was made before."""
-    done = await conn.fetchval(
+async def add_notices(
+    conn: Connection, notices: list[tuple[str, str, str, str]], at: datetime
+) -> set[str]:
+    """Record the notices, each (notice_id, case_id, milestone, reporter_ref); the ids of those
+    not made before."""
+    if not notices:
+        return set()
+    ids, cases, milestones, refs = (list(col) for col in zip(*notices, strict=True))
+    rows = await conn.fetch(
         """INSERT INTO notices (notice_id, case_id, milestone, reporter_ref, notified_at)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
-        notice_id,
-        case_id,
-        milestone,
-        reporter_ref,
+           SELECT n, c, m, r, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                  AS t(n, c, m, r)
+           ON CONFLICT DO NOTHING RETURNING notice_id""",
+        ids,
+        cases,
+        milestones,
+        refs,
         at,
     )
-    return bool(done)
+    return {r["notice_id"] for r in rows}
 
 
 # --- facts from case events ---------------------------------------------------------------------
@@ -256,15 +252,25 @@ FACT_TABLES = (*(f.table for f in FACTS), "reopens")
 
 
 async def insert_fact(conn: Connection, table: str, **row: Any) -> None:
+    await insert_facts(conn, table, [row])
+
+
+async def insert_facts(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Rows of one fact table, each with the same columns as the first."""
     if table not in FACT_TABLES:
         raise ValueError(f"not a fact table: {table}")
-    await _insert(conn, table, row)
+    await _insert(conn, table, rows)
 
 
-async def _insert(conn: Connection, table: str, row: dict[str, Any]) -> None:
-    cols = ", ".join(row)
-    params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    await conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({params})", *row.values())
+async def _insert(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    names = list(rows[0])
+    cols = ", ".join(names)
+    params = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    await conn.executemany(
+        f"INSERT INTO {table} ({cols}) VALUES ({params})", [[r[n] for n in names] for r in rows]
+    )
 
 
 # --- durable timer ------------------------------------------------------------------------------

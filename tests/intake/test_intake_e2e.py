@@ -87,7 +87,7 @@ async def test_the_classifier_and_the_location_index_are_ready_before_any_report
     a registry change, without a report to wait for them (``Intake.keep_warm``)."""
     run = await start_intake(bed)  # starts, then the sample registry is published
     async with run.svc.pool.acquire() as conn:
-        version = await conn.fetchval("SELECT version FROM registry_state")
+        version: int = await conn.fetchval("SELECT version FROM registry_state")
 
     async def warm() -> bool:
         return run.intake.classifier is not None and run.intake.index_version >= version

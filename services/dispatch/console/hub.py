@@ -8,9 +8,10 @@ district is marked changed; its one builder task reads the board again (for all 
 at most once per ``min_interval_s``, so a burst of events costs one read: the rows kept since
 its last read, applied to the area's live board, ``queries.LiveArea``) and wakes
 its streams, which send it, each as its client asked (the whole board, or what changed since
-the last it sent: ``routes``; the whole board serialised once per build) (and waits at least as
-long as that build took before the next one, so that building a large area's board never
-takes more than half of the service's time from its consumers). A board is also rebuilt every
+the last it sent: ``routes``; the whole board serialised once per build) (and waits as long as
+that build took before the next one, up to ``MAX_PAUSE_S``, so that a board's builds take about
+half of the service's time from its consumers at most; an area read whole, the longest build,
+lets them run between its parts). A board is also rebuilt every
 ``refresh_s`` without an event, for the cases that become due soon as time passes. After the
 listening connection is lost (a failover), every board is rebuilt once it is back:
 notifications sent meanwhile are not kept.
@@ -37,6 +38,9 @@ log = get_logger(component="dispatch-console")
 Build = Callable[[], Awaitable[Snapshot]]  # one board's next build
 Builder = Callable[[str], Build]  # a board's unit -> its builds (``queries.LiveArea``)
 Locate = Callable[[str], Awaitable[str | None]]  # a board's unit -> its district (None: any)
+
+
+MAX_PAUSE_S = 0.5  # the longest pause after a board's build
 
 
 def _set(event: asyncio.Event, _conn: Any) -> None:
@@ -84,9 +88,12 @@ class Channel:
             self.version += 1
             async with self._changed:
                 self._changed.notify_all()
-            # at least as long as the build took: a board of a large area (a district's 100,000
-            # cases take about a second) keeps at most half of the service's time
-            await asyncio.sleep(max(self._min_interval_s, time.monotonic() - started))
+            # as long as the build took (at most MAX_PAUSE_S): a board keeps at most about half
+            # of the service's time; a build longer than that is a whole read of the area,
+            # which lets the consumers run between its parts (``queries.LiveArea``), so the next
+            # board need not wait as long again
+            took = time.monotonic() - started
+            await asyncio.sleep(max(self._min_interval_s, min(took, MAX_PAUSE_S)))
 
     async def after(self, seen: int) -> tuple[int, Snapshot]:
         """The first board after version ``seen`` (waits for it)."""
