@@ -326,11 +326,14 @@ class ProbeStages:
     async def start(cls, settings: Any) -> ProbeStages:
         consumer = await _reader(settings, ("cases.opened", "cases.dispatched"))
         parts = list(consumer.assignment())
-        return cls(consumer, {tp: await consumer.position(tp) for tp in parts})
+        offsets = {tp: await consumer.position(tp) for tp in parts}
+        consumer.unsubscribe()  # nothing fetched in the background while the run is measured
+        return cls(consumer, offsets)
 
     async def read(self, report_ids: set[str]) -> None:
         c = self.consumer
         try:
+            c.assign(list(self.start_offsets))
             for tp, offset in self.start_offsets.items():
                 c.seek(tp, offset)
             ends = await c.end_offsets(list(self.start_offsets))
