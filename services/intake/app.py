@@ -26,7 +26,7 @@ from shared.contract.events import (
     ReportSubmitted,
 )
 from shared.registry.store import RegistryMessage
-from shared.runtime.consumer import BatchHandler, Handler, Meta, locked_first
+from shared.runtime.consumer import BatchHandler, Meta, locked_batch, one_by_one
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
 from shared.runtime.uow import UnitOfWork
@@ -58,10 +58,10 @@ def create_service(settings: Settings, intake: Intake | None = None) -> Service:
         await projection.on_closed(uow, event, meta)
 
     # each batch of case events takes its cases' progress locks first, in one order
-    def ordered(handler: Handler[Any]) -> BatchHandler[Any]:
-        return locked_first(open311_store.lock_progress, lambda e: e.case_id, handler)
+    def ordered(handler: BatchHandler[Any]) -> BatchHandler[Any]:
+        return locked_batch(open311_store.lock_progress, lambda e: e.case_id, handler)
 
-    svc.subscribe_batch("cases.closed", CaseClosed)(ordered(on_case_closed))
+    svc.subscribe_batch("cases.closed", CaseClosed)(ordered(one_by_one(on_case_closed)))
     svc.subscribe_batch("cases.dispatched", CaseDispatched)(ordered(projection.on_dispatched))
     svc.subscribe_batch("cases.accepted", CaseAccepted)(ordered(projection.on_accepted))
     svc.subscribe_batch("cases.escalated", CaseEscalated)(ordered(projection.on_escalated))

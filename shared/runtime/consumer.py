@@ -180,25 +180,19 @@ class Polling:
     """How a subscription waits for records. An idle consumer polls (``getmany``) for
     ``poll_ms``, then FastStream sleeps as long again; aiokafka keeps one fetch in flight per
     broker, for the partitions with nothing buffered, and the broker holds it up to
-    ``fetch_max_wait_ms`` when they have less than ``fetch_min_bytes`` (a partition just drained
-    waits for it). Short waits pick up a record within milliseconds, at the cost of tens of
-    empty polls and fetches a second per consumer, on the service and on Kafka, when idle. The
-    least bytes keep a steady flow from costing a fetch per record: with ``fetch_min_bytes``
-    of 1 (Kafka's default), records arriving a few milliseconds apart (500 a second over a
-    topic's partitions) were answered one or two per fetch, the consumer sending as many
-    fetches a second as records came, and Kafka answering them; now the broker answers when
-    this much has come or the wait is over, so a fetch carries what came in that time."""
+    ``fetch_max_wait_ms`` when they have no data (a partition just drained waits for it). Short
+    waits pick up a record within milliseconds, at the cost of tens of empty polls and fetches a
+    second per consumer, on the service and on Kafka, when idle."""
 
     fetch_max_wait_ms: int
     poll_ms: int
-    fetch_min_bytes: int = 1
 
 
 # The report path (reports.submitted -> cases.opened/merged -> cases.dispatched) and handlers'
 # actions: picked up within about 20 ms.
-PROMPT = Polling(fetch_max_wait_ms=20, poll_ms=10, fetch_min_bytes=64 * 1024)
+PROMPT = Polling(fetch_max_wait_ms=20, poll_ms=10)
 # Everything else: within about 200 ms, at a fifth of the idle cost.
-RELAXED = Polling(fetch_max_wait_ms=100, poll_ms=50, fetch_min_bytes=64 * 1024)
+RELAXED = Polling(fetch_max_wait_ms=100, poll_ms=50)
 
 
 class ConsumerContext(Protocol):
@@ -249,7 +243,6 @@ class Subscription(Generic[M]):
             max_records=svc.settings.consume_batch,
             batch_timeout_ms=self.polling.poll_ms,
             fetch_max_wait_ms=self.polling.fetch_max_wait_ms,
-            fetch_min_bytes=self.polling.fetch_min_bytes,
             title=self.group,
             description=self.model.__doc__,
             decoder=_raw_body,

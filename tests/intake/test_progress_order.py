@@ -28,7 +28,7 @@ async def test_status_batches_in_opposite_orders_wait_instead_of_deadlocking(
     a, b = sorted(f"c-{uuid.uuid4().hex[:10]}" for _ in range(2))
 
     async def touch(uow: UnitOfWork, case_id: str) -> None:
-        await store.accepted(uow.conn, case_id, datetime.now(UTC))  # as on_accepted does
+        await store.accepted(uow.conn, [(case_id, datetime.now(UTC))])  # as on_accepted does
 
     touched = await opposite_orders(svc.pool, ordered, a, b, touch)
     assert touched == {"first": [b, a], "second": [a, b]}

@@ -140,7 +140,8 @@ async def recorded(conn: Connection, source: str, report_id: str) -> Recorded | 
 # --- the cases' progress ------------------------------------------------------------------------
 # Each fact is written over the row only when it is newer than what the row holds (the topics
 # are not ordered with each other, and a message may come twice). A case intake does not know is
-# ignored (the INSERT selects from cases).
+# ignored (the INSERT selects from cases). Each function takes a batch's rows, in order, as one
+# pipelined executemany.
 
 
 async def lock_progress(conn: Connection, case_ids: list[str]) -> None:
@@ -155,17 +156,9 @@ async def lock_progress(conn: Connection, case_ids: list[str]) -> None:
     )
 
 
-async def dispatched(
-    conn: Connection,
-    case_id: str,
-    attempt: int,
-    tier: str,
-    unit: str,
-    at: datetime,
-    respond_by: datetime,
-    resolve_by: datetime,
-) -> None:
-    await conn.execute(
+async def dispatched(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, attempt, tier, unit, at, respond_by, resolve_by)."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, attempt, tier, unit, dispatched_at, respond_by,
                                       resolve_by, updated_at)
            SELECT case_id, $2, $3, $4, $5, $6, $7, $5 FROM cases WHERE case_id = $1
@@ -175,30 +168,25 @@ async def dispatched(
                resolve_by = EXCLUDED.resolve_by,
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)
            WHERE case_progress.attempt <= EXCLUDED.attempt""",
-        case_id,
-        attempt,
-        tier,
-        unit,
-        at,
-        respond_by,
-        resolve_by,
+        rows,
     )
 
 
-async def accepted(conn: Connection, case_id: str, at: datetime) -> None:
-    await conn.execute(
+async def accepted(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, at)."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, accepted_at, updated_at)
            SELECT case_id, $2, $2 FROM cases WHERE case_id = $1
            ON CONFLICT (case_id) DO UPDATE
            SET accepted_at = GREATEST(case_progress.accepted_at, EXCLUDED.accepted_at),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
-        case_id,
-        at,
+        rows,
     )
 
 
-async def escalated(conn: Connection, case_id: str, at: datetime, from_tier: str) -> None:
-    await conn.execute(
+async def escalated(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, at, from_tier)."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, escalated_at, escalated_from, updated_at)
            SELECT case_id, $2, $3, $2 FROM cases WHERE case_id = $1
            ON CONFLICT (case_id) DO UPDATE
@@ -208,17 +196,14 @@ async def escalated(conn: Connection, case_id: str, at: datetime, from_tier: str
                                      ELSE case_progress.escalated_from END,
                escalated_at = GREATEST(case_progress.escalated_at, EXCLUDED.escalated_at),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
-        case_id,
-        at,
-        from_tier,
+        rows,
     )
 
 
-async def resolved(
-    conn: Connection, case_id: str, at: datetime, note: str, verifier_unit: str | None
-) -> None:
-    """The latest resolution: its note and the unit that verifies it (None: nobody does)."""
-    await conn.execute(
+async def resolved(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, at, note, verifier_unit): the latest resolution, its note and the
+    unit that verifies it (None: nobody does)."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, resolved_at, resolution_note, verifier_unit,
                                       updated_at)
            SELECT case_id, $2, $3, $4, $2 FROM cases WHERE case_id = $1
@@ -233,43 +218,39 @@ async def resolved(
                                     ELSE case_progress.verifier_unit END,
                resolved_at = GREATEST(case_progress.resolved_at, EXCLUDED.resolved_at),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
-        case_id,
-        at,
-        note,
-        verifier_unit,
+        rows,
     )
 
 
-async def verified(conn: Connection, case_id: str, resolved_at: datetime, at: datetime) -> None:
-    """A resolution confirmed on site (核查结案): ``resolved_at`` is the one verified."""
-    await conn.execute(
+async def verified(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, resolved_at, at): a resolution confirmed on site (核查结案);
+    ``resolved_at`` is the one verified."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, resolved_at, verified_at, updated_at)
            SELECT case_id, $2, $3, $3 FROM cases WHERE case_id = $1
            ON CONFLICT (case_id) DO UPDATE
            SET verified_at = GREATEST(case_progress.verified_at, EXCLUDED.verified_at),
                resolved_at = GREATEST(case_progress.resolved_at, EXCLUDED.resolved_at),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
-        case_id,
-        resolved_at,
-        at,
+        rows,
     )
 
 
-async def sent_back(conn: Connection, case_id: str, at: datetime) -> None:
-    """A resolution its verifier sent back (核查不通过): handled again."""
-    await conn.execute(
+async def sent_back(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, at): a resolution its verifier sent back (核查不通过): handled again."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, sent_back_at, updated_at)
            SELECT case_id, $2, $2 FROM cases WHERE case_id = $1
            ON CONFLICT (case_id) DO UPDATE
            SET sent_back_at = GREATEST(case_progress.sent_back_at, EXCLUDED.sent_back_at),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
-        case_id,
-        at,
+        rows,
     )
 
 
-async def reopened(conn: Connection, case_id: str, at: datetime, reopen_count: int) -> None:
-    await conn.execute(
+async def reopened(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, at, reopen_count)."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, reopened_at, reopen_count, updated_at)
            SELECT case_id, $2, $3, $2 FROM cases WHERE case_id = $1
            ON CONFLICT (case_id) DO UPDATE
@@ -277,23 +258,20 @@ async def reopened(conn: Connection, case_id: str, at: datetime, reopen_count: i
                                   THEN EXCLUDED.reopened_at ELSE case_progress.reopened_at END,
                reopen_count = GREATEST(case_progress.reopen_count, EXCLUDED.reopen_count),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
-        case_id,
-        at,
-        reopen_count,
+        rows,
     )
 
 
-async def closed(conn: Connection, case_id: str, at: datetime, outcome: str) -> None:
-    await conn.execute(
+async def closed(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each row (case_id, at, outcome)."""
+    await conn.executemany(
         """INSERT INTO case_progress (case_id, closed_at, close_outcome, updated_at)
            SELECT case_id, $2, $3, $2 FROM cases WHERE case_id = $1
            ON CONFLICT (case_id) DO UPDATE
            SET closed_at = COALESCE(case_progress.closed_at, EXCLUDED.closed_at),
                close_outcome = COALESCE(case_progress.close_outcome, EXCLUDED.close_outcome),
                updated_at = GREATEST(case_progress.updated_at, EXCLUDED.updated_at)""",
-        case_id,
-        at,
-        outcome,
+        rows,
     )
 
 
