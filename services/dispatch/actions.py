@@ -24,7 +24,7 @@ from typing import Any, get_args
 
 from shared.contract.events import ActionKind, FieldError, HandlerAction
 from shared.runtime.clock import Clock
-from shared.runtime.consumer import Meta
+from shared.runtime.consumer import Claimed, Meta
 from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
@@ -40,9 +40,16 @@ from .planning import (
     least_busy,
     plan_redispatch,
     route_case,
-    write,
+    write_each,
 )
-from .states import ALREADY_ACCEPTED, Transition, authorization_refusal, refusal, transition
+from .states import (
+    ALREADY_ACCEPTED,
+    Actor,
+    Transition,
+    authorization_refusal,
+    refusal,
+    transition,
+)
 from .tiers import next_tier
 
 log = get_logger(component="dispatch")
@@ -201,9 +208,8 @@ class Actions:
         )
         uow.emit(rejected)
 
-    async def reject(self, uow: UnitOfWork, a: HandlerAction, why: Refusal) -> None:
+    def reject(self, uow: UnitOfWork, a: HandlerAction, why: Refusal) -> None:
         log.info("handler action rejected", action=a.action, reason=why.reason, kind=why.kind)
-        await store.record_outcome(uow.conn, a, why)
         uow.emit(emit.action_rejected(a.action_id, a.case_id, why.reason))
 
     def check_skew(self, a: HandlerAction, applied: datetime) -> None:
@@ -220,40 +226,72 @@ class Actions:
             self.on_skew(a.action)
 
     async def on_action(self, uow: UnitOfWork, a: HandlerAction, meta: Meta) -> None:
-        conn = uow.conn
-        now = self.clock()  # the time the action is applied: what decides
-        self.check_skew(a, now)
-        case = await store.load_case(conn, a.case_id, lock=True)
+        """One action (``on_actions`` with a batch of one)."""
+        await self.on_actions(uow.conn, [Claimed(a, meta, uow)])
+
+    async def on_actions(self, conn: Connection, claimed: list[Claimed[HandlerAction]]) -> None:
+        """A batch of actions, set-based: their cases read and locked at once (in case_id
+        order), their handlers at once; each action then decided in order, on its case as the
+        actions before it in the batch left it (``decide``); what they change written
+        together (``planning.write_each``), then the returns' queue entries and every outcome."""
+        now = self.clock()  # the time the actions are applied: what decides
+        actions = [c.event for c in claimed]
+        cases = {c.case_id: c for c in await store.load_cases(conn, [a.case_id for a in actions])}
+        actors = await store.actors(conn, [a.handler_id for a in actions])
+        applied: list[tuple[UnitOfWork, Plan]] = []
+        queued = []
+        outcomes: list[tuple[HandlerAction, Refusal | None]] = []
+        for c in claimed:
+            a = c.event
+            self.check_skew(a, now)
+            decided = await self.decide(
+                conn, cases.get(a.case_id), actors.get(a.handler_id), a, now
+            )
+            if isinstance(decided, Refusal):
+                self.reject(c.uow, a, decided)
+                outcomes.append((a, decided))
+                continue
+            cases[a.case_id] = decided.after
+            applied.append((c.uow, decided))
+            if a.action == "return":  # 退单: its entry in the queue, after its case row
+                text = await store.case_text(conn, a.case_id)
+                queued.append(returns.queue_entry(decided.case, a, text, now))
+            outcomes.append((a, None))
+        await write_each(conn, applied)
+        if queued:
+            await store.add_triage_entries(conn, queued)
+        await store.record_outcomes(conn, outcomes)
+
+    async def decide(
+        self,
+        conn: Connection,
+        case: Case | None,
+        actor: Actor | None,
+        a: HandlerAction,
+        now: datetime,
+    ) -> Plan | Refusal:
+        """What the action does to ``case`` (as it is now), or why it is refused: the case and
+        the handler known, the handler allowed to act, the pair in the transition table, a
+        resolve's assisting orders done, its photos uploaded, then its plan."""
         if case is None:
-            await self.reject(uow, a, Refusal("unknown case", "unknown_case"))
-            return
-        actor = await store.actor(conn, a.handler_id)
+            return Refusal("unknown case", "unknown_case")
         why = authorization_refusal(actor, case.view, a.action)
         if why is not None:
-            await self.reject(uow, a, authorization_refused(why))
-            return
+            return authorization_refused(why)
         t = transition(case.state, a.action)
         if t is None:
-            await self.reject(uow, a, Refusal(refusal(case.state, a.action)))
-            return
+            return Refusal(refusal(case.state, a.action))
         if a.action == "resolve":  # 协办: every required assisting order done first
             waiting = orders.resolve_refusal(await orders_store.orders_of(conn, case.case_id))
             if waiting is not None:
-                await self.reject(uow, a, Refusal(waiting))
-                return
+                return Refusal(waiting)
         unattached = await photos.refusal(conn, a)
         if unattached is not None:
-            await self.reject(uow, a, unattached)
-            return
+            return unattached
         planned = await self.plan(conn, case, a, t, now)
         if isinstance(planned, str):
-            await self.reject(uow, a, plan_refused(a, planned))
-            return
-        await write(uow, [photos.attach(planned, a)])
-        if a.action == "return":  # 退单: its entry in the queue, after its case row
-            text = await store.case_text(conn, case.case_id)
-            await store.add_triage_entries(conn, [returns.queue_entry(case, a, text, now)])
-        await store.record_outcome(conn, a, None)
+            return plan_refused(a, planned)
+        return photos.attach(planned, a)
 
     async def plan(
         self, conn: Connection, case: Case, a: HandlerAction, t: Transition, now: datetime

@@ -71,13 +71,13 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Dispatc
         recording(dispatch.on_merged_batch)
     )
     svc.subscribe("cases.reopened", CaseReopened)(dispatch.on_reopened)
-    svc.subscribe(
+    svc.subscribe_batch(
         "handler.actions",
         HandlerAction,
         idempotency_key=lambda a, _: a.action_id,
         on_invalid=dispatch.on_invalid_action,
         prompt=True,
-    )(dispatch.on_action)
+    )(dispatch.on_actions)
     for name, fn in (
         ("response-deadlines", dispatch.sweep_response),
         ("resolution-deadlines", dispatch.sweep_resolution),

@@ -56,6 +56,7 @@ class Dispatch:
         self.on_merged = self.merges.on_merged
         self.on_reopened = self.reopening.on_reopened
         self.on_action = self.actions.on_action
+        self.on_actions = self.actions.on_actions
         self.on_invalid_action = self.actions.on_invalid
         self.sweep_response = self.deadlines.sweep_response
         self.sweep_resolution = self.deadlines.sweep_resolution

@@ -146,11 +146,22 @@ class Plan:
 
 
 async def write(uow: UnitOfWork, plans: Sequence[Plan]) -> None:
-    """Planned changes, set-based: the rows with one executemany per set of columns, the
-    timeline steps with one executemany, the events into the outbox."""
-    await store.update_cases(uow.conn, [(p.case.case_id, p.change) for p in plans])
-    await store.add_timeline_steps(uow.conn, [s for p in plans for s in p.steps])
-    for p in plans:
+    """Planned changes, their events all by ``uow`` (``write_each``)."""
+    await write_each(uow.conn, [(uow, p) for p in plans])
+
+
+async def write_each(conn: Connection, plans: Sequence[tuple[UnitOfWork, Plan]]) -> None:
+    """Planned changes, set-based, each plan's events by its own unit of work: each case's
+    changes in order as one (a later plan of a case was planned on what the earlier left), the
+    rows with one executemany per set of columns, the timeline steps with one executemany,
+    the events into the outbox."""
+    changes: dict[str, CaseChange] = {}
+    for _, p in plans:
+        before = changes.get(p.case.case_id)
+        changes[p.case.case_id] = p.change if before is None else before | p.change
+    await store.update_cases(conn, list(changes.items()))
+    await store.add_timeline_steps(conn, [s for _, p in plans for s in p.steps])
+    for uow, p in plans:
         for out in p.events:
             uow.emit(out)
 

@@ -361,20 +361,27 @@ async def remove_triage_entry(conn: Connection, case_id: str) -> None:
 # --- what became of each handler action ----------------------------------------------------------
 
 
-async def record_outcome(conn: Connection, a: HandlerAction, refused: Refusal | None) -> None:
-    """An action applied (``refused`` None) or refused, in the action's transaction."""
-    await conn.execute(
+async def record_outcomes(
+    conn: Connection, outcomes: Sequence[tuple[HandlerAction, Refusal | None]]
+) -> None:
+    """Actions applied (refused None) or refused, in their transaction (one executemany)."""
+    await conn.executemany(
         """INSERT INTO action_outcomes
                (action_id, case_id, handler_id, action, at, outcome, field, reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (action_id) DO NOTHING""",
-        a.action_id,
-        a.case_id,
-        a.handler_id,
-        a.action,
-        a.at,
-        "applied" if refused is None else refused.kind,
-        None if refused is None else refused.field,
-        None if refused is None else refused.reason,
+        [
+            (
+                a.action_id,
+                a.case_id,
+                a.handler_id,
+                a.action,
+                a.at,
+                "applied" if refused is None else refused.kind,
+                None if refused is None else refused.field,
+                None if refused is None else refused.reason,
+            )
+            for a, refused in outcomes
+        ],
     )
 
 
@@ -416,13 +423,22 @@ async def departments_of(conn: Connection, parents: list[str | None]) -> list[De
 async def actor(conn: Connection, handler_id: str) -> Actor | None:
     """The registry's handler, or the command centre of a known unit
     (``states.command_centre_actor``)."""
-    row = await conn.fetchrow("SELECT id, unit, role FROM handlers WHERE id = $1", handler_id)
-    if row:
-        return Actor(row["id"], row["unit"], row["role"])
-    unit = command_centre_unit(handler_id)
-    if unit is not None and await conn.fetchval("SELECT 1 FROM units WHERE code = $1", unit):
-        return Actor(handler_id, unit, COMMAND_CENTRE)
-    return None
+    return (await actors(conn, [handler_id])).get(handler_id)
+
+
+async def actors(conn: Connection, handler_ids: Iterable[str]) -> dict[str, Actor]:
+    """``actor`` of each of ``handler_ids`` that is one (two queries at most)."""
+    ids = sorted(set(handler_ids))
+    rows = await conn.fetch("SELECT id, unit, role FROM handlers WHERE id = ANY($1::text[])", ids)
+    out = {r["id"]: Actor(r["id"], r["unit"], r["role"]) for r in rows}
+    centres = {h: u for h in ids if h not in out and (u := command_centre_unit(h)) is not None}
+    if centres:
+        known = await conn.fetch(
+            "SELECT code FROM units WHERE code = ANY($1::text[])", sorted(set(centres.values()))
+        )
+        codes = {r["code"] for r in known}
+        out.update({h: Actor(h, u, COMMAND_CENTRE) for h, u in centres.items() if u in codes})
+    return out
 
 
 async def area_units(conn: Connection, code: str) -> list[str]:
