@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from cli.client import Publisher, Record, TopicReader
 from cli.registry import publish_registry
 from devstack.testbed import Testbed
@@ -27,6 +29,8 @@ from shared.contract.events import (
 )
 from shared.contract.taxonomy import default_taxonomy
 from shared.runtime.clock import utcnow
+from shared.runtime.consumer import Claimed, Meta
+from shared.runtime.uow import UnitOfWork
 from tests.samples import sample_registry, wait_registry
 
 OUTPUTS = (
@@ -216,3 +220,21 @@ def a_case(**over: object) -> Case:
         opened_at=T0,
     )
     return dataclasses.replace(base, **over)  # type: ignore[arg-type]
+
+
+async def apply_batch(
+    svc: DispatchService, handler: Any, events: list[Any], topic: str
+) -> list[Any]:
+    """``events`` as one batch through the batch ``handler`` in one transaction, as a
+    subscription applies it; the events it published, as (topic, payload)."""
+    async with svc.pool.acquire() as conn, conn.transaction():
+        claimed = [
+            Claimed(
+                ev,
+                Meta(topic, 0, i, None, {}, datetime.now(UTC)),
+                UnitOfWork(conn, source="wangge/dispatch", topic_prefix=""),
+            )
+            for i, ev in enumerate(events)
+        ]
+        await handler(conn, claimed)
+        return [(e.topic, orjson.loads(e.payload or b"")) for c in claimed for e in c.uow.pending]

@@ -13,25 +13,14 @@ import orjson
 
 from devstack.testbed import Testbed
 from shared.contract.events import ActionKind, CaseOpened, HandlerAction
-from shared.runtime.consumer import Claimed, Meta
-from shared.runtime.uow import UnitOfWork
-from tests.dispatch.support import DispatchService, case_opened, load_registry, start_dispatch
-
-
-async def apply(svc: DispatchService, handler: Any, events: list[Any], topic: str) -> list[Any]:
-    """``events`` as one batch through ``handler`` in one transaction; what it published, as
-    (topic, payload)."""
-    async with svc.pool.acquire() as conn, conn.transaction():
-        claimed = [
-            Claimed(
-                ev,
-                Meta(topic, 0, i, None, {}, datetime.now(UTC)),
-                UnitOfWork(conn, source="wangge/dispatch", topic_prefix=""),
-            )
-            for i, ev in enumerate(events)
-        ]
-        await handler(conn, claimed)
-        return [(e.topic, orjson.loads(e.payload or b"")) for c in claimed for e in c.uow.pending]
+from shared.runtime.consumer import Claimed
+from tests.dispatch.support import (
+    DispatchService,
+    apply_batch,
+    case_opened,
+    load_registry,
+    start_dispatch,
+)
 
 
 def act(case_id: str, handler_id: str, kind: ActionKind, n: int, **extra: Any) -> HandlerAction:
@@ -51,7 +40,7 @@ async def scenario(svc: DispatchService, tag: str, batched: bool) -> dict[str, A
     async def opened(conn: Any, claimed: list[Claimed[CaseOpened]]) -> None:
         await svc.dispatch.on_opened(conn, claimed)
 
-    await apply(svc, opened, [a, b, c], "cases.opened")
+    await apply_batch(svc, opened, [a, b, c], "cases.opened")
     ids = [a.case_id, b.case_id, c.case_id]
     rows = await svc.pool.fetch(
         "SELECT case_id, handler_id FROM cases WHERE case_id = ANY($1::text[])", ids
@@ -72,10 +61,10 @@ async def scenario(svc: DispatchService, tag: str, batched: bool) -> dict[str, A
     ]
     published: list[Any] = []
     if batched:
-        published += await apply(svc, svc.dispatch.on_actions, actions, "handler.actions")
+        published += await apply_batch(svc, svc.dispatch.on_actions, actions, "handler.actions")
     else:
         for x in actions:
-            published += await apply(svc, svc.dispatch.on_actions, [x], "handler.actions")
+            published += await apply_batch(svc, svc.dispatch.on_actions, [x], "handler.actions")
     cases = await svc.pool.fetch(
         "SELECT case_id, state, tier, unit, attempt, handler_id IS NOT NULL AS handled, "
         "accepted_at IS NOT NULL AS accepted, resolved_at IS NOT NULL AS resolved "

@@ -12,9 +12,14 @@ import orjson
 
 from devstack.testbed import Testbed
 from shared.contract.events import CaseMerged, CaseOpened
-from shared.runtime.consumer import Claimed, Meta
-from shared.runtime.uow import UnitOfWork
-from tests.dispatch.support import DispatchService, case_opened, load_registry, start_dispatch
+from shared.runtime.consumer import Claimed
+from tests.dispatch.support import (
+    DispatchService,
+    apply_batch,
+    case_opened,
+    load_registry,
+    start_dispatch,
+)
 
 Apply = Callable[[Any, list[Claimed[Any]]], Awaitable[None]]
 
@@ -31,22 +36,6 @@ def merged(case_id: str, n: int, **extra: Any) -> CaseMerged:
     )
 
 
-async def apply(svc: DispatchService, handler: Apply, events: list[Any], topic: str) -> list[Any]:
-    """``events`` as one batch through ``handler`` in one transaction; the events it published,
-    as (topic, payload)."""
-    async with svc.pool.acquire() as conn, conn.transaction():
-        claimed = [
-            Claimed(
-                ev,
-                Meta(topic, 0, i, None, {}, datetime.now(UTC)),
-                UnitOfWork(conn, source="wangge/dispatch", topic_prefix=""),
-            )
-            for i, ev in enumerate(events)
-        ]
-        await handler(conn, claimed)
-        return [(e.topic, orjson.loads(e.payload or b"")) for c in claimed for e in c.uow.pending]
-
-
 async def scenario(svc: DispatchService, tag: str, merge: Apply) -> dict[str, Any]:
     """Two dispatched cases and one dispatch has not seen; merges into all three, the fourth
     reaching the 5-supporter rule; what ``merge`` made of it, with case ids made comparable."""
@@ -55,7 +44,7 @@ async def scenario(svc: DispatchService, tag: str, merge: Apply) -> dict[str, An
     async def opened(conn: Any, claimed: list[Claimed[CaseOpened]]) -> None:
         await svc.dispatch.on_opened(conn, claimed)
 
-    await apply(svc, opened, [a, b], "cases.opened")
+    await apply_batch(svc, opened, [a, b], "cases.opened")
     c = f"c-{tag}"
     batch = [
         merged(a.case_id, 2),
@@ -66,7 +55,7 @@ async def scenario(svc: DispatchService, tag: str, merge: Apply) -> dict[str, An
         merged(a.case_id, 6),  # after the redispatch, in the same batch
         merged(c, 4),
     ]
-    published = await apply(svc, merge, batch, "cases.merged")
+    published = await apply_batch(svc, merge, batch, "cases.merged")
     rows = await svc.pool.fetch(
         "SELECT case_id, tier, unit, state, attempt, supporters, households, urgent FROM cases "
         "WHERE case_id = ANY($1::text[]) ORDER BY case_id",
