@@ -69,7 +69,7 @@ def create_service(settings: Settings, *, clock: Clock | None = None) -> Service
     svc.subscribe_batch("cases.extended", CaseExtended)(case_ordered(fb.on_extended))
     # a rating of an unknown case is rejected: no placeholder for it
     svc.subscribe_batch("feedback.submitted", FeedbackSubmitted, on_invalid=fb.on_invalid)(
-        case_ordered(fb.on_submitted, create=False)
+        case_locked(fb.on_submitted, create=False)
     )
     svc.sweeper("close-unrated", fb.close_unrated, batch=SWEEP_BATCH).clock = clock
     freezing = FreezePolicy(settings.metrics_freeze_grace)

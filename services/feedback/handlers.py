@@ -65,10 +65,11 @@ def case_ordered(handler: Handler[Any], *, create: bool = True) -> BatchHandler[
     return locked_first(_case_lock(create), lambda e: e.case_id, handler)
 
 
-def case_locked(handler: BatchHandler[Any]) -> BatchHandler[Any]:
+def case_locked(handler: BatchHandler[Any], *, create: bool = True) -> BatchHandler[Any]:
     """A batch handler of case events that gets its batch with the batch's cases locked in
-    case_id order first, placeholders made for cases not known yet (``locked_batch``)."""
-    return locked_batch(_case_lock(True), lambda e: e.case_id, handler)
+    case_id order first (``create``: placeholders made for cases not known yet;
+    ``locked_batch``)."""
+    return locked_batch(_case_lock(create), lambda e: e.case_id, handler)
 
 
 def _case_lock(create: bool) -> Callable[[Connection, list[str]], Awaitable[None]]:
@@ -328,40 +329,62 @@ class Feedback:
             "invalid: " + "; ".join(f"{e.field}: {e.message}" for e in errors),
         )
 
-    async def on_submitted(self, uow: UnitOfWork, ev: FeedbackSubmitted, meta: Meta) -> None:
-        """Authenticate the rating by its token; the first valid rating of a round decides."""
-        conn = uow.conn
-        case = await store.get_case(conn, ev.case_id, lock=True)
-        if case is None:
-            self.reject(uow, ev.case_id, "unknown case")
-            return
-        req = await store.find_request(conn, token_hash(ev.rating_token))
+    async def on_submitted(
+        self, conn: Connection, claimed: list[Claimed[FeedbackSubmitted]]
+    ) -> None:
+        """A batch of ratings (its cases locked first, none made: ``case_locked``), each
+        authenticated by its token; the first valid rating of a round decides. Set-based: the
+        cases and the tokens' requests read at once, each rating then judged in order on its
+        case and request as the ratings before it in the batch left them (a token used once; a
+        case a rating closed is read again), the requests used and the ratings recorded at
+        once."""
         now = self.clock()
-        why = refusal(req, ev.case_id, case["round"], now)
-        if why is not None:
-            # the request (its reporter and round) only for a real token of this case
-            self.reject(uow, ev.case_id, why, None if why == INVALID else req)
-            return
-        assert req is not None
-        await store.use_request(conn, req["token_hash"], now)
-        # the table has a step only for the first valid rating of the round: it decides; any
-        # other valid rating is recorded, counts in the rates, and decides nothing
-        verdict = lifecycle.verdict(ev.resolved, ev.satisfaction)
-        step = lifecycle.step(case["state"], verdict)
-        await store.insert_rating(
-            conn,
-            case_id=ev.case_id,
-            reporter_ref=req["reporter_ref"],
-            round=req["round"],
-            resolved=ev.resolved,
-            satisfaction=ev.satisfaction,
-            comment=ev.comment,
-            at=min(ev.at, now),  # the channel's time, never in the future
-            recorded_at=now,
-            decided=step is not None,
+        cases = await store.get_cases(conn, [c.event.case_id for c in claimed])
+        requests: dict[str, Any] = dict(
+            await store.find_requests(conn, [token_hash(c.event.rating_token) for c in claimed])
         )
-        if step is not None:
-            await self.carry_out(uow, case, verdict, step, now, ev.comment)
+        used: list[tuple[str, datetime]] = []
+        ratings: list[dict[str, Any]] = []
+        for c in claimed:
+            ev, uow = c.event, c.uow
+            case = cases.get(ev.case_id)
+            if case is None:
+                self.reject(uow, ev.case_id, "unknown case")
+                continue
+            hashed = token_hash(ev.rating_token)
+            req = requests.get(hashed)
+            why = refusal(req, ev.case_id, case["round"], now)
+            if why is not None:
+                # the request (its reporter and round) only for a real token of this case
+                self.reject(uow, ev.case_id, why, None if why == INVALID else req)
+                continue
+            assert req is not None
+            used.append((hashed, now))
+            requests[hashed] = {**dict(req), "used_at": now}
+            # the table has a step only for the first valid rating of the round: it decides;
+            # any other valid rating is recorded, counts in the rates, and decides nothing
+            verdict = lifecycle.verdict(ev.resolved, ev.satisfaction)
+            step = lifecycle.step(case["state"], verdict)
+            ratings.append(
+                {
+                    "case_id": ev.case_id,
+                    "reporter_ref": req["reporter_ref"],
+                    "round": req["round"],
+                    "resolved": ev.resolved,
+                    "satisfaction": ev.satisfaction,
+                    "comment": ev.comment,
+                    "at": min(ev.at, now),  # the channel's time, never in the future
+                    "recorded_at": now,
+                    "decided": step is not None,
+                }
+            )
+            if step is not None:
+                await self.carry_out(uow, case, verdict, step, now, ev.comment)
+                row = await store.get_case(conn, ev.case_id)
+                assert row is not None
+                cases[ev.case_id] = row
+        await store.use_requests(conn, used)
+        await store.insert_ratings(conn, ratings)
 
     # --- the durable timer --------------------------------------------------------------------
 

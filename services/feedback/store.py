@@ -174,21 +174,37 @@ async def insert_request(
 async def find_request(
     conn: Connection, token_hash: str, *, lock: bool = True
 ) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT * FROM feedback_requests WHERE token_hash = $1" + (" FOR UPDATE" if lock else ""),
-        token_hash,
+    return (await find_requests(conn, [token_hash], lock=lock)).get(token_hash)
+
+
+async def find_requests(
+    conn: Connection, token_hashes: Iterable[str], *, lock: bool = True
+) -> dict[str, asyncpg.Record]:
+    """The requests of ``token_hashes`` that exist, by hash (``lock``: locked, in hash
+    order)."""
+    rows = await conn.fetch(
+        "SELECT * FROM feedback_requests WHERE token_hash = ANY($1::text[]) ORDER BY token_hash"
+        + (" FOR UPDATE" if lock else ""),
+        sorted(set(token_hashes)),
     )
-    return row
+    return {r["token_hash"]: r for r in rows}
 
 
-async def use_request(conn: Connection, token_hash: str, at: datetime) -> None:
-    await conn.execute(
-        "UPDATE feedback_requests SET used_at = $2 WHERE token_hash = $1", token_hash, at
+async def use_requests(conn: Connection, used: list[tuple[str, datetime]]) -> None:
+    """Requests used, each (token_hash, when)."""
+    await conn.executemany("UPDATE feedback_requests SET used_at = $2 WHERE token_hash = $1", used)
+
+
+async def insert_ratings(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    await _insert(conn, "ratings", rows)
+
+
+async def get_cases(conn: Connection, case_ids: Iterable[str]) -> dict[str, asyncpg.Record]:
+    """The rows of the cases of ``case_ids`` that exist, by id."""
+    rows = await conn.fetch(
+        "SELECT * FROM cases WHERE case_id = ANY($1::text[])", sorted(set(case_ids))
     )
-
-
-async def insert_rating(conn: Connection, **row: Any) -> None:
-    await _insert(conn, "ratings", [row])
+    return {r["case_id"]: r for r in rows}
 
 
 # --- milestones and notices (cases.notified) ----------------------------------------------------

@@ -20,10 +20,20 @@ from shared.contract.events import (
     CaseMerged,
     CaseOpened,
     CaseResolved,
+    FeedbackSubmitted,
 )
 from shared.runtime.consumer import Claimed, Meta
 from shared.runtime.uow import UnitOfWork
-from tests.feedback.helpers import accepted, dispatched, merged, new_case_id, opened, resolved
+from tests.feedback.helpers import (
+    accepted,
+    dispatched,
+    merged,
+    new_case_id,
+    opened,
+    rating,
+    resolved,
+    token_of,
+)
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 UNIT = "WC-YY-OJY-G01"
@@ -80,13 +90,38 @@ def normal(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
+def ratings(cases: list[str], tokens: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
+    """The ratings batch: the first case rated satisfied by its reporter (it closes), then by
+    its supporter (recorded, deciding nothing), then with the reporter's token again (used);
+    the second rated unresolved (reopened); the third with a token of none; a case unknown."""
+    a, b, c = cases
+    at = T0 + timedelta(hours=5)
+    return [
+        rating(a, tokens[a, "ref-0"], at=at),
+        rating(a, tokens[a, "sup-0"], at=at, satisfaction="unsatisfied"),
+        rating(a, tokens[a, "ref-0"], at=at),
+        rating(
+            b, tokens[b, "ref-1"], ok=False, satisfaction="unsatisfied", at=at, comment="没修好"
+        ),
+        rating(c, "not-a-token", at=at),
+        rating(f"{c}-none", tokens[c, "ref-2"], at=at),
+    ]
+
+
 async def run(svc: Any, fb: Feedback, cases: list[str], batched: bool) -> dict[str, Any]:
     names = {x: f"case{i}" for i, x in enumerate(cases)}
     emitted: list[list[Any]] = []
-    for model, bodies in steps(cases):
+    tokens: dict[tuple[str, str], str] = {}
+    batches: list[tuple[type[Any], list[dict[str, Any]] | None]] = [*steps(cases)]
+    batches.append((FeedbackSubmitted, None))
+    for model, given in batches:
+        # the ratings last, with the tokens the follow-up requests carried
+        bodies = ratings(cases, tokens) if given is None else given
         events = [model.model_validate(b) for b in bodies]
         if model in BY_MODEL:
             handler = case_locked(fb.record)
+        elif model is FeedbackSubmitted:
+            handler = case_locked(fb.on_submitted, create=False)
         else:
             handler = case_ordered(fb.on_opened if model is CaseOpened else fb.on_merged)
         groups = [events] if batched else [[e] for e in events]
@@ -104,19 +139,25 @@ async def run(svc: Any, fb: Feedback, cases: list[str], batched: bool) -> dict[s
                 for c in claimed:
                     for p in c.uow.pending:
                         topic = p.topic.removeprefix(svc.settings.topic_prefix)
-                        emitted.append([topic, orjson.loads(p.payload or b"null")])
+                        body = orjson.loads(p.payload or b"null")
+                        if topic == "feedback.requested":
+                            tokens[body["case_id"], body["reporter_ref"]] = token_of(body)
+                        emitted.append([topic, body])
     out: dict[str, Any] = {"emitted": sorted(normal(emitted, names), key=repr)}
     async with svc.pool.acquire() as conn:
-        for table in ("dispatches", "accepts", "resolutions", "milestones", "notices", "cases"):
+        tables = ("dispatches", "accepts", "resolutions", "milestones", "notices", "cases")
+        for table in (*tables, "ratings", "reopens"):
             rows = await conn.fetch(f"SELECT * FROM {table} WHERE case_id = ANY($1::text[])", cases)
-            drop = ("id", "notice_id", "notified_at", "updated_at", "rating_window_ends")
+            drop: tuple[str, ...] = ("id", "notice_id", "notified_at", "updated_at")
+            drop += ("rating_window_ends", "closed_at")
+            drop += ("recorded_at", "at") if table in ("ratings", "reopens") else ()
             out[table] = sorted(
                 (normal({k: v for k, v in dict(r).items() if k not in drop}, names) for r in rows),
                 key=repr,
             )
         requests = await conn.fetch(
-            "SELECT case_id, reporter_ref, round FROM feedback_requests "
-            "WHERE case_id = ANY($1::text[])",
+            "SELECT case_id, reporter_ref, round, used_at IS NOT NULL AS used "
+            "FROM feedback_requests WHERE case_id = ANY($1::text[])",
             cases,
         )
         out["requests"] = sorted((normal(dict(r), names) for r in requests), key=repr)
@@ -144,4 +185,15 @@ async def test_a_batch_of_facts_does_what_the_same_facts_do_one_at_a_time(bed: T
     notified = [e for t, e in batched["emitted"] if t == "cases.notified"]
     assert len(notified) == len(batched["notices"])
     assert len(batched["requests"]) == 6
-    assert {c["state"] for c in batched["cases"]} == {"resolved"}
+    # the ratings: the first case closed by its reporter's, the supporter's recorded after it
+    # (deciding nothing), the token used once; the second reopened; three refused
+    states = sorted((c["case_id"], c["state"], c["outcome"]) for c in batched["cases"])
+    assert [(s, o) for _, s, o in states][:2] == [("closed", "satisfied"), ("reopened", None)]
+    assert sorted((r["case_id"], r["decided"]) for r in batched["ratings"]) == [
+        ("case0", False),
+        ("case0", True),
+        ("case1", True),
+    ]
+    assert [r["case_id"] for r in batched["reopens"]] == ["case1"]
+    rejected = sorted(e["reason"] for t, e in batched["emitted"] if t == "feedback.rejected")
+    assert len(rejected) == 3 and "unknown case" in rejected
