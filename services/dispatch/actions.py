@@ -233,17 +233,24 @@ class Actions:
         """A batch of actions, set-based: their cases read and locked at once (in case_id
         order), their handlers at once; each action then decided in order, on its case as the
         actions before it in the batch left it (``decide``); what they change written
-        together (``planning.write_each``), then the returns' queue entries and every outcome."""
+        together (``planning.write_each``; before a moving action, what was planned before it,
+        whose handler loads it reads), then the returns' queue entries and every outcome."""
         now = self.clock()  # the time the actions are applied: what decides
         actions = [c.event for c in claimed]
         cases = {c.case_id: c for c in await store.load_cases(conn, [a.case_id for a in actions])}
         actors = await store.actors(conn, [a.handler_id for a in actions])
         applied: list[tuple[UnitOfWork, Plan]] = []
+        written = 0  # how many of ``applied`` are written
         queued = []
         outcomes: list[tuple[HandlerAction, Refusal | None]] = []
         for c in claimed:
             a = c.event
             self.check_skew(a, now)
+            if a.action in MOVING and written < len(applied):
+                # a moving action picks its handler by the units' loads in the database: what
+                # the batch planned before it written first, as one at a time would have
+                await write_each(conn, applied[written:])
+                written = len(applied)
             decided = await self.decide(
                 conn, cases.get(a.case_id), actors.get(a.handler_id), a, now
             )
@@ -257,7 +264,7 @@ class Actions:
                 text = await store.case_text(conn, a.case_id)
                 queued.append(returns.queue_entry(decided.case, a, text, now))
             outcomes.append((a, None))
-        await write_each(conn, applied)
+        await write_each(conn, applied[written:])
         if queued:
             await store.add_triage_entries(conn, queued)
         await store.record_outcomes(conn, outcomes)
