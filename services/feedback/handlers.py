@@ -163,12 +163,37 @@ class Feedback:
             await store.insert_facts(conn, table, rows)
         if reached:
             await self.reached_many(conn, reached)
-        for c in claimed:
-            given = projection.input_of(projection.fact_of(c.event), c.event)
-            if given is not None:
-                case = await store.get_case(conn, c.event.case_id, lock=True)
-                assert case is not None  # locked (made if need be) by case_locked
-                await self.advance(c.uow, case, given)
+        inputs = [
+            (c, given)
+            for c in claimed
+            if (given := projection.input_of(projection.fact_of(c.event), c.event)) is not None
+        ]
+        if not inputs:
+            return
+        # the inputs' steps in order, each on its case as the steps before it left it; the new
+        # rating rounds started together
+        now = self.clock()
+        cases: dict[str, CaseRow] = dict(
+            await store.get_cases(conn, [c.event.case_id for c, _ in inputs])
+        )
+        starts: list[tuple[UnitOfWork, CaseRow]] = []
+        for c, given in inputs:
+            case_id = c.event.case_id
+            case = cases[case_id]  # locked (made if need be) by case_locked
+            step = lifecycle.step(case["state"], given)
+            if step is None:
+                log.debug("no step", state=case["state"], input=given)
+            elif step.action == "start_round":
+                cases[case_id] = self.round_started(case, step, now)
+                starts.append((c.uow, cases[case_id]))
+            else:
+                await self.start_rounds(conn, starts)
+                starts = []
+                await self.carry_out(c.uow, case, given, step, now)
+                fresh = await store.get_case(conn, case_id)
+                assert fresh is not None
+                cases[case_id] = fresh
+        await self.start_rounds(conn, starts)
 
     async def on_extended(self, uow: UnitOfWork, ev: CaseExtended, meta: Meta) -> None:
         """An extension approved (缓办/延期): a milestone the reporters hear of (its case row
@@ -238,16 +263,7 @@ class Feedback:
         conn, case_id = uow.conn, case["case_id"]
         match step.action:
             case "start_round":
-                await store.update_case(
-                    conn,
-                    case_id,
-                    state=step.state,
-                    round=case["round"] + 1,
-                    rating_window_ends=now + self.window,
-                )
-                started = await store.get_case(conn, case_id, lock=True)
-                assert started is not None
-                await self.ask_reporters(uow, started)
+                await self.start_rounds(conn, [(uow, self.round_started(case, step, now))])
             case "ask_new_reporters":
                 await self.ask_reporters(uow, case)
             case "close_satisfied" | "close_unrated":
@@ -270,27 +286,58 @@ class Feedback:
             case _:
                 assert_never(step.action)
 
-    async def ask_reporters(self, uow: UnitOfWork, case: CaseRow) -> None:
-        """While the round's rating window is open, send a request to each reporter of the case
-        not yet asked in this round, with the round's expiry."""
-        conn, case_id = uow.conn, case["case_id"]
-        now = self.clock()
-        expires = case["rating_window_ends"]
-        if not lifecycle.window_open(expires, now):
+    def round_started(self, case: CaseRow, step: Step, now: datetime) -> dict[str, Any]:
+        """The case's row once a new rating round started at ``now`` (``step``: start_round)."""
+        return {
+            **dict(case),
+            "state": step.state,
+            "round": case["round"] + 1,
+            "rating_window_ends": now + self.window,
+        }
+
+    async def start_rounds(
+        self, conn: Connection, started: list[tuple[UnitOfWork, CaseRow]]
+    ) -> None:
+        """New rating rounds (each case's row as ``round_started`` made it, with its message's
+        unit of work): the rows written with one statement, then the reporters asked."""
+        if not started:
             return
-        for r in await store.reporters_to_ask(conn, case_id, case["round"]):
-            token = new_token()
-            await store.insert_request(
-                conn,
-                token_hash=token_hash(token),
-                case_id=case_id,
-                reporter_ref=r["reporter_ref"],
-                round_=case["round"],
-                requested_at=now,
-                expires_at=expires,
+        await store.start_rounds(
+            conn,
+            [(c["case_id"], c["state"], c["round"], c["rating_window_ends"]) for _, c in started],
+        )
+        await self.ask_reporters_many(conn, started)
+
+    async def ask_reporters(self, uow: UnitOfWork, case: CaseRow) -> None:
+        """``ask_reporters_many`` for one case."""
+        await self.ask_reporters_many(uow.conn, [(uow, case)])
+
+    async def ask_reporters_many(
+        self, conn: Connection, cases: list[tuple[UnitOfWork, CaseRow]]
+    ) -> None:
+        """While each round's rating window is open, send a request to each reporter of the case
+        not yet asked in this round, with the round's expiry (the requests of all the cases
+        found and recorded with one statement each; the events by each case's unit of work)."""
+        now = self.clock()
+        open_ = {
+            c["case_id"]: (uow, c)
+            for uow, c in cases
+            if lifecycle.window_open(c["rating_window_ends"], now)
+        }
+        if not open_:
+            return
+        rows = await store.reporters_to_ask(
+            conn, [(case_id, c["round"]) for case_id, (_, c) in open_.items()]
+        )
+        requests = []
+        for r in rows:
+            uow, case = open_[r["case_id"]]
+            token, expires = new_token(), case["rating_window_ends"]
+            requests.append(
+                (token_hash(token), r["case_id"], r["reporter_ref"], case["round"], now, expires)
             )
             for event in self.requests.events(
-                case_id=case_id,
+                case_id=r["case_id"],
                 reporter_ref=r["reporter_ref"],
                 channel=r["channel"],
                 rating_token=token,
@@ -298,6 +345,7 @@ class Feedback:
                 round=case["round"],
             ):
                 uow.emit(event)
+        await store.insert_requests(conn, requests)
 
     # --- ratings ------------------------------------------------------------------------------
 

@@ -133,41 +133,40 @@ async def add_reporter(conn: Connection, case_id: str, ref: str, channel: str) -
     )
 
 
-async def reporters_to_ask(conn: Connection, case_id: str, round_: int) -> list[asyncpg.Record]:
-    """Reporters of the case without a rating request for ``round_`` yet."""
+async def reporters_to_ask(conn: Connection, rounds: list[tuple[str, int]]) -> list[asyncpg.Record]:
+    """The reporters of each (case_id, round) without a rating request for that round yet,
+    case by case."""
     return list(
         await conn.fetch(
-            """SELECT r.reporter_ref, r.channel FROM reporters r
-               WHERE r.case_id = $1 AND NOT EXISTS (
+            """SELECT r.case_id, r.reporter_ref, r.channel
+               FROM unnest($1::text[], $2::int[]) AS q(case_id, round)
+               JOIN reporters r ON r.case_id = q.case_id
+               WHERE NOT EXISTS (
                    SELECT 1 FROM feedback_requests f
                    WHERE f.case_id = r.case_id AND f.reporter_ref = r.reporter_ref
-                     AND f.round = $2)
-               ORDER BY r.reporter_ref""",
-            case_id,
-            round_,
+                     AND f.round = q.round)
+               ORDER BY r.case_id, r.reporter_ref""",
+            [c for c, _ in rounds],
+            [n for _, n in rounds],
         )
     )
 
 
-async def insert_request(
-    conn: Connection,
-    *,
-    token_hash: str,
-    case_id: str,
-    reporter_ref: str,
-    round_: int,
-    requested_at: datetime,
-    expires_at: datetime,
-) -> None:
-    await conn.execute(
+async def insert_requests(conn: Connection, requests: list[tuple[Any, ...]]) -> None:
+    """Rating requests, each (token_hash, case_id, reporter_ref, round, requested_at,
+    expires_at)."""
+    await conn.executemany(
         "INSERT INTO feedback_requests (token_hash, case_id, reporter_ref, round, requested_at, "
         "expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        token_hash,
-        case_id,
-        reporter_ref,
-        round_,
-        requested_at,
-        expires_at,
+        requests,
+    )
+
+
+async def start_rounds(conn: Connection, rounds: list[tuple[str, str, int, datetime]]) -> None:
+    """New rating rounds, each (case_id, state, round, rating_window_ends)."""
+    await conn.executemany(
+        "UPDATE cases SET state = $2, round = $3, rating_window_ends = $4 WHERE case_id = $1",
+        rounds,
     )
 
 
