@@ -152,6 +152,7 @@ class Feedback:
         rating or is closed): a milestone is told before the follow-up it may start."""
         by_table: dict[str, list[dict[str, Any]]] = {}
         reached: list[tuple[UnitOfWork, notices.MilestoneEvent, datetime]] = []
+        inputs: list[tuple[Claimed[FactEvent], Input]] = []
         for c in claimed:
             ev = c.event
             fact = projection.fact_of(ev)
@@ -159,15 +160,12 @@ class Feedback:
             by_table.setdefault(fact.table, []).append(row)
             if isinstance(ev, notices.MILESTONE_EVENTS):
                 reached.append((c.uow, ev, row[fact.when]))
+            if (given := projection.input_of(fact, ev)) is not None:
+                inputs.append((c, given))
         for table, rows in by_table.items():
             await store.insert_facts(conn, table, rows)
         if reached:
             await self.reached_many(conn, reached)
-        inputs = [
-            (c, given)
-            for c in claimed
-            if (given := projection.input_of(projection.fact_of(c.event), c.event)) is not None
-        ]
         if not inputs:
             return
         # the inputs' steps in order, each on its case as the steps before it left it; the new
@@ -189,10 +187,7 @@ class Feedback:
             else:
                 await self.start_rounds(conn, starts)
                 starts = []
-                await self.carry_out(c.uow, case, given, step, now)
-                fresh = await store.get_case(conn, case_id)
-                assert fresh is not None
-                cases[case_id] = fresh
+                cases[case_id] = await self.carried_out(c.uow, case, given, step, now)
         await self.start_rounds(conn, starts)
 
     async def on_extended(self, uow: UnitOfWork, ev: CaseExtended, meta: Meta) -> None:
@@ -285,6 +280,22 @@ class Feedback:
                 uow.emit(CaseReopened(case_id=case_id, reason=detail, reopen_count=count))
             case _:
                 assert_never(step.action)
+
+    async def carried_out(
+        self,
+        uow: UnitOfWork,
+        case: CaseRow,
+        event: Input,
+        step: Step,
+        now: datetime,
+        comment: str | None = None,
+    ) -> asyncpg.Record:
+        """``carry_out``, then the case's row as the step left it (read again: a later message
+        of the same batch decides on it)."""
+        await self.carry_out(uow, case, event, step, now, comment)
+        row = await store.get_case(uow.conn, case["case_id"])
+        assert row is not None
+        return row
 
     def round_started(self, case: CaseRow, step: Step, now: datetime) -> dict[str, Any]:
         """The case's row once a new rating round started at ``now`` (``step``: start_round)."""
@@ -427,10 +438,9 @@ class Feedback:
                 }
             )
             if step is not None:
-                await self.carry_out(uow, case, verdict, step, now, ev.comment)
-                row = await store.get_case(conn, ev.case_id)
-                assert row is not None
-                cases[ev.case_id] = row
+                cases[ev.case_id] = await self.carried_out(
+                    uow, case, verdict, step, now, ev.comment
+                )
         await store.use_requests(conn, used)
         await store.insert_ratings(conn, ratings)
 
