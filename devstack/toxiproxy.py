@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,12 @@ class Toxiproxy:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raw = resp.read()
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as e:  # its body says why (e.g. the listen port is taken)
+            reason = e.read().decode(errors="replace")[:500]
+            raise RuntimeError(f"Toxiproxy {method} {path}: {e.code} {reason}") from e
         return json.loads(raw) if raw else None
 
     def proxy(self, name: str, listen_port: int, upstream_port: int) -> None:
