@@ -13,7 +13,7 @@ party volunteer (党员志愿者 only take cases themselves, 接单); none on du
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from shared.contract.events import Tier
@@ -102,6 +102,14 @@ class Loads:
     def __init__(self, by_unit: Mapping[str, list[HandlerLoad]]) -> None:
         self._staff = {unit: list(handlers) for unit, handlers in by_unit.items()}
         self._open = {h.id: h.open_cases for hs in by_unit.values() for h in hs}
+        self._assignable = {
+            unit: [h for h in handlers if auto_assignable(h)] for unit, handlers in by_unit.items()
+        }
+
+    def pick(self, unit: str) -> str | None:
+        """``pick_handler(self.of(unit))``, without copying the unit's handlers: a street's or
+        a department's can be hundreds, and a batch picks for every case."""
+        return _fewest(self._assignable.get(unit, ()), lambda h: self._open[h.id])
 
     def of(self, unit: str) -> list[HandlerLoad]:
         """The unit's handlers with their current counts (a unit not read: no handlers; a
@@ -129,10 +137,15 @@ def auto_assignable(h: HandlerLoad) -> bool:
 
 def pick_handler(handlers: Iterable[HandlerLoad], exclude: Collection[str] = ()) -> str | None:
     """The on-duty handler with the fewest open cases (ties by id); None: the unit as a whole."""
-    eligible = [h for h in handlers if auto_assignable(h) and h.id not in exclude]
-    if not eligible:
-        return None
-    return min(eligible, key=lambda h: (h.open_cases, h.id)).id
+    return _fewest(
+        (h for h in handlers if auto_assignable(h) and h.id not in exclude),
+        lambda h: h.open_cases,
+    )
+
+
+def _fewest(eligible: Iterable[HandlerLoad], count: Callable[[HandlerLoad], int]) -> str | None:
+    best = min(eligible, key=lambda h: (count(h), h.id), default=None)
+    return best.id if best is not None else None
 
 
 def next_handler(handlers: Iterable[HandlerLoad], current: str | None) -> str | None:

@@ -27,7 +27,7 @@ from shared.runtime.logging import get_logger
 from shared.runtime.uow import UnitOfWork
 
 from . import emit, orders, orders_store, pauses, store, verification
-from .assignment import Loads, Route, next_handler, pick_handler, route
+from .assignment import Loads, Route, next_handler, route
 from .model import Case, CaseChange, Step
 from .planning import Plan, Policy, departments_near, plan_redispatch, write
 from .stages import deadline_of, elapsed_share, warned_change, warning_of
@@ -230,7 +230,7 @@ class Deadlines:
         t = transition(case.state, "resolve_timeout")
         assert t is not None  # what the due query selects
         reason = f"timeout: resolution deadline missed at {case.tier}"
-        handler = pick_handler(loads.of(to.unit))
+        handler = loads.pick(to.unit)
         loads.move(case.handler_id, handler)
         plan = plan_redispatch(self.policy, case, t, to, now, reason, handler)
         escalated = emit.escalated(plan.after, from_tier=case.tier, reason="timeout")

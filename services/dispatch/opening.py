@@ -19,7 +19,7 @@ from shared.runtime.db import Connection
 from shared.runtime.logging import get_logger
 
 from . import agency_store, emit, store
-from .assignment import Loads, Location, Route, pick_handler, route
+from .assignment import Loads, Location, Route, route
 from .model import Case, EarlyMerge, Step, TriageEntry
 from .planning import Policy, departments_near, opened_case
 from .tiers import CaseFacts, TierDecision, decide_tier, max_known
@@ -83,7 +83,7 @@ class Opening:
         cases: list[Case] = []
         steps: list[Step] = []
         for c, facts, decision, where in planned:
-            handler = pick_handler(loads.of(where.unit))
+            handler = loads.pick(where.unit)
             loads.move(None, handler)
             case = self.new_case(c.event, facts, decision, where, handler, now)
             cases.append(case)

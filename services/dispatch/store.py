@@ -13,11 +13,13 @@ from typing import Any
 import asyncpg
 
 from shared.contract.events import CaseMerged, HandlerAction, Stage
+from shared.runtime import bulk
 from shared.runtime.db import Connection
 
 from .assignment import Dept, HandlerLoad, TargetUnit
 from .model import (
     CASE_COLUMNS,
+    CHANGE_COLUMNS,
     ActionOutcome,
     Case,
     CaseChange,
@@ -499,27 +501,91 @@ async def handler_loads_many(
     return out
 
 
+# The SQL type of every column a CaseChange may set (bulk.update_rows binds each as an array;
+# tests/dispatch/test_store_types.py checks them against the migrated table)
+CHANGE_TYPES: dict[str, str] = {
+    "category": "text",
+    "start_tier": "text",
+    "state": "text",
+    "tier": "text",
+    "unit": "text",
+    "handler_id": "text",
+    "attempt": "int",
+    "tier_reasons": "text[]",
+    "respond_within_s": "float8",
+    "dispatched_at": "timestamptz",
+    "respond_by": "timestamptz",
+    "resolve_by": "timestamptz",
+    "resolve_missed_at": "timestamptz",
+    "accepted_at": "timestamptz",
+    "resolved_at": "timestamptz",
+    "resolved_tier": "text",
+    "resolved_unit": "text",
+    "paused_at": "timestamptz",
+    "paused_until": "timestamptz",
+    "respond_warn_at": "timestamptz",
+    "resolve_warn_at": "timestamptz",
+    "households": "int",
+    "supporters": "int",
+    "urgent": "bool",
+    "reopen_count": "int",
+    "supervised": "bool",
+    "supervisor_unit": "text",
+    "excluded_units": "text[]",
+    "extension_to": "timestamptz",
+    "extension_requested_at": "timestamptz",
+    "extension_approver": "text",
+    "extension_reason": "text",
+    "extensions": "int",
+    "verifier_unit": "text",
+    "verify_by": "timestamptz",
+    "verify_warn_at": "timestamptz",
+    "verify_missed_at": "timestamptz",
+}
+assert set(CHANGE_TYPES) == set(CHANGE_COLUMNS)
+
+
 async def update_cases(conn: Connection, changes: Sequence[tuple[str, CaseChange]]) -> None:
-    """Changes of cases (case_id, change): one executemany per set of columns."""
-    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    """Changes of cases (case_id, change), in order (a case's later change wins where both set
+    a column): one statement per set of columns (``bulk.update_rows``)."""
+    merged: dict[str, CaseChange] = {}
     for case_id, change in changes:
+        before = merged.get(case_id)
+        merged[case_id] = change if before is None else before | change
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for case_id, change in merged.items():
         columns = change.columns()
         groups.setdefault(tuple(columns), []).append((case_id, *columns.values()))
     for cols, rows in groups.items():
-        sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(cols, start=2))
-        await conn.executemany(
-            f"UPDATE cases SET {sets}, updated_at = now() WHERE case_id = $1", rows
+        await bulk.update_rows(
+            conn,
+            "cases",
+            ("case_id", "text"),
+            [(c, CHANGE_TYPES[c]) for c in cols],
+            rows,
+            touch="updated_at",
         )
 
 
+TIMELINE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("case_id", "text"),
+    ("at", "timestamptz"),
+    ("event", "text"),
+    ("from_state", "text"),
+    ("to_state", "text"),
+    ("tier", "text"),
+    ("unit", "text"),
+    ("handler_id", "text"),
+    ("detail", "jsonb"),
+)
+
+
 async def add_timeline_steps(conn: Connection, steps: Sequence[Step]) -> None:
-    """Timeline steps, in order, with one executemany (the one writer of the timeline)."""
-    if not steps:
-        return
-    await conn.executemany(
-        """INSERT INTO timeline (case_id, at, event, from_state, to_state, tier, unit, handler_id,
-                                 detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+    """Timeline steps, in order, with one statement (the one writer of the timeline)."""
+    await bulk.insert_rows(
+        conn,
+        "timeline",
+        TIMELINE_COLUMNS,
         [
             (
                 s.case_id,

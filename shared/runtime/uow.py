@@ -13,8 +13,17 @@ from typing import Any
 
 from shared.contract.cloudevents import make_headers
 from shared.contract.events import Message
+from shared.runtime.bulk import insert_rows
 from shared.runtime.db import Connection
 from shared.runtime.tracing import TRACEPARENT, new_root
+
+OUTBOX_COLUMNS = (
+    ("topic", "text"),
+    ("key", "text"),
+    ("headers", "jsonb"),
+    ("payload", "bytea"),
+    ("raw", "jsonb"),
+)
 
 
 @dataclass
@@ -33,7 +42,7 @@ class UnitOfWork:
     """What a handler gets: the open connection and a way to emit events.
 
     ``emit`` only records the event; ``flush`` (called by the consumer pipeline before commit)
-    writes them to the outbox with one round trip.
+    writes them to the outbox with one statement, in the order emitted.
     """
 
     conn: Connection
@@ -73,8 +82,10 @@ class UnitOfWork:
     async def flush(self) -> int:
         if not self.pending:
             return 0
-        await self.conn.executemany(
-            "INSERT INTO outbox (topic, key, headers, payload, raw) VALUES ($1, $2, $3, $4, $5)",
+        await insert_rows(
+            self.conn,
+            "outbox",
+            OUTBOX_COLUMNS,
             [(e.topic, e.key, e.headers, e.payload, e.raw) for e in self.pending],
         )
         await self.conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")

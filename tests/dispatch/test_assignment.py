@@ -3,6 +3,8 @@ batch keeps current."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from services.dispatch.assignment import (
@@ -146,3 +148,25 @@ def test_a_unit_not_read_or_without_handlers_has_nobody() -> None:
     assert book.of("empty") == [] and book.of("elsewhere") == []
     assert next_handler(book.of("elsewhere"), "a") is None
     assert pick_handler(book.of("C1")) == "c"  # never the party volunteer
+
+
+def test_loads_pick_is_pick_handler_of_the_current_counts() -> None:
+    rng = random.Random(7)
+    staff = {
+        f"U{u}": [
+            HandlerLoad(
+                f"h{u}-{i}",
+                rng.choice(["grid_worker", "party_volunteer", "community_staff"]),
+                rng.random() > 0.2,
+                rng.randrange(4),
+            )
+            for i in range(rng.randrange(0, 12))
+        ]
+        for u in range(6)
+    }
+    book = Loads(staff)
+    everyone = [h.id for hs in staff.values() for h in hs] + [None, "elsewhere"]
+    for _ in range(500):
+        unit = rng.choice([*staff, "not-read"])
+        assert book.pick(unit) == pick_handler(book.of(unit))
+        book.move(rng.choice(everyone), book.pick(unit) or rng.choice(everyone))
