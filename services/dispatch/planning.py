@@ -201,9 +201,11 @@ def fresh_dispatch(dl: Deadlines, now: datetime) -> CaseChange:
             paused_at=None,
             paused_until=None,
         )
-        | NO_EXTENSION_REQUEST
-        | NO_VERIFICATION
+        | _NO_REQUEST_NOR_VERIFICATION
     )
+
+
+_NO_REQUEST_NOR_VERIFICATION = NO_EXTENSION_REQUEST | NO_VERIFICATION
 
 
 def plan_redispatch(

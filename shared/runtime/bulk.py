@@ -70,13 +70,22 @@ def insert_sql(table: str, columns: tuple[Column, ...]) -> str:
 
 
 async def insert_rows(
-    conn: Connection, table: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
+    conn: Connection,
+    table: str,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    *,
+    then: str | None = None,
 ) -> None:
     """``rows`` (values in ``columns``' order) into ``table`` with one statement, inserted in
-    their order (a serial key follows it, as the outbox's relay order needs)."""
+    their order (a serial key follows it, as the outbox's relay order needs). ``then``: a
+    SELECT run by the same statement after the insert (a round trip saved)."""
     if not rows:
         return
-    await conn.execute(insert_sql(table, tuple(columns)), *_arrays(columns, rows))
+    sql = insert_sql(table, tuple(columns))
+    if then is not None:
+        sql = f"WITH inserted AS ({sql}) {then}"
+    await conn.execute(sql, *_arrays(columns, rows))
 
 
 @lru_cache(maxsize=256)

@@ -87,8 +87,8 @@ class UnitOfWork:
             "outbox",
             OUTBOX_COLUMNS,
             [(e.topic, e.key, e.headers, e.payload, e.raw) for e in self.pending],
+            then="SELECT pg_notify(current_schema() || '_outbox', '')",  # delivered at commit
         )
-        await self.conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
         n = len(self.pending)
         self.pending.clear()
         return n

@@ -3,6 +3,7 @@ write them (order, NULLs, jsonb, arrays, text), and nothing else touched."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -88,3 +89,20 @@ async def test_update_rows_refuses_a_key_twice(conn: Connection) -> None:
         await bulk.update_rows(
             conn, "things", ("name", "text"), [("n", "int")], [("b", 1), ("b", 2)]
         )
+
+
+async def test_insert_rows_then_runs_in_the_same_statement(conn: Connection, bed: Testbed) -> None:
+    listener = await connect(bed.admin_dsn)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener("bulk_t_chan", lambda *args: heard.put_nowait(args[3]))
+    try:
+        async with conn.transaction():
+            await bulk.insert_rows(
+                conn, "things", COLUMNS, ROWS, then="SELECT pg_notify('bulk_t_chan', 'written')"
+            )
+            assert heard.empty()  # delivered at commit
+        async with asyncio.timeout(10):
+            assert await heard.get() == "written"
+        assert await conn.fetchval("SELECT count(*) FROM things") == len(ROWS)
+    finally:
+        await listener.close()
