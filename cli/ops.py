@@ -1,7 +1,8 @@
 """``wangge ops``: what operators run against a live deployment.
 
 - ``wangge ops topics``: create every missing topic of ``shared.contract.topics`` and verify the
-  existing ones (partitions, replication, retention, compaction); exits 1 on drift.
+  existing ones (partitions, replication, ``min.insync.replicas``, retention, compaction); exits
+  1 on drift.
 - ``wangge ops lag``: consumer lag of every wangge consumer group, per partition.
 - ``wangge ops status``: each service's health, readiness, lag, outbox backlog and dead letters.
 
@@ -35,7 +36,7 @@ from rich.table import Table
 
 from cli.common import console, err_console, run, settings
 from shared.contract.acls import topics_of
-from shared.contract.topics import ALL_TOPICS, TopicSpec
+from shared.contract.topics import ALL_TOPICS, TopicSpec, topic_config
 from shared.runtime.db import KIT_MIGRATIONS, connect, ident, migrate, provision_service
 from shared.runtime.kafka import client_security_kwargs
 from shared.runtime.settings import Settings
@@ -72,13 +73,13 @@ def wanted_topics(
 ) -> list[WantedTopic]:
     """What ``shared.contract.topics`` asks for; ``partitions`` overrides every multi-partition
     topic (single-partition topics stay single: their order is global), as ``ensure_topics``
-    does."""
+    does; ``min.insync.replicas`` follows the replication factor (``min_insync_replicas``)."""
     return [
         WantedTopic(
             s.topic(t.name),
             t.partitions if t.partitions == 1 else (partitions or t.partitions),
             replication,
-            dict(t.config),
+            topic_config(t, replication),
         )
         for t in ALL_TOPICS
     ]

@@ -35,7 +35,7 @@ from pydantic.json_schema import models_json_schema  # noqa: E402
 from shared.contract import acls  # noqa: E402
 from shared.contract import events as ev  # noqa: E402
 from shared.contract.cloudevents import event_type  # noqa: E402
-from shared.contract.topics import ALL_TOPICS, DLQ_TOPICS, TopicSpec  # noqa: E402
+from shared.contract.topics import ALL_TOPICS, DLQ_TOPICS, TopicSpec, topic_config  # noqa: E402
 from shared.runtime.settings import Settings  # noqa: E402
 
 ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
@@ -365,7 +365,7 @@ def kafka_topics() -> list[dict[str, Any]]:
                     "topicName": t.name,
                     "partitions": t.partitions,
                     "replicas": STRIMZI_REPLICAS,
-                    "config": {"min.insync.replicas": "2", **t.config},
+                    "config": topic_config(t, STRIMZI_REPLICAS),
                 },
             }
         )

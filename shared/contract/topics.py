@@ -180,6 +180,19 @@ DLQ_TOPICS: tuple[TopicSpec, ...] = tuple(
 ALL_TOPICS: tuple[TopicSpec, ...] = TOPICS + DLQ_TOPICS
 
 
+def min_insync_replicas(replication: int) -> int:
+    """How many replicas must have a record before the broker acknowledges it (the producers
+    send with ``acks=all``): 2 from a replication factor of 3 on, so that an acknowledged event
+    survives the loss of a broker and writes go on while one is down; 1 below that (with two
+    replicas, 2 would stop every write while either broker is away)."""
+    return 2 if replication >= 3 else 1
+
+
+def topic_config(spec: TopicSpec, replication: int) -> dict[str, str]:
+    """A topic's configuration at a replication factor: its own and ``min.insync.replicas``."""
+    return {"min.insync.replicas": str(min_insync_replicas(replication)), **spec.config}
+
+
 def spec(name: str) -> TopicSpec:
     for t in ALL_TOPICS:
         if t.name == name:

@@ -8,7 +8,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from shared.contract.topics import ALL_TOPICS
+from shared.contract.topics import ALL_TOPICS, topic_config
 from shared.runtime.kafka import client_security_kwargs
 from shared.runtime.settings import Settings
 
@@ -52,7 +52,7 @@ async def ensure_topics(
                 name=settings.topic(t.name),
                 num_partitions=t.partitions if t.partitions == 1 else (partitions or t.partitions),
                 replication_factor=replication,
-                topic_configs=t.config,
+                topic_configs=topic_config(t, replication),
             )
             for t in ALL_TOPICS
             if settings.topic(t.name) not in existing

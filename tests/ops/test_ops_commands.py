@@ -25,12 +25,14 @@ from cli.ops import (
     service_migrations,
     setup_problems,
     wait_for_setup,
+    wanted_topics,
 )
 from devstack.testbed import Testbed
 from devstack.wait import eventually
 from shared.contract.acls import topics_of
-from shared.contract.topics import ALL_TOPICS
+from shared.contract.topics import ALL_TOPICS, min_insync_replicas, spec, topic_config
 from shared.runtime.db import connect, migrate, with_credentials
+from shared.runtime.settings import Settings
 from shared.runtime.topic_admin import admin_client, ensure_topics
 
 
@@ -41,6 +43,16 @@ def test_group_names_and_lag_arithmetic() -> None:
     assert lag_of(3, 0, 5) == 2
     assert lag_of(1, 4, 9) == 5  # committed offset was deleted by retention
     assert lag_of(9, 0, 9) == 0
+
+
+def test_min_insync_replicas_follow_the_replication_factor() -> None:
+    assert [min_insync_replicas(r) for r in (1, 2, 3, 5)] == [1, 1, 2, 2]
+    closed = spec("cases.closed")
+    for replication, want in ((1, "1"), (3, "2")):
+        for w in wanted_topics(Settings(), replication=replication):
+            assert w.config["min.insync.replicas"] == want, w.name
+    # a topic's own configuration is kept beside it
+    assert topic_config(closed, 3) == {"min.insync.replicas": "2", **closed.config}
 
 
 async def test_topics_verify_report_drift_and_create_missing(bed: Testbed) -> None:
@@ -63,7 +75,13 @@ async def test_topics_verify_report_drift_and_create_missing(bed: Testbed) -> No
                     ConfigResourceType.TOPIC,
                     s.topic("registry.units"),
                     configs={"cleanup.policy": "delete", "min.compaction.lag.ms": "0"},
-                )
+                ),
+                # a replication factor of 1 wants 1: acks=all would refuse every event
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    s.topic("cases.closed"),
+                    configs={"min.insync.replicas": "2"},
+                ),
             ]
         )
         await admin.delete_topics([s.topic("feedback.rejected")])
@@ -72,12 +90,13 @@ async def test_topics_verify_report_drift_and_create_missing(bed: Testbed) -> No
 
     async def drifted() -> dict[str, TopicCheck] | None:  # both changes apply asynchronously
         after = {c.name: c for c in await check_topics(s, partitions=2, create=False)}
-        changed = after[s.topic("registry.units")].state == "drift"
+        changed = {after[s.topic(t)].state for t in ("registry.units", "cases.closed")} == {"drift"}
         return after if changed and after[s.topic("feedback.rejected")].state == "missing" else None
 
     after = await eventually(drifted, timeout=20, what="the broker to apply both changes")
     assert after is not None
     assert after[s.topic("registry.units")].problems == ["cleanup.policy=delete (want compact)"]
+    assert "min.insync.replicas=2 (want 1)" in after[s.topic("cases.closed")].problems
 
     created = {c.name: c for c in await check_topics(s, partitions=2)}
     assert created[s.topic("feedback.rejected")].state == "created"
